@@ -1,0 +1,32 @@
+import { sql } from 'drizzle-orm';
+import { check, index, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+/** One row per accepted command: its identity, fingerprint, lifecycle and stored outcome. */
+export const commands = pgTable(
+  'commands',
+  {
+    clientId: text('client_id').notNull(),
+    id: text('id').notNull(),
+    type: text('type').notNull(),
+    entityId: text('entity_id').notNull(),
+    expectedVersion: integer('expected_version'),
+    payload: jsonb('payload').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    status: text('status').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    result: jsonb('result'),
+    error: jsonb('error'),
+    submittedAt: timestamp('submitted_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    completedAt: timestamp('completed_at', { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    // Command ids are unique per client: the idempotency key.
+    primaryKey({ columns: [t.clientId, t.id] }),
+    check(
+      'commands_status_check',
+      sql`${t.status} in ('queued', 'retrying', 'succeeded', 'rejected', 'conflict', 'dead')`,
+    ),
+    index('commands_dead_letters_idx').on(t.clientId, t.completedAt, t.id).where(sql`${t.status} = 'dead'`),
+  ],
+);

@@ -1,0 +1,94 @@
+import pg from 'pg';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import * as schema from './schema.ts';
+import type { Sql } from '../core/command.ts';
+
+export type Database = NodePgDatabase<typeof schema>;
+
+/** Server-side bounds on every session, so a stuck client can never hold locks or a transaction open forever. */
+export const SESSION_OPTIONS = [
+  '-c statement_timeout=30000',
+  '-c lock_timeout=10000',
+  '-c idle_in_transaction_session_timeout=60000',
+].join(' ');
+
+/** bigint columns hold money; they come back as exact numbers or not at all. */
+export function parseSafeInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`integer ${text} is outside the exact range`);
+  return value;
+}
+
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8) return parseSafeInteger;
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+export interface PoolOptions {
+  connectionString: string;
+  max?: number;
+  applicationName: string;
+  onError: (err: Error) => void;
+}
+
+/** A pool whose idle-client errors are reported, never thrown into the event loop. */
+export function createPool(options: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max ?? 10,
+    application_name: options.applicationName,
+    options: SESSION_OPTIONS,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    types,
+  });
+  pool.on('error', options.onError);
+  return pool;
+}
+
+export function createDatabase(pool: pg.Pool): Database {
+  return drizzle(pool, { schema });
+}
+
+/** Adapts a pg client (or pool) to the processor's minimal Sql interface. */
+export function sqlOf(client: pg.Pool | pg.PoolClient): Sql {
+  return {
+    async query(text, values) {
+      const result = await client.query(text, values as unknown[] | undefined);
+      return { rows: result.rows, rowCount: result.rowCount };
+    },
+  };
+}
+
+/**
+ * Runs `fn` in one transaction on a client of its own, committing if it returns and rolling back if it throws.
+ *
+ * @example
+ * await withTransaction(pool, async (client) => client.query('select 1'));
+ */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    broken ??= await client.query('ROLLBACK').then(
+      () => undefined,
+      (rollbackError: unknown) => (rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))),
+    );
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}

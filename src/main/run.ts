@@ -1,0 +1,101 @@
+// Shared lifecycle for the entry points: parse config once, start, serve, stop cleanly on a signal.
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { ConfigError, parseConfig, type Config } from '../config.ts';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
+import { createLogger } from '../log.ts';
+import { startSystem, type Roles } from '../system.ts';
+
+/** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
+export function fail(message: string, code = 1): never {
+  process.stderr.write(`oncely: ${message}\n`);
+  process.exit(code);
+}
+
+export function loadConfig(): Config {
+  try {
+    return parseConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+}
+
+const urlFile = (config: Config) => path.resolve(config.DATA_DIR, 'postgres-url');
+
+/** The embedded PostgreSQL for `npm start` without DATABASE_URL, data under DATA_DIR. */
+export async function startEmbedded(config: Config): Promise<EmbeddedServer> {
+  const server = await startEmbeddedPostgres({ dataDir: path.join(config.DATA_DIR, 'pg') });
+  await mkdir(config.DATA_DIR, { recursive: true });
+  await writeFile(urlFile(config), server.url + '\n');
+  return server;
+}
+
+/** DATABASE_URL, or the URL of the embedded PostgreSQL that `npm start` is running. */
+export async function databaseUrl(config: Config): Promise<string> {
+  if (config.DATABASE_URL) return config.DATABASE_URL;
+  const saved = await readFile(urlFile(config), 'utf8').catch(() => '');
+  if (saved.trim()) return saved.trim();
+  fail('DATABASE_URL is not set and no embedded PostgreSQL is running (start one with `npm start` or `npm run postgres`)', 2);
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  if (e?.code === 'ECONNREFUSED') return 'cannot connect to DATABASE_URL: connection refused';
+  if (e?.code === 'ENOTFOUND') return 'cannot connect to DATABASE_URL: host not found';
+  if (e?.code === '28P01' || e?.code === '28000') return 'cannot connect to DATABASE_URL: authentication failed';
+  if (e?.code === '3D000') return 'cannot connect to DATABASE_URL: database does not exist';
+  return `startup failed: ${e?.message ?? String(err)}`;
+}
+
+/** Starts the roles, serves HTTP if asked, and on SIGTERM/SIGINT stops taking work, drains and exits 0. */
+export async function run(roles: Roles, options: { embedded?: boolean } = {}): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL, roles.api && roles.worker ? 'oncely' : roles.api ? 'oncely-api' : 'oncely-worker');
+  let embedded: EmbeddedServer | undefined;
+  let url: string;
+  try {
+    if (!config.DATABASE_URL && options.embedded) {
+      embedded = await startEmbedded(config);
+      url = embedded.url;
+    } else {
+      url = await databaseUrl(config);
+    }
+  } catch (err) {
+    fail(`could not start the embedded PostgreSQL: ${(err as Error).message}`);
+  }
+  const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log }).catch((err: unknown) => fail(describe(err)));
+
+  let server: ServerType | undefined;
+  if (system.app) {
+    const app = system.app;
+    server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+      s.on('error', (err: NodeJS.ErrnoException) =>
+        fail(err.code === 'EADDRINUSE' ? `PORT ${config.PORT} on HOST ${config.HOST} is already in use` : `cannot listen: ${err.message}`),
+      );
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.PORT;
+    log.info({ url: `http://${config.HOST}:${port}` }, 'listening');
+    process.stdout.write(`oncely listening on http://${config.HOST}:${port}${embedded ? ` (embedded PostgreSQL at ${embedded.url})` : ''}\n`);
+  } else {
+    log.info('worker started');
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const hardStop = setTimeout(() => fail('did not stop within 30 seconds'), 30_000);
+    hardStop.unref();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await system.stop();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

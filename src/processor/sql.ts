@@ -1,0 +1,133 @@
+// The statements that carry oncely's guarantees, each with the reason it is shaped the way it is.
+// Everything else in the processor is plumbing around these.
+import type { Sql } from '../core/command.ts';
+import type { CommandError } from '../core/envelope.ts';
+
+export const COMMAND_COLUMNS = `client_id, id, type, entity_id, expected_version, payload, fingerprint, status, attempts,
+  result, error, submitted_at, updated_at, completed_at`;
+
+/** Channel on which a settled command is announced (payload: `clientId id`), committed with the outcome. */
+export const SETTLED_CHANNEL = 'oncely_command_settled';
+
+export interface CommandRow {
+  client_id: string;
+  id: string;
+  type: string;
+  entity_id: string;
+  expected_version: number | null;
+  payload: unknown;
+  fingerprint: string;
+  status: 'queued' | 'retrying' | 'succeeded' | 'rejected' | 'conflict' | 'dead';
+  attempts: number;
+  result: unknown;
+  error: CommandError | null;
+  submitted_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+// Dedupe at submission: the primary key (client_id, id) admits one row per idempotency key. A concurrent
+// duplicate waits on the first insert's lock and then inserts nothing, so it can read the winner's row.
+export const INSERT_COMMANDS = `
+  INSERT INTO commands (client_id, id, type, entity_id, expected_version, payload, fingerprint, status)
+  SELECT $1, c.id, c.type, c.entity_id, c.expected_version, c.payload, c.fingerprint, 'queued'
+  FROM jsonb_to_recordset($2::jsonb)
+    AS c(id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text)
+  ON CONFLICT (client_id, id) DO NOTHING
+  RETURNING ${COMMAND_COLUMNS}`;
+
+export const SELECT_COMMANDS = `SELECT ${COMMAND_COLUMNS} FROM commands WHERE client_id = $1 AND id = ANY($2::text[])`;
+
+// Dedupe at the worker: the row lock serialises every delivery of one command, and a terminal status
+// under that lock means an earlier delivery already committed its effect, so this one must do nothing.
+export const LOCK_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands WHERE client_id = $1 AND id = $2 FOR UPDATE`;
+
+// Records the outcome in the same transaction as the effect, and announces it on commit.
+export const RECORD_OUTCOME = `
+  WITH settled AS (
+    UPDATE commands
+    SET status = $3, attempts = $4, result = $5, error = $6, updated_at = now(),
+        completed_at = CASE WHEN $3 IN ('succeeded', 'rejected', 'conflict', 'dead') THEN now() END
+    WHERE client_id = $1 AND id = $2
+    RETURNING client_id, id, status
+  )
+  SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled
+  WHERE status IN ('succeeded', 'rejected', 'conflict', 'dead')`;
+
+// A job that reached the dead-letter queue without the processor recording it (its last attempt lost its
+// connection): the command ends dead unless some attempt already ended it.
+export const MARK_DEAD = `
+  WITH settled AS (
+    UPDATE commands
+    SET status = 'dead', updated_at = now(), completed_at = now(),
+        error = coalesce(error, '{"code":"retries_exhausted","message":"the command failed on every attempt"}'::jsonb)
+    WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying')
+    RETURNING client_id, id
+  )
+  SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled`;
+
+// Replay: only a dead command goes back to the queue, and only once per replay request.
+export const REQUEUE_DEAD = `
+  UPDATE commands SET status = 'queued', error = NULL, result = NULL, completed_at = NULL, updated_at = now()
+  WHERE client_id = $1 AND id = $2 AND status = 'dead'
+  RETURNING ${COMMAND_COLUMNS}`;
+
+/** Thrown when a guarded write touched no row although the row was locked: a bug, never a business case. */
+export class GuardViolation extends Error {
+  override name = 'GuardViolation';
+}
+
+/** Tables whose rows carry a version. Only these names are ever spliced into SQL text. */
+export type VersionedTable = 'accounts' | 'orders' | 'red_packets';
+
+/**
+ * The optimistic version check: `UPDATE ... WHERE id = $id AND version = $v`, bumping the version.
+ * Exactly one row must change; anything else means the row moved under us, and the transaction is aborted.
+ *
+ * @example
+ * const version = await versionedUpdate(sql, 'accounts', 'acc-1', 3, { balance: 500 });
+ */
+export async function versionedUpdate(
+  sql: Sql,
+  table: VersionedTable,
+  id: string,
+  version: number,
+  set: Record<string, unknown>,
+): Promise<number> {
+  const columns = Object.keys(set);
+  for (const column of columns) {
+    if (!/^[a-z_]+$/.test(column)) throw new Error(`bad column name ${column}`);
+  }
+  const assignments = columns.map((column, i) => `${column} = $${i + 3}`);
+  const { rows, rowCount } = await sql.query<{ version: number }>(
+    `UPDATE ${table} SET ${[...assignments, 'version = version + 1', 'updated_at = now()'].join(', ')}
+     WHERE id = $1 AND version = $2 RETURNING version`,
+    [id, version, ...columns.map((column) => set[column])],
+  );
+  if (rowCount !== 1 || !rows[0]) throw new GuardViolation(`${table} ${id} is not at version ${version}`);
+  return rows[0].version;
+}
+
+/**
+ * The state-machine guard: one statement that moves a row from one of `from` to `to`, and only then.
+ * Returns the new version, or null when the row was not in an allowed state (or not at `version`).
+ *
+ * @example
+ * await guardedTransition(sql, 'orders', 'order-1', ['CREATED'], 'PAID');
+ */
+export async function guardedTransition(
+  sql: Sql,
+  table: VersionedTable,
+  id: string,
+  from: readonly string[],
+  to: string,
+  version?: number,
+): Promise<number | null> {
+  const { rows } = await sql.query<{ version: number }>(
+    `UPDATE ${table} SET status = $3, version = version + 1, updated_at = now()
+     WHERE id = $1 AND status = ANY($2::text[]) ${version === undefined ? '' : 'AND version = $4'}
+     RETURNING version`,
+    version === undefined ? [id, from, to] : [id, from, to, version],
+  );
+  return rows[0]?.version ?? null;
+}

@@ -1,0 +1,152 @@
+// The only module that knows pg-boss. It turns the processor's needs (enqueue inside a transaction, run
+// each delivery in one transaction, hear about jobs the queue gave up on) into pg-boss calls.
+import { PgBoss, type Db as IDatabase } from 'pg-boss';
+import type { Sql } from '../core/command.ts';
+import type { Delivery, Settlement } from '../processor/apply.ts';
+import type { Enqueue, JobRef } from '../processor/submit.ts';
+import { SESSION_OPTIONS } from '../db/pool.ts';
+
+export const COMMAND_QUEUE = 'oncely-commands';
+export const DEAD_LETTER_QUEUE = 'oncely-commands-dead';
+
+export interface QueueSettings {
+  connectionString: string;
+  /** Attempts before a command is dead (RETRY_LIMIT): 1 first try plus retries. */
+  maxAttempts: number;
+  expireSeconds: number;
+  retryDelayMaxSeconds: number;
+  superviseIntervalSeconds: number;
+  /** Whether this process sweeps expired jobs (workers do; the API need not). */
+  supervise: boolean;
+  poolSize: number;
+  applicationName: string;
+  onError: (err: Error) => void;
+}
+
+export interface WorkSettings {
+  concurrency: number;
+  apply: (sql: Sql, delivery: Delivery) => Promise<Settlement>;
+  onDead: (sql: Sql, job: JobRef) => Promise<void>;
+  onSettled?: (delivery: Delivery, settlement: Settlement) => void;
+}
+
+export interface CommandQueue {
+  enqueue: Enqueue;
+  work(settings: WorkSettings): Promise<void>;
+  /** Stops fetching, lets handlers in flight finish, closes the pool. */
+  stop(): Promise<void>;
+}
+
+function toDatabase(sql: Sql): IDatabase {
+  return { executeSql: (text: string, values?: unknown[]) => sql.query(text, values) };
+}
+
+function toSql(db: IDatabase): Sql {
+  return {
+    async query(text, values) {
+      const result = (await db.executeSql(text, values as unknown[] | undefined)) as { rows: never[]; rowCount?: number | null };
+      return { rows: result.rows, rowCount: result.rowCount ?? null };
+    },
+  };
+}
+
+/**
+ * Starts pg-boss (installing or migrating its schema) and makes sure the command queue and its
+ * dead-letter queue exist with the configured retry policy.
+ *
+ * @example
+ * const queue = await startQueue({ connectionString, maxAttempts: 5, expireSeconds: 15, ... });
+ * await queue.work({ concurrency: 8, apply, onDead });
+ */
+export async function startQueue(settings: QueueSettings): Promise<CommandQueue> {
+  const boss = new PgBoss({
+    connectionString: settings.connectionString,
+    max: settings.poolSize,
+    application_name: settings.applicationName,
+    options: SESSION_OPTIONS,
+    useListenNotify: true,
+    supervise: settings.supervise,
+    superviseIntervalSeconds: settings.superviseIntervalSeconds,
+    schedule: false,
+    migrate: true,
+    persistWarnings: false,
+  });
+  boss.on('error', settings.onError);
+  await boss.start({ attempts: 5 });
+
+  const policy = {
+    retryLimit: settings.maxAttempts - 1,
+    retryDelay: 1,
+    retryBackoff: true,
+    retryDelayMax: settings.retryDelayMaxSeconds,
+    expireInSeconds: settings.expireSeconds,
+    // A queued command is never deleted before it runs; completed jobs go after a day (the command row stays).
+    retentionSeconds: 60 * 60 * 24 * 365,
+    deleteAfterSeconds: 60 * 60 * 24,
+  };
+  await ensureQueue(boss, DEAD_LETTER_QUEUE, { ...policy, retryLimit: 10, notify: true });
+  await ensureQueue(boss, COMMAND_QUEUE, { ...policy, deadLetter: DEAD_LETTER_QUEUE, notify: true });
+
+  const enqueue: Enqueue = async (sql, jobs) => {
+    if (jobs.length === 0) return;
+    await boss.insert(
+      COMMAND_QUEUE,
+      jobs.map((job) => ({ data: { clientId: job.clientId, id: job.id } })),
+      { db: toDatabase(sql) },
+    );
+  };
+
+  return {
+    enqueue,
+    async work({ concurrency, apply, onDead, onSettled }) {
+      const options = {
+        transactional: true,
+        includeMetadata: true,
+        localConcurrency: concurrency,
+        batchSize: 1,
+        pollingIntervalSeconds: 2,
+        notifyPollingIntervalSeconds: 5,
+      } as const;
+      await boss.work<JobRef, unknown, typeof options>(COMMAND_QUEUE, options, async (jobs, tx) => {
+        const [job] = jobs;
+        if (!job) return null;
+        const delivery: Delivery = {
+          clientId: job.data.clientId,
+          id: job.data.id,
+          attempt: job.retryCount + 1,
+          lastAttempt: job.retryCount >= job.retryLimit,
+        };
+        const settlement = await apply(toSql(tx), delivery);
+        if (settlement.kind === 'fail') {
+          // Failing through the handler's transaction: the command's `retrying`/`dead` row and the job's
+          // retry (or its move to the dead-letter queue) commit together.
+          await boss.fail(COMMAND_QUEUE, { id: job.id, retryCount: job.retryCount }, { error: settlement.error }, { db: tx });
+        }
+        onSettled?.(delivery, settlement);
+        return settlement.kind === 'complete' ? { outcome: settlement.outcome } : null;
+      });
+      const deadOptions = { transactional: true, localConcurrency: 1, batchSize: 50, pollingIntervalSeconds: 5 } as const;
+      await boss.work<JobRef, unknown, typeof deadOptions>(DEAD_LETTER_QUEUE, deadOptions, async (jobs, tx) => {
+        for (const job of jobs) await onDead(toSql(tx), job.data);
+        return null;
+      });
+    },
+    async stop() {
+      await boss.stop({ graceful: true, timeout: 20_000, close: true });
+    },
+  };
+}
+
+async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1] & object): Promise<void> {
+  if (await boss.getQueue(name)) {
+    const { deadLetter, ...rest } = options;
+    await boss.updateQueue(name, { ...rest, ...(deadLetter ? { deadLetter } : {}) });
+    return;
+  }
+  try {
+    await boss.createQueue(name, options);
+  } catch (err) {
+    // Another process created it at the same moment.
+    if (!(await boss.getQueue(name))) throw err;
+  }
+}

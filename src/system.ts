@@ -1,0 +1,107 @@
+import type pg from 'pg';
+import type { Hono } from 'hono';
+import type { Config } from './config.ts';
+import type { Registry } from './core/registry.ts';
+import { createDatabase, createPool } from './db/pool.ts';
+import { expectedMigrationCount, isSchemaCurrent, runMigrations } from './db/migrate.ts';
+import { createSettledListener, type SettledListener } from './db/settled-listener.ts';
+import { createDefaultRegistry } from './domains/index.ts';
+import { readAccount, readLedger } from './domains/accounts/reads.ts';
+import { createApp } from './http/app.ts';
+import type { Logger } from './log.ts';
+import { applyDelivery, markDead, type ApplyHooks } from './processor/apply.ts';
+import { createCommandService, type CommandService } from './processor/commands.ts';
+import { startQueue, type CommandQueue } from './queue/boss.ts';
+
+export interface Roles {
+  api: boolean;
+  worker: boolean;
+}
+
+export interface System {
+  app: Hono<{ Variables: { clientId: string } }> | undefined;
+  commands: CommandService;
+  pool: pg.Pool;
+  stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  config: Config & { DATABASE_URL: string };
+  roles: Roles;
+  log: Logger;
+  registry?: Registry;
+  hooks?: ApplyHooks;
+  migrate?: boolean;
+}
+
+/**
+ * The composition root: the only module that knows every folder. Starts what the roles ask for.
+ *
+ * @example
+ * const system = await startSystem({ config, roles: { api: true, worker: true }, log });
+ * serve({ fetch: system.app!.fetch, port: config.PORT });
+ */
+export async function startSystem(options: SystemOptions): Promise<System> {
+  const { config, roles, log } = options;
+  const url = config.DATABASE_URL;
+  const registry = options.registry ?? createDefaultRegistry();
+  if (options.migrate ?? true) await runMigrations(url);
+
+  const onError = (source: string) => (err: Error) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, source }, 'database error');
+  const pool = createPool({ connectionString: url, max: 20, applicationName: 'oncely', onError: onError('pool') });
+  const queue: CommandQueue = await startQueue({
+    connectionString: url,
+    maxAttempts: config.RETRY_LIMIT,
+    expireSeconds: config.JOB_EXPIRE_SECONDS,
+    retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
+    superviseIntervalSeconds: config.SUPERVISE_INTERVAL_SECONDS,
+    supervise: roles.worker,
+    poolSize: roles.worker ? config.WORKER_CONCURRENCY + 5 : 5,
+    applicationName: roles.worker ? 'oncely-worker' : 'oncely-api',
+    onError: onError('queue'),
+  });
+
+  const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: url, onError: onError('listener') }) : undefined;
+  const commands = createCommandService({ pool, enqueue: queue.enqueue, listener });
+
+  if (roles.worker) {
+    await queue.work({
+      concurrency: config.WORKER_CONCURRENCY,
+      apply: (sql, delivery) => applyDelivery(sql, registry, delivery, options.hooks),
+      onDead: (sql, job) => markDead(sql, job.clientId, job.id),
+      onSettled: (delivery, settlement) => log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled'),
+    });
+  }
+
+  let app: System['app'];
+  if (roles.api) {
+    const db = createDatabase(pool);
+    const expected = await expectedMigrationCount();
+    app = createApp({
+      registry,
+      commands,
+      apiKeys: config.API_KEYS,
+      reads: {
+        account: (id) => readAccount(db, id),
+        ledger: (id, page) => readLedger(db, id, page),
+      },
+      ready: () => isSchemaCurrent(pool, expected),
+      onError: (err) => log.error({ err }, 'request failed'),
+    });
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    commands,
+    pool,
+    stop() {
+      stopping ??= (async () => {
+        await queue.stop();
+        await listener?.stop();
+        await pool.end();
+      })();
+      return stopping;
+    },
+  };
+}
