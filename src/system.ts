@@ -7,6 +7,8 @@ import { expectedMigrationCount, isSchemaCurrent, runMigrations } from './db/mig
 import { createSettledListener, type SettledListener } from './db/settled-listener.ts';
 import { createDefaultRegistry } from './domains/index.ts';
 import { readAccount, readLedger } from './domains/accounts/reads.ts';
+import { readOrder } from './domains/orders/reads.ts';
+import { readRedPacket } from './domains/red-packets/reads.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { applyDelivery, markDead, type ApplyHooks } from './processor/apply.ts';
@@ -84,6 +86,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       reads: {
         account: (id) => readAccount(db, id),
         ledger: (id, page) => readLedger(db, id, page),
+        order: (id) => readOrder(db, id),
+        redPacket: (id) => readRedPacket(db, id),
       },
       ready: () => isSchemaCurrent(pool, expected),
       onError: (err) => log.error({ err }, 'request failed'),

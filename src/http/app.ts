@@ -19,6 +19,8 @@ export interface Page<T> {
 export interface Reads {
   account(id: string): Promise<unknown>;
   ledger(id: string, page: { limit: number; cursor: string | undefined }): Promise<Page<unknown> | null>;
+  order(id: string): Promise<unknown>;
+  redPacket(id: string): Promise<unknown>;
 }
 
 export interface AppDeps {
@@ -199,6 +201,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     const page = await deps.reads.ledger(c.req.param('id'), { limit, cursor: c.req.query('cursor') });
     return page ? c.json(page) : sendProblem(c, problem('not_found', `no account ${c.req.param('id')}`));
+  });
+
+  app.get('/v1/orders/:id', async (c) => {
+    const order = await deps.reads.order(c.req.param('id'));
+    return order ? c.json(order) : sendProblem(c, problem('not_found', `no order ${c.req.param('id')}`));
+  });
+
+  app.get('/v1/red-packets/:id', async (c) => {
+    const redPacket = await deps.reads.redPacket(c.req.param('id'));
+    return redPacket ? c.json(redPacket) : sendProblem(c, problem('not_found', `no red packet ${c.req.param('id')}`));
   });
 
   return app;

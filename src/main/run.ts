@@ -6,6 +6,7 @@ import { ConfigError, parseConfig, type Config } from '../config.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
 import { startSystem, type Roles } from '../system.ts';
+import { faultHooks } from './faults.ts';
 
 /** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
 export function fail(message: string, code = 1): never {
@@ -65,7 +66,8 @@ export async function run(roles: Roles, options: { embedded?: boolean } = {}): P
   } catch (err) {
     fail(`could not start the embedded PostgreSQL: ${(err as Error).message}`);
   }
-  const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log }).catch((err: unknown) => fail(describe(err)));
+  const hooks = faultHooks(config.ONCELY_FAULT, url);
+  const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log, ...(hooks ? { hooks } : {}) }).catch((err: unknown) => fail(describe(err)));
 
   let server: ServerType | undefined;
   if (system.app) {

@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { parseConfig, type Config } from '../../src/config.ts';
+import type { CommandStatus } from '../../src/core/envelope.ts';
+import { isTerminal } from '../../src/core/envelope.ts';
+import type { Registry } from '../../src/core/registry.ts';
+import { createLogger } from '../../src/log.ts';
+import type { ApplyHooks } from '../../src/processor/apply.ts';
+import { startSystem, type Roles, type System } from '../../src/system.ts';
+import { SELECT_COMMANDS, type CommandRow } from '../../src/processor/sql.ts';
+import { toCommandStatus } from '../../src/processor/status.ts';
+
+/** Settings that make crashes and retries show up in seconds, not minutes. */
+export const FAST_ENV = {
+  JOB_EXPIRE_SECONDS: '3',
+  SUPERVISE_INTERVAL_SECONDS: '1',
+  RETRY_DELAY_MAX_SECONDS: '1',
+  LOG_LEVEL: 'silent',
+};
+
+export function testConfig(url: string, env: Record<string, string> = {}): Config & { DATABASE_URL: string } {
+  return { ...parseConfig({ ...FAST_ENV, ...env }), DATABASE_URL: url };
+}
+
+/** Starts an in-process system; the returned stop is idempotent. */
+export async function startTestSystem(
+  url: string,
+  options: { roles?: Roles; env?: Record<string, string>; registry?: Registry; hooks?: ApplyHooks } = {},
+): Promise<System> {
+  const config = testConfig(url, options.env);
+  return startSystem({
+    config,
+    roles: options.roles ?? { api: true, worker: true },
+    log: createLogger(config.LOG_LEVEL, 'test'),
+    migrate: false,
+    ...(options.registry ? { registry: options.registry } : {}),
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+  });
+}
+
+/** Polls `read` until `done` holds or `timeoutMs` passes (then throws with the last value). */
+export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await read();
+  while (!done(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    last = await read();
+  }
+  return last;
+}
+
+export async function readStatus(pool: pg.Pool, id: string, clientId = 'anonymous'): Promise<CommandStatus | null> {
+  const { rows } = await pool.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
+  return rows[0] ? toCommandStatus(rows[0]) : null;
+}
+
+export async function waitForTerminal(pool: pg.Pool, id: string, timeoutMs = 30_000, clientId = 'anonymous'): Promise<CommandStatus> {
+  const status = await waitUntil(() => readStatus(pool, id, clientId), (s) => s !== null && isTerminal(s.status), timeoutMs, `command ${id} to end`);
+  if (!status) throw new Error(`command ${id} vanished`);
+  return status;
+}
+
+/** Waits until no command is left queued or retrying. */
+export async function waitForAllTerminal(pool: pg.Pool, timeoutMs = 60_000): Promise<void> {
+  await waitUntil(
+    async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1,
+    (n) => n === 0,
+    timeoutMs,
+    'every command to end',
+  );
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Child {
+  process: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs one of oncely's real entry points (`worker`, `api`, ...) as a separate process. */
+export function spawnEntry(entry: 'worker' | 'api' | 'all-in-one' | 'migrate', env: Record<string, string>): Child {
+  let output = '';
+  const child = spawn(process.execPath, [`src/main/${entry}.ts`], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...FAST_ENV, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    process: child,
+    output: () => output,
+    exited,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
