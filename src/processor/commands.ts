@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { isTerminal, type CommandStatus } from '../core/envelope.ts';
+import { sqlOf, withTransaction } from '../db/pool.ts';
 import type { SettledListener } from '../db/settled-listener.ts';
-import { SELECT_COMMANDS, type CommandRow } from './sql.ts';
+import { REQUEUE_DEAD, SELECT_COMMANDS, SELECT_DEAD_LETTERS, type CommandRow } from './sql.ts';
 import { toCommandStatus } from './status.ts';
 import { submitCommands, type Enqueue, type NewCommand, type Submission } from './submit.ts';
 
@@ -10,6 +11,37 @@ export interface CommandService {
   get(clientId: string, id: string): Promise<CommandStatus | null>;
   /** Reads the command, waiting up to `seconds` for it to become terminal. */
   waitFor(clientId: string, id: string, seconds: number): Promise<CommandStatus | null>;
+  /** Dead commands oldest first; null when the cursor is not one this service handed out. */
+  deadLetters(clientId: string, page: { limit: number; cursor: string | undefined }): Promise<DeadLetterPage | null>;
+  /** Puts a dead command back on the queue under the same id, in one transaction with its new job. */
+  replay(clientId: string, id: string): Promise<Replay>;
+}
+
+export interface DeadLetterPage {
+  items: CommandStatus[];
+  nextCursor: string | null;
+}
+
+export type Replay =
+  | { outcome: 'replayed'; status: CommandStatus }
+  | { outcome: 'not_dead'; status: CommandStatus }
+  | { outcome: 'not_found' };
+
+/** A dead-letter cursor: the (completedAt, id) of the last item served, opaque to clients. */
+function encodeCursor(row: CommandRow): string {
+  return Buffer.from(JSON.stringify([new Date(row.completed_at ?? 0).toISOString(), row.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] | null {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (!Array.isArray(value) || value.length !== 2) return null;
+    const [at, id] = value as unknown[];
+    if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at)) || id.length > 128) return null;
+    return [new Date(at).toISOString(), id];
+  } catch {
+    return null;
+  }
 }
 
 /** The longest a single wait re-reads the row without a notification (a lost NOTIFY costs at most this). */
@@ -44,6 +76,26 @@ export function createCommandService(deps: { pool: pg.Pool; enqueue: Enqueue; li
       } finally {
         subscription?.close();
       }
+    },
+    async deadLetters(clientId, { limit, cursor }) {
+      const after = cursor === undefined ? [null, null] : decodeCursor(cursor);
+      if (!after) return null;
+      const { rows } = await deps.pool.query<CommandRow>(SELECT_DEAD_LETTERS, [clientId, after[0], after[1], limit + 1]);
+      const last = rows.length > limit ? rows[limit - 1] : undefined;
+      return { items: rows.slice(0, limit).map(toCommandStatus), nextCursor: last ? encodeCursor(last) : null };
+    },
+    replay(clientId, id) {
+      return withTransaction(deps.pool, async (client): Promise<Replay> => {
+        const sql = sqlOf(client);
+        const { rows } = await sql.query<CommandRow>(REQUEUE_DEAD, [clientId, id]);
+        const requeued = rows[0];
+        if (requeued) {
+          await deps.enqueue(sql, [{ clientId, id }]);
+          return { outcome: 'replayed', status: toCommandStatus(requeued) };
+        }
+        const { rows: existing } = await sql.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
+        return existing[0] ? { outcome: 'not_dead', status: toCommandStatus(existing[0]) } : { outcome: 'not_found' };
+      });
     },
   };
 }

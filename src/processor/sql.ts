@@ -72,6 +72,15 @@ export const REQUEUE_DEAD = `
   WHERE client_id = $1 AND id = $2 AND status = 'dead'
   RETURNING ${COMMAND_COLUMNS}`;
 
+// Dead letters oldest first, keyset-paginated after ($2, $3) so a page never skips or repeats a row while
+// others die or are replayed; served by the partial index commands_dead_letters_idx.
+export const SELECT_DEAD_LETTERS = `
+  SELECT ${COMMAND_COLUMNS} FROM commands
+  WHERE client_id = $1 AND status = 'dead'
+    AND (completed_at, id) > (coalesce($2::timestamptz, '-infinity'), coalesce($3::text, ''))
+  ORDER BY completed_at, id
+  LIMIT $4`;
+
 /** Thrown when a guarded write touched no row although the row was locked: a bug, never a business case. */
 export class GuardViolation extends Error {
   override name = 'GuardViolation';
