@@ -41,6 +41,8 @@ export const ConfigSchema = z.object({
   DATA_DIR: z.string().min(1).default('.data'),
   /** Test-only fault injection: crash the worker at a named point. */
   ONCELY_FAULT: z.enum(['kill-in-transaction', 'kill-after-commit']).optional(),
+  /** Chaos-run only: registers the always-failing `chaos.poison` command type (src/chaos/poison.ts). */
+  ONCELY_CHAOS_POISON: z.enum(['0', '1']).default('0').transform((value) => value === '1'),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -7,6 +7,9 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
 import { startSystem, type Roles } from '../system.ts';
 import { faultHooks } from './faults.ts';
+import { createRegistry } from '../core/registry.ts';
+import { createDefaultRegistry } from '../domains/index.ts';
+import { poisonCommand } from '../chaos/poison.ts';
 
 /** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
 export function fail(message: string, code = 1): never {
@@ -67,7 +70,10 @@ export async function run(roles: Roles, options: { embedded?: boolean } = {}): P
     fail(`could not start the embedded PostgreSQL: ${(err as Error).message}`);
   }
   const hooks = faultHooks(config.ONCELY_FAULT, url);
-  const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log, ...(hooks ? { hooks } : {}) }).catch((err: unknown) => fail(describe(err)));
+  const registry = config.ONCELY_CHAOS_POISON ? createRegistry([...createDefaultRegistry().definitions(), poisonCommand]) : undefined;
+  const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log, ...(hooks ? { hooks } : {}), ...(registry ? { registry } : {}) }).catch(
+    (err: unknown) => fail(describe(err)),
+  );
 
   let server: ServerType | undefined;
   if (system.app) {
