@@ -23,7 +23,9 @@ export const ConfigSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
   PORT: integer(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
-  WORKER_CONCURRENCY: integer(1, 256).default(8),
+  WORKER_CONCURRENCY: integer(1, 256).default(4),
+  /** Commands a worker applies together in one transaction (one commit). */
+  WORKER_BATCH_SIZE: integer(1, 500).default(20),
   RETRY_LIMIT: integer(1, 100).default(5),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   API_KEYS: z

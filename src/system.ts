@@ -11,7 +11,7 @@ import { readOrder } from './domains/orders/reads.ts';
 import { readRedPacket } from './domains/red-packets/reads.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './log.ts';
-import { applyDelivery, markDead, type ApplyHooks } from './processor/apply.ts';
+import { applyBatch, markDead, type ApplyHooks } from './processor/apply.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
 import { startQueue, type CommandQueue } from './queue/boss.ts';
 
@@ -69,7 +69,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   if (roles.worker) {
     await queue.work({
       concurrency: config.WORKER_CONCURRENCY,
-      apply: (sql, delivery) => applyDelivery(sql, registry, delivery, options.hooks),
+      batchSize: config.WORKER_BATCH_SIZE,
+      apply: (sql, deliveries) => applyBatch(sql, registry, deliveries, options.hooks),
       onDead: (sql, job) => markDead(sql, job.clientId, job.id),
       onSettled: (delivery, settlement) => log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled'),
     });

@@ -9,6 +9,8 @@ import { LOCK_COMMAND, MARK_DEAD, RECORD_OUTCOME, type CommandRow } from './sql.
 export interface Delivery {
   clientId: string;
   id: string;
+  /** The entity the command acts on, when the queue knows it (for lock ordering in a batch). */
+  entityId: string;
   /** 1 for the first delivery. */
   attempt: number;
   /** Whether the queue will give up after this attempt. */
@@ -25,7 +27,8 @@ export interface ApplyHooks {
   beforeSettle?: (delivery: Delivery) => void | Promise<void>;
 }
 
-const SAVEPOINT = 'oncely_apply';
+const SAVEPOINT = 'oncely_command';
+const EFFECT = 'oncely_effect';
 
 /**
  * Applies one delivery of a command inside the caller's transaction: lock the command row, skip it if an
@@ -40,16 +43,20 @@ const SAVEPOINT = 'oncely_apply';
  * const settlement = await applyDelivery(sql, registry, { clientId: 'anonymous', id: 'c1', attempt: 1, lastAttempt: false });
  */
 export async function applyDelivery(sql: Sql, registry: Registry, delivery: Delivery, hooks: ApplyHooks = {}): Promise<Settlement> {
-  const { rows } = await sql.query<CommandRow>(LOCK_COMMAND, [delivery.clientId, delivery.id]);
-  const row = rows[0];
-  if (!row) return { kind: 'complete', outcome: 'missing' };
-  if (isTerminal(row.status)) return { kind: 'complete', outcome: 'already-terminal' };
-
-  const definition = registry.get(row.type);
+  // Everything for this command happens under its own savepoint, so in a batch one command's failure
+  // (a lock timeout, a deadlock, a bug) rolls back that command alone.
   await sql.query(`SAVEPOINT ${SAVEPOINT}`);
   try {
+    const { rows } = await sql.query<CommandRow>(LOCK_COMMAND, [delivery.clientId, delivery.id]);
+    const row = rows[0];
+    if (!row || isTerminal(row.status)) {
+      await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+      return { kind: 'complete', outcome: row ? 'already-terminal' : 'missing' };
+    }
+    const definition = registry.get(row.type);
     if (!definition) throw new Error(`no handler is registered for command type ${row.type}`);
     const payload = definition.payload.parse(row.payload);
+    await sql.query(`SAVEPOINT ${EFFECT}`);
     const outcome = await definition.handle({
       sql,
       command: {
@@ -62,10 +69,11 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
       },
     });
     // A refusal must leave nothing behind, whatever the handler wrote before it decided to refuse.
-    await sql.query(outcome.status === 'succeeded' ? `RELEASE SAVEPOINT ${SAVEPOINT}` : `ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+    await sql.query(outcome.status === 'succeeded' ? `RELEASE SAVEPOINT ${EFFECT}` : `ROLLBACK TO SAVEPOINT ${EFFECT}`);
     const result = outcome.status === 'succeeded' ? outcome.result : null;
     const error = outcome.status === 'succeeded' ? null : outcome.error;
     await sql.query(RECORD_OUTCOME, [row.client_id, row.id, outcome.status, delivery.attempt, jsonOrNull(result), jsonOrNull(error)]);
+    await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
     await hooks.beforeSettle?.(delivery);
     return { kind: 'complete', outcome: outcome.status };
   } catch (err) {
@@ -74,9 +82,23 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     await sql.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
     const error = describeFailure(err);
     const dead = delivery.lastAttempt;
-    await sql.query(RECORD_OUTCOME, [row.client_id, row.id, dead ? 'dead' : 'retrying', delivery.attempt, null, JSON.stringify(error)]);
+    await sql.query(RECORD_OUTCOME, [delivery.clientId, delivery.id, dead ? 'dead' : 'retrying', delivery.attempt, null, JSON.stringify(error)]);
+    await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
     return { kind: 'fail', error, dead };
   }
+}
+
+/**
+ * Applies a batch of deliveries in the caller's one transaction, each under its own savepoint: one commit
+ * for many commands. Deliveries are taken in entity order (stable, so one entity's commands keep their
+ * queue order), which makes concurrent batches lock entities in the same order and rarely deadlock.
+ */
+export async function applyBatch(sql: Sql, registry: Registry, deliveries: readonly Delivery[], hooks: ApplyHooks = {}): Promise<Settlement[]> {
+  const order = deliveries.map((delivery, index) => ({ delivery, index }));
+  order.sort((a, b) => (a.delivery.entityId < b.delivery.entityId ? -1 : a.delivery.entityId > b.delivery.entityId ? 1 : a.index - b.index));
+  const settlements: Settlement[] = new Array<Settlement>(deliveries.length);
+  for (const { delivery, index } of order) settlements[index] = await applyDelivery(sql, registry, delivery, hooks);
+  return settlements;
 }
 
 /** Ends a command whose job the queue gave up on, unless an attempt already ended it. */

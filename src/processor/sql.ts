@@ -48,7 +48,8 @@ export const RECORD_OUTCOME = `
     UPDATE commands
     SET status = $3, attempts = $4, result = $5, error = $6, updated_at = now(),
         completed_at = CASE WHEN $3 IN ('succeeded', 'rejected', 'conflict', 'dead') THEN now() END
-    WHERE client_id = $1 AND id = $2
+    -- Never overwrites an ended command: a late failure report cannot undo a committed outcome.
+    WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying')
     RETURNING client_id, id, status
   )
   SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled

@@ -26,6 +26,8 @@ export type Enqueue = (sql: Sql, jobs: readonly JobRef[]) => Promise<void>;
 export interface JobRef {
   clientId: string;
   id: string;
+  /** Lets a worker order a batch by entity before it locks anything. */
+  entityId?: string;
 }
 
 /**
@@ -55,7 +57,7 @@ export async function submitInTransaction(
     fingerprint: prints[i],
   }));
   const { rows: inserted } = await sql.query<CommandRow>(INSERT_COMMANDS, [clientId, JSON.stringify(records)]);
-  if (inserted.length > 0) await enqueue(sql, inserted.map((row) => ({ clientId, id: row.id })));
+  if (inserted.length > 0) await enqueue(sql, inserted.map((row) => ({ clientId, id: row.id, entityId: row.entity_id })));
 
   const byId = new Map(inserted.map((row) => [row.id, row]));
   const missing = commands.filter((command) => !byId.has(command.id)).map((command) => command.id);

@@ -24,8 +24,11 @@ export interface QueueSettings {
 }
 
 export interface WorkSettings {
+  /** Batches in flight at once in this process. */
   concurrency: number;
-  apply: (sql: Sql, delivery: Delivery) => Promise<Settlement>;
+  /** Jobs fetched and committed together in one transaction. */
+  batchSize: number;
+  apply: (sql: Sql, deliveries: readonly Delivery[]) => Promise<Settlement[]>;
   onDead: (sql: Sql, job: JobRef) => Promise<void>;
   onSettled?: (delivery: Delivery, settlement: Settlement) => void;
 }
@@ -91,39 +94,42 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
     if (jobs.length === 0) return;
     await boss.insert(
       COMMAND_QUEUE,
-      jobs.map((job) => ({ data: { clientId: job.clientId, id: job.id } })),
+      jobs.map((job) => ({ data: job.entityId === undefined ? { clientId: job.clientId, id: job.id } : { clientId: job.clientId, id: job.id, entityId: job.entityId } })),
       { db: toDatabase(sql) },
     );
   };
 
   return {
     enqueue,
-    async work({ concurrency, apply, onDead, onSettled }) {
+    async work({ concurrency, batchSize, apply, onDead, onSettled }) {
       const options = {
         transactional: true,
         includeMetadata: true,
         localConcurrency: concurrency,
-        batchSize: 1,
+        batchSize,
+        // A full batch means more is waiting: fetch again at once instead of waiting for a poll.
+        burstWhenBatchFull: true,
         pollingIntervalSeconds: 2,
         notifyPollingIntervalSeconds: 5,
       } as const;
       await boss.work<JobRef, unknown, typeof options>(COMMAND_QUEUE, options, async (jobs, tx) => {
-        const [job] = jobs;
-        if (!job) return null;
-        const delivery: Delivery = {
+        const deliveries: Delivery[] = jobs.map((job) => ({
           clientId: job.data.clientId,
           id: job.data.id,
+          entityId: job.data.entityId ?? '',
           attempt: job.retryCount + 1,
           lastAttempt: job.retryCount >= job.retryLimit,
-        };
-        const settlement = await apply(toSql(tx), delivery);
-        if (settlement.kind === 'fail') {
+        }));
+        const settlements = await apply(toSql(tx), deliveries);
+        for (const [i, settlement] of settlements.entries()) {
+          const job = jobs[i];
+          if (!job || settlement.kind !== 'fail') continue;
           // Failing through the handler's transaction: the command's `retrying`/`dead` row and the job's
-          // retry (or its move to the dead-letter queue) commit together.
+          // retry (or its move to the dead-letter queue) commit together, with the rest of the batch.
           await boss.fail(COMMAND_QUEUE, { id: job.id, retryCount: job.retryCount }, { error: settlement.error }, { db: tx });
         }
-        onSettled?.(delivery, settlement);
-        return settlement.kind === 'complete' ? { outcome: settlement.outcome } : null;
+        if (onSettled) for (const [i, delivery] of deliveries.entries()) onSettled(delivery, settlements[i]!);
+        return null;
       });
       const deadOptions = { transactional: true, localConcurrency: 1, batchSize: 50, pollingIntervalSeconds: 5 } as const;
       await boss.work<JobRef, unknown, typeof deadOptions>(DEAD_LETTER_QUEUE, deadOptions, async (jobs, tx) => {

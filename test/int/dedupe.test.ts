@@ -55,7 +55,7 @@ describe('dedupe', () => {
     const reused = await post({ id: 'open-d3', type: 'account.open', entityId: 'd3-other', payload: {} });
     expect(reused.status).toBe(422);
     expect(reused.headers.get('content-type')).toContain('application/problem+json');
-    expect((await reused.json()).code).toBe('idempotency_key_reused');
+    expect(((await reused.json()) as { code: string }).code).toBe('idempotency_key_reused');
     const commands = await db.pool.query(`SELECT entity_id FROM commands WHERE id = 'open-d3'`);
     expect(commands.rows).toEqual([{ entity_id: 'd3' }]);
   });
