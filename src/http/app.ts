@@ -1,14 +1,30 @@
-import { Hono, type Context } from 'hono';
+import { OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { isTerminal, type CommandStatus } from '../core/envelope.ts';
+import { z } from 'zod';
+import { Identifier, isTerminal, type CommandStatus } from '../core/envelope.ts';
 import type { Registry } from '../core/registry.ts';
 import type { CommandService } from '../processor/commands.ts';
-import { problem, sendProblem, type Problem } from './problem.ts';
-import { checkEnvelope } from './validate.ts';
+import { isRetryable } from '../processor/errors.ts';
+import { docsPage } from './docs-page.ts';
+import { createHttpMetrics } from './metrics.ts';
+import { openApiDocument } from './openapi.ts';
+import { fieldErrors, problem, sendProblem, type Problem } from './problem.ts';
+import { createRoutes } from './routes.ts';
+import {
+  AccountSchema,
+  batchRequestSchema,
+  LedgerPageSchema,
+  MAX_BODY_BYTES,
+  MAX_WAIT_SECONDS,
+  OrderSchema,
+  RedPacketSchema,
+} from './schemas.ts';
+import { checkEnvelope, entityTagOf, versionOfEntityTag } from './validate.ts';
 
-export const MAX_BODY_BYTES = 256 * 1024;
-export const MAX_BATCH = 1000;
+export { MAX_BATCH, MAX_BODY_BYTES } from './schemas.ts';
 
 export interface Page<T> {
   items: T[];
@@ -30,12 +46,16 @@ export interface AppDeps {
   /** Whether the database answers and the schema is current. */
   ready: () => Promise<boolean>;
   apiKeys: readonly string[];
-  /** The most requests that may hold a `Prefer: wait` at once in this process. */
+  /**
+   * The most requests that may hold a `Prefer: wait` at once in this process (default 1000). Beyond it the
+   * preference is ignored: the response comes at once, without `Preference-Applied` (RFC 7240 lets a server
+   * ignore a preference, and the command is stored either way, so refusing the request would only mislead).
+   */
   maxWaiters?: number;
   onError?: (err: unknown) => void;
 }
 
-type Env = { Variables: { clientId: string } };
+export type AppEnv = { Variables: { clientId: string } };
 
 /** A client's identity: a digest of its key, so the key itself is never stored. */
 export function clientIdOf(apiKey: string): string {
@@ -46,44 +66,88 @@ export const ANONYMOUS = 'anonymous';
 
 /** `Prefer: wait=N` with 0 < N <= 30, else undefined (an unusable preference is ignored, RFC 7240). */
 export function preferredWait(header: string | undefined): number | undefined {
-  const match = header && /(?:^|[,;\s])wait\s*=\s*"?(\d+(?:\.\d+)?)"?/i.exec(header);
+  const match = header && /(?:^|[,;\s])wait\s*=\s*"?(\d{1,6}(?:\.\d{1,6})?)"?\s*(?:[,;]|$)/i.exec(header);
   if (!match?.[1]) return undefined;
   const seconds = Number(match[1]);
-  return seconds > 0 && seconds <= 30 ? seconds : undefined;
+  return seconds > 0 && seconds <= MAX_WAIT_SECONDS ? seconds : undefined;
 }
+
+/** Whether an `If-None-Match` header names the entity at `version` (weak comparison, RFC 9110). */
+function noneMatch(header: string | undefined, version: number): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => versionOfEntityTag(tag) === version);
+}
+
+type JsonBody = { ok: true; value: unknown } | { ok: false; problem: Problem };
+
+const JSON_TYPE = /^application\/(?:[a-z0-9.+-]*\+)?json\s*(?:;|$)/i;
 
 /**
  * The HTTP API as a Hono app, with no server attached: `app.request()` in tests, `serve()` in main.
+ * Every route comes from `createRoutes`, which is also what `/openapi.json` is generated from.
  *
  * @example
  * const app = createApp({ registry, commands, reads, ready, apiKeys: [] });
  * const res = await app.request('/health/live');
  */
-export function createApp(deps: AppDeps): Hono<Env> {
-  const app = new Hono<Env>();
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+  const routes = createRoutes(deps.registry);
   const maxWaiters = deps.maxWaiters ?? 1000;
   let waiting = 0;
+  const metrics = createHttpMetrics(() => ({ oncely_http_waiting_requests: waiting, oncely_http_waiting_requests_limit: maxWaiters }));
   const keys = deps.apiKeys.map((key) => ({ digest: createHash('sha256').update(key).digest(), clientId: clientIdOf(key) }));
+  const served: RouteConfig[] = [];
+
+  /** Serves a declared route and puts it in the OpenAPI document: the one place a route is registered. */
+  function serve(route: RouteConfig, ...handlers: ((c: Context<AppEnv>, next: Next) => Response | Promise<Response | void>)[]) {
+    served.push(route);
+    app.openAPIRegistry.registerPath(route);
+    app.on(route.method.toUpperCase(), route.path.replaceAll(/\{(\w+)\}/g, ':$1'), ...(handlers as [MiddlewareHandler<AppEnv>, ...MiddlewareHandler<AppEnv>[]]));
+  }
+
+  /** The methods a path takes, for 405 and Allow (HEAD comes with GET). */
+  const patterns = () =>
+    served.map((route) => ({
+      method: route.method.toUpperCase(),
+      regex: new RegExp(`^${route.path.replaceAll(/\{\w+\}/g, '[^/]+').replaceAll('.', '\\.')}/?$`),
+    }));
+  function allowedMethods(path: string): string[] {
+    const methods = new Set(patterns().filter((p) => p.regex.test(path)).map((p) => p.method));
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods];
+  }
 
   app.onError((err, c) => {
     deps.onError?.(err);
+    if (isRetryable(err)) {
+      return sendProblem(c, problem('service_unavailable', 'the database is unavailable for a moment; retry the request (it is idempotent)'), { 'retry-after': '1' });
+    }
     return sendProblem(c, problem('internal_error', 'the server could not complete the request'));
   });
-  app.notFound((c) => sendProblem(c, problem('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
-  app.get('/health/live', (c) => c.json({ status: 'ok' }));
-  app.get('/health/ready', async (c) => {
-    const ok = await deps.ready().catch(() => false);
-    return ok ? c.json({ status: 'ok' }) : sendProblem(c, problem('service_unavailable', 'the database is not reachable or its schema is not current'));
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    const allowed = allowedMethods(path);
+    if (allowed.length === 0) return sendProblem(c, problem('not_found', 'no such route'));
+    if (c.req.method === 'OPTIONS') return c.body(null, 204, { allow: [...allowed, 'OPTIONS'].join(', ') });
+    return sendProblem(c, problem('method_not_allowed', `this path takes ${allowed.join(', ')}`), { allow: allowed.join(', ') });
   });
 
   app.use('*', async (c, next) => {
-    if (keys.length === 0) {
+    const started = performance.now();
+    await next();
+    const route = routePath(c, -1);
+    metrics.observe(c.req.method, route === '*' || route === '' ? 'unmatched' : route, c.res.status, (performance.now() - started) / 1000);
+  });
+
+  app.use('*', async (c, next) => {
+    if (keys.length === 0 || new URL(c.req.url).pathname.startsWith('/health/')) {
       c.set('clientId', ANONYMOUS);
       return next();
     }
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const match = /^Bearer +([\x21-\x7e]{1,512})$/i.exec(c.req.header('authorization') ?? '');
     const given = createHash('sha256').update(match?.[1] ?? '').digest();
     // Compare digests in constant time against every key, so timing tells nothing about which key is close.
     let clientId: string | undefined;
@@ -95,16 +159,17 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return next();
   });
 
-  const jsonBody = bodyLimit({
+  // The media type is checked before the body is read; the size is checked while it is read.
+  const jsonOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+    if (!JSON_TYPE.test(c.req.header('content-type') ?? '')) return sendProblem(c, problem('unsupported_media_type', 'send the body as application/json'));
+    return next();
+  };
+  const limited = bodyLimit({
     maxSize: MAX_BODY_BYTES,
     onError: (c) => sendProblem(c, problem('payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes`)),
   });
 
-  async function readJson(c: Context<Env>): Promise<{ ok: true; value: unknown } | { ok: false; problem: Problem }> {
-    const type = c.req.header('content-type') ?? '';
-    if (!/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type)) {
-      return { ok: false, problem: problem('unsupported_media_type', 'send the body as application/json') };
-    }
+  async function readJson(c: Context<AppEnv>): Promise<JsonBody> {
     const text = await c.req.text();
     try {
       return { ok: true, value: JSON.parse(text) as unknown };
@@ -113,10 +178,21 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
   }
 
-  async function withWait(c: Context<Env>, id: string, status: CommandStatus): Promise<{ status: CommandStatus; waited?: number }> {
+  function parseQuery<T extends z.ZodType>(c: Context<AppEnv>, schema: T): { ok: true; value: z.output<T> } | { ok: false; problem: Problem } {
+    const parsed = schema.safeParse(c.req.query());
+    if (parsed.success) return { ok: true, value: parsed.data };
+    return { ok: false, problem: problem('invalid_request', 'a query parameter is not valid', { errors: fieldErrors(parsed.error.issues) }) };
+  }
+
+  /** The `{id}` path parameter; an id outside the alphabet cannot exist, so it is simply not found. */
+  const idOf = (c: Context<AppEnv>): string | undefined => {
+    const id = c.req.param('id');
+    return id !== undefined && Identifier.safeParse(id).success ? id : undefined;
+  };
+
+  async function withWait(c: Context<AppEnv>, id: string, status: CommandStatus): Promise<{ status: CommandStatus; waited?: number }> {
     const seconds = preferredWait(c.req.header('prefer'));
-    if (seconds === undefined || isTerminal(status.status)) return { status };
-    if (waiting >= maxWaiters) return { status };
+    if (seconds === undefined || isTerminal(status.status) || waiting >= maxWaiters) return { status };
     waiting++;
     try {
       const latest = await deps.commands.waitFor(c.get('clientId'), id, seconds);
@@ -126,10 +202,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
   }
 
-  app.post('/v1/commands', jsonBody, async (c) => {
+  const location = (id: string) => `/v1/commands/${encodeURIComponent(id)}`;
+
+  serve(routes.submitCommand, jsonOnly, limited, async (c) => {
     const body = await readJson(c);
     if (!body.ok) return sendProblem(c, body.problem);
-    const checked = checkEnvelope(body.value, deps.registry, c.req.header('idempotency-key'));
+    const checked = checkEnvelope(body.value, deps.registry, { idempotencyKey: c.req.header('idempotency-key'), ifMatch: c.req.header('if-match') });
     if (!checked.ok) return sendProblem(c, checked.problem);
     const [submission] = await deps.commands.submit(c.get('clientId'), [checked.command]);
     if (!submission) throw new Error('submission returned nothing');
@@ -137,25 +215,22 @@ export function createApp(deps: AppDeps): Hono<Env> {
       return sendProblem(c, problem('idempotency_key_reused', `command ${checked.command.id} was already submitted with a different request`));
     }
     const { status, waited } = await withWait(c, checked.command.id, submission.status);
-    const headers: Record<string, string> = { location: `/v1/commands/${encodeURIComponent(status.id)}` };
+    const headers: Record<string, string> = { location: location(status.id) };
     if (waited !== undefined) headers['preference-applied'] = `wait=${waited}`;
     if (submission.outcome === 'duplicate') headers['idempotent-replayed'] = 'true';
-    return c.json(status, isTerminal(status.status) && (waited !== undefined || submission.outcome === 'duplicate') ? 200 : 202, headers);
+    return c.json(status, isTerminal(status.status) ? 200 : 202, headers);
   });
 
-  app.post('/v1/commands/batch', jsonBody, async (c) => {
+  // Each envelope is checked on its own (one bad envelope rejects only itself); the body only has to be a list.
+  const batchBody = batchRequestSchema(z.unknown());
+  serve(routes.submitBatch, jsonOnly, limited, async (c) => {
     const body = await readJson(c);
     if (!body.ok) return sendProblem(c, body.problem);
-    const raw = body.value as { commands?: unknown } | null;
-    const list = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw.commands : undefined;
-    if (!Array.isArray(list) || list.length < 1 || list.length > MAX_BATCH || Object.keys(raw ?? {}).some((k) => k !== 'commands')) {
-      return sendProblem(
-        c,
-        problem('invalid_request', `the body must be { "commands": [...] } with 1 to ${MAX_BATCH} envelopes`, {
-          errors: [{ path: 'commands', message: `must be an array of 1 to ${MAX_BATCH} envelopes` }],
-        }),
-      );
+    const parsed = batchBody.safeParse(body.value);
+    if (!parsed.success) {
+      return sendProblem(c, problem('invalid_request', 'the body must be { "commands": [...] } with 1 to 1000 envelopes', { errors: fieldErrors(parsed.error.issues) }));
     }
+    const list = parsed.data.commands;
     const checked = list.map((item) => checkEnvelope(item, deps.registry));
     const valid = checked.flatMap((item) => (item.ok ? [item.command] : []));
     const submissions = valid.length > 0 ? await deps.commands.submit(c.get('clientId'), valid) : [];
@@ -163,55 +238,88 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const results = checked.map((item, i) => {
       if (!item.ok) {
         const raw = list[i] as { id?: unknown } | null;
-        return { id: typeof raw?.id === 'string' ? raw.id : null, outcome: 'rejected' as const, problem: item.problem };
+        const id = typeof raw === 'object' && raw !== null && Identifier.safeParse(raw.id).success ? (raw.id as string) : null;
+        return { id, outcome: 'rejected' as const, problem: item.problem };
       }
       const submission = submissions[next++];
       if (!submission) throw new Error('batch submission lost an item');
       if (submission.outcome === 'reused') {
-        return {
-          id: item.command.id,
-          outcome: 'rejected' as const,
-          problem: problem('idempotency_key_reused', `command ${item.command.id} was already submitted with a different request`),
-        };
+        const reused = problem('idempotency_key_reused', `command ${item.command.id} was already submitted with a different request`);
+        return { id: item.command.id, outcome: 'rejected' as const, problem: reused };
       }
       return { id: item.command.id, outcome: submission.outcome, status: submission.status };
     });
     return c.json({ results }, 200);
   });
 
-  app.get('/v1/commands/:id', async (c) => {
-    const id = c.req.param('id');
-    const status = await deps.commands.get(c.get('clientId'), id);
-    if (!status) return sendProblem(c, problem('not_found', `no command ${id}`));
+  serve(routes.getCommand, async (c) => {
+    const id = idOf(c);
+    const status = id === undefined ? null : await deps.commands.get(c.get('clientId'), id);
+    if (!id || !status) return sendProblem(c, problem('not_found', 'no command with this id'));
     const waited = await withWait(c, id, status);
     const headers: Record<string, string> = {};
     if (waited.waited !== undefined) headers['preference-applied'] = `wait=${waited.waited}`;
     return c.json(waited.status, 200, headers);
   });
 
-  app.get('/v1/accounts/:id', async (c) => {
-    const account = await deps.reads.account(c.req.param('id'));
-    return account ? c.json(account) : sendProblem(c, problem('not_found', `no account ${c.req.param('id')}`));
-  });
-
-  app.get('/v1/accounts/:id/ledger', async (c) => {
-    const limit = Number(c.req.query('limit') ?? 100);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      return sendProblem(c, problem('invalid_request', 'limit must be an integer from 1 to 1000', { errors: [{ path: 'limit', message: 'must be 1 to 1000' }] }));
+  serve(routes.replayCommand, async (c) => {
+    const id = idOf(c);
+    const replay = id === undefined ? ({ outcome: 'not_found' } as const) : await deps.commands.replay(c.get('clientId'), id);
+    if (replay.outcome === 'not_found') return sendProblem(c, problem('not_found', 'no command with this id'));
+    if (replay.outcome === 'not_dead') {
+      return sendProblem(c, problem('not_dead', `the command is ${replay.status.status}; only a dead command can be replayed`, { commandStatus: replay.status.status }));
     }
-    const page = await deps.reads.ledger(c.req.param('id'), { limit, cursor: c.req.query('cursor') });
-    return page ? c.json(page) : sendProblem(c, problem('not_found', `no account ${c.req.param('id')}`));
+    return c.json(replay.status, 202, { location: location(replay.status.id) });
   });
 
-  app.get('/v1/orders/:id', async (c) => {
-    const order = await deps.reads.order(c.req.param('id'));
-    return order ? c.json(order) : sendProblem(c, problem('not_found', `no order ${c.req.param('id')}`));
+  const deadLetterQuery = routes.listDeadLetters.request.query;
+  serve(routes.listDeadLetters, async (c) => {
+    const query = parseQuery(c, deadLetterQuery);
+    if (!query.ok) return sendProblem(c, query.problem);
+    const page = await deps.commands.deadLetters(c.get('clientId'), { limit: Number(query.value.limit ?? 50), cursor: query.value.cursor });
+    if (!page) return sendProblem(c, problem('invalid_request', 'the cursor is not one this API handed out', { errors: [{ path: 'cursor', message: 'unknown cursor' }] }));
+    return c.json(page);
   });
 
-  app.get('/v1/red-packets/:id', async (c) => {
-    const redPacket = await deps.reads.redPacket(c.req.param('id'));
-    return redPacket ? c.json(redPacket) : sendProblem(c, problem('not_found', `no red packet ${c.req.param('id')}`));
+  /** An entity read with its version as the ETag, and 304 for a matching If-None-Match. */
+  function entity<T extends { version: number }>(what: string, read: (id: string) => Promise<unknown>, schema: z.ZodType<T>) {
+    return async (c: Context<AppEnv>) => {
+      const id = idOf(c);
+      const row = id === undefined ? null : await read(id);
+      if (!row) return sendProblem(c, problem('not_found', `no ${what} with this id`));
+      const value = schema.parse(row);
+      const etag = entityTagOf(value.version);
+      if (noneMatch(c.req.header('if-none-match'), value.version)) return c.body(null, 304, { etag });
+      return c.json(value, 200, { etag });
+    };
+  }
+
+  serve(routes.getAccount, entity('account', deps.reads.account, AccountSchema));
+  serve(routes.getOrder, entity('order', deps.reads.order, OrderSchema));
+  serve(routes.getRedPacket, entity('red packet', deps.reads.redPacket, RedPacketSchema));
+
+  const ledgerQuery = routes.getLedger.request.query;
+  serve(routes.getLedger, async (c) => {
+    const id = idOf(c);
+    const query = parseQuery(c, ledgerQuery);
+    if (!query.ok) return sendProblem(c, query.problem);
+    const page = id === undefined ? null : await deps.reads.ledger(id, { limit: Number(query.value.limit ?? 100), cursor: query.value.cursor });
+    return page ? c.json(LedgerPageSchema.parse(page)) : sendProblem(c, problem('not_found', 'no account with this id'));
   });
+
+  serve(routes.live, (c) => c.json({ status: 'ok' as const }));
+  serve(routes.ready, async (c) => {
+    const ok = await deps.ready().catch(() => false);
+    return ok ? c.json({ status: 'ok' as const }) : sendProblem(c, problem('service_unavailable', 'the database is not reachable or its schema is not current'), { 'retry-after': '5' });
+  });
+  serve(routes.metrics, (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+
+  let document: Record<string, unknown> | undefined;
+  let page: string | undefined;
+  const openapi = () => (document ??= openApiDocument(app));
+  serve(routes.openapi, (c) => c.json(openapi()));
+  serve(routes.docs, (c) => c.html((page ??= docsPage(openapi()))));
 
   return app;
 }
+

@@ -1,32 +1,47 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
 
 export interface FieldError {
   path: string;
   message: string;
 }
 
-/** Every problem code the API can answer with, its HTTP status and title: the one table. */
+/** Every problem code the API can answer with: its HTTP status, title and meaning. The one table. */
 export const PROBLEMS = {
-  invalid_request: { status: 400, title: 'Invalid request' },
-  idempotency_key_missing: { status: 400, title: 'Idempotency key missing' },
-  idempotency_key_mismatch: { status: 400, title: 'Idempotency key mismatch' },
-  unknown_command_type: { status: 400, title: 'Unknown command type' },
-  invalid_payload: { status: 400, title: 'Invalid payload' },
-  version_mismatch: { status: 400, title: 'If-Match and expectedVersion disagree' },
-  unauthorized: { status: 401, title: 'Unauthorized' },
-  not_found: { status: 404, title: 'Not found' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
-  not_dead: { status: 409, title: 'Command is not dead' },
-  payload_too_large: { status: 413, title: 'Payload too large' },
-  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
-  idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
-  too_many_waiters: { status: 503, title: 'Too many waiting requests' },
-  internal_error: { status: 500, title: 'Internal error' },
-  service_unavailable: { status: 503, title: 'Service unavailable' },
-} as const satisfies Record<string, { status: number; title: string }>;
+  invalid_request: { status: 400, title: 'Invalid request', meaning: 'Malformed JSON, a bad envelope, header, query parameter or cursor; `errors` lists each field.' },
+  idempotency_key_missing: { status: 400, title: 'Idempotency key missing', meaning: 'Neither the body `id` nor the `Idempotency-Key` header carries the command id.' },
+  idempotency_key_mismatch: { status: 400, title: 'Idempotency key mismatch', meaning: 'The `Idempotency-Key` header and the body `id` differ.' },
+  unknown_command_type: { status: 400, title: 'Unknown command type', meaning: 'The `type` is not registered; `knownTypes` lists those that are.' },
+  invalid_payload: { status: 400, title: 'Invalid payload', meaning: "The payload fails the command type's schema; `errors` lists each field." },
+  version_mismatch: { status: 400, title: 'If-Match and expectedVersion disagree', meaning: 'Both `If-Match` and the body `expectedVersion` are given and name different versions.' },
+  unauthorized: { status: 401, title: 'Unauthorized', meaning: 'API keys are configured and the request carries none or an unknown one.' },
+  not_found: { status: 404, title: 'Not found', meaning: 'No such route, or no command or entity with this id (for this client).' },
+  method_not_allowed: { status: 405, title: 'Method not allowed', meaning: 'The path exists but not for this method; `Allow` lists the methods it takes.' },
+  not_dead: { status: 409, title: 'Command is not dead', meaning: 'Only a `dead` command can be replayed; `commandStatus` is its current status.' },
+  payload_too_large: { status: 413, title: 'Payload too large', meaning: 'The body is over 256 KiB (counted while reading, chunked bodies too).' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type', meaning: 'The body is not sent as `application/json`.' },
+  idempotency_key_reused: { status: 422, title: 'Idempotency key reused', meaning: 'This id was already used by this client for a different request (a different fingerprint).' },
+  internal_error: { status: 500, title: 'Internal error', meaning: 'A bug; the details are logged, never sent.' },
+  service_unavailable: { status: 503, title: 'Service unavailable', meaning: 'The database cannot be reached or refused for a transient reason; retry after `Retry-After` seconds. Safe to retry: submissions are idempotent.' },
+} as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
+export const PROBLEM_CODES = Object.keys(PROBLEMS) as [ProblemCode, ...ProblemCode[]];
+
+export const FieldErrorSchema = z.object({ path: z.string(), message: z.string() }).meta({ id: 'FieldError' });
+
+/** RFC 9457 problem details, with oncely's stable `code`. Extension members may follow. */
+export const ProblemSchema = z
+  .looseObject({
+    type: z.string().describe('A URI naming the problem type.'),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().describe('What went wrong with this request, for a human.'),
+    code: z.enum(PROBLEM_CODES).describe('Stable machine-readable code; see the problem code table.'),
+    errors: z.array(FieldErrorSchema).optional().describe('One entry per offending field (invalid_request, invalid_payload).'),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details (`application/problem+json`).' });
 
 export interface Problem {
   type: string;
@@ -38,6 +53,8 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
 export function problem(code: ProblemCode, detail: string, extra: Record<string, unknown> = {}): Problem {
   const { status, title } = PROBLEMS[code];
   return { type: `https://oncely.dev/problems/${code.replaceAll('_', '-')}`, title, status, detail, code, ...extra };
@@ -45,15 +62,16 @@ export function problem(code: ProblemCode, detail: string, extra: Record<string,
 
 export function sendProblem(c: Context, value: Problem, headers: Record<string, string> = {}): Response {
   return c.body(JSON.stringify(value), value.status as ContentfulStatusCode, {
-    'content-type': 'application/problem+json',
+    'content-type': PROBLEM_CONTENT_TYPE,
     ...headers,
   });
 }
 
-/** zod issues as `{ path, message }`, with JSON-pointer-like dotted paths. */
+/** zod issues as `{ path, message }`, with dotted paths (`payload.amount`, `commands.3.id`). */
 export function fieldErrors(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix = ''): FieldError[] {
-  return issues.map((issue) => ({
-    path: [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.') || '(root)',
-    message: issue.message,
+  return issues.slice(0, 50).map((issue) => ({
+    path: [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.').slice(0, 200) || '(root)',
+    // Messages may quote the client's own keys back; keep them short.
+    message: issue.message.length > 300 ? `${issue.message.slice(0, 300)}...` : issue.message,
   }));
 }

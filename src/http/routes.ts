@@ -1,0 +1,254 @@
+// Every route of the API, declared once: the app serves these and the OpenAPI document is generated from them.
+import { createRoute, type RouteConfig } from '@hono/zod-openapi';
+import { z } from 'zod';
+import type { Registry } from '../core/registry.ts';
+import { PROBLEMS, ProblemSchema, PROBLEM_CONTENT_TYPE, type ProblemCode } from './problem.ts';
+import {
+  AccountSchema,
+  BatchResponseSchema,
+  batchRequestSchema,
+  CommandStatusSchema,
+  DeadLetterPageSchema,
+  IdParam,
+  LedgerPageSchema,
+  MAX_BATCH,
+  OrderSchema,
+  PageQuery,
+  RedPacketSchema,
+  submitBodySchema,
+  SubmitHeaders,
+  WaitHeaders,
+} from './schemas.ts';
+
+type Responses = RouteConfig['responses'];
+type Headers = Record<string, { description: string; schema: { type: 'string' } }>;
+
+const header = (description: string) => ({ description, schema: { type: 'string' as const } });
+
+const HEADERS = {
+  location: { Location: header('`/v1/commands/{id}`: where to read the command.') },
+  replayed: { 'Idempotent-Replayed': header('`true` when this id was already stored with the same request: the body is the stored command.') },
+  preference: { 'Preference-Applied': header('`wait=N` when the response was held for `Prefer: wait=N`.') },
+  etag: { ETag: header('The entity version as a strong entity tag, `"N"`; send it back as `If-Match` to make a command conditional.') },
+} satisfies Record<string, Headers>;
+
+const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
+
+/** Problem responses for the given codes, grouped by status, each code explained. */
+function problems(...codes: ProblemCode[]): Responses {
+  const byStatus = new Map<number, ProblemCode[]>();
+  for (const code of codes) byStatus.set(PROBLEMS[code].status, [...(byStatus.get(PROBLEMS[code].status) ?? []), code]);
+  const responses: Responses = {};
+  for (const [status, list] of byStatus) {
+    const headers: Headers = {};
+    if (list.includes('unauthorized')) headers['WWW-Authenticate'] = header('`Bearer`');
+    if (list.includes('service_unavailable')) headers['Retry-After'] = header('Seconds to wait before retrying.');
+    responses[String(status)] = {
+      description: list.map((code) => `\`${code}\`: ${PROBLEMS[code].meaning}`).join('\n\n'),
+      headers,
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
+    };
+  }
+  return responses;
+}
+
+/** What every authenticated route may answer besides its own cases. */
+const COMMON: ProblemCode[] = ['unauthorized', 'internal_error', 'service_unavailable'];
+const BODY: ProblemCode[] = ['invalid_request', 'payload_too_large', 'unsupported_media_type'];
+
+const commandStatus = (description: string, headers: Headers = {}) => ({ description, headers, content: json(CommandStatusSchema) });
+
+/**
+ * The route table. Only the submission body depends on the registry (one envelope variant per command type).
+ *
+ * @example
+ * const routes = createRoutes(registry);
+ * routes.submitCommand.path; // '/v1/commands'
+ */
+export function createRoutes(registry: Registry) {
+  const envelope = submitBodySchema(registry);
+  return {
+    submitCommand: createRoute({
+      method: 'post',
+      path: '/v1/commands',
+      operationId: 'submitCommand',
+      tags: ['Commands'],
+      summary: 'Submit a command',
+      description:
+        'Stores the command and queues it in one transaction. Re-submitting the same id with the same request returns the stored command and never creates a second one or a second effect.',
+      request: { headers: SubmitHeaders, body: { required: true, content: json(envelope) } },
+      responses: {
+        200: commandStatus('Terminal: within `Prefer: wait`, or a replay of a terminal command (`Idempotent-Replayed: true`).', {
+          ...HEADERS.location,
+          ...HEADERS.replayed,
+          ...HEADERS.preference,
+        }),
+        202: commandStatus('Stored and queued, or a replay of a command still in flight (`Idempotent-Replayed: true`).', {
+          ...HEADERS.location,
+          ...HEADERS.replayed,
+          ...HEADERS.preference,
+        }),
+        ...problems(...BODY, 'idempotency_key_missing', 'idempotency_key_mismatch', 'unknown_command_type', 'invalid_payload', 'version_mismatch', 'idempotency_key_reused', ...COMMON),
+      },
+    }),
+    submitBatch: createRoute({
+      method: 'post',
+      path: '/v1/commands/batch',
+      operationId: 'submitBatch',
+      tags: ['Commands'],
+      summary: `Submit 1 to ${MAX_BATCH} commands at once`,
+      description:
+        'Every valid envelope is stored and queued in one transaction; each gets its own result, in request order. A bad envelope is rejected on its own and does not stop the others. Each envelope must carry its own `id`; `Idempotency-Key`, `If-Match` and `Prefer` do not apply here.',
+      request: { body: { required: true, content: json(batchRequestSchema(envelope)) } },
+      responses: {
+        200: { description: 'One result per envelope, in request order.', content: json(BatchResponseSchema) },
+        ...problems(...BODY, ...COMMON),
+      },
+    }),
+    getCommand: createRoute({
+      method: 'get',
+      path: '/v1/commands/{id}',
+      operationId: 'getCommand',
+      tags: ['Commands'],
+      summary: 'Read a command and its outcome',
+      description: '`Prefer: wait=N` holds the response until the command is terminal or N seconds pass (woken by a database notification, not a polling loop).',
+      request: { params: IdParam, headers: WaitHeaders },
+      responses: {
+        200: commandStatus('The command.', HEADERS.preference),
+        ...problems('not_found', ...COMMON),
+      },
+    }),
+    replayCommand: createRoute({
+      method: 'post',
+      path: '/v1/commands/{id}/replay',
+      operationId: 'replayCommand',
+      tags: ['Dead letters'],
+      summary: 'Replay a dead command',
+      description: 'Puts a `dead` command back in the queue under the same id, in one transaction with its new job. It is applied at most once.',
+      request: { params: IdParam },
+      responses: {
+        202: commandStatus('Queued again.', HEADERS.location),
+        ...problems('not_found', 'not_dead', ...COMMON),
+      },
+    }),
+    listDeadLetters: createRoute({
+      method: 'get',
+      path: '/v1/dead-letters',
+      operationId: 'listDeadLetters',
+      tags: ['Dead letters'],
+      summary: 'List dead commands',
+      request: { query: PageQuery(1000, 50) },
+      responses: {
+        200: { description: 'A page of dead commands.', content: json(DeadLetterPageSchema) },
+        ...problems('invalid_request', ...COMMON),
+      },
+    }),
+    getAccount: createRoute({
+      method: 'get',
+      path: '/v1/accounts/{id}',
+      operationId: 'getAccount',
+      tags: ['Entities'],
+      summary: 'Read an account',
+      request: { params: IdParam },
+      responses: {
+        200: { description: 'The account.', headers: HEADERS.etag, content: json(AccountSchema) },
+        304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
+        ...problems('not_found', ...COMMON),
+      },
+    }),
+    getLedger: createRoute({
+      method: 'get',
+      path: '/v1/accounts/{id}/ledger',
+      operationId: 'getLedger',
+      tags: ['Entities'],
+      summary: "Read an account's ledger",
+      request: { params: IdParam, query: PageQuery(1000, 100) },
+      responses: {
+        200: { description: 'A page of ledger entries.', content: json(LedgerPageSchema) },
+        ...problems('invalid_request', 'not_found', ...COMMON),
+      },
+    }),
+    getOrder: createRoute({
+      method: 'get',
+      path: '/v1/orders/{id}',
+      operationId: 'getOrder',
+      tags: ['Entities'],
+      summary: 'Read an order',
+      request: { params: IdParam },
+      responses: {
+        200: { description: 'The order.', headers: HEADERS.etag, content: json(OrderSchema) },
+        304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
+        ...problems('not_found', ...COMMON),
+      },
+    }),
+    getRedPacket: createRoute({
+      method: 'get',
+      path: '/v1/red-packets/{id}',
+      operationId: 'getRedPacket',
+      tags: ['Entities'],
+      summary: 'Read a red packet',
+      request: { params: IdParam },
+      responses: {
+        200: { description: 'The red packet.', headers: HEADERS.etag, content: json(RedPacketSchema) },
+        304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
+        ...problems('not_found', ...COMMON),
+      },
+    }),
+    live: createRoute({
+      method: 'get',
+      path: '/health/live',
+      operationId: 'live',
+      tags: ['Operations'],
+      summary: 'Liveness: 200 while the process runs',
+      security: [],
+      responses: { 200: { description: 'Alive.', content: json(z.object({ status: z.literal('ok') })) } },
+    }),
+    ready: createRoute({
+      method: 'get',
+      path: '/health/ready',
+      operationId: 'ready',
+      tags: ['Operations'],
+      summary: 'Readiness: the database answers and its schema is current',
+      security: [],
+      responses: {
+        200: { description: 'Ready.', content: json(z.object({ status: z.literal('ok') })) },
+        ...problems('service_unavailable'),
+      },
+    }),
+    metrics: createRoute({
+      method: 'get',
+      path: '/metrics',
+      operationId: 'metrics',
+      tags: ['Operations'],
+      summary: 'Prometheus metrics (text format)',
+      responses: {
+        200: { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: z.string() } } },
+        ...problems(...COMMON),
+      },
+    }),
+    openapi: createRoute({
+      method: 'get',
+      path: '/openapi.json',
+      operationId: 'openapi',
+      tags: ['Operations'],
+      summary: 'This OpenAPI 3.1 document',
+      responses: {
+        200: { description: 'The document.', content: { 'application/json': { schema: z.object({ openapi: z.string() }).loose() } } },
+        ...problems(...COMMON),
+      },
+    }),
+    docs: createRoute({
+      method: 'get',
+      path: '/docs',
+      operationId: 'docs',
+      tags: ['Operations'],
+      summary: 'This document as a readable page',
+      responses: {
+        200: { description: 'A self-contained HTML page.', content: { 'text/html': { schema: z.string() } } },
+        ...problems(...COMMON),
+      },
+    }),
+  } satisfies Record<string, RouteConfig>;
+}
+
+export type Routes = ReturnType<typeof createRoutes>;

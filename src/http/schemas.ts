@@ -1,0 +1,143 @@
+// The wire shapes of the HTTP API, as zod schemas. The server validates with them, the OpenAPI document is
+// generated from them and the typed client parses responses with them: one definition of each.
+import { z } from 'zod';
+import { CommandError, CommandStatus as CoreCommandStatus, Envelope, Identifier } from '../core/envelope.ts';
+import type { Registry } from '../core/registry.ts';
+import { ProblemSchema } from './problem.ts';
+
+export const MAX_BODY_BYTES = 256 * 1024;
+export const MAX_BATCH = 1000;
+export const MAX_WAIT_SECONDS = 30;
+
+export const CommandErrorSchema = CommandError.meta({ id: 'CommandError', description: 'Why a command did not succeed.' });
+
+export const CommandStatusSchema = CoreCommandStatus.extend({ error: CommandErrorSchema.nullable() }).meta({
+  id: 'CommandStatus',
+  description:
+    'A stored command and its outcome. `queued` and `retrying` are in flight; `succeeded`, `rejected`, `conflict` and `dead` are terminal.',
+});
+
+const timestamp = z.iso.datetime();
+const version = z.number().int().min(1).describe('Bumped by every change; also the ETag.');
+
+export const AccountSchema = z
+  .object({ id: z.string(), currency: z.string(), balance: z.number().int(), version, createdAt: timestamp, updatedAt: timestamp })
+  .meta({ id: 'Account', description: 'Balance in minor units (cents).' });
+
+export const LedgerEntrySchema = z
+  .object({
+    commandId: z.string(),
+    amount: z.number().int().describe('Signed minor units: credit positive, debit negative.'),
+    balanceAfter: z.number().int(),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'LedgerEntry' });
+
+export const LedgerPageSchema = z
+  .object({ items: z.array(LedgerEntrySchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'LedgerPage', description: 'Entries oldest first; pass `nextCursor` as `cursor` for the next page.' });
+
+export const OrderSchema = z
+  .object({
+    id: z.string(),
+    accountId: z.string(),
+    amount: z.number().int(),
+    status: z.enum(['CREATED', 'PAID', 'DELIVERED', 'COMPLETED', 'CANCELLED']),
+    version,
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Order' });
+
+export const RedPacketSchema = z
+  .object({
+    id: z.string(),
+    orderId: z.string(),
+    accountId: z.string(),
+    amount: z.number().int(),
+    status: z.enum(['CREATED', 'PAID', 'CANCELLED']),
+    version,
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'RedPacket' });
+
+export const DeadLetterPageSchema = z
+  .object({ items: z.array(CommandStatusSchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'DeadLetterPage', description: 'Dead commands oldest first; pass `nextCursor` as `cursor` for the next page.' });
+
+export const BatchOutcome = z.enum(['accepted', 'duplicate', 'rejected']);
+
+export const BatchResultSchema = z
+  .object({
+    id: z.string().nullable().describe('The item id, or null when the item carries no usable id.'),
+    outcome: BatchOutcome.describe('accepted: stored and queued now; duplicate: this id was already stored with the same request; rejected: see problem.'),
+    status: CommandStatusSchema.optional(),
+    problem: ProblemSchema.optional(),
+  })
+  .meta({ id: 'BatchResult' });
+
+export const BatchResponseSchema = z
+  .object({ results: z.array(BatchResultSchema).describe('One result per envelope, in request order.') })
+  .meta({ id: 'BatchResponse' });
+
+/** The batch body; `item` is `z.unknown()` to validate (each envelope is checked on its own) and the envelope union to document. */
+export function batchRequestSchema<T extends z.ZodType>(item: T) {
+  return z.strictObject({ commands: z.array(item).min(1).max(MAX_BATCH) });
+}
+
+/** One envelope variant per registered type, with that type's own payload schema. */
+export function submitBodySchema(registry: Registry): z.ZodType {
+  const variants = registry.definitions().map((definition) => {
+    // A payload that accepts `{}` may be left out: the envelope defaults it to `{}`.
+    const payload = definition.payload.safeParse({}).success ? definition.payload.optional() : definition.payload;
+    return Envelope.extend({ type: z.literal(definition.type), payload }).meta({ title: definition.type, description: definition.summary });
+  });
+  const [first, ...rest] = variants;
+  if (!first) return Envelope;
+  return rest.length === 0 ? first : z.discriminatedUnion('type', [first, ...rest]);
+}
+
+/** A positive integer query parameter, given as text. */
+const countParam = (max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^[1-9]\d{0,5}$/, `must be a whole number from 1 to ${max}`)
+    .refine((text) => Number(text) <= max, `must be a whole number from 1 to ${max}`)
+    .optional()
+    .describe(`1 to ${max}, default ${fallback}.`);
+
+const cursorParam = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,1024}$/, 'must be a cursor returned by an earlier page')
+  .optional()
+  .describe('`nextCursor` of the previous page.');
+
+export const PageQuery = (max: number, fallback: number) => z.strictObject({ limit: countParam(max, fallback), cursor: cursorParam });
+
+export const IdParam = z.object({ id: Identifier.describe('1 to 128 characters of A-Z a-z 0-9 . _ : -') });
+
+export const WaitHeaders = z.object({
+  Prefer: z
+    .string()
+    .optional()
+    .describe(`\`wait=N\` with 0 < N <= ${MAX_WAIT_SECONDS}: hold the response until the command is terminal or N seconds pass.`),
+});
+
+export const SubmitHeaders = WaitHeaders.extend({
+  'Idempotency-Key': Identifier.optional().describe('The command id, if the body does not carry it (both given: they must be equal).'),
+  'If-Match': z
+    .string()
+    .optional()
+    .describe('An entity tag `"N"` from an entity read: taken as `expectedVersion` (both given: they must agree).'),
+});
+
+export type CommandStatus = z.infer<typeof CommandStatusSchema>;
+export type Account = z.infer<typeof AccountSchema>;
+export type LedgerEntry = z.infer<typeof LedgerEntrySchema>;
+export type LedgerPage = z.infer<typeof LedgerPageSchema>;
+export type Order = z.infer<typeof OrderSchema>;
+export type RedPacket = z.infer<typeof RedPacketSchema>;
+export type DeadLetterPage = z.infer<typeof DeadLetterPageSchema>;
+export type BatchResult = z.infer<typeof BatchResultSchema>;
+export type BatchResponse = z.infer<typeof BatchResponseSchema>;
