@@ -18,6 +18,13 @@ const postgresUrl = z
     }
   }, 'must be a postgres://user@host:port/database URL');
 
+const seconds = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
 /** The whole environment oncely reads. Nothing else touches process.env. */
 export const ConfigSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
@@ -37,6 +44,8 @@ export const ConfigSchema = z.object({
   JOB_EXPIRE_SECONDS: integer(2, 3600).default(15),
   /** How often a worker sweeps for expired jobs (a crashed worker's commands). */
   SUPERVISE_INTERVAL_SECONDS: integer(1, 600).default(5),
+  /** How often an idle worker looks for jobs NOTIFY did not announce (retries coming due, missed notifications). */
+  POLL_INTERVAL_SECONDS: seconds(0.5, 60).default(1),
   /** The longest backoff between retries. */
   RETRY_DELAY_MAX_SECONDS: integer(1, 3600).default(60),
   /** Where the embedded PostgreSQL keeps its data when DATABASE_URL is unset. */

@@ -70,6 +70,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     await queue.work({
       concurrency: config.WORKER_CONCURRENCY,
       batchSize: config.WORKER_BATCH_SIZE,
+      pollIntervalSeconds: config.POLL_INTERVAL_SECONDS,
       apply: (sql, deliveries) => applyBatch(sql, registry, deliveries, options.hooks),
       onDead: (sql, job) => markDead(sql, job.clientId, job.id),
       onSettled: (delivery, settlement) => log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled'),

@@ -28,6 +28,7 @@ export interface WorkSettings {
   concurrency: number;
   /** Jobs fetched and committed together in one transaction. */
   batchSize: number;
+  pollIntervalSeconds: number;
   apply: (sql: Sql, deliveries: readonly Delivery[]) => Promise<Settlement[]>;
   onDead: (sql: Sql, job: JobRef) => Promise<void>;
   onSettled?: (delivery: Delivery, settlement: Settlement) => void;
@@ -101,7 +102,7 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
 
   return {
     enqueue,
-    async work({ concurrency, batchSize, apply, onDead, onSettled }) {
+    async work({ concurrency, batchSize, pollIntervalSeconds, apply, onDead, onSettled }) {
       const options = {
         transactional: true,
         includeMetadata: true,
@@ -109,8 +110,9 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         batchSize,
         // A full batch means more is waiting: fetch again at once instead of waiting for a poll.
         burstWhenBatchFull: true,
-        pollingIntervalSeconds: 2,
-        notifyPollingIntervalSeconds: 5,
+        // Retries coming due are not announced by NOTIFY, so the backstop poll decides how soon they run.
+        pollingIntervalSeconds: pollIntervalSeconds,
+        notifyPollingIntervalSeconds: pollIntervalSeconds,
       } as const;
       await boss.work<JobRef, unknown, typeof options>(COMMAND_QUEUE, options, async (jobs, tx) => {
         const deliveries: Delivery[] = jobs.map((job) => ({
@@ -131,7 +133,7 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         if (onSettled) for (const [i, delivery] of deliveries.entries()) onSettled(delivery, settlements[i]!);
         return null;
       });
-      const deadOptions = { transactional: true, localConcurrency: 1, batchSize: 50, pollingIntervalSeconds: 5 } as const;
+      const deadOptions = { transactional: true, localConcurrency: 1, batchSize: 50, pollingIntervalSeconds: pollIntervalSeconds, notifyPollingIntervalSeconds: pollIntervalSeconds } as const;
       await boss.work<JobRef, unknown, typeof deadOptions>(DEAD_LETTER_QUEUE, deadOptions, async (jobs, tx) => {
         for (const job of jobs) await onDead(toSql(tx), job.data);
         return null;
