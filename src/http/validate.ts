@@ -72,6 +72,15 @@ export function checkEnvelope(raw: unknown, registry: Registry, headers: Envelop
     }
     return { ok: false, problem: problem('invalid_payload', `the payload does not fit ${envelope.type}`, { errors: fieldErrors(checked.issues, 'payload') }) };
   }
+  const unstorable = unstorablePath(envelope.payload);
+  if (unstorable !== undefined) {
+    return {
+      ok: false,
+      problem: problem('invalid_payload', 'the payload holds text PostgreSQL cannot store', {
+        errors: [{ path: ['payload', ...unstorable].join('.'), message: 'must not contain U+0000 or unpaired surrogates' }],
+      }),
+    };
+  }
   return {
     ok: true,
     command: {
@@ -82,4 +91,38 @@ export function checkEnvelope(raw: unknown, registry: Registry, headers: Envelop
       payload: envelope.payload,
     },
   };
+}
+
+/**
+ * The path to the first string (or key) jsonb cannot hold: U+0000 or an unpaired surrogate. A type's schema
+ * may allow any string, and such text must be refused here rather than fail the INSERT as a 500.
+ */
+function unstorablePath(value: unknown): string[] | undefined {
+  const bad = (text: string) => text.includes('\u0000') || !text.isWellFormed();
+  interface Node {
+    value: unknown;
+    key: string;
+    parent: Node | undefined;
+  }
+  const pathOf = (node: Node | undefined, last?: string): string[] => {
+    const path = last === undefined ? [] : [last];
+    for (let at = node; at?.parent; at = at.parent) path.unshift(at.key);
+    return path;
+  };
+  const stack: Node[] = [{ value, key: '', parent: undefined }];
+  // The body is at most 256 KiB, so this visits a bounded number of nodes, each once.
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (typeof node.value === 'string') {
+      if (bad(node.value)) return pathOf(node);
+    } else if (Array.isArray(node.value)) {
+      node.value.forEach((item, i) => stack.push({ value: item, key: String(i), parent: node }));
+    } else if (typeof node.value === 'object' && node.value !== null) {
+      for (const [key, item] of Object.entries(node.value)) {
+        if (bad(key)) return pathOf(node, '(key)');
+        stack.push({ value: item, key, parent: node });
+      }
+    }
+  }
+  return undefined;
 }
