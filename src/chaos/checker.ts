@@ -1,0 +1,355 @@
+// The checker: compares the client's history with the final state of the database and turns the guarantees
+// of CONTRACT section 1 into figures, each of which holds or does not.
+import type pg from 'pg';
+import { isTerminalStatus } from './client.ts';
+import type { CommandRecord, History, Op } from './history.ts';
+
+export interface Figure {
+  name: string;
+  value: string;
+  ok: boolean;
+}
+
+interface CommandRow {
+  id: string;
+  type: string;
+  entity_id: string;
+  payload: Record<string, unknown>;
+  status: string;
+  result: unknown;
+  error: { code: string } | null;
+  attempts: number;
+}
+
+interface LedgerRow {
+  seq: number;
+  account_id: string;
+  command_id: string;
+  amount: number;
+  balance_after: number;
+}
+
+interface EntityRow {
+  id: string;
+  status?: string;
+  version: number;
+  balance?: number;
+  account_id?: string;
+  order_id?: string;
+  amount?: number;
+}
+
+export interface FinalState {
+  commands: Map<string, CommandRow>;
+  ledger: LedgerRow[];
+  accounts: Map<string, EntityRow>;
+  orders: Map<string, EntityRow>;
+  redPackets: Map<string, EntityRow>;
+  idleInTransaction: number;
+  nonTerminal: number;
+}
+
+/** Reads everything the checker needs, straight from the run's database. */
+export async function readFinalState(client: pg.Client): Promise<FinalState> {
+  const commands = await client.query<CommandRow>(
+    `SELECT id, type, entity_id, payload, status, result, error, attempts FROM commands WHERE client_id = 'anonymous'`,
+  );
+  const ledger = await client.query<LedgerRow>(
+    `SELECT seq::float8 AS seq, account_id, command_id, amount::float8 AS amount, balance_after::float8 AS balance_after FROM ledger_entries ORDER BY seq`,
+  );
+  const accounts = await client.query<EntityRow>(`SELECT id, version, balance::float8 AS balance FROM accounts`);
+  const orders = await client.query<EntityRow>(`SELECT id, status, version, account_id, amount::float8 AS amount FROM orders`);
+  const redPackets = await client.query<EntityRow>(`SELECT id, status, version, account_id, order_id, amount::float8 AS amount FROM red_packets`);
+  const idle = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
+  );
+  const byId = <R extends { id: string }>(rows: R[]) => new Map(rows.map((row) => [row.id, row]));
+  return {
+    commands: byId(commands.rows),
+    ledger: ledger.rows,
+    accounts: byId(accounts.rows),
+    orders: byId(orders.rows),
+    redPackets: byId(redPackets.rows),
+    idleInTransaction: idle.rows[0]?.n ?? -1,
+    nonTerminal: commands.rows.filter((row) => !isTerminalStatus(row.status)).length,
+  };
+}
+
+const ORDER_MOVES: Record<string, { from: readonly string[]; to: string }> = {
+  'order.pay': { from: ['CREATED'], to: 'PAID' },
+  'order.ship': { from: ['PAID'], to: 'DELIVERED' },
+  'order.complete': { from: ['DELIVERED'], to: 'COMPLETED' },
+  'order.cancel': { from: ['CREATED', 'PAID'], to: 'CANCELLED' },
+};
+const PACKET_MOVES: Record<string, { from: readonly string[]; to: string }> = {
+  'redPacket.pay': { from: ['CREATED'], to: 'PAID' },
+  'redPacket.cancel': { from: ['CREATED'], to: 'CANCELLED' },
+};
+
+const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]));
+  }
+  return value;
+}
+
+export interface CheckInput {
+  history: History;
+  state: FinalState;
+  settleSeconds: number;
+  unplannedExits: number;
+  uncleanStops: number;
+  /** Extra figures (fault counts against their required minimums). */
+  extra?: Figure[];
+}
+
+/**
+ * Computes every figure. A figure holds when its `ok` is true; the run passes when all hold.
+ *
+ * @example
+ * const figures = checkRun({ history, state, settleSeconds: 60, unplannedExits: 0, uncleanStops: 0 });
+ */
+export function checkRun(input: CheckInput): Figure[] {
+  const { history, state } = input;
+  const figures: Figure[] = [];
+  const figure = (name: string, value: string | number, ok: boolean) => figures.push({ name, value: String(value), ok });
+  const records = [...history.commands.values()];
+  const succeeded = (id: string) => state.commands.get(id)?.status === 'succeeded';
+  const rowsOf = <T>(map: Map<string, T[]>, key: string) => {
+    let list = map.get(key);
+    if (!list) map.set(key, (list = []));
+    return list;
+  };
+
+  // --- Acknowledged commands: stored, and every terminal answer the client saw is what is stored.
+  const acknowledged = records.filter((record) => record.ops.some((op) => op.outcome === 'ok' && op.kind !== 'read' && op.kind !== 'different'));
+  const lost = acknowledged.filter((record) => !state.commands.has(record.envelope.id));
+  figure('acknowledged commands lost', `${lost.length} of ${acknowledged.length}${sample(lost.map((r) => r.envelope.id))}`, lost.length === 0);
+  figure(`commands not terminal ${input.settleSeconds}s after the last fault`, state.nonTerminal, state.nonTerminal === 0);
+
+  const submitted = new Set(records.map((record) => record.envelope.id));
+  const strangers = [...state.commands.keys()].filter((id) => !submitted.has(id));
+  const refusedButStored = records.filter(
+    (record) => record.ops.length > 0 && record.ops.every((op) => op.outcome === 'failed' && op.kind !== 'read') && state.commands.has(record.envelope.id),
+  );
+  figure('commands stored that were refused at submission (4xx) or never sent', `${refusedButStored.length + strangers.length}${sample([...strangers, ...refusedButStored.map((r) => r.envelope.id)])}`, refusedButStored.length + strangers.length === 0);
+
+  // --- Expected money movements, from succeeded commands only.
+  const orderOf = new Map<string, { accountId: string; amount: number }>();
+  const packetOf = new Map<string, { accountId: string; orderId: string; amount: number }>();
+  const orderCommands = new Map<string, CommandRow[]>();
+  const packetCommands = new Map<string, CommandRow[]>();
+  for (const row of state.commands.values()) {
+    if (row.status !== 'succeeded') continue;
+    if (row.type === 'order.create') orderOf.set(row.entity_id, row.payload as { accountId: string; amount: number });
+    if (row.type === 'redPacket.issue') packetOf.set(row.entity_id, row.payload as { accountId: string; orderId: string; amount: number });
+    if (row.type.startsWith('order.')) rowsOf(orderCommands, row.entity_id).push(row);
+    if (row.type.startsWith('redPacket.')) rowsOf(packetCommands, row.entity_id).push(row);
+  }
+  const orderPaid = new Set([...state.commands.values()].filter((row) => row.status === 'succeeded' && row.type === 'order.pay').map((row) => row.entity_id));
+  const expected = new Map<string, number>(); // `${command} ${account}` -> amount
+  const put = (command: string, account: string | undefined, amount: number) => {
+    if (account !== undefined) expected.set(`${command} ${account}`, (expected.get(`${command} ${account}`) ?? 0) + amount);
+  };
+  for (const row of state.commands.values()) {
+    if (row.status !== 'succeeded') continue;
+    const amount = typeof row.payload['amount'] === 'number' ? row.payload['amount'] : 0;
+    if (row.type === 'account.credit') put(row.id, row.entity_id, amount);
+    else if (row.type === 'account.debit') put(row.id, row.entity_id, -amount);
+    else if (row.type === 'account.transfer') {
+      put(row.id, row.entity_id, -amount);
+      put(row.id, String(row.payload['to']), amount);
+    } else if (row.type === 'order.pay') {
+      const order = orderOf.get(row.entity_id);
+      put(row.id, order?.accountId, -(order?.amount ?? 0));
+    } else if (row.type === 'order.cancel' && orderPaid.has(row.entity_id)) {
+      const order = orderOf.get(row.entity_id);
+      put(row.id, order?.accountId, order?.amount ?? 0);
+    } else if (row.type === 'redPacket.pay') {
+      const packet = packetOf.get(row.entity_id);
+      put(row.id, packet?.accountId, packet?.amount ?? 0);
+    }
+  }
+  const actual = new Map<string, { amount: number; rows: number }>();
+  for (const entry of state.ledger) {
+    const key = `${entry.command_id} ${entry.account_id}`;
+    const seen = actual.get(key) ?? { amount: 0, rows: 0 };
+    actual.set(key, { amount: seen.amount + entry.amount, rows: seen.rows + 1 });
+  }
+  const doubles = [...actual.entries()].filter(([, value]) => value.rows > 1).map(([key]) => key);
+  // Versions count changes: an entity changed twice by one command has a version beyond its succeeded commands.
+  const accountChanges = new Map<string, number>();
+  for (const entry of state.ledger) accountChanges.set(entry.account_id, (accountChanges.get(entry.account_id) ?? 0) + 1);
+  const overVersioned: string[] = [];
+  for (const [id, order] of state.orders) {
+    if (order.version !== (orderCommands.get(id)?.length ?? 0)) overVersioned.push(id);
+  }
+  for (const [id, packet] of state.redPackets) {
+    if (packet.version !== (packetCommands.get(id)?.length ?? 0)) overVersioned.push(id);
+  }
+  figure('double effects (ledger rows or entity versions beyond the succeeded commands)', `${doubles.length + overVersioned.length}${sample([...doubles, ...overVersioned])}`, doubles.length + overVersioned.length === 0);
+
+  const effectOfFailed = state.ledger.filter((entry) => !succeeded(entry.command_id));
+  const neverSubmittedEffects = state.ledger.filter((entry) => !submitted.has(entry.command_id));
+  const creators = new Set(records.map((record) => record.envelope.entityId));
+  const phantomEntities = [...state.accounts.keys(), ...state.orders.keys(), ...state.redPackets.keys()].filter((id) => !creators.has(id));
+  figure('effects of ids never submitted', `${neverSubmittedEffects.length + phantomEntities.length}${sample([...neverSubmittedEffects.map((e) => e.command_id), ...phantomEntities])}`, neverSubmittedEffects.length + phantomEntities.length === 0);
+  figure('effects of rejected, conflict or dead commands', `${effectOfFailed.length}${sample(effectOfFailed.map((e) => e.command_id))}`, effectOfFailed.length === 0);
+  const missing = [...expected.entries()].filter(([key, amount]) => actual.get(key)?.amount !== amount && amount !== 0).map(([key]) => key);
+  const unexpected = [...actual.keys()].filter((key) => !expected.has(key) && succeeded(key.split(' ')[0] ?? ''));
+  figure('succeeded commands whose money movement is missing or wrong', `${missing.length + unexpected.length}${sample([...missing, ...unexpected])}`, missing.length + unexpected.length === 0);
+
+  // --- Ledger conservation per account and in total.
+  const byAccount = new Map<string, LedgerRow[]>();
+  for (const entry of state.ledger) rowsOf(byAccount, entry.account_id).push(entry);
+  const expectedBalance = new Map<string, number>();
+  for (const [key, amount] of expected) {
+    const account = key.slice(key.indexOf(' ') + 1);
+    expectedBalance.set(account, (expectedBalance.get(account) ?? 0) + amount);
+  }
+  const violations: string[] = [];
+  for (const [id, account] of state.accounts) {
+    const entries = byAccount.get(id) ?? [];
+    let running = 0;
+    let chained = true;
+    for (const entry of entries) {
+      running += entry.amount;
+      if (entry.balance_after !== running) chained = false;
+    }
+    if (!chained || account.balance !== running || account.balance !== (expectedBalance.get(id) ?? 0) || account.version !== 1 + entries.length) {
+      violations.push(id);
+    }
+  }
+  figure('ledger conservation violations (balance = ledger sum = succeeded commands, version = 1 + entries)', `${violations.length} of ${state.accounts.size} accounts${sample(violations)}`, violations.length === 0);
+  const totalActual = [...state.accounts.values()].reduce((sum, account) => sum + (account.balance ?? 0), 0);
+  const totalExpected = [...expected.values()].reduce((sum, amount) => sum + amount, 0);
+  const totalLedger = state.ledger.reduce((sum, entry) => sum + entry.amount, 0);
+  figure('total money (balances = ledger = succeeded commands)', `${totalActual} = ${totalLedger} = ${totalExpected}`, totalActual === totalExpected && totalLedger === totalExpected);
+
+  // --- Order histories: the succeeded commands, in version order, walk the state machine to the stored row.
+  const illegal: string[] = [];
+  for (const [id, order] of state.orders) {
+    const steps = (orderCommands.get(id) ?? []).map((row) => ({ row, version: (row.result as { version?: number } | null)?.version ?? -1 }));
+    steps.sort((a, b) => a.version - b.version);
+    let status: string | undefined;
+    let ok = steps[0]?.row.type === 'order.create' && steps[0].version === 1;
+    steps.forEach((step, i) => {
+      if (step.version !== i + 1) ok = false;
+      const reported = (step.row.result as { status?: string } | null)?.status;
+      if (i === 0) status = 'CREATED';
+      else {
+        const move = ORDER_MOVES[step.row.type];
+        if (!move || status === undefined || !move.from.includes(status)) ok = false;
+        status = move?.to;
+      }
+      if (reported !== status) ok = false;
+    });
+    if (!ok || status !== order.status || steps.length !== order.version) illegal.push(id);
+  }
+  const ordersWithoutCreate = [...orderCommands.keys()].filter((id) => !state.orders.has(id));
+  figure('illegal order histories', `${illegal.length + ordersWithoutCreate.length} of ${state.orders.size} orders${sample([...illegal, ...ordersWithoutCreate])}`, illegal.length + ordersWithoutCreate.length === 0);
+
+  // --- Red packets: at most one live per order, and exactly the one a valid issue left live.
+  const packetProblems: string[] = [];
+  const liveByOrder = new Map<string, string[]>();
+  for (const [id, packet] of state.redPackets) {
+    const issued = packetOf.get(id);
+    if (!issued || issued.orderId !== packet.order_id || issued.amount !== packet.amount || issued.accountId !== packet.account_id) packetProblems.push(id);
+    const moves = (packetCommands.get(id) ?? []).filter((row) => row.type !== 'redPacket.issue');
+    let status = 'CREATED';
+    for (const row of moves.sort((a, b) => ((a.result as { version: number }).version ?? 0) - ((b.result as { version: number }).version ?? 0))) {
+      const move = PACKET_MOVES[row.type];
+      if (!move || !move.from.includes(status)) packetProblems.push(id);
+      status = move?.to ?? status;
+    }
+    if (status !== packet.status) packetProblems.push(id);
+    if (packet.status !== 'CANCELLED' && packet.order_id) rowsOf(liveByOrder, packet.order_id).push(id);
+  }
+  const ordersWithIssue = new Set([...packetOf.values()].map((packet) => packet.orderId));
+  const wrongLive = [...liveByOrder.entries()].filter(([, ids]) => ids.length > 1).map(([order]) => order);
+  for (const order of ordersWithIssue) {
+    const issues = [...packetOf.entries()].filter(([, packet]) => packet.orderId === order).map(([id]) => id);
+    const cancelled = issues.filter((id) => state.redPackets.get(id)?.status === 'CANCELLED').length;
+    if ((liveByOrder.get(order)?.length ?? 0) !== issues.length - cancelled) wrongLive.push(order);
+  }
+  const liveCount = [...liveByOrder.values()].filter((ids) => ids.length === 1).length;
+  figure(
+    'orders with a wrong set of live red packets (must be exactly the one a valid issue left live)',
+    `${wrongLive.length + packetProblems.length} (orders with a valid issue ${ordersWithIssue.size}, with one live packet ${liveCount})${sample([...wrongLive, ...packetProblems])}`,
+    wrongLive.length + packetProblems.length === 0,
+  );
+
+  // --- Dead letters: exactly the poison commands that were stored.
+  const poison = new Set(records.filter((record) => record.poison && state.commands.has(record.envelope.id)).map((record) => record.envelope.id));
+  const dead = new Set([...state.commands.values()].filter((row) => row.status === 'dead').map((row) => row.id));
+  const extraDead = [...dead].filter((id) => !poison.has(id));
+  const poisonNotDead = [...poison].filter((id) => !dead.has(id));
+  figure('dead letters = poison commands', `${dead.size} dead, ${poison.size} poison, ${extraDead.length} dead not poison, ${poisonNotDead.length} poison not dead${sample([...extraDead, ...poisonNotDead])}`, extraDead.length === 0 && poisonNotDead.length === 0 && poison.size > 0);
+
+  // --- Replays and idempotency as the client saw it.
+  let terminalAnswers = 0;
+  const mismatched: string[] = [];
+  let replays = 0;
+  let replaysMatching = 0;
+  const acceptedTwice: string[] = [];
+  let different = 0;
+  let different422 = 0;
+  let differentOther: string[] = [];
+  for (const record of records) {
+    const stored = state.commands.get(record.envelope.id);
+    let accepted = 0;
+    let first: Op | undefined;
+    for (const op of record.ops) {
+      if (op.kind === 'different') {
+        if (op.outcome === 'unknown') continue;
+        different++;
+        if (op.http === 422 && op.problem === 'idempotency_key_reused') different422++;
+        else differentOther = [...differentOther, `${record.envelope.id}:${op.http}`];
+        continue;
+      }
+      if (op.outcome !== 'ok' || !op.seen) continue;
+      if (op.kind !== 'read' && !op.replayed) accepted++;
+      if (!isTerminalStatus(op.seen.status)) continue;
+      terminalAnswers++;
+      first ??= op;
+      const matchesStored = !!stored && stored.status === op.seen.status && same(stored.result, op.seen.result) && (stored.error?.code ?? null) === (op.seen.error?.code ?? null);
+      const matchesFirst = op.seen.status === first.seen?.status && same(op.seen.result, first.seen.result);
+      if (!matchesStored || !matchesFirst) mismatched.push(record.envelope.id);
+      if (op.replayed) {
+        replays++;
+        if (matchesStored && matchesFirst) replaysMatching++;
+      }
+    }
+    if (accepted > 1) acceptedTwice.push(record.envelope.id);
+  }
+  const percent = replays === 0 ? '100' : ((100 * replaysMatching) / replays).toFixed(2);
+  figure('replays answering the same status and result as the first answer', `${percent}% (${replaysMatching} of ${replays})`, replaysMatching === replays && replays > 0);
+  figure('terminal answers that differ from the stored outcome', `${mismatched.length} of ${terminalAnswers}${sample(mismatched)}`, mismatched.length === 0);
+  figure('ids accepted more than once (2xx without Idempotent-Replayed)', `${acceptedTwice.length}${sample(acceptedTwice)}`, acceptedTwice.length === 0);
+  figure('re-sends with a different request answered 422 idempotency_key_reused', `${different422} of ${different}${sample(differentOther)}`, different422 === different);
+
+  figure('sessions idle in transaction at the end', state.idleInTransaction, state.idleInTransaction === 0);
+  figure('unplanned process exits', input.unplannedExits, input.unplannedExits === 0);
+  figure('processes that did not stop cleanly on SIGTERM', input.uncleanStops, input.uncleanStops === 0);
+  for (const extra of input.extra ?? []) figures.push(extra);
+  return figures;
+}
+
+function sample(ids: readonly string[]): string {
+  return ids.length === 0 ? '' : ` (e.g. ${[...new Set(ids)].slice(0, 5).join(', ')})`;
+}
+
+/** Counts answered / unknown etc. for the summary. */
+export function historySummary(records: readonly CommandRecord[]): { commands: number; ops: number; resent: number; unknownOnly: number } {
+  let ops = 0;
+  let resent = 0;
+  let unknownOnly = 0;
+  for (const record of records) {
+    ops += record.ops.length;
+    if (record.ops.filter((op) => op.kind !== 'read').length > 1) resent++;
+    if (record.ops.length > 0 && record.ops.every((op) => op.outcome === 'unknown')) unknownOnly++;
+  }
+  return { commands: records.length, ops, resent, unknownOnly };
+}

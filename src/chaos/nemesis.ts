@@ -1,0 +1,249 @@
+// The nemesis: faults on a seeded schedule, one at a time, each healed before the next. It only signals the
+// processes the run started (by the pid it holds), only crashes the PostgreSQL the run owns (or may
+// restart), and only terminates backends of the run's own database.
+import pg from 'pg';
+import type { ManagedProcess } from './processes.ts';
+import type { ChaosProxy } from './proxy.ts';
+import { createRandom, type Random } from './random.ts';
+
+export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+type Event =
+  | 'kill-worker'
+  | 'kill-api'
+  | 'stop-worker'
+  | 'terminate'
+  | 'restart-postgres'
+  | 'commit-cut'
+  | 'latency'
+  | 'blackhole'
+  | 'reset';
+
+export interface NemesisStats {
+  workerKills: number;
+  apiKills: number;
+  workerStops: number;
+  terminateSweeps: number;
+  backendsTerminated: number;
+  postgresRestarts: number;
+  latencySpells: number;
+  blackholedConnections: number;
+  resetConnections: number;
+  commitCutsArmed: number;
+  /** When the last fault was healed (ms since epoch), or undefined if none ran. */
+  lastHealedAt: number | undefined;
+}
+
+/** A PostgreSQL the nemesis may crash and start again. */
+export interface Restartable {
+  crash(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export interface NemesisOptions {
+  seed: number;
+  durationMs: number;
+  faults: ReadonlySet<FaultKind>;
+  workers: readonly ManagedProcess[];
+  api: ManagedProcess;
+  postgres: Restartable | undefined;
+  proxy: ChaosProxy | undefined;
+  /** URL of the run's database, for pg_terminate_backend sweeps. */
+  databaseUrl: string;
+  /** Workers' JOB_EXPIRE_SECONDS: a stopped worker stays stopped longer than this. */
+  expireSeconds: number;
+  log: (line: string) => void;
+  /** Resolves false once the run is over and no more faults should start. */
+  active: () => boolean;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The seeded list of events: counts follow from the duration, order and timing from the seed. */
+export function planFaults(seed: number, durationMs: number, faults: ReadonlySet<FaultKind>): { at: number; event: Event }[] {
+  const seconds = durationMs / 1000;
+  const every = (interval: number) => Math.max(1, Math.round(seconds / interval));
+  const events: Event[] = [];
+  const add = (event: Event, count: number) => {
+    for (let i = 0; i < count; i++) events.push(event);
+  };
+  if (faults.has('kill')) {
+    add('kill-worker', every(15));
+    add('kill-api', every(60));
+  }
+  if (faults.has('stop')) add('stop-worker', every(45));
+  if (faults.has('terminate')) add('terminate', every(30));
+  if (faults.has('restart')) add('restart-postgres', every(70));
+  if (faults.has('proxy')) {
+    add('commit-cut', every(20));
+    add('latency', every(40));
+    add('blackhole', every(40));
+    add('reset', every(30));
+  }
+  const random = createRandom(seed, 3);
+  for (let i = events.length - 1; i > 0; i--) {
+    const j = random.int(0, i);
+    [events[i], events[j]] = [events[j] as Event, events[i] as Event];
+  }
+  // Spread over the window, leaving a little calm at both ends, with some jitter.
+  const start = Math.min(5000, durationMs * 0.05);
+  const span = durationMs * 0.92 - start;
+  return events.map((event, i) => ({ event, at: Math.round(start + (span * (i + random.next() * 0.6)) / events.length) }));
+}
+
+/**
+ * Runs the fault schedule; resolves when it is done (all faults healed).
+ *
+ * @example
+ * const stats = await runNemesis({ seed, durationMs, faults, workers, api, postgres, proxy, databaseUrl, expireSeconds: 8, log, active: () => true });
+ */
+export async function runNemesis(options: NemesisOptions): Promise<NemesisStats> {
+  const { log } = options;
+  const stats: NemesisStats = {
+    workerKills: 0,
+    apiKills: 0,
+    workerStops: 0,
+    terminateSweeps: 0,
+    backendsTerminated: 0,
+    postgresRestarts: 0,
+    latencySpells: 0,
+    blackholedConnections: 0,
+    resetConnections: 0,
+    commitCutsArmed: 0,
+    lastHealedAt: undefined,
+  };
+  const plan = planFaults(options.seed, options.durationMs, options.faults);
+  const random = createRandom(options.seed, 4);
+  const started = Date.now();
+  const stamp = () => `t=${((Date.now() - started) / 1000).toFixed(1)}s`;
+
+  const restart = async (proc: ManagedProcess) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await proc.start();
+        return;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        log(`${stamp()} nemesis: ${proc.name} failed to start (${(err as Error).message.slice(0, 200)}); trying again`);
+        await sleep(1000);
+      }
+    }
+  };
+
+  const apply = async (event: Event, r: Random) => {
+    const proxy = options.proxy;
+    switch (event) {
+      case 'kill-worker': {
+        const worker = r.pick(options.workers);
+        const pid = worker.pid;
+        await worker.kill();
+        stats.workerKills++;
+        log(`${stamp()} nemesis: SIGKILL ${worker.name} (pid ${pid})`);
+        await sleep(r.int(200, 2000));
+        await restart(worker);
+        return;
+      }
+      case 'kill-api': {
+        const pid = options.api.pid;
+        await options.api.kill();
+        stats.apiKills++;
+        log(`${stamp()} nemesis: SIGKILL api (pid ${pid})`);
+        await sleep(r.int(200, 1000));
+        await restart(options.api);
+        return;
+      }
+      case 'stop-worker': {
+        const worker = r.pick(options.workers);
+        const hold = (options.expireSeconds + r.int(1, 4)) * 1000;
+        worker.pause();
+        stats.workerStops++;
+        log(`${stamp()} nemesis: SIGSTOP ${worker.name} (pid ${worker.pid}) for ${hold / 1000}s, past its job expiry`);
+        await sleep(hold);
+        worker.resume();
+        log(`${stamp()} nemesis: SIGCONT ${worker.name}`);
+        return;
+      }
+      case 'terminate': {
+        const client = new pg.Client({ connectionString: options.databaseUrl, application_name: 'oncely-chaos-nemesis' });
+        client.on('error', () => {});
+        await client.connect();
+        try {
+          const { rows } = await client.query<{ pid: number }>(
+            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+               AND application_name <> 'oncely-chaos-checker' ORDER BY pid`,
+          );
+          const all = r.chance(0.5);
+          const chosen = rows.filter(() => all || r.chance(0.5));
+          for (const row of chosen) await client.query('SELECT pg_terminate_backend($1)', [row.pid]);
+          stats.terminateSweeps++;
+          stats.backendsTerminated += chosen.length;
+          log(`${stamp()} nemesis: pg_terminate_backend on ${chosen.length} of ${rows.length} sessions`);
+        } finally {
+          await client.end().catch(() => {});
+        }
+        return;
+      }
+      case 'restart-postgres': {
+        if (!options.postgres) return;
+        await options.postgres.crash();
+        stats.postgresRestarts++;
+        const down = r.int(500, 4000);
+        log(`${stamp()} nemesis: PostgreSQL stopped -m immediate, down for ${down / 1000}s`);
+        await sleep(down);
+        await options.postgres.start();
+        log(`${stamp()} nemesis: PostgreSQL started again`);
+        // Give the processes a moment to find it again before the next fault.
+        await sleep(2000);
+        return;
+      }
+      case 'commit-cut': {
+        if (!proxy) return;
+        const count = r.int(4, 8);
+        const before = proxy.stats().commitCuts;
+        proxy.armCommitCuts(count);
+        stats.commitCutsArmed += count;
+        for (let i = 0; i < 100 && proxy.pendingCommitCuts() > 0; i++) await sleep(50);
+        proxy.heal();
+        log(`${stamp()} nemesis: cut ${proxy.stats().commitCuts - before} connections right after forwarding their COMMIT`);
+        return;
+      }
+      case 'latency': {
+        if (!proxy) return;
+        const ms = r.int(20, 250);
+        const hold = r.int(2000, 6000);
+        proxy.setLatency(ms);
+        stats.latencySpells++;
+        log(`${stamp()} nemesis: +${ms} ms latency on every worker connection for ${hold / 1000}s`);
+        await sleep(hold);
+        proxy.setLatency(0);
+        return;
+      }
+      case 'blackhole': {
+        if (!proxy) return;
+        const hold = r.int(2000, 8000);
+        const n = proxy.blackhole(r.int(1, 3), hold, (n) => r.int(0, n - 1));
+        stats.blackholedConnections += n;
+        log(`${stamp()} nemesis: black-holed ${n} worker connections for ${hold / 1000}s`);
+        await sleep(hold + 100);
+        return;
+      }
+      case 'reset': {
+        if (!proxy) return;
+        const n = proxy.reset(r.int(1, 4), (n) => r.int(0, n - 1));
+        stats.resetConnections += n;
+        log(`${stamp()} nemesis: reset ${n} worker connections`);
+        return;
+      }
+    }
+  };
+
+  for (const { at, event } of plan) {
+    if (!options.active()) break;
+    const wait = started + at - Date.now();
+    if (wait > 0) await sleep(wait);
+    await apply(event, random);
+    stats.lastHealedAt = Date.now();
+  }
+  return stats;
+}

@@ -1,0 +1,226 @@
+// The workload: accounts (a few hot), money moving between them, orders through their state machine with
+// pay-against-cancel races, several red-packet issues per order, re-sends under the same id (some at the
+// same moment), a few re-sends with a different request, and a few poison commands.
+import { isTerminalStatus, type ChaosClient } from './client.ts';
+import type { Envelope, History, SeenStatus } from './history.ts';
+import { POISON_TYPE } from './poison.ts';
+import { createRandom, type Random } from './random.ts';
+
+export interface WorkloadOptions {
+  seed: number;
+  /** Distinct command ids to submit (re-sends not counted). */
+  commands: number;
+  /** The run is paced to spread the commands over this long. */
+  durationMs: number;
+  /** Scenarios running at once. */
+  concurrency: number;
+  accounts: number;
+  hotAccounts: number;
+  client: ChaosClient;
+  history: History;
+  log: (line: string) => void;
+}
+
+export interface WorkloadResult {
+  issued: number;
+  scenarios: number;
+  poison: number;
+  unsupportedTypes: string[];
+  elapsedMs: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A stable 32-bit stream number for a name (FNV-1a). */
+function streamOf(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** How long one command may take, re-sends and waits included, before the workload gives up on it. */
+const COMMAND_DEADLINE_MS = 120_000;
+const DIFFERENT_PAYLOAD_RATE = 0.005;
+
+/**
+ * Runs the workload to completion.
+ *
+ * @example
+ * const result = await runWorkload({ seed: 1, commands: 5000, durationMs: 120_000, concurrency: 24, accounts: 40, hotAccounts: 4, client, history, log });
+ */
+export async function runWorkload(options: WorkloadOptions): Promise<WorkloadResult> {
+  const { client, history, log } = options;
+  const started = Date.now();
+  const unsupported = new Set<string>();
+  let issued = 0;
+  let scenarios = 0;
+  let poisonCount = 0;
+
+  const accountIds = Array.from({ length: options.accounts }, (_, i) => `acct-${String(i).padStart(3, '0')}`);
+  const hot = accountIds.slice(0, options.hotAccounts);
+  const pickAccount = (r: Random) => (r.chance(0.5) ? r.pick(hot) : r.pick(accountIds));
+
+  const supported = (type: string) => !unsupported.has(type);
+
+  // Holds the run to its pace: the i-th command goes out no sooner than i/N of the duration.
+  const pace = async () => {
+    for (let i = 0; i < 100_000; i++) {
+      const allowed = ((Date.now() - started) / options.durationMs) * options.commands + options.concurrency;
+      if (issued < allowed) return;
+      await sleep(20);
+    }
+  };
+
+  /** Submits one new command (with its re-sends) and returns what it ended as, if the client learnt that. */
+  async function issue(envelope: Envelope, poison = false): Promise<SeenStatus | undefined> {
+    if (!supported(envelope.type)) return undefined;
+    // Each command draws from a stream of its own, so timing cannot change what is sent.
+    const r = createRandom(options.seed, streamOf(envelope.id));
+    await pace();
+    issued++;
+    history.register(envelope, poison);
+    const deadline = Date.now() + COMMAND_DEADLINE_MS;
+    const mode = r.weighted({ single: 70, concurrent: 15, later: 15 });
+    const wait = r.chance(0.8) ? 5 : undefined;
+    let answer;
+    if (mode === 'concurrent') {
+      const copies = Array.from({ length: r.int(1, 2) }, () => client.send(envelope, 'concurrent', wait));
+      [answer] = await Promise.all([client.submit(envelope, deadline, wait), ...copies]);
+    } else {
+      answer = await client.submit(envelope, deadline, wait);
+    }
+    if (answer.op.outcome === 'failed') {
+      if (answer.problem === 'unknown_command_type' && !unsupported.has(envelope.type)) {
+        unsupported.add(envelope.type);
+        log(`note: the API does not know ${envelope.type} (400 unknown_command_type); the workload skips it from now on`);
+      }
+      return undefined;
+    }
+    if (answer.op.outcome !== 'ok') return undefined;
+    let seen = answer.op.seen;
+    if (!isTerminalStatus(seen?.status)) seen = await client.settle(envelope.id, deadline);
+    if (mode === 'later') await client.send(envelope, 'resend', r.chance(0.5) ? 1 : undefined);
+    if (r.chance(DIFFERENT_PAYLOAD_RATE)) {
+      const amount = envelope.payload['amount'];
+      const altered =
+        typeof amount === 'number'
+          ? { ...envelope, payload: { ...envelope.payload, amount: amount + 1 } }
+          : { ...envelope, entityId: `${envelope.entityId}-x` };
+      await client.send(altered, 'different');
+    }
+    return seen;
+  }
+
+  const succeeded = (seen: SeenStatus | undefined) => seen?.status === 'succeeded';
+
+  async function accountScenario(r: Random, k: number) {
+    const kind = r.weighted({ credit: 30, debit: 25, transfer: 35, stale: 5, reopen: 5 });
+    const id = `s${k}`;
+    if (kind === 'credit') {
+      await issue({ id, type: 'account.credit', entityId: pickAccount(r), payload: { amount: r.int(1, 5000) } });
+    } else if (kind === 'debit') {
+      await issue({ id, type: 'account.debit', entityId: pickAccount(r), payload: { amount: r.int(1, 4000) } });
+    } else if (kind === 'transfer') {
+      const from = pickAccount(r);
+      let to = pickAccount(r);
+      if (to === from) to = r.pick(accountIds);
+      // Now and then a transfer to itself: rejected same_account, no trace.
+      await issue({ id, type: 'account.transfer', entityId: from, payload: { to, amount: r.int(1, 3000) } });
+    } else if (kind === 'stale') {
+      // A credit with an expectedVersion that is often stale by the time it applies: conflict, no trace.
+      await issue({ id, type: 'account.credit', entityId: r.pick(hot), expectedVersion: r.int(1, 50), payload: { amount: r.int(1, 100) } });
+    } else {
+      await issue({ id, type: 'account.open', entityId: pickAccount(r), payload: {} });
+    }
+  }
+
+  async function redPackets(r: Random, k: number, order: string) {
+    if (!supported('redPacket.issue')) return;
+    // Several issues for one order at once: the partial unique index lets one live packet through.
+    const tries = r.int(2, 4);
+    const ids = Array.from({ length: tries }, (_, j) => `rp${k}-${j}`);
+    const results = await Promise.all(
+      ids.map((id) =>
+        issue({ id: `s${k}-rpi${id}`, type: 'redPacket.issue', entityId: id, payload: { orderId: order, accountId: pickAccount(r), amount: r.int(10, 500) } }),
+      ),
+    );
+    const winner = ids.find((_, j) => succeeded(results[j]));
+    if (!winner) return;
+    if (r.chance(0.6)) {
+      await issue({ id: `s${k}-rpp`, type: 'redPacket.pay', entityId: winner, payload: {} });
+      if (r.chance(0.3)) await issue({ id: `s${k}-rpc`, type: 'redPacket.cancel', entityId: winner, payload: {} });
+    } else {
+      const cancelled = await issue({ id: `s${k}-rpc`, type: 'redPacket.cancel', entityId: winner, payload: {} });
+      if (succeeded(cancelled)) {
+        // The order is free again: a new packet may be issued (unless the order was cancelled meanwhile).
+        const again = `rp${k}-${tries}`;
+        const reissued = await issue({
+          id: `s${k}-rpi${again}`,
+          type: 'redPacket.issue',
+          entityId: again,
+          payload: { orderId: order, accountId: pickAccount(r), amount: r.int(10, 500) },
+        });
+        if (succeeded(reissued) && r.chance(0.5)) await issue({ id: `s${k}-rpp2`, type: 'redPacket.pay', entityId: again, payload: {} });
+      }
+    }
+  }
+
+  async function orderScenario(r: Random, k: number) {
+    const order = `ord${k}`;
+    const created = await issue({ id: `s${k}-create`, type: 'order.create', entityId: order, payload: { accountId: pickAccount(r), amount: r.int(100, 3000) } });
+    if (!succeeded(created)) return;
+    const step = (name: string, type: string) => issue({ id: `s${k}-${name}`, type, entityId: order, payload: {} });
+    const flow = async () => {
+      const variant = r.weighted({ race: 35, happy: 30, refund: 15, cancelFirst: 10, illegal: 10 });
+      if (variant === 'race') {
+        // Pay against cancel, sent together: one order of events wins, and the money must agree with it.
+        const [paid] = await Promise.all([step('pay', 'order.pay'), step('cancel', 'order.cancel')]);
+        if (succeeded(paid) && r.chance(0.5)) {
+          if (succeeded(await step('ship', 'order.ship'))) await step('complete', 'order.complete');
+        }
+      } else if (variant === 'happy') {
+        if (succeeded(await step('pay', 'order.pay')) && succeeded(await step('ship', 'order.ship'))) await step('complete', 'order.complete');
+      } else if (variant === 'refund') {
+        if (succeeded(await step('pay', 'order.pay'))) await step('cancel', 'order.cancel');
+      } else if (variant === 'cancelFirst') {
+        await step('cancel', 'order.cancel');
+        await step('pay', 'order.pay');
+      } else {
+        await step('ship', 'order.ship');
+        await step('pay', 'order.pay');
+        await step('complete', 'order.complete');
+        await step('ship2', 'order.ship');
+        await step('cancel', 'order.cancel');
+      }
+    };
+    // The order's own steps and its red packets run side by side, each drawing from a stream of its own.
+    const packets = r.chance(0.6) ? redPackets(createRandom(options.seed, streamOf(`${order}-packets`)), k, order) : Promise.resolve();
+    await Promise.all([flow(), packets]);
+  }
+
+  // Setup: open every account and fund it.
+  await Promise.all(accountIds.map((id) => issue({ id: `open-${id}`, type: 'account.open', entityId: id, payload: {} })));
+  await Promise.all(accountIds.map((id) => issue({ id: `fund-${id}`, type: 'account.credit', entityId: id, payload: { amount: 50_000 } })));
+
+  // Poison commands, spread over the run, each on its own.
+  const poisonTotal = Math.max(3, Math.round(options.commands / 1000));
+  const poisons = Array.from({ length: poisonTotal }, async (_, i) => {
+    await sleep(((i + 0.5) / poisonTotal) * options.durationMs * 0.8);
+    poisonCount++;
+    await issue({ id: `poison-${i}`, type: POISON_TYPE, entityId: `poison-${i}`, payload: { note: 'always fails' } }, true);
+  });
+
+  let next = 0;
+  const lane = async () => {
+    while (issued < options.commands) {
+      const k = next++;
+      scenarios++;
+      const r = createRandom(options.seed, 1000 + k);
+      if (r.chance(0.4) && supported('order.create')) await orderScenario(r, k);
+      else await accountScenario(r, k);
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, lane));
+  await Promise.all(poisons);
+  return { issued, scenarios, poison: poisonCount, unsupportedTypes: [...unsupported], elapsedMs: Date.now() - started };
+}
