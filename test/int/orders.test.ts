@@ -11,8 +11,8 @@ let system: System;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  // Enough workers to take every command of a race at once.
-  system = await startTestSystem(db.url, { env: { WORKER_CONCURRENCY: '16' } });
+  // One command per transaction and enough workers to take every command of a race at once.
+  system = await startTestSystem(db.url, { env: { WORKER_CONCURRENCY: '16', WORKER_BATCH_SIZE: '1' } });
 });
 afterAll(async () => {
   await system?.stop();
