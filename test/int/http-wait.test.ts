@@ -1,0 +1,103 @@
+// Prefer: wait=N answers the moment the command is terminal (woken by the settled notification, not by a
+// polling loop), gives up after N seconds, and a process holds at most maxWaiters waiting requests.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CommandStatus } from '../../src/core/envelope.ts';
+import { createDefaultRegistry } from '../../src/domains/index.ts';
+import { createApp } from '../../src/http/app.ts';
+import type { System } from '../../src/system.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { startTestSystem, waitUntil } from '../helpers/system.ts';
+
+let db: TestDatabase;
+let api: System;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // The API alone: commands stay queued until a worker is started on purpose.
+  api = await startTestSystem(db.url, { roles: { api: true, worker: false } });
+});
+afterAll(async () => {
+  await api?.stop();
+  await db?.drop();
+});
+
+const submit = (app: System['app'], body: unknown, headers: Record<string, string> = {}) =>
+  app!.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+describe('Prefer: wait', () => {
+  it('holds GET until another process commits the outcome, and answers within milliseconds of the commit', async () => {
+    const ids = ['open-w1', 'open-w2', 'open-w3', 'open-w4', 'open-w5'];
+    for (const id of ids) expect((await submit(api.app, { id, type: 'account.open', entityId: id.slice(5) })).status).toBe(202);
+    const started = Date.now();
+    const waits = ids.map((id) =>
+      Promise.resolve(api.app!.request(`/v1/commands/${id}`, { headers: { prefer: 'wait=20' } })).then(async (res) => ({ res, at: Date.now(), body: (await res.json()) as CommandStatus })),
+    );
+    // A worker of its own, with its own pools: the only way the API hears of the outcome is the notification.
+    const worker = await startTestSystem(db.url, { roles: { api: false, worker: true } });
+    try {
+      const answers = await Promise.all(waits);
+      const latencies: number[] = [];
+      for (const { res, at, body } of answers) {
+        expect(res.status).toBe(200);
+        expect(res.headers.get('preference-applied')).toBe('wait=20');
+        expect(body.status).toBe('succeeded');
+        latencies.push(at - Date.parse(body.completedAt!));
+      }
+      // The re-read fallback runs once a second; answers this close to the commit came from the notification.
+      console.log(`Prefer: wait latency after the worker's transaction began (ms): ${latencies.join(', ')}; held ${Date.now() - started} ms in total`);
+      expect(Math.max(...latencies)).toBeLessThan(500);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('gives up after N seconds: POST answers 202 and GET 200, both with the command still queued', async () => {
+    const started = Date.now();
+    const post = await submit(api.app, { id: 'open-w6', type: 'account.open', entityId: 'w6' }, { prefer: 'wait=1' });
+    expect(post.status).toBe(202);
+    expect(post.headers.get('preference-applied')).toBe('wait=1');
+    expect(((await post.json()) as CommandStatus).status).toBe('queued');
+    const get = await api.app!.request('/v1/commands/open-w6', { headers: { prefer: 'wait=0.5' } });
+    expect(get.status).toBe(200);
+    expect(((await get.json()) as CommandStatus).status).toBe('queued');
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it('ignores an unusable preference and answers at once', async () => {
+    for (const prefer of ['wait=0', 'wait=31', 'wait=-1', 'wait=abc', 'respond-async', 'wait=1e3']) {
+      const started = Date.now();
+      const res = await api.app!.request('/v1/commands/open-w6', { headers: { prefer } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('preference-applied')).toBeNull();
+      expect(Date.now() - started).toBeLessThan(500);
+    }
+  });
+
+  it('holds at most maxWaiters requests; beyond that the preference is ignored, not refused', async () => {
+    const app = createApp({
+      registry: createDefaultRegistry(),
+      commands: api.commands,
+      reads: { account: async () => null, ledger: async () => null, order: async () => null, redPacket: async () => null },
+      ready: async () => true,
+      apiKeys: [],
+      maxWaiters: 2,
+    });
+    const held = [1, 2].map(() => app.request('/v1/commands/open-w6', { headers: { prefer: 'wait=2' } }));
+    await waitUntil(
+      async () => (await (await app.request('/metrics')).text()).match(/^oncely_http_waiting_requests (\d+)$/m)?.[1],
+      (n) => n === '2',
+      5000,
+      'two waiting requests',
+    );
+    const started = Date.now();
+    const third = await app.request('/v1/commands/open-w6', { headers: { prefer: 'wait=2' } });
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(third.status).toBe(200);
+    expect(third.headers.get('preference-applied')).toBeNull();
+    for (const res of await Promise.all(held)) expect(res.headers.get('preference-applied')).toBe('wait=2');
+    // Once they are answered the slots are free again.
+    expect((await (await app.request('/metrics')).text())).toMatch(/^oncely_http_waiting_requests 0$/m);
+  });
+});
