@@ -90,7 +90,7 @@ export function createCommandService(deps: { pool: pg.Pool; enqueue: Enqueue; li
         const { rows } = await sql.query<CommandRow>(REQUEUE_DEAD, [clientId, id]);
         const requeued = rows[0];
         if (requeued) {
-          await deps.enqueue(sql, [{ clientId, id }]);
+          await deps.enqueue(sql, [{ clientId, id, entityId: requeued.entity_id }]);
           return { outcome: 'replayed', status: toCommandStatus(requeued) };
         }
         const { rows: existing } = await sql.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
