@@ -45,9 +45,16 @@ function toDatabase(sql: Sql): IDatabase {
   return { executeSql: (text: string, values?: unknown[]) => sql.query(text, values) };
 }
 
-function toSql(db: IDatabase): Sql {
+/**
+ * The handler's view of its transaction. Once pg-boss abandons the handler (its job expired: the signal is
+ * aborted) it queues a ROLLBACK on the same connection, but a statement the still-running handler sends
+ * before that ROLLBACK completes would run after it, outside any transaction: an effect committed without
+ * its outcome (seen in the chaos run after SIGSTOP/SIGCONT). So an abandoned handler may send nothing more.
+ */
+function toSql(db: IDatabase, signal?: AbortSignal): Sql {
   return {
     async query(text, values) {
+      if (signal?.aborted) throw new Error('the job was abandoned (expired or shutting down): its transaction is being rolled back');
       const result = (await db.executeSql(text, values as unknown[] | undefined)) as { rows: never[]; rowCount?: number | null };
       return { rows: result.rows, rowCount: result.rowCount ?? null };
     },
@@ -71,6 +78,9 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
     useListenNotify: true,
     supervise: settings.supervise,
     superviseIntervalSeconds: settings.superviseIntervalSeconds,
+    // Expired jobs (a crashed worker's) are only swept on a monitor pass: keep the two together, so a
+    // command whose worker died runs again within expireSeconds + superviseIntervalSeconds.
+    monitorIntervalSeconds: settings.superviseIntervalSeconds,
     schedule: false,
     migrate: true,
     persistWarnings: false,
@@ -122,7 +132,7 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
           attempt: job.retryCount + 1,
           lastAttempt: job.retryCount >= job.retryLimit,
         }));
-        const settlements = await apply(toSql(tx), deliveries);
+        const settlements = await apply(toSql(tx, AbortSignal.any(jobs.map((job) => job.signal))), deliveries);
         for (const [i, settlement] of settlements.entries()) {
           const job = jobs[i];
           if (!job || settlement.kind !== 'fail') continue;
