@@ -72,7 +72,9 @@ function typeOf(schema) {
   if (schema.$ref) return refName(schema.$ref);
   if (schema.const !== undefined) return JSON.stringify(schema.const);
   if (schema.enum) return schema.enum.map((value) => JSON.stringify(value)).join(' | ');
-  if (schema.oneOf || schema.anyOf) return (schema.oneOf || schema.anyOf).map(typeOf).join(' | ');
+  const variants = schema.oneOf || schema.anyOf;
+  if (variants && variants.every((variant) => variant.properties)) return 'one of ' + variants.length + ' objects';
+  if (variants) return variants.map(typeOf).join(' | ');
   const types = [].concat(schema.type || []);
   if (types.includes('array')) return 'array of ' + typeOf(schema.items);
   const base = types.length ? types.join(' | ') : (schema.properties ? 'object' : 'any');
@@ -200,6 +202,7 @@ export function docsPage(document: Record<string, unknown>): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>oncely API</title>
+<link rel="icon" href="data:,">
 <style>${STYLE}</style>
 </head>
 <body>

@@ -106,7 +106,7 @@ describe('/docs', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     const html = await res.text();
-    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|@import|url\(/i);
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="(?!data:)|@import|url\(/i);
     const spec = /<script type="application\/json" id="spec">([\s\S]*?)<\/script>/.exec(html)?.[1];
     expect(JSON.parse(spec!)).toEqual(document);
   });
