@@ -51,16 +51,16 @@ function createFrontendParser() {
   let startup = true;
   return {
     /** Appends bytes; returns the complete messages now available, each with whether it is a COMMIT. */
-    push(chunk: Buffer): { bytes: Buffer; commit: boolean }[] {
+    push(chunk: Buffer): { type: string; bytes: Buffer; commit: boolean }[] {
       buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
-      const messages: { bytes: Buffer; commit: boolean }[] = [];
+      const messages: { type: string; bytes: Buffer; commit: boolean }[] = [];
       for (;;) {
         if (startup) {
           if (buffer.length < 8) break;
           const length = buffer.readInt32BE(0);
           if (buffer.length < length) break;
           const code = buffer.readInt32BE(4);
-          messages.push({ bytes: buffer.subarray(0, length), commit: false });
+          messages.push({ type: '', bytes: buffer.subarray(0, length), commit: false });
           buffer = buffer.subarray(length);
           if (code !== SSL_REQUEST && code !== GSSENC_REQUEST) startup = false;
           continue;
@@ -78,7 +78,7 @@ function createFrontendParser() {
           const nameEnd = bytes.indexOf(0, 5);
           if (nameEnd > 0) commit = COMMIT.test(bytes.subarray(nameEnd + 1, Math.min(length, nameEnd + 64)).toString('latin1'));
         }
-        messages.push({ bytes, commit });
+        messages.push({ type, bytes, commit });
         buffer = buffer.subarray(length);
       }
       return messages;
@@ -156,29 +156,35 @@ export async function startChaosProxy(options: { targetPort: number; targetHost?
     const toClient = pipe(client);
     const parser = createFrontendParser();
     let cutting = false;
+    // A COMMIT sent through the extended protocol (Parse ... Sync) runs at the Sync: cut after that.
+    let commitAtSync = false;
     client.on('data', (chunk: Buffer) => {
       if (cutting) return;
       for (const message of parser.push(chunk)) {
-        if (message.commit && armed > 0) {
+        if (message.commit && message.type === 'P' && armed > 0) commitAtSync = true;
+        const cutHere = (message.commit && message.type === 'Q') || (commitAtSync && message.type === 'S');
+        if (cutHere && armed > 0) {
           armed--;
           cutting = true;
-          // The COMMIT reaches the server; the client never hears back, so the outcome is unknown to it.
+          // The COMMIT reaches the server and the client's side goes at once, so it never learns the outcome.
+          // The server's side stays until the server answers (it has run the COMMIT) or a second passes.
           toServer(Buffer.from(message.bytes), () => {
             stats.commitCuts++;
             client.destroy();
-            upstream.end();
-            setTimeout(() => link.destroy(false), 100);
+            setTimeout(() => link.destroy(false), 1000).unref();
           });
           return;
         }
         toServer(Buffer.from(message.bytes));
       }
     });
-    upstream.on('data', (chunk: Buffer) => toClient(chunk));
+    upstream.on('data', (chunk: Buffer) => (cutting ? link.destroy(false) : toClient(chunk)));
     const close = () => {
       if (!link.blackholed) link.destroy(false);
     };
-    client.on('close', close);
+    client.on('close', () => {
+      if (!cutting) close();
+    });
     upstream.on('close', close);
     client.on('error', () => {});
     upstream.on('error', () => {});
