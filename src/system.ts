@@ -71,7 +71,14 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       concurrency: config.WORKER_CONCURRENCY,
       batchSize: config.WORKER_BATCH_SIZE,
       pollIntervalSeconds: config.POLL_INTERVAL_SECONDS,
-      apply: (sql, deliveries) => applyBatch(sql, registry, deliveries, options.hooks),
+      apply: (sql, deliveries) =>
+        applyBatch(sql, registry, deliveries, {
+          maxFailures: config.RETRY_LIMIT,
+          // Well inside the job's expiry, so a slow batch defers its tail instead of being expired whole.
+          batchBudgetMs: (config.JOB_EXPIRE_SECONDS * 1000) / 3,
+          lockTimeoutMs: Math.min(2000, (config.JOB_EXPIRE_SECONDS * 1000) / 4),
+          ...(options.hooks ? { hooks: options.hooks } : {}),
+        }),
       onDead: (sql, job) => markDead(sql, job.clientId, job.id),
       onSettled: (delivery, settlement) => log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled'),
     });

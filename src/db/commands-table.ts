@@ -14,6 +14,8 @@ export const commands = pgTable(
     fingerprint: text('fingerprint').notNull(),
     status: text('status').notNull(),
     attempts: integer('attempts').notNull().default(0),
+    /** Attempts whose handler threw something other than a transient database error. */
+    failures: integer('failures').notNull().default(0),
     result: jsonb('result'),
     error: jsonb('error'),
     submittedAt: timestamp('submitted_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),

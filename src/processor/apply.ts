@@ -2,8 +2,8 @@ import type { Sql } from '../core/command.ts';
 import { isTerminal, type CommandError } from '../core/envelope.ts';
 import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
-import { describeFailure, isConnectionLost } from './errors.ts';
-import { LOCK_COMMAND, MARK_DEAD, RECORD_OUTCOME, type CommandRow } from './sql.ts';
+import { describeFailure, isConnectionLost, isRetryable } from './errors.ts';
+import { LOCK_COMMAND, MARK_DEAD, RECORD_FAILURE, RECORD_OUTCOME, type CommandRow } from './sql.ts';
 
 /** One delivery of a command's job. */
 export interface Delivery {
@@ -20,11 +20,24 @@ export interface Delivery {
 /** What the queue should do with the job; whatever it is, it commits with the transaction. */
 export type Settlement =
   | { kind: 'complete'; outcome: Outcome['status'] | 'already-terminal' | 'missing' }
-  | { kind: 'fail'; error: CommandError; dead: boolean };
+  /** Run it again after the queue's backoff; the command row already says `retrying` (or is untouched). */
+  | { kind: 'retry'; error: CommandError }
+  /** The command ended `dead`: the job is done, and a copy goes to the dead-letter queue for operators. */
+  | { kind: 'dead'; error: CommandError };
 
 export interface ApplyHooks {
   /** Called inside the transaction once the effect and outcome are written (fault injection in tests). */
   beforeSettle?: (delivery: Delivery) => void | Promise<void>;
+}
+
+export interface ApplyOptions {
+  /** Handler failures (not transient database errors) after which a command is dead: RETRY_LIMIT. */
+  maxFailures: number;
+  /** A batch stops starting new commands after this long and defers the rest (keeps it inside the job expiry). */
+  batchBudgetMs?: number;
+  /** Per-statement lock wait inside a batch: a blocked command gives way instead of holding the batch. */
+  lockTimeoutMs?: number;
+  hooks?: ApplyHooks;
 }
 
 const SAVEPOINT = 'oncely_command';
@@ -42,7 +55,7 @@ const EFFECT = 'oncely_effect';
  * @example
  * const settlement = await applyDelivery(sql, registry, { clientId: 'anonymous', id: 'c1', attempt: 1, lastAttempt: false });
  */
-export async function applyDelivery(sql: Sql, registry: Registry, delivery: Delivery, hooks: ApplyHooks = {}): Promise<Settlement> {
+export async function applyDelivery(sql: Sql, registry: Registry, delivery: Delivery, options: ApplyOptions): Promise<Settlement> {
   // Everything for this command happens under its own savepoint, so in a batch one command's failure
   // (a lock timeout, a deadlock, a bug) rolls back that command alone.
   await sql.query(`SAVEPOINT ${SAVEPOINT}`);
@@ -74,30 +87,56 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     const error = outcome.status === 'succeeded' ? null : outcome.error;
     await sql.query(RECORD_OUTCOME, [row.client_id, row.id, outcome.status, delivery.attempt, jsonOrNull(result), jsonOrNull(error)]);
     await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
-    await hooks.beforeSettle?.(delivery);
+    await options.hooks?.beforeSettle?.(delivery);
     return { kind: 'complete', outcome: outcome.status };
   } catch (err) {
     // Without a connection nothing can be recorded here; the queue fails the job on another one.
     if (isConnectionLost(err)) throw err;
     await sql.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
     const error = describeFailure(err);
-    const dead = delivery.lastAttempt;
-    await sql.query(RECORD_OUTCOME, [delivery.clientId, delivery.id, dead ? 'dead' : 'retrying', delivery.attempt, null, JSON.stringify(error)]);
+    // Transient errors (a deadlock, a lock timeout) say nothing about the command, so only the queue's
+    // larger budget bounds them; a handler that throws for its own reasons has RETRY_LIMIT tries.
+    const { rows } = await sql.query<{ status: string }>(RECORD_FAILURE, [
+      delivery.clientId,
+      delivery.id,
+      isRetryable(err) ? 0 : 1,
+      delivery.lastAttempt,
+      options.maxFailures,
+      delivery.attempt,
+      JSON.stringify(error),
+    ]);
     await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
-    return { kind: 'fail', error, dead };
+    const status = rows[0]?.status;
+    if (status === undefined) return { kind: 'complete', outcome: 'already-terminal' };
+    return status === 'dead' ? { kind: 'dead', error } : { kind: 'retry', error };
   }
 }
 
 /**
  * Applies a batch of deliveries in the caller's one transaction, each under its own savepoint: one commit
  * for many commands. Deliveries are taken in entity order (stable, so one entity's commands keep their
- * queue order), which makes concurrent batches lock entities in the same order and rarely deadlock.
+ * queue order), which makes concurrent batches lock entities in a similar order and rarely deadlock; a
+ * command that does deadlock or wait too long for a lock rolls back alone and is retried later.
+ *
+ * @example
+ * const settlements = await applyBatch(sql, registry, deliveries, { maxFailures: 5, batchBudgetMs: 5000 });
  */
-export async function applyBatch(sql: Sql, registry: Registry, deliveries: readonly Delivery[], hooks: ApplyHooks = {}): Promise<Settlement[]> {
+export async function applyBatch(sql: Sql, registry: Registry, deliveries: readonly Delivery[], options: ApplyOptions): Promise<Settlement[]> {
   const order = deliveries.map((delivery, index) => ({ delivery, index }));
   order.sort((a, b) => (a.delivery.entityId < b.delivery.entityId ? -1 : a.delivery.entityId > b.delivery.entityId ? 1 : a.index - b.index));
+  if (deliveries.length > 1 && options.lockTimeoutMs !== undefined) {
+    await sql.query(`SELECT set_config('lock_timeout', $1, true)`, [`${options.lockTimeoutMs}ms`]);
+  }
+  const started = Date.now();
   const settlements: Settlement[] = new Array<Settlement>(deliveries.length);
-  for (const { delivery, index } of order) settlements[index] = await applyDelivery(sql, registry, delivery, hooks);
+  for (const { delivery, index } of order) {
+    if (options.batchBudgetMs !== undefined && Date.now() - started > options.batchBudgetMs) {
+      // Not run at all: the job goes back to the queue untouched and the command row stays as it was.
+      settlements[index] = { kind: 'retry', error: { code: 'deferred', message: 'the batch ran out of time before this command' } };
+      continue;
+    }
+    settlements[index] = await applyDelivery(sql, registry, delivery, options);
+  }
   return settlements;
 }
 

@@ -55,6 +55,22 @@ export const RECORD_OUTCOME = `
   SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled
   WHERE status IN ('succeeded', 'rejected', 'conflict', 'dead')`;
 
+// A failed attempt: `retrying`, or `dead` once the queue gives up ($4) or the handler itself (not the
+// database) has failed $5 times. Like every outcome, it never touches a command that already ended.
+export const RECORD_FAILURE = `
+  WITH settled AS (
+    UPDATE commands
+    SET failures = failures + $3::int,
+        status = CASE WHEN $4::boolean OR failures + $3::int >= $5::int THEN 'dead' ELSE 'retrying' END,
+        attempts = $6, error = $7, updated_at = now(),
+        completed_at = CASE WHEN $4::boolean OR failures + $3::int >= $5::int THEN now() END
+    WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying')
+    RETURNING client_id, id, status
+  ), announced AS (
+    SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled WHERE status = 'dead'
+  )
+  SELECT status, (SELECT count(*) FROM announced) AS announced FROM settled`;
+
 // A job that reached the dead-letter queue without the processor recording it (its last attempt lost its
 // connection): the command ends dead unless some attempt already ended it.
 export const MARK_DEAD = `

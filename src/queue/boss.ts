@@ -9,6 +9,9 @@ import { SESSION_OPTIONS } from '../db/pool.ts';
 export const COMMAND_QUEUE = 'oncely-commands';
 export const DEAD_LETTER_QUEUE = 'oncely-commands-dead';
 
+/** Transient failures may use this many times RETRY_LIMIT attempts before a command is given up. */
+export const TRANSIENT_ATTEMPTS_FACTOR = 10;
+
 export interface QueueSettings {
   connectionString: string;
   /** Attempts before a command is dead (RETRY_LIMIT): 1 first try plus retries. */
@@ -89,7 +92,9 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
   await boss.start({ attempts: 5 });
 
   const policy = {
-    retryLimit: settings.maxAttempts - 1,
+    // The queue's budget bounds every kind of failed attempt, including transient ones (a deadlock, a killed
+    // worker); the processor ends a command whose own handler failed maxAttempts times well before this.
+    retryLimit: settings.maxAttempts * TRANSIENT_ATTEMPTS_FACTOR - 1,
     retryDelay: 1,
     retryBackoff: true,
     retryDelayMax: settings.retryDelayMaxSeconds,
@@ -135,10 +140,14 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         const settlements = await apply(toSql(tx, AbortSignal.any(jobs.map((job) => job.signal))), deliveries);
         for (const [i, settlement] of settlements.entries()) {
           const job = jobs[i];
-          if (!job || settlement.kind !== 'fail') continue;
-          // Failing through the handler's transaction: the command's `retrying`/`dead` row and the job's
-          // retry (or its move to the dead-letter queue) commit together, with the rest of the batch.
-          await boss.fail(COMMAND_QUEUE, { id: job.id, retryCount: job.retryCount }, { error: settlement.error }, { db: tx });
+          if (!job) continue;
+          // Settled through the handler's transaction: the command row and the job's fate commit together,
+          // with the rest of the batch.
+          if (settlement.kind === 'retry') {
+            await boss.fail(COMMAND_QUEUE, { id: job.id, retryCount: job.retryCount }, { error: settlement.error }, { db: tx });
+          } else if (settlement.kind === 'dead') {
+            await boss.insert(DEAD_LETTER_QUEUE, [{ data: job.data, retryLimit: 0 }], { db: tx });
+          }
         }
         if (onSettled) for (const [i, delivery] of deliveries.entries()) onSettled(delivery, settlements[i]!);
         return null;

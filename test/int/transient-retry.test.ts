@@ -93,7 +93,7 @@ describe('transient-retry', () => {
     expect(after.rows[0]).toEqual(before.rows[0]);
     const ledger = await db.pool.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE command_id = 'poison-1'`);
     expect(ledger.rows[0].n).toBe(0);
-    // The queue agrees: the job is in the dead-letter queue.
+    // The queue agrees: the job is done, and a copy sits in pg-boss's dead-letter queue.
     const dead = await db.pool.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands-dead' AND data->>'id' = 'poison-1'`);
     expect(dead.rows[0].n).toBe(1);
   });
