@@ -1,0 +1,103 @@
+// The chaos checker fails the figures it should: a clean history passes everything, and each planted defect
+// (an effect without its command, a lost acknowledged command, a dead non-poison command, two live red
+// packets, a replay that changed its answer) fails exactly the figure that names it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkRun, type FinalState } from '../../src/chaos/checker.ts';
+import { createHistory, type Envelope, type History } from '../../src/chaos/history.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'oncely-chaos-checker-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+type Row = { id: string; type: string; entity_id: string; payload: Record<string, unknown>; status: string; result: unknown; error: { code: string } | null; attempts: number };
+
+function world() {
+  const history: History = createHistory(path.join(dir, `${Math.random()}.jsonl`));
+  const rows: Row[] = [];
+  const ok = (envelope: Envelope, status: string, result: unknown, poison = false) => {
+    history.register(envelope, poison);
+    history.record({ id: envelope.id, kind: 'submit', invokedAt: 1, completedAt: 2, outcome: 'ok', http: 200, replayed: false, seen: { status, result, error: null } });
+    rows.push({ id: envelope.id, type: envelope.type, entity_id: envelope.entityId, payload: envelope.payload, status, result, error: null, attempts: 1 });
+  };
+  ok({ id: 'open-a', type: 'account.open', entityId: 'a', payload: {} }, 'succeeded', { balance: 0, version: 1 });
+  ok({ id: 'credit-a', type: 'account.credit', entityId: 'a', payload: { amount: 100 } }, 'succeeded', { balance: 100, version: 2 });
+  ok({ id: 'o1-create', type: 'order.create', entityId: 'o1', payload: { accountId: 'a', amount: 40 } }, 'succeeded', { status: 'CREATED', version: 1 });
+  ok({ id: 'o1-pay', type: 'order.pay', entityId: 'o1', payload: {} }, 'succeeded', { status: 'PAID', version: 2 });
+  ok({ id: 'rp1-issue', type: 'redPacket.issue', entityId: 'rp1', payload: { orderId: 'o1', accountId: 'a', amount: 5 } }, 'succeeded', { status: 'CREATED', version: 1 });
+  ok({ id: 'poison-0', type: 'chaos.poison', entityId: 'p0', payload: {} }, 'dead', null, true);
+  const state: FinalState = {
+    commands: new Map(rows.map((row) => [row.id, row])),
+    ledger: [
+      { seq: 1, account_id: 'a', command_id: 'credit-a', amount: 100, balance_after: 100 },
+      { seq: 2, account_id: 'a', command_id: 'o1-pay', amount: -40, balance_after: 60 },
+    ],
+    accounts: new Map([['a', { id: 'a', version: 3, balance: 60 }]]),
+    orders: new Map([['o1', { id: 'o1', status: 'PAID', version: 2, account_id: 'a', amount: 40 }]]),
+    redPackets: new Map([['rp1', { id: 'rp1', status: 'CREATED', version: 1, account_id: 'a', order_id: 'o1', amount: 5 }]]),
+    idleInTransaction: 0,
+    nonTerminal: 0,
+  };
+  // One replay of the credit, answered like the first.
+  history.record({ id: 'credit-a', kind: 'resend', invokedAt: 3, completedAt: 4, outcome: 'ok', http: 200, replayed: true, seen: { status: 'succeeded', result: { balance: 100, version: 2 }, error: null } });
+  return { history, state };
+}
+
+const failing = (input: ReturnType<typeof world>) =>
+  checkRun({ history: input.history, state: input.state, settleSeconds: 60, unplannedExits: 0, uncleanStops: 0 })
+    .filter((figure) => !figure.ok)
+    .map((figure) => figure.name);
+
+describe('chaos checker', () => {
+  it('passes a consistent history', () => {
+    expect(failing(world())).toEqual([]);
+  });
+
+  it('catches an effect whose command never succeeded (a refund applied outside its transaction)', () => {
+    const w = world();
+    w.state.orders.set('o1', { id: 'o1', status: 'CANCELLED', version: 3, account_id: 'a', amount: 40 });
+    const names = failing(w);
+    expect(names).toContain('double effects (ledger rows or entity versions beyond the succeeded commands)');
+    expect(names).toContain('illegal order histories');
+  });
+
+  it('catches a balance that moved without its ledger row', () => {
+    const w = world();
+    w.state.accounts.set('a', { id: 'a', version: 4, balance: 100 });
+    expect(failing(w)).toEqual([
+      'ledger conservation violations (balance = ledger sum = succeeded commands, version = 1 + entries)',
+      'total money (balances = ledger = succeeded commands)',
+    ]);
+  });
+
+  it('catches a lost acknowledged command and a dead command that was not poison', () => {
+    const w = world();
+    w.state.commands.delete('open-a');
+    const credit = w.state.commands.get('credit-a');
+    if (credit) w.state.commands.set('credit-a', { ...credit, status: 'dead', result: null });
+    const names = failing(w);
+    expect(names).toContain('acknowledged commands lost');
+    expect(names).toContain('dead letters = poison commands');
+    expect(names).toContain('effects of rejected, conflict or dead commands');
+  });
+
+  it('catches two live red packets for one order', () => {
+    const w = world();
+    w.history.register({ id: 'rp2-issue', type: 'redPacket.issue', entityId: 'rp2', payload: { orderId: 'o1', accountId: 'a', amount: 6 } });
+    w.state.commands.set('rp2-issue', { id: 'rp2-issue', type: 'redPacket.issue', entity_id: 'rp2', payload: { orderId: 'o1', accountId: 'a', amount: 6 }, status: 'succeeded', result: { status: 'CREATED', version: 1 }, error: null, attempts: 1 });
+    w.state.redPackets.set('rp2', { id: 'rp2', status: 'CREATED', version: 1, account_id: 'a', order_id: 'o1', amount: 6 });
+    expect(failing(w)).toEqual(['orders with a wrong set of live red packets (must be exactly the one a valid issue left live)']);
+  });
+
+  it('catches a replay that answered differently from the first answer', () => {
+    const w = world();
+    w.history.record({ id: 'credit-a', kind: 'resend', invokedAt: 5, completedAt: 6, outcome: 'ok', http: 200, replayed: true, seen: { status: 'rejected', result: null, error: { code: 'x' } } });
+    expect(failing(w)).toEqual(['replays answering the same status and result as the first answer', 'terminal answers that differ from the stored outcome']);
+  });
+});
