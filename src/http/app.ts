@@ -111,7 +111,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const patterns = () =>
     served.map((route) => ({
       method: route.method.toUpperCase(),
-      regex: new RegExp(`^${route.path.replaceAll(/\{\w+\}/g, '[^/]+').replaceAll('.', '\\.')}/?$`),
+      regex: new RegExp(`^${route.path.replaceAll(/\{\w+\}/g, '[^/]+').replaceAll('.', '\\.')}$`),
     }));
   function allowedMethods(path: string): string[] {
     const methods = new Set(patterns().filter((p) => p.regex.test(path)).map((p) => p.method));
