@@ -4,7 +4,8 @@
 //
 // Concurrent commands may be applied in any order, so the check keeps every world the model reaches by
 // some serial order that explains exactly the outcomes the clients saw; the database must end in one
-// of them. Replay a run with ONCELY_PROP_SEED=<seed> (and ONCELY_PROP_RUNS=<n> for more or fewer runs).
+// of them. Replay a run with ONCELY_PROP_SEED=<seed> (ONCELY_PROP_RUNS=<n> for more or fewer runs, and
+// ONCELY_PROP_PATH=<path> from a failure report to replay just its shrunk counterexample).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTerminal, type CommandStatus } from '../../src/core/envelope.ts';
@@ -15,6 +16,8 @@ import { applyToModel, emptyWorld, permutations, stableStringify, worldKey, type
 
 const SEED = process.env['ONCELY_PROP_SEED'] ? Number(process.env['ONCELY_PROP_SEED']) : Math.floor(Math.random() * 2 ** 31);
 const RUNS = process.env['ONCELY_PROP_RUNS'] ? Number(process.env['ONCELY_PROP_RUNS']) : 12;
+/** fast-check's `path` from a failure report: replays exactly the shrunk counterexample. */
+const PATH = process.env['ONCELY_PROP_PATH'];
 const CLIENT = 'anonymous';
 /** Worlds kept at once; concurrent groups are small, so this is never reached in practice. */
 const MAX_WORLDS = 200;
@@ -51,7 +54,9 @@ type Step =
   /** The same id and request again: the stored status comes back and nothing is applied. */
   | { kind: 'resubmit'; back: number }
   /** The same id with a different request: refused, nothing stored. */
-  | { kind: 'reuse'; back: number };
+  | { kind: 'reuse'; back: number }
+  /** A run of commands that walks one entity along its state machine (random streams rarely get far). */
+  | { kind: 'walk'; specs: Spec[] };
 
 const ACCOUNTS = 4; // a0..a2 are opened first; a3 only if the stream opens it
 const ORDERS = 3; // o0 and o1 are created first
@@ -76,7 +81,24 @@ const spec: fc.Arbitrary<Spec> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ type: fc.constantFrom('redPacket.pay' as const, 'redPacket.cancel' as const), r: redPacket, v: version }) },
 );
 
+// create? -> pay -> ship -> complete, cut short anywhere, maybe cancelled where it stopped.
+const orderWalk: fc.Arbitrary<Spec[]> = fc
+  .record({ o: order, a: account, amount: amount(300), create: fc.boolean(), steps: fc.integer({ min: 1, max: 3 }), cancel: fc.boolean() })
+  .map(({ o, a, amount, create, steps, cancel }) => [
+    ...(create ? [{ type: 'order.create' as const, o, a, amount, v: undefined }] : []),
+    ...(['order.pay', 'order.ship', 'order.complete'] as const).slice(0, steps).map((type) => ({ type, o, v: undefined })),
+    ...(cancel ? [{ type: 'order.cancel' as const, o, v: undefined }] : []),
+  ]);
+// issue -> pay or cancel
+const redPacketWalk: fc.Arbitrary<Spec[]> = fc
+  .record({ r: redPacket, o: order, a: account, amount: amount(100), then: fc.constantFrom('redPacket.pay' as const, 'redPacket.cancel' as const) })
+  .map(({ r, o, a, amount, then }) => [
+    { type: 'redPacket.issue' as const, r, o, a, amount, v: undefined },
+    { type: then, r, v: undefined },
+  ]);
+
 const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('walk' as const), specs: fc.oneof(orderWalk, redPacketWalk) }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('one' as const), spec }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('together' as const), specs: fc.array(spec, { minLength: 2, maxLength: 4 }), twice: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('resubmit' as const), back: fc.nat(50) }) },
@@ -220,7 +242,8 @@ async function runStream(steps: Step[]): Promise<void> {
     { kind: 'one', spec: { type: 'order.create', o: 1, a: 1, amount: 250, v: undefined } },
   ];
 
-  for (const s of [...opening, ...steps]) {
+  const expanded = [...opening, ...steps].flatMap((s): Array<Exclude<Step, { kind: 'walk' }>> => (s.kind === 'walk' ? s.specs.map((spec) => ({ kind: 'one', spec })) : [s]));
+  for (const s of expanded) {
     if (s.kind === 'one' || s.kind === 'together') {
       const commands = (s.kind === 'one' ? [s.spec] : s.specs).map(fresh);
       const sends = commands.map((c) => submit(c));
@@ -232,6 +255,8 @@ async function runStream(steps: Step[]): Promise<void> {
       const statuses = await Promise.all(commands.map((c) => ended(c.id)));
       commands.forEach((command, i) => history.push({ command, status: statuses[i]! }));
       for (const st of statuses) count(st.status === 'succeeded' ? `${st.type} succeeded` : `${st.status} ${st.error?.code}`);
+      // Versions only grow along the state machine, so an order cancelled at version 3 was PAID: a refund.
+      for (const st of statuses) if (st.type === 'order.cancel' && (st.result as { version?: number } | null)?.version === 3) count('order.cancel refunded');
       if (s.kind === 'together') count(s.twice ? 'concurrent group with a same-id twin' : 'concurrent group');
       worlds = advance(worlds, commands, new Map(statuses.map((st) => [st.id, seenOf(st)])));
     } else if (history.length > 0) {
@@ -268,6 +293,7 @@ describe('the processor against the model', () => {
     await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 40 }), runStream), {
       seed: SEED,
       numRuns: RUNS,
+      ...(PATH ? { path: PATH } : {}),
       // Shrinking replays whole streams against the database; bound it so a failure reports in minutes at most.
       interruptAfterTimeLimit: 120_000,
       markInterruptAsFailure: false,
