@@ -98,7 +98,7 @@ describe('POST /v1/commands/batch', () => {
     expect(await counts('bz-')).toEqual({ commands: 0, jobs: 0 });
   });
 
-  it('stores 1000 commands in one transaction of a few statements, far faster than 1000 submissions', async () => {
+  it('stores 1000 commands in one transaction of a few statements, faster than 250 single submissions', async () => {
     const batch = Array.from({ length: 1000 }, (_, i) => ({ id: `bulk-${i}`, type: 'account.open', entityId: `bulk-${i}`, payload: {} }));
     let counter = countQueries();
     let started = performance.now();
@@ -111,7 +111,8 @@ describe('POST /v1/commands/batch', () => {
     expect(results.every((r) => r.outcome === 'accepted')).toBe(true);
     expect(await counts('bulk-')).toEqual({ commands: 1000, jobs: 1000 });
 
-    const singles = batch.map((c) => ({ ...c, id: `single-${c.id}`, entityId: `single-${c.entityId}` }));
+    // 250 single submissions are enough to show the per-command cost without keeping the test busy for long.
+    const singles = batch.slice(0, 250).map((c) => ({ ...c, id: `single-${c.id}`, entityId: `single-${c.entityId}` }));
     counter = countQueries();
     started = performance.now();
     for (const command of singles) {
@@ -120,14 +121,14 @@ describe('POST /v1/commands/batch', () => {
     }
     const singlesMs = performance.now() - started;
     const singleQueries = counter.stop();
-    expect(await counts('single-')).toEqual({ commands: 1000, jobs: 1000 });
+    expect(await counts('single-')).toEqual({ commands: 250, jobs: 250 });
 
     console.log(
-      `batch of 1000: ${batchQueries} statements, ${batchMs.toFixed(0)} ms; 1000 single submissions: ${singleQueries} statements, ${singlesMs.toFixed(0)} ms`,
+      `batch of 1000: ${batchQueries} statements, ${batchMs.toFixed(0)} ms; 250 single submissions: ${singleQueries} statements, ${singlesMs.toFixed(0)} ms (x4 for 1000)`,
     );
     // BEGIN, INSERT ... jsonb_to_recordset, pg-boss's one insert, COMMIT.
     expect(batchQueries).toBeLessThanOrEqual(5);
-    expect(singleQueries).toBeGreaterThanOrEqual(4000);
+    expect(singleQueries).toBeGreaterThanOrEqual(4 * 250);
     expect(batchMs).toBeLessThan(singlesMs);
   });
 });
