@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../src/config.ts';
+
+describe('configuration', () => {
+  it('fills in the contract defaults', () => {
+    const config = parseConfig({});
+    expect(config).toMatchObject({ PORT: 3000, HOST: '127.0.0.1', RETRY_LIMIT: 5, LOG_LEVEL: 'info', API_KEYS: [] });
+    expect(config.DATABASE_URL).toBeUndefined();
+  });
+
+  it('names every bad variable in one line, never silently falling back', () => {
+    let error: unknown;
+    try {
+      parseConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x/y', RETRY_LIMIT: '0' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).not.toContain('\n');
+    expect(message).toMatch(/PORT/);
+    expect(message).toMatch(/DATABASE_URL/);
+    expect(message).toMatch(/RETRY_LIMIT/);
+  });
+
+  it('reads API_KEYS as a comma-separated list and rejects short keys without echoing them', () => {
+    expect(parseConfig({ API_KEYS: 'aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb' }).API_KEYS).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
+    expect(() => parseConfig({ API_KEYS: 'short-secret' })).toThrow(/API_KEYS/);
+    expect(() => parseConfig({ API_KEYS: 'short-secret' })).not.toThrow(/short-secret/);
+  });
+
+  it('rejects a port out of range', () => {
+    expect(() => parseConfig({ PORT: '70000' })).toThrow(/PORT/);
+    expect(parseConfig({ PORT: '0' }).PORT).toBe(0);
+  });
+});
