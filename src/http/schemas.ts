@@ -113,7 +113,7 @@ const cursorParam = z
   .optional()
   .describe('`nextCursor` of the previous page.');
 
-export const PageQuery = (max: number, fallback: number) => z.strictObject({ limit: countParam(max, fallback), cursor: cursorParam });
+export const PageQuery = (max: number, fallback: number) => z.object({ limit: countParam(max, fallback), cursor: cursorParam });
 
 export const IdParam = z.object({ id: Identifier.describe('1 to 128 characters of A-Z a-z 0-9 . _ : -') });
 
