@@ -1,0 +1,19 @@
+// The committed migrations and the drizzle schema describe the same database: a schema change without a
+// migration (or an edited migration snapshot) fails here.
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { generateDrizzleJson, generateMigration } from 'drizzle-kit/api';
+import { describe, expect, it } from 'vitest';
+import * as schema from '../../src/db/schema.ts';
+
+const META = fileURLToPath(new URL('../../migrations/meta', import.meta.url));
+
+describe('schema drift', () => {
+  it('finds nothing left to migrate between the latest snapshot and src/db/schema.ts', async () => {
+    const latest = readdirSync(META).filter((f) => f.endsWith('_snapshot.json')).sort().at(-1);
+    expect(latest).toBeDefined();
+    const snapshot = JSON.parse(readFileSync(`${META}/${latest}`, 'utf8'));
+    const current = generateDrizzleJson(schema, snapshot.id);
+    expect(await generateMigration(snapshot, current)).toEqual([]);
+  });
+});
