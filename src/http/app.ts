@@ -107,14 +107,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     app.on(route.method.toUpperCase(), route.path.replaceAll(/\{(\w+)\}/g, ':$1'), ...(handlers as [MiddlewareHandler<AppEnv>, ...MiddlewareHandler<AppEnv>[]]));
   }
 
-  /** The methods a path takes, for 405 and Allow (HEAD comes with GET). */
-  const patterns = () =>
-    served.map((route) => ({
+  /** The methods a path takes, for 405 and Allow (HEAD comes with GET). Built once every route is served. */
+  let patterns: { method: string; regex: RegExp }[] | undefined;
+  function allowedMethods(path: string): string[] {
+    patterns ??= served.map((route) => ({
       method: route.method.toUpperCase(),
       regex: new RegExp(`^${route.path.replaceAll(/\{\w+\}/g, '[^/]+').replaceAll('.', '\\.')}$`),
     }));
-  function allowedMethods(path: string): string[] {
-    const methods = new Set(patterns().filter((p) => p.regex.test(path)).map((p) => p.method));
+    const methods = new Set(patterns.filter((p) => p.regex.test(path)).map((p) => p.method));
     if (methods.has('GET')) methods.add('HEAD');
     return [...methods];
   }
