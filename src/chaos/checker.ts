@@ -47,6 +47,8 @@ export interface FinalState {
   redPackets: Map<string, EntityRow>;
   idleInTransaction: number;
   nonTerminal: number;
+  /** Commands that ended after more than one attempt (not counting poison), and the most attempts any took. */
+  redelivered?: { commands: number; maxAttempts: number };
 }
 
 /** Reads everything the checker needs, straight from the run's database. */
@@ -72,6 +74,10 @@ export async function readFinalState(client: pg.Client): Promise<FinalState> {
     redPackets: byId(redPackets.rows),
     idleInTransaction: idle.rows[0]?.n ?? -1,
     nonTerminal: commands.rows.filter((row) => !isTerminalStatus(row.status)).length,
+    redelivered: {
+      commands: commands.rows.filter((row) => row.attempts > 1 && row.status !== 'dead').length,
+      maxAttempts: commands.rows.filter((row) => row.status !== 'dead').reduce((max, row) => Math.max(max, row.attempts), 0),
+    },
   };
 }
 
@@ -269,8 +275,10 @@ export function checkRun(input: CheckInput): Figure[] {
   }
   const ordersWithIssue = new Set([...packetOf.values()].map((packet) => packet.orderId));
   const wrongLive = [...liveByOrder.entries()].filter(([, ids]) => ids.length > 1).map(([order]) => order);
+  const issuedByOrder = new Map<string, string[]>();
+  for (const [id, packet] of packetOf) rowsOf(issuedByOrder, packet.orderId).push(id);
   for (const order of ordersWithIssue) {
-    const issues = [...packetOf.entries()].filter(([, packet]) => packet.orderId === order).map(([id]) => id);
+    const issues = issuedByOrder.get(order) ?? [];
     const cancelled = issues.filter((id) => state.redPackets.get(id)?.status === 'CANCELLED').length;
     if ((liveByOrder.get(order)?.length ?? 0) !== issues.length - cancelled) wrongLive.push(order);
   }

@@ -339,6 +339,9 @@ async function main(): Promise<number> {
       `terminate sweeps ${stats.terminateSweeps} (${stats.backendsTerminated} sessions), COMMIT cuts ${proxyStats?.commitCuts ?? 0}, ` +
       `resets ${stats.resetConnections}, black holes ${stats.blackholedConnections}, latency spells ${stats.latencySpells}`,
   );
+  if (state.redelivered) {
+    say(`redeliveries: ${state.redelivered.commands} commands (poison aside) ended after more than one attempt, at most ${state.redelivered.maxAttempts} attempts`);
+  }
   for (const fig of figures) say(`${fig.ok ? 'PASS' : 'FAIL'}  ${fig.name}: ${fig.value}`);
   const failed = figures.filter((fig) => !fig.ok).length;
   const passed = figures.length - failed;
