@@ -79,7 +79,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
           lockTimeoutMs: Math.min(2000, (config.JOB_EXPIRE_SECONDS * 1000) / 4),
           ...(options.hooks ? { hooks: options.hooks } : {}),
         }),
-      onDead: (sql, job) => markDead(sql, job.clientId, job.id),
+      onDead: (sql, job, deadLetteredAt) => markDead(sql, job.clientId, job.id, deadLetteredAt),
       onSettled: (delivery, settlement) => log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled'),
     });
   }

@@ -140,9 +140,9 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
   return settlements;
 }
 
-/** Ends a command whose job the queue gave up on, unless an attempt already ended it. */
-export async function markDead(sql: Sql, clientId: string, id: string): Promise<void> {
-  await sql.query(MARK_DEAD, [clientId, id]);
+/** Ends a command whose job the queue gave up on at `deadLetteredAt`, unless it ended or was replayed since. */
+export async function markDead(sql: Sql, clientId: string, id: string, deadLetteredAt: Date): Promise<void> {
+  await sql.query(MARK_DEAD, [clientId, id, deadLetteredAt]);
 }
 
 function jsonOrNull(value: unknown): string | null {

@@ -72,20 +72,22 @@ export const RECORD_FAILURE = `
   SELECT status, (SELECT count(*) FROM announced) AS announced FROM settled`;
 
 // A job that reached the dead-letter queue without the processor recording it (its last attempt lost its
-// connection): the command ends dead unless some attempt already ended it.
+// connection): the command ends dead unless some attempt already ended it, or it changed after the job was
+// dead-lettered ($3) -- a replay in between must not be undone by the old dead letter.
 export const MARK_DEAD = `
   WITH settled AS (
     UPDATE commands
     SET status = 'dead', updated_at = now(), completed_at = now(),
         error = coalesce(error, '{"code":"retries_exhausted","message":"the command failed on every attempt"}'::jsonb)
-    WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying')
+    WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying') AND updated_at <= $3
     RETURNING client_id, id
   )
   SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled`;
 
 // Replay: only a dead command goes back to the queue, and only once per replay request.
 export const REQUEUE_DEAD = `
-  UPDATE commands SET status = 'queued', error = NULL, result = NULL, completed_at = NULL, updated_at = now()
+  UPDATE commands SET status = 'queued', error = NULL, result = NULL, completed_at = NULL, updated_at = now(),
+    failures = 0
   WHERE client_id = $1 AND id = $2 AND status = 'dead'
   RETURNING ${COMMAND_COLUMNS}`;
 

@@ -33,7 +33,7 @@ export interface WorkSettings {
   batchSize: number;
   pollIntervalSeconds: number;
   apply: (sql: Sql, deliveries: readonly Delivery[]) => Promise<Settlement[]>;
-  onDead: (sql: Sql, job: JobRef) => Promise<void>;
+  onDead: (sql: Sql, job: JobRef, deadLetteredAt: Date) => Promise<void>;
   onSettled?: (delivery: Delivery, settlement: Settlement) => void;
 }
 
@@ -152,9 +152,9 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         if (onSettled) for (const [i, delivery] of deliveries.entries()) onSettled(delivery, settlements[i]!);
         return null;
       });
-      const deadOptions = { transactional: true, localConcurrency: 1, batchSize: 50, pollingIntervalSeconds: pollIntervalSeconds, notifyPollingIntervalSeconds: pollIntervalSeconds } as const;
+      const deadOptions = { transactional: true, includeMetadata: true, localConcurrency: 1, batchSize: 50, pollingIntervalSeconds: pollIntervalSeconds, notifyPollingIntervalSeconds: pollIntervalSeconds } as const;
       await boss.work<JobRef, unknown, typeof deadOptions>(DEAD_LETTER_QUEUE, deadOptions, async (jobs, tx) => {
-        for (const job of jobs) await onDead(toSql(tx), job.data);
+        for (const job of jobs) await onDead(toSql(tx), job.data, job.createdOn);
         return null;
       });
     },

@@ -13,7 +13,7 @@ import { toCommandStatus } from '../../src/processor/status.ts';
 
 /** Settings that make crashes and retries show up in seconds, not minutes. */
 export const FAST_ENV = {
-  JOB_EXPIRE_SECONDS: '3',
+  JOB_EXPIRE_SECONDS: '4',
   SUPERVISE_INTERVAL_SECONDS: '1',
   RETRY_DELAY_MAX_SECONDS: '1',
   POLL_INTERVAL_SECONDS: '0.5',
