@@ -125,6 +125,8 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         batchSize,
         // A full batch means more is waiting: fetch again at once instead of waiting for a poll.
         burstWhenBatchFull: true,
+        // pg-boss ignores burstWhenBatchFull for batches of one; a backlog in the (cached) queue stats does it then.
+        burstWhenReadyExceeds: 1,
         // Retries coming due are not announced by NOTIFY, so the backstop poll decides how soon they run.
         pollingIntervalSeconds: pollIntervalSeconds,
         notifyPollingIntervalSeconds: pollIntervalSeconds,
