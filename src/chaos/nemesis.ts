@@ -113,7 +113,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     commitCutsArmed: 0,
     lastHealedAt: undefined,
   };
-  const plan = planFaults(options.seed, options.durationMs, options.faults);
+  const firstPlan = planFaults(options.seed, options.durationMs, options.faults);
   const random = createRandom(options.seed, 4);
   const started = Date.now();
   const stamp = () => `t=${((Date.now() - started) / 1000).toFixed(1)}s`;
@@ -238,12 +238,18 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     }
   };
 
-  for (const { at, event } of plan) {
-    if (!options.active()) break;
-    const wait = started + at - Date.now();
-    if (wait > 0) await sleep(wait);
-    await apply(event, random);
-    stats.lastHealedAt = Date.now();
+  // The schedule covers the duration; while the workload is still running after it, another round of the
+  // same mix follows (its own seed stream), so faults go on for as long as commands do.
+  for (let round = 0, plan = firstPlan; options.active(); plan = planFaults(options.seed + ++round * 7919, options.durationMs, options.faults)) {
+    const roundStart = Date.now();
+    for (const { at, event } of plan) {
+      if (!options.active()) break;
+      while (options.active() && Date.now() < roundStart + at) await sleep(Math.min(250, roundStart + at - Date.now()));
+      if (!options.active()) break;
+      await apply(event, random);
+      stats.lastHealedAt = Date.now();
+    }
+    if (plan.length === 0) break;
   }
   return stats;
 }
