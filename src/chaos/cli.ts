@@ -83,6 +83,16 @@ function parseOptions() {
     if (!key || !REQUIREMENTS[key]) throw new Error(`--require: unknown key ${key} (known: ${Object.keys(REQUIREMENTS).join(', ')})`);
     require.set(key, int('require', value, 0, 1_000_000));
   }
+  if (values['database-url'] !== undefined) {
+    let host = '';
+    try {
+      host = new URL(values['database-url']).hostname;
+    } catch {
+      throw new Error('--database-url must be a postgres:// URL');
+    }
+    // The run kills and starts processes and cuts connections: it stays on this machine.
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) throw new Error('--database-url must point at this machine (127.0.0.1, localhost or [::1])');
+  }
   if (values['may-restart'] && !values['database-url']) throw new Error('--may-restart only makes sense with --database-url');
   if (values['may-restart'] && (!values['pg-stop-command'] || !values['pg-start-command'])) {
     throw new Error('--may-restart needs --pg-stop-command and --pg-start-command (how to crash and start that server)');
