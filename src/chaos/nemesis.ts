@@ -238,14 +238,15 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     }
   };
 
-  // The schedule covers the duration; while the workload is still running after it, another round of the
-  // same mix follows (its own seed stream), so faults go on for as long as commands do.
-  for (let round = 0, plan = firstPlan; options.active(); plan = planFaults(options.seed + ++round * 7919, options.durationMs, options.faults)) {
+  // The first round always runs to its end, so the planned faults all happen however fast the workload
+  // is. While the workload is still running after it, another round of the same mix follows (its own
+  // seed stream), so faults go on for as long as commands do.
+  for (let round = 0, plan = firstPlan; round === 0 || options.active(); plan = planFaults(options.seed + ++round * 7919, options.durationMs, options.faults)) {
     const roundStart = Date.now();
+    const going = () => round === 0 || options.active();
     for (const { at, event } of plan) {
-      if (!options.active()) break;
-      while (options.active() && Date.now() < roundStart + at) await sleep(Math.min(250, roundStart + at - Date.now()));
-      if (!options.active()) break;
+      while (going() && Date.now() < roundStart + at) await sleep(Math.min(250, roundStart + at - Date.now()));
+      if (!going()) break;
       await apply(event, random);
       stats.lastHealedAt = Date.now();
     }
