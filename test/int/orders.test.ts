@@ -1,9 +1,10 @@
 // The contract's order table through the HTTP API and the real processor: each command's effect and
 // refusals, money moving with the order in one transaction, and pay racing cancel on one order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTerminal, type CommandStatus } from '../../src/core/envelope.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import type { CommandStatus } from '../../src/core/envelope.ts';
+import { httpHelpers } from '../helpers/http.ts';
 import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
 
 let db: TestDatabase;
@@ -19,30 +20,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface Body {
-  id: string;
-  type: string;
-  entityId: string;
-  expectedVersion?: number;
-  payload?: Record<string, unknown>;
-}
-
-/** Submits over HTTP and returns the command once it is terminal. */
-async function run(body: Body): Promise<CommandStatus> {
-  const res = await system.app!.request('/v1/commands', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', prefer: 'wait=10' },
-    body: JSON.stringify({ payload: {}, ...body }),
-  });
-  expect([200, 202]).toContain(res.status);
-  const status = (await res.json()) as CommandStatus;
-  return isTerminal(status.status) ? status : waitForTerminal(db.pool, body.id);
-}
-
-async function get(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await system.app!.request(path);
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const { run, get } = httpHelpers(() => ({ system, db }));
 
 async function balance(accountId: string): Promise<number> {
   return (await get(`/v1/accounts/${accountId}`)).body['balance'] as number;

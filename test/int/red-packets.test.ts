@@ -2,9 +2,9 @@
 // (one live red packet per order) holding under concurrent issues with different command ids.
 import { setTimeout } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTerminal, type CommandStatus } from '../../src/core/envelope.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { httpHelpers, type Body } from '../helpers/http.ts';
 import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
 
 const RACE_HOLD_MS = 150;
@@ -30,29 +30,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface Body {
-  id: string;
-  type: string;
-  entityId: string;
-  expectedVersion?: number;
-  payload?: Record<string, unknown>;
-}
-
-async function run(body: Body): Promise<CommandStatus> {
-  const res = await system.app!.request('/v1/commands', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', prefer: 'wait=10' },
-    body: JSON.stringify({ payload: {}, ...body }),
-  });
-  expect([200, 202]).toContain(res.status);
-  const status = (await res.json()) as CommandStatus;
-  return isTerminal(status.status) ? status : waitForTerminal(db.pool, body.id);
-}
-
-async function get(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await system.app!.request(path);
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const { run, get } = httpHelpers(() => ({ system, db }));
 
 async function createOrder(id: string): Promise<void> {
   expect((await run({ id: `create-${id}`, type: 'order.create', entityId: id, payload: { accountId: 'ra', amount: 100 } })).status).toBe('succeeded');
