@@ -139,10 +139,13 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
           attempt: job.retryCount + 1,
           lastAttempt: job.retryCount >= job.retryLimit,
         }));
-        const settlements = await apply(toSql(tx, AbortSignal.any(jobs.map((job) => job.signal))), deliveries);
+        const abandoned = AbortSignal.any(jobs.map((job) => job.signal));
+        const settlements = await apply(toSql(tx, abandoned), deliveries);
         for (const [i, settlement] of settlements.entries()) {
           const job = jobs[i];
           if (!job) continue;
+          // pg-boss must see its own `tx` to count these settles, so the same guard is applied by hand.
+          abandoned.throwIfAborted();
           // Settled through the handler's transaction: the command row and the job's fate commit together,
           // with the rest of the batch.
           if (settlement.kind === 'retry') {
