@@ -26,6 +26,17 @@ const types = {
   },
 };
 
+/**
+ * A pool's `onConnect` hook: gives every new connection an 'error' listener for its whole life. A FATAL
+ * that arrives in the same packet as a new connection's ReadyForQuery (pg_terminate_backend, a server
+ * shutdown) is emitted after the pool has handed the client out but before `await pool.connect()`
+ * resumes, when nobody listens: an unhandled 'error' that crashed the api in the chaos run. The error
+ * still fails the client's queries, and the pool drops the client when it is released.
+ */
+export function keepClientErrorsHandled(client: pg.ClientBase): void {
+  client.on('error', () => {});
+}
+
 export interface PoolOptions {
   connectionString: string;
   max?: number;
@@ -44,6 +55,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     types,
+    onConnect: keepClientErrorsHandled,
   });
   pool.on('error', options.onError);
   return pool;

@@ -4,7 +4,7 @@ import { PgBoss, type Db as IDatabase } from 'pg-boss';
 import type { Sql } from '../core/command.ts';
 import type { Delivery, Settlement } from '../processor/apply.ts';
 import type { Enqueue, JobRef } from '../processor/submit.ts';
-import { SESSION_OPTIONS } from '../db/pool.ts';
+import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
 
 export const COMMAND_QUEUE = 'oncely-commands';
 export const DEAD_LETTER_QUEUE = 'oncely-commands-dead';
@@ -73,7 +73,10 @@ function toSql(db: IDatabase, signal?: AbortSignal): Sql {
  * await queue.work({ concurrency: 8, apply, onDead });
  */
 export async function startQueue(settings: QueueSettings): Promise<CommandQueue> {
+  // Passed through to pg-boss's own pg.Pool (see keepClientErrorsHandled).
+  const poolHooks = { onConnect: keepClientErrorsHandled };
   const boss = new PgBoss({
+    ...poolHooks,
     connectionString: settings.connectionString,
     max: settings.poolSize,
     application_name: settings.applicationName,
