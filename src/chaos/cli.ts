@@ -334,6 +334,16 @@ async function main(): Promise<number> {
   await history.close();
 
   const extra: Figure[] = [{ name: 'API ready (GET /health/ready) at the end', value: String(ready), ok: ready === 200 }];
+  if (stats.recoveries.length > 0) {
+    const known = stats.recoveries.filter((seconds): seconds is number => seconds !== null);
+    const worst = known.length > 0 ? Math.max(...known) : undefined;
+    const slow = stats.recoveries.filter((seconds) => seconds === null || seconds > RECOVERY_LIMIT_SECONDS).length;
+    extra.push({
+      name: `PostgreSQL restarts after which no command was applied within ${RECOVERY_LIMIT_SECONDS}s`,
+      value: `${slow} of ${stats.recoveries.length} (slowest ${worst === undefined ? '-' : `${worst.toFixed(1)}s`}, median ${median(known)})`,
+      ok: slow === 0,
+    });
+  }
   for (const [key, minimum] of options.require) {
     const count = REQUIREMENTS[key]?.(stats, proxy) ?? 0;
     extra.push({ name: `faults injected: ${key} (at least ${minimum})`, value: String(count), ok: count >= minimum });
@@ -373,6 +383,15 @@ async function main(): Promise<number> {
   say(`chaos: seed ${options.seed}, ${((Date.now() - started) / 1000).toFixed(0)}s in all`);
   say(`${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
+}
+
+/** How soon after PostgreSQL comes back the workers must be applying commands again. */
+const RECOVERY_LIMIT_SECONDS = 30;
+
+function median(values: readonly number[]): string {
+  if (values.length === 0) return '-';
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${(sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(1)}s`;
 }
 
 function createLogFile(file: string): (text: string) => void {

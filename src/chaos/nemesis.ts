@@ -31,6 +31,8 @@ export interface NemesisStats {
   blackholedConnections: number;
   resetConnections: number;
   commitCutsArmed: number;
+  /** Seconds from each PostgreSQL restart to the first command applied after it (null: none within 60 s). */
+  recoveries: (number | null)[];
   /** When the last fault was healed (ms since epoch), or undefined if none ran. */
   lastHealedAt: number | undefined;
 }
@@ -59,6 +61,33 @@ export interface NemesisOptions {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Seconds until some command is applied (completed) after now, as the server sees it; null if none in `ms`. */
+async function firstCommandAfter(databaseUrl: string, ms: number): Promise<number | null> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'oncely-chaos-checker' });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+    const since = rows[0]?.now;
+    const started = Date.now();
+    while (Date.now() - started < ms) {
+      const found = await client.query<{ seconds: number }>(
+        `SELECT extract(epoch FROM min(updated_at) - $1::timestamptz)::float8 AS seconds FROM commands
+          WHERE updated_at > $1 AND status IN ('succeeded', 'rejected', 'conflict')`,
+        [since],
+      );
+      const seconds = found.rows[0]?.seconds;
+      if (seconds !== null && seconds !== undefined) return seconds;
+      await sleep(200);
+    }
+    return null;
+  } catch {
+    return null;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
 
 /** The seeded list of events: counts follow from the duration, order and timing from the seed. */
 export function planFaults(seed: number, durationMs: number, faults: ReadonlySet<FaultKind>): { at: number; event: Event }[] {
@@ -111,6 +140,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     blackholedConnections: 0,
     resetConnections: 0,
     commitCutsArmed: 0,
+    recoveries: [],
     lastHealedAt: undefined,
   };
   const firstPlan = planFaults(options.seed, options.durationMs, options.faults);
@@ -193,8 +223,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         await sleep(down);
         await options.postgres.start();
         log(`${stamp()} nemesis: PostgreSQL started again`);
-        // Give the processes a moment to find it again before the next fault.
-        await sleep(2000);
+        const recovery = await firstCommandAfter(options.databaseUrl, 60_000);
+        stats.recoveries.push(recovery);
+        log(`${stamp()} nemesis: ${recovery === null ? 'no command applied within 60 s' : `first command applied ${recovery.toFixed(1)}s`} after PostgreSQL came back`);
         return;
       }
       case 'commit-cut': {
