@@ -203,6 +203,13 @@ async function main(): Promise<number> {
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);
   await admin.end();
+  if (!server) {
+    undo.push(async () => {
+      const cleanup = new pg.Client({ connectionString: serverUrl });
+      await cleanup.connect();
+      await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).finally(() => cleanup.end());
+    });
+  }
   const url = databaseUrlFor(serverUrl, database);
   await runMigrations(url);
 
@@ -372,6 +379,7 @@ async function main(): Promise<number> {
 
   undo.length = 0;
   if (server) await server.stop();
+  else if (failed > 0 || options.keep) say(`chaos: database ${database} kept on ${new URL(serverUrl).host} for inspection`);
   else {
     const cleanup = new pg.Client({ connectionString: serverUrl });
     await cleanup.connect();
