@@ -13,6 +13,7 @@ import { createApp } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { applyBatch, markDead, type ApplyHooks } from './processor/apply.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
+import { isRetryable } from './processor/errors.ts';
 import { startQueue, type CommandQueue } from './queue/boss.ts';
 
 export interface Roles {
@@ -99,7 +100,11 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         redPacket: (id) => readRedPacket(db, id),
       },
       ready: () => isSchemaCurrent(pool, expected),
-      onError: (err) => log.error({ err }, 'request failed'),
+      // A database outage is expected operations (answered 503), not a bug: warn without the stack.
+      onError: (err) =>
+        isRetryable(err)
+          ? log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'request failed: database unavailable')
+          : log.error({ err }, 'request failed'),
     });
   }
 
