@@ -24,6 +24,16 @@ export async function lockAccounts(sql: Sql, ids: readonly string[]): Promise<Ma
   return new Map(rows.map((row) => [row.id, toAccount(row)]));
 }
 
+/**
+ * Locks the account another entity (an order, a red packet) points at. Its foreign key makes a missing
+ * account unreachable; if it happens the data is broken, not the request, so it throws.
+ */
+export async function lockReferencedAccount(sql: Sql, accountId: string, owner: string): Promise<Account> {
+  const account = (await lockAccounts(sql, [accountId])).get(accountId);
+  if (!account) throw new Error(`${owner} refers to missing account ${accountId}`);
+  return account;
+}
+
 export const accountStore: EntityStore<Account> = {
   name: 'account',
   async lock(sql, id) {

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { defineCommand, type Sql } from '../../core/command.ts';
+import { defineCommand, type CommandContext, type Sql } from '../../core/command.ts';
 import { Amount, Identifier, type Command } from '../../core/envelope.ts';
 import { notFound, rejected, succeeded, versionConflict, type Outcome } from '../../core/outcome.ts';
 import { creationConflict } from '../../processor/entity.ts';
 import type { Account } from '../accounts/model.ts';
-import { accountVersion, lockAccounts, postToAccount } from '../accounts/store.ts';
+import { accountVersion, lockReferencedAccount, postToAccount } from '../accounts/store.ts';
 import { ORDER_TRANSITIONS, decideCancel, decideOrder, decidePay, refundFor, type Order } from './model.ts';
 import { insertOrder, lockOrder, moveOrder, orderVersion } from './store.ts';
 
@@ -25,12 +25,7 @@ async function withOrder(sql: Sql, command: Command, act: (order: Order) => Prom
 }
 
 /** The order's account, locked after the order (the one lock order every command follows). */
-async function lockAccountOf(sql: Sql, order: Order): Promise<Account> {
-  const account = (await lockAccounts(sql, [order.accountId])).get(order.accountId);
-  // The foreign key makes this unreachable; if it happens the data is broken, not the request.
-  if (!account) throw new Error(`order ${order.id} refers to missing account ${order.accountId}`);
-  return account;
-}
+const lockAccountOf = (sql: Sql, order: Order): Promise<Account> => lockReferencedAccount(sql, order.accountId, `order ${order.id}`);
 
 export const createOrder = defineCommand({
   type: 'order.create',
@@ -65,28 +60,27 @@ export const payOrder = defineCommand({
     }),
 });
 
+/** A transition that moves nothing but the order itself. */
+const plainTransition = (action: 'ship' | 'complete') =>
+  ({ sql, command }: CommandContext<Record<string, never>>) =>
+    withOrder(sql, command, async (order) => {
+      const decision = decideOrder(order, action);
+      if (!decision.ok) return decision.outcome;
+      return succeeded(view(await moveOrder(sql, order, ORDER_TRANSITIONS[action])));
+    });
+
 export const shipOrder = defineCommand({
   type: 'order.ship',
   summary: 'PAID -> DELIVERED.',
   payload: NoPayload,
-  handle: ({ sql, command }) =>
-    withOrder(sql, command, async (order) => {
-      const decision = decideOrder(order, 'ship');
-      if (!decision.ok) return decision.outcome;
-      return succeeded(view(await moveOrder(sql, order, ORDER_TRANSITIONS.ship)));
-    }),
+  handle: plainTransition('ship'),
 });
 
 export const completeOrder = defineCommand({
   type: 'order.complete',
   summary: 'DELIVERED -> COMPLETED.',
   payload: NoPayload,
-  handle: ({ sql, command }) =>
-    withOrder(sql, command, async (order) => {
-      const decision = decideOrder(order, 'complete');
-      if (!decision.ok) return decision.outcome;
-      return succeeded(view(await moveOrder(sql, order, ORDER_TRANSITIONS.complete)));
-    }),
+  handle: plainTransition('complete'),
 });
 
 export const cancelOrder = defineCommand({

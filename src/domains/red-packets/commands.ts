@@ -3,7 +3,7 @@ import { defineCommand, type Sql } from '../../core/command.ts';
 import { Amount, Identifier, type Command } from '../../core/envelope.ts';
 import { notFound, rejected, succeeded, versionConflict, type Outcome } from '../../core/outcome.ts';
 import { creationConflict } from '../../processor/entity.ts';
-import { accountVersion, lockAccounts, postToAccount } from '../accounts/store.ts';
+import { accountVersion, lockReferencedAccount, postToAccount } from '../accounts/store.ts';
 import { shareOrder } from '../orders/store.ts';
 import { RED_PACKET_TRANSITIONS, alreadyIssued, decideIssue, decideRedPacket, decideRedPacketPay, type RedPacket } from './model.ts';
 import { insertRedPacket, liveRedPacketOf, lockRedPacket, moveRedPacket, redPacketVersion } from './store.ts';
@@ -58,8 +58,7 @@ export const payRedPacket = defineCommand({
     withRedPacket(sql, command, async (redPacket) => {
       const illegal = decideRedPacket(redPacket, 'pay');
       if (!illegal.ok) return illegal.outcome;
-      const account = (await lockAccounts(sql, [redPacket.accountId])).get(redPacket.accountId);
-      if (!account) throw new Error(`red packet ${redPacket.id} refers to missing account ${redPacket.accountId}`);
+      const account = await lockReferencedAccount(sql, redPacket.accountId, `red packet ${redPacket.id}`);
       const decision = decideRedPacketPay(redPacket, account);
       if (!decision.ok) return decision.outcome;
       const paid = await moveRedPacket(sql, redPacket, RED_PACKET_TRANSITIONS.pay);
