@@ -26,7 +26,10 @@ let url = process.env['DATABASE_URL'];
 if (!url) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'oncely-bench-'));
   await chmod(dir, 0o755);
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), persistent: false });
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), persistent: false }).catch((err: unknown) => {
+    process.stderr.write(`bench: could not start the embedded PostgreSQL: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
   url = pg.url;
   stopPg = async () => {
     await pg.stop();

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify, parseArgs } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../db/embedded.ts';
+import { EmbeddedPostgresError, freePort } from '../db/embedded.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { checkRun, historySummary, readFinalState, type Figure } from './checker.ts';
 import { createChaosClient } from './client.ts';
@@ -420,7 +420,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 process.exitCode = await main().catch(async (err: unknown) => {
-  process.stderr.write(`chaos: the run itself failed: ${(err as Error).stack ?? String(err)}\n`);
+  // A known setup problem is one line; anything else is a bug in the harness, shown with its stack.
+  const text = err instanceof EmbeddedPostgresError ? err.message : ((err as Error).stack ?? String(err));
+  process.stderr.write(`chaos: the run itself failed: ${text}\n`);
   await undoAll();
   return 2;
 });

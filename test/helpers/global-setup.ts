@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedded.ts';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedded.ts';
 import { runMigrations } from '../../src/db/migrate.ts';
 import { startQueue } from '../../src/queue/boss.ts';
 import { databaseUrlFor } from './urls.ts';
@@ -25,7 +25,14 @@ export default async function setup(project: TestProject) {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'oncely-test-pg-'));
     // PostgreSQL runs as its own user when we are root: it must be able to reach its data directory.
     await chmod(dataDir, 0o755);
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'data'), persistent: false });
+    try {
+      embedded = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'data'), persistent: false });
+    } catch (err) {
+      if (!(err instanceof EmbeddedPostgresError)) throw err;
+      // One line a user can act on, not a stack trace.
+      process.stderr.write(`oncely tests: could not start the embedded PostgreSQL: ${err.message}\n`);
+      process.exit(1);
+    }
     adminUrl = embedded.url;
   }
   const templateDatabase = `oncely_template_${process.pid}`;
