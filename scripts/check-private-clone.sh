@@ -10,6 +10,8 @@ chmod 700 "$work"
 pid=""
 cleanup() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; sleep 2; kill -KILL "$pid" 2>/dev/null || true; fi
+  # A clone the postgres user cannot reach keeps its data under /var/lib/oncely: remove that too.
+  if [ -f "$work/oncely/.data/postgres-data-dir" ]; then rm -rf "$(dirname "$(cat "$work/oncely/.data/postgres-data-dir")")"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
