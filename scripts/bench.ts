@@ -1,74 +1,191 @@
-// Throughput of the whole path: submit N commands (in batches of 500), then wait until every one has ended.
-//   npx node scripts/bench.ts [--commands 5000] [--accounts 50] [--batch-size 20] [--concurrency 4]
-// Uses DATABASE_URL when set (a scratch database: it writes there), else a throwaway embedded PostgreSQL.
-import { mkdtemp, chmod, rm } from 'node:fs/promises';
+// npm run bench: the end-to-end benchmark of oncely, with a plain pg-boss 12 baseline in the same run.
+//
+// Every scenario runs twice, each time in fresh scratch databases: against the real `api` and `worker`
+// processes (default settings, LOG_LEVEL=warn), then against the baseline (scripts/bench/baseline.ts). The
+// figures come from PostgreSQL (commands.submitted_at/completed_at, pgboss.job.created_on/completed_on,
+// pg_stat_database, pg_stat_statements). See docs/performance.md.
+//
+//   npm run bench -- [--scenarios credits,hot,transfers,wait,open,drain] [--scale 1] [--workers 1]
+//                    [--producers 8] [--json out.json] [--timeout 900] [--stall 60] [--keep]
+//
+// Uses DATABASE_URL when set (scratch databases are created and dropped there), else a throwaway embedded
+// PostgreSQL. Wrap heavy runs so that they never overlap others: flock /tmp/oncely-cpu.lock npm run bench
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseConfig } from '../src/config.ts';
-import { startEmbeddedPostgres } from '../src/db/embedded.ts';
-import { createLogger } from '../src/log.ts';
-import { startSystem } from '../src/system.ts';
+import { runBaseline } from './bench/baseline.ts';
+import { progressLine } from './bench/measure.ts';
+import { runOncely } from './bench/oncely.ts';
+import { dropScratchDatabases, openServer, type Server } from './bench/postgres.ts';
+import { killAllChildrenNow, ROOT } from './bench/processes.ts';
+import { buildRows, renderScenario, type ScenarioReport } from './bench/report.ts';
+import type { RunContext } from './bench/result.ts';
+import { buildScenario, parseScenarioList, SCENARIO_KEYS } from './bench/scenarios.ts';
 
-const { values } = parseArgs({
-  options: {
-    commands: { type: 'string', default: '5000' },
-    accounts: { type: 'string', default: '50' },
-    'batch-size': { type: 'string', default: '20' },
-    concurrency: { type: 'string', default: '4' },
-  },
-});
-const total = Number(values.commands);
-const accounts = Number(values.accounts);
+const USAGE = `usage: npm run bench -- [options]
+  --scenarios LIST   comma-separated, from ${SCENARIO_KEYS.join(', ')} (or 1-${SCENARIO_KEYS.length}); default all
+  --scale X          multiply every command count by X (e.g. 0.1); default 1
+  --workers N        worker processes (oncely and baseline alike); default 1
+  --producers N      concurrent HTTP producers of the closed-loop scenarios; default 8
+  --json FILE        also write the figures as JSON to FILE
+  --timeout S        bound of each system's run of a scenario, seconds; default 900
+  --stall S          a run fails when no command ended for S seconds; default 60
+  --keep             keep the scratch databases (DATABASE_URL only makes sense)
+DATABASE_URL         a PostgreSQL server to use instead of an embedded one (scratch databases are created there)`;
 
-let stopPg = async () => {};
-let url = process.env['DATABASE_URL'];
-if (!url) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'oncely-bench-'));
-  await chmod(dir, 0o755);
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), persistent: false }).catch((err: unknown) => {
-    process.stderr.write(`bench: could not start the embedded PostgreSQL: ${(err as Error).message}\n`);
-    process.exit(1);
-  });
-  url = pg.url;
-  stopPg = async () => {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function options() {
+  let values;
+  try {
+    values = parseArgs({
+      options: {
+        scenarios: { type: 'string', default: SCENARIO_KEYS.join(',') },
+        scale: { type: 'string', default: '1' },
+        workers: { type: 'string', default: '1' },
+        producers: { type: 'string', default: '8' },
+        json: { type: 'string' },
+        timeout: { type: 'string', default: '900' },
+        stall: { type: 'string', default: '60' },
+        keep: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const positive = (name: string, text: string, integer: boolean) => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) fail(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${text}"`);
+    return n;
+  };
+  let scenarios;
+  try {
+    scenarios = parseScenarioList(values.scenarios);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return {
+    scenarios,
+    scale: positive('scale', values.scale, false),
+    workers: positive('workers', values.workers, true),
+    producers: positive('producers', values.producers, true),
+    json: values.json,
+    timeoutMs: positive('timeout', values.timeout, false) * 1000,
+    stallMs: positive('stall', values.stall, false) * 1000,
+    keep: values.keep,
   };
 }
-const config = {
-  ...parseConfig({ WORKER_BATCH_SIZE: values['batch-size'], WORKER_CONCURRENCY: values.concurrency, LOG_LEVEL: 'warn' }),
-  DATABASE_URL: url,
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+const opts = options();
+const interrupted = new AbortController();
+let server: Server | undefined;
+let cleaningUp: Promise<void> | undefined;
+
+/** Ends every child we started (by pid), drops leftover scratch databases, stops the embedded server. */
+function cleanUp(): Promise<void> {
+  cleaningUp ??= (async () => {
+    killAllChildrenNow();
+    if (server) {
+      if (!opts.keep) await dropScratchDatabases(server);
+      await server.stop().catch(() => {});
+    }
+  })();
+  return cleaningUp;
+}
+
+process.on('exit', killAllChildrenNow);
+let signals = 0;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    signals++;
+    if (signals > 1) {
+      killAllChildrenNow();
+      process.exit(130);
+    }
+    process.stderr.write(`\nbench: ${signal}: stopping every process it started and cleaning up\n`);
+    interrupted.abort(new Error(`interrupted by ${signal}`));
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+const progress = progressLine();
+const say = (text: string) => {
+  progress.done();
+  process.stdout.write(`${text}\n`);
 };
-const system = await startSystem({ config, roles: { api: true, worker: true }, log: createLogger('warn', 'bench') });
-const run = `b${Date.now().toString(36)}`;
-const ids = Array.from({ length: accounts }, (_, i) => `${run}-acc-${i}`);
-await system.commands.submit('bench', ids.map((id) => ({ id: `open-${id}`, type: 'account.open', entityId: id, expectedVersion: undefined, payload: {} })));
 
-async function pending(): Promise<number> {
-  const { rows } = await system.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE client_id = 'bench' AND status IN ('queued', 'retrying')`);
-  return rows[0]?.n ?? 0;
-}
-for (let i = 0; i < 600 && (await pending()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+try {
+  server = await openServer(process.env['DATABASE_URL'], (line) => progress.update(`bench: ${line}`));
+  const logDir = await mkdtemp(path.join(os.tmpdir(), 'oncely-bench-logs-'));
+  const runId = `bench_${Date.now().toString(36)}`;
+  const ctx: RunContext = {
+    server,
+    runId,
+    logDir,
+    workers: opts.workers,
+    stallMs: opts.stallMs,
+    timeoutMs: opts.timeoutMs,
+    keepDatabases: opts.keep,
+    progress: (text) => progress.update(text),
+    signal: interrupted.signal,
+  };
+  say(
+    `oncely bench: PostgreSQL ${server.version} (${server.kind}), scale ${opts.scale}, ${opts.workers} worker process(es), ${opts.producers} producers; ` +
+      `statements per command: ${server.statementsAvailable ? 'pg_stat_statements' : `n/a (${server.statementsNote})`}; process logs in ${logDir}`,
+  );
+  say('ratio = oncely / pg-boss: above 1 is better for rates, below 1 is better for latencies and statements.\n');
 
-const started = performance.now();
-for (let i = 0; i < total; i += 500) {
-  const chunk = Array.from({ length: Math.min(500, total - i) }, (_, j) => ({
-    id: `${run}-credit-${i + j}`,
-    type: 'account.credit',
-    entityId: ids[(i + j) % accounts]!,
-    expectedVersion: undefined,
-    payload: { amount: 1 + ((i + j) % 100) },
-  }));
-  await system.commands.submit('bench', chunk);
+  const reports: ScenarioReport[] = [];
+  for (const key of opts.scenarios) {
+    const workload = buildScenario(key, { scale: opts.scale, producers: opts.producers });
+    const oncely = await runOncely(workload, ctx);
+    interrupted.signal.throwIfAborted();
+    const baseline = await runBaseline(workload, ctx);
+    interrupted.signal.throwIfAborted();
+    const report: ScenarioReport = { key, title: workload.title, commands: workload.commands.length, oncely, baseline, rows: buildRows(workload, oncely, baseline) };
+    reports.push(report);
+    say(`${renderScenario(report)}\n`);
+  }
+
+  if (opts.json) {
+    const document = {
+      tool: 'oncely npm run bench',
+      at: new Date().toISOString(),
+      commit: gitCommit(),
+      node: process.version,
+      machine: { cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}` },
+      postgres: { version: server.version, kind: server.kind, statements: server.statementsAvailable ? 'pg_stat_statements' : `n/a: ${server.statementsNote}` },
+      settings: { scale: opts.scale, workers: opts.workers, producers: opts.producers, scenarios: opts.scenarios, timeoutSeconds: opts.timeoutMs / 1000, stallSeconds: opts.stallMs / 1000 },
+      scenarios: reports,
+    };
+    await writeFile(opts.json, `${JSON.stringify(document, null, 2)}\n`);
+    say(`figures written to ${opts.json}`);
+  }
+  const bad = reports.filter((r) => !r.oncely.finished || !r.baseline.finished || !r.oncely.correctness.ok || !r.baseline.correctness.ok);
+  if (bad.length > 0) say(`unfinished or incorrect: ${bad.map((r) => r.key).join(', ')}`);
+  await cleanUp();
+  process.exit(bad.length > 0 ? 1 : 0);
+} catch (err) {
+  progress.done();
+  if (!interrupted.signal.aborted) process.stderr.write(`bench: ${(err as Error).message}\n`);
+  await cleanUp();
+  process.exit(interrupted.signal.aborted ? 130 : 1);
 }
-const submitted = performance.now();
-for (let i = 0; i < 6000 && (await pending()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
-const done = performance.now();
-const { rows } = await system.pool.query(`SELECT status, count(*)::int AS n, max(attempts) AS max_attempts FROM commands WHERE client_id = 'bench' AND id LIKE $1 GROUP BY status`, [`${run}-credit-%`]);
-console.log(`commands: ${total} credits over ${accounts} accounts; batch size ${values['batch-size']}, concurrency ${values.concurrency}`);
-console.log(`submit: ${(submitted - started).toFixed(0)} ms (${((total / (submitted - started)) * 1000).toFixed(0)} commands/s)`);
-console.log(`submit to all applied: ${(done - started).toFixed(0)} ms (${((total / (done - started)) * 1000).toFixed(0)} commands/s end to end)`);
-console.log(`outcomes: ${JSON.stringify(rows)}`);
-await system.stop();
-await stopPg();

@@ -1,0 +1,139 @@
+// Child processes of the benchmark: the real `api` and `worker` entry points, and the pg-boss baseline
+// worker. Every child is spawned with process.execPath, remembered by pid, and killed by that pid when the
+// benchmark ends (normally, on an error or on SIGINT). Nothing is ever signalled by name.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const live = new Set<ChildProcess>();
+
+/** Last resort, synchronous: SIGKILL every child still running (used from process.on('exit')). */
+export function killAllChildrenNow(): void {
+  for (const child of live) {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  live.clear();
+}
+
+export interface Child {
+  readonly name: string;
+  readonly pid: number | undefined;
+  /** Set when the child exited without being asked to: the scenario is then reported as broken. */
+  readonly unplannedExit: string | undefined;
+  /** SIGTERM, then SIGKILL after `timeoutMs`; resolves when it has exited. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  name: string;
+  /** Script path relative to the repository root. */
+  script: string;
+  env: Record<string, string>;
+  /** Resolves start() when this text appears on stdout or stderr; without it, start() resolves once spawned. */
+  readyText?: string;
+  logDir: string;
+  readyTimeoutMs?: number;
+}
+
+/**
+ * Spawns `process.execPath <script>` with exactly `env` (plus PATH), logs its output to logDir/<name>.log.
+ *
+ * @example
+ * const api = await startChild({ name: 'api', script: 'src/main/api.ts', env, readyText: 'oncely listening on', logDir });
+ * await api.stop();
+ */
+export async function startChild(options: SpawnOptions): Promise<Child> {
+  const log: WriteStream = createWriteStream(path.join(options.logDir, `${options.name}.log`), { flags: 'a' });
+  const proc = spawn(process.execPath, [options.script], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(proc);
+  let planned = false;
+  let unplannedExit: string | undefined;
+  let tail = '';
+  const exited = new Promise<void>((resolve) => {
+    proc.once('exit', (code, signal) => {
+      live.delete(proc);
+      log.end(`--- exit code ${code} signal ${signal}\n`);
+      if (!planned) unplannedExit = `${options.name} (pid ${proc.pid}) exited by itself: code ${code}, signal ${signal}: ${tail.slice(-400).trim()}`;
+      resolve();
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    let ready = options.readyText === undefined;
+    const timer = setTimeout(() => {
+      if (!ready) reject(new Error(`${options.name} did not say "${options.readyText}" within ${(options.readyTimeoutMs ?? 60_000) / 1000} s: ${tail.slice(-400)}`));
+    }, options.readyTimeoutMs ?? 60_000);
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      log.write(text);
+      tail = (tail + text).slice(-4000);
+      if (!ready && options.readyText !== undefined && tail.includes(options.readyText)) {
+        ready = true;
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
+    proc.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`${options.name} could not be started: ${err.message}`));
+    });
+    proc.once('spawn', () => {
+      if (ready) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      if (!ready) reject(new Error(`${options.name} exited before it was ready: ${tail.slice(-400).trim()}`));
+    });
+  });
+
+  return {
+    name: options.name,
+    pid: proc.pid,
+    get unplannedExit() {
+      return unplannedExit;
+    },
+    async stop(timeoutMs = 30_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      planned = true;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The environment of an oncely process: the four variables the brief names, everything else default. */
+export function oncelyEnv(databaseUrl: string, port: number): Record<string, string> {
+  return { DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn' };
+}
+
+export function startApi(databaseUrl: string, port: number, logDir: string): Promise<Child> {
+  return startChild({ name: 'api', script: 'src/main/api.ts', env: oncelyEnv(databaseUrl, port), readyText: 'oncely listening on', logDir });
+}
+
+/**
+ * A worker at LOG_LEVEL=warn prints nothing when it is ready, so start() resolves once it is spawned; the
+ * caller knows it works when commands become terminal (every scenario applies its setup commands first).
+ */
+export function startWorker(databaseUrl: string, port: number, logDir: string, index: number): Promise<Child> {
+  return startChild({ name: `worker-${index}`, script: 'src/main/worker.ts', env: oncelyEnv(databaseUrl, port), logDir });
+}

@@ -1,0 +1,80 @@
+// The printed table of one scenario, and the ratios that go beside every figure.
+import type { RunResult } from './result.ts';
+import type { Workload } from './scenarios.ts';
+
+export interface Row {
+  metric: string;
+  oncely: number | string | null;
+  baseline: number | string | null;
+  /** oncely / pg-boss, when both are numbers and the baseline is not 0. */
+  ratio: number | null;
+}
+
+export interface ScenarioReport {
+  key: string;
+  title: string;
+  commands: number;
+  oncely: RunResult;
+  baseline: RunResult;
+  rows: Row[];
+}
+
+function ratio(a: number | null, b: number | null): number | null {
+  if (a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
+  return a / b;
+}
+
+function numericRow(metric: string, a: number | null, b: number | null): Row {
+  return { metric, oncely: a, baseline: b, ratio: ratio(a, b) };
+}
+
+/** Which figures a scenario reports (the wait scenario adds request latency, the drain the workers' rate). */
+export function buildRows(workload: Workload, oncely: RunResult, baseline: RunResult): Row[] {
+  const rows: Row[] = [
+    numericRow('commands/s end to end', oncely.endToEndPerSec, baseline.endToEndPerSec),
+    numericRow('submissions/s', oncely.submitPerSec, baseline.submitPerSec),
+    numericRow('p50 submit-to-terminal, ms', oncely.latencyP50Ms, baseline.latencyP50Ms),
+    numericRow('p99 submit-to-terminal, ms', oncely.latencyP99Ms, baseline.latencyP99Ms),
+  ];
+  if (workload.mode.kind === 'wait') {
+    rows.push(numericRow('p50 request (waits for outcome), ms', oncely.requestP50Ms, baseline.requestP50Ms));
+    rows.push(numericRow('p99 request (waits for outcome), ms', oncely.requestP99Ms, baseline.requestP99Ms));
+  }
+  if (workload.mode.kind === 'drain') rows.push(numericRow('worker applied/s (first to last completion)', oncely.workerAppliedPerSec, baseline.workerAppliedPerSec));
+  rows.push(numericRow('deadlocks', oncely.deadlocks, baseline.deadlocks));
+  rows.push(numericRow('statements per command', oncely.statementsPerCommand, baseline.statementsPerCommand));
+  rows.push({ metric: 'terminal / commands', oncely: `${oncely.terminal}/${oncely.commands}`, baseline: `${baseline.terminal}/${baseline.commands}`, ratio: null });
+  rows.push({ metric: 'correct', oncely: verdict(oncely), baseline: verdict(baseline), ratio: null });
+  rows.push(numericRow('run time, s (setup included)', oncely.seconds, baseline.seconds));
+  return rows;
+}
+
+function verdict(result: RunResult): string {
+  if (!result.finished) return 'UNFINISHED';
+  return result.correctness.ok ? 'ok' : 'FAIL';
+}
+
+function format(value: number | string | null, statementsNote: boolean): string {
+  if (value === null) return statementsNote ? 'n/a' : '-';
+  if (typeof value === 'string') return value;
+  if (!Number.isFinite(value)) return '-';
+  if (Math.abs(value) >= 100 || Number.isInteger(value)) return value.toFixed(0);
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+/** The scenario as text: the table, then each system's checks and any error. */
+export function renderScenario(report: ScenarioReport): string {
+  const widths = [44, 12, 12, 16];
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('');
+  const out = [report.title, line(['', 'oncely', 'pg-boss', 'oncely/pg-boss'])];
+  for (const row of report.rows) {
+    const na = row.metric === 'statements per command';
+    out.push(line([`  ${row.metric}`, format(row.oncely, na), format(row.baseline, na), row.ratio === null ? '' : `${row.ratio.toFixed(2)}x`]));
+  }
+  for (const result of [report.oncely, report.baseline]) {
+    if (result.error) out.push(`  ${result.system}: ${result.finished ? 'error' : 'UNFINISHED'}: ${result.error}`);
+    for (const check of result.correctness.checks) out.push(`  ${result.system}: ${check}`);
+  }
+  return out.join('\n');
+}
