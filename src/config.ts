@@ -41,12 +41,12 @@ export const ConfigSchema = z.object({
     .transform((value) => (value ?? '').split(',').map((key) => key.trim()).filter((key) => key.length > 0))
     .pipe(z.array(z.string().min(16, 'each key must be at least 16 characters'))),
   /** How long a claimed job may run before another worker may take it over. */
-  JOB_EXPIRE_SECONDS: integer(2, 3600).default(15),
+  JOB_EXPIRE_SECONDS: integer(2, 3600).default(5),
   /** How often a worker sweeps for expired jobs (a crashed worker's commands). */
-  SUPERVISE_INTERVAL_SECONDS: integer(1, 600).default(5),
+  SUPERVISE_INTERVAL_SECONDS: integer(1, 600).default(2),
   /** How often an idle worker looks for jobs NOTIFY did not announce (retries coming due, missed notifications). */
   POLL_INTERVAL_SECONDS: seconds(0.5, 60).default(1),
-  /** The longest backoff between retries. */
+  /** The longest backoff between retries of a command whose handler fails (transient failures retry after 1 s). */
   RETRY_DELAY_MAX_SECONDS: integer(1, 3600).default(60),
   /** Where the embedded PostgreSQL keeps its data when DATABASE_URL is unset. */
   DATA_DIR: z.string().min(1).default('.data'),

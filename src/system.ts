@@ -11,7 +11,8 @@ import { readOrder } from './domains/orders/reads.ts';
 import { readRedPacket } from './domains/red-packets/reads.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './log.ts';
-import { applyBatch, markDead, type ApplyHooks } from './processor/apply.ts';
+import { markDead, type ApplyHooks } from './processor/apply.ts';
+import { applyBatch } from './processor/batch.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
 import { isRetryable } from './processor/errors.ts';
 import { startQueue, type CommandQueue } from './queue/boss.ts';
@@ -56,7 +57,6 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     connectionString: url,
     maxAttempts: config.RETRY_LIMIT,
     expireSeconds: config.JOB_EXPIRE_SECONDS,
-    retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
     superviseIntervalSeconds: config.SUPERVISE_INTERVAL_SECONDS,
     supervise: roles.worker,
     poolSize: roles.worker ? config.WORKER_CONCURRENCY + 5 : 5,
@@ -75,8 +75,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       apply: (sql, deliveries) =>
         applyBatch(sql, registry, deliveries, {
           maxFailures: config.RETRY_LIMIT,
-          // Well inside the job's expiry, so a slow batch defers its tail instead of being expired whole.
-          batchBudgetMs: (config.JOB_EXPIRE_SECONDS * 1000) / 3,
+          retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
+          // Imperative handlers only: they lock in their own order, so a blocked one gives way.
           lockTimeoutMs: Math.min(2000, (config.JOB_EXPIRE_SECONDS * 1000) / 4),
           ...(options.hooks ? { hooks: options.hooks } : {}),
         }),

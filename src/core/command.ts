@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Command } from './envelope.ts';
 import type { Outcome } from './outcome.ts';
+import type { AppendTable, EntityTable, Lookup, RowKey, Versioned } from './table.ts';
 
 /** The least a command handler needs from the database: parameterised SQL inside the command's transaction. */
 export interface Sql {
@@ -13,33 +14,90 @@ export interface CommandContext<P> {
   command: Command<P>;
 }
 
-export interface CommandDefinition<P = unknown> {
+/** The rows a batch has locked, as the commands before this one in the batch left them. */
+export interface ReadState {
+  get<R extends Versioned>(table: EntityTable<R>, id: string): R | undefined;
+  /** Loaded rows of `table` (locked, or read through a lookup) that match. */
+  find<R extends Versioned>(table: EntityTable<R>, where: (row: R) => boolean): R[];
+}
+
+/** What a decision may do: read, and stage writes that are kept only if it succeeds. */
+export interface BatchState extends ReadState {
+  /** A new row at version 1; its id must have been named in the command's plan. */
+  insert<R extends Versioned>(table: EntityTable<R>, row: Omit<R, 'version'>): R;
+  /** The next state of a locked row, given at the version it was read at; returns it at the next version. */
+  update<R extends Versioned>(table: EntityTable<R>, row: R): R;
+  append<R>(table: AppendTable<R>, row: R): void;
+}
+
+/**
+ * What a command locks, declared before it runs, so a batch can lock every row of every command in one
+ * global order (see src/processor/batch.ts): rows in `lock` (phase one), then rows named by those rows
+ * (`then`, phase two: only tables later in the lock order), then unlocked `lookups`.
+ */
+export interface LockPlan {
+  lock: readonly RowKey[];
+  then?: (state: ReadState) => readonly RowKey[];
+  lookups?: readonly Lookup[];
+}
+
+interface DefinitionBase<P> {
   type: string;
   /** Validates the payload at submission; unknown keys are an error. */
   payload: z.ZodType<P>;
   summary: string;
+}
+
+/**
+ * A command applied set-based: a lock plan and a pure, synchronous decision over the locked rows. Many of
+ * them share one batch, one statement per table and one commit. Return refusals as outcomes; throw only
+ * for bugs (the batch then retries that command alone).
+ */
+export interface PlannedDefinition<P = unknown> extends DefinitionBase<P> {
+  plan(command: Command<P>): LockPlan;
+  decide(command: Command<P>, state: BatchState): Outcome;
+}
+
+/**
+ * A command applied by its own code and SQL, one at a time under a savepoint (users' imperative handlers).
+ * It gets no deadlock-freedom from the processor: it must lock in the global order itself.
+ */
+export interface HandlerDefinition<P = unknown> extends DefinitionBase<P> {
   /** Applies the command. Return refusals as outcomes; throw only for infrastructure failures and bugs. */
   handle(ctx: CommandContext<P>): Promise<Outcome>;
 }
 
+export type CommandDefinition<P = unknown> = PlannedDefinition<P> | HandlerDefinition<P>;
+
+export function isPlanned<P>(definition: CommandDefinition<P>): definition is PlannedDefinition<P> {
+  return 'decide' in definition;
+}
+
 /**
- * Defines a command type: its name, payload schema and handler.
+ * Defines a command type: its name, payload schema, and either a lock plan with a pure decision
+ * (set-based, preferred) or an imperative handler.
  *
  * @example
  * const credit = defineCommand({
  *   type: 'account.credit',
  *   summary: 'Add money to an account',
  *   payload: z.strictObject({ amount: Amount }),
- *   handle: ({ sql, command }) => changeAccount(sql, command, (a) => accept({ ...a, balance: a.balance + command.payload.amount })),
+ *   plan: (command) => ({ lock: [rowKey(accounts, command.entityId)] }),
+ *   decide: (command, state) => changeRow(state, accounts, command, (a) => credit(a, command.payload.amount), view),
  * });
  */
-export function defineCommand<S extends z.ZodType>(definition: {
-  type: string;
-  summary: string;
-  payload: S;
-  handle(ctx: CommandContext<z.output<S>>): Promise<Outcome>;
-}): CommandDefinition<z.output<S>> {
-  return definition as CommandDefinition<z.output<S>>;
+export function defineCommand<S extends z.ZodType>(
+  definition: DefinitionBase<z.output<S>> & {
+    payload: S;
+    plan(command: Command<z.output<S>>): LockPlan;
+    decide(command: Command<z.output<S>>, state: BatchState): Outcome;
+  },
+): PlannedDefinition<z.output<S>>;
+export function defineCommand<S extends z.ZodType>(
+  definition: DefinitionBase<z.output<S>> & { payload: S; handle(ctx: CommandContext<z.output<S>>): Promise<Outcome> },
+): HandlerDefinition<z.output<S>>;
+export function defineCommand(definition: CommandDefinition): CommandDefinition {
+  return definition;
 }
 
 // Handlers are contravariant in their payload, so a registry holds them at this erased type.

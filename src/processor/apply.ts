@@ -1,4 +1,4 @@
-import type { Sql } from '../core/command.ts';
+import { isPlanned, type Sql } from '../core/command.ts';
 import { isTerminal, type CommandError } from '../core/envelope.ts';
 import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
@@ -20,8 +20,8 @@ export interface Delivery {
 /** What the queue should do with the job; whatever it is, it commits with the transaction. */
 export type Settlement =
   | { kind: 'complete'; outcome: Outcome['status'] | 'already-terminal' | 'missing' }
-  /** Run it again after the queue's backoff; the command row already says `retrying` (or is untouched). */
-  | { kind: 'retry'; error: CommandError }
+  /** Run it again after `delaySeconds`; the command row already says `retrying` (or is untouched). */
+  | { kind: 'retry'; error: CommandError; delaySeconds: number }
   /** The command ended `dead`: the job is done, and a copy goes to the dead-letter queue for operators. */
   | { kind: 'dead'; error: CommandError };
 
@@ -33,8 +33,8 @@ export interface ApplyHooks {
 export interface ApplyOptions {
   /** Handler failures (not transient database errors) after which a command is dead: RETRY_LIMIT. */
   maxFailures: number;
-  /** A batch stops starting new commands after this long and defers the rest (keeps it inside the job expiry). */
-  batchBudgetMs?: number;
+  /** The cap of the exponential backoff after a handler failure (RETRY_DELAY_MAX_SECONDS). */
+  retryDelayMaxSeconds?: number;
   /** Per-statement lock wait inside a batch: a blocked command gives way instead of holding the batch. */
   lockTimeoutMs?: number;
   hooks?: ApplyHooks;
@@ -68,6 +68,7 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     }
     const definition = registry.get(row.type);
     if (!definition) throw new Error(`no handler is registered for command type ${row.type}`);
+    if (isPlanned(definition)) throw new Error(`command type ${row.type} is planned: it is applied by applyBatch`);
     const payload = definition.payload.parse(row.payload);
     await sql.query(`SAVEPOINT ${EFFECT}`);
     const outcome = await definition.handle({
@@ -93,51 +94,35 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     // Without a connection nothing can be recorded here; the queue fails the job on another one.
     if (isConnectionLost(err)) throw err;
     await sql.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
-    const error = describeFailure(err);
-    // Transient errors (a deadlock, a lock timeout) say nothing about the command, so only the queue's
-    // larger budget bounds them; a handler that throws for its own reasons has RETRY_LIMIT tries.
-    const { rows } = await sql.query<{ status: string }>(RECORD_FAILURE, [
-      delivery.clientId,
-      delivery.id,
-      isRetryable(err) ? 0 : 1,
-      delivery.lastAttempt,
-      options.maxFailures,
-      delivery.attempt,
-      JSON.stringify(error),
-    ]);
-    await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
-    const status = rows[0]?.status;
-    if (status === undefined) return { kind: 'complete', outcome: 'already-terminal' };
-    return status === 'dead' ? { kind: 'dead', error } : { kind: 'retry', error };
+    return recordFailure(sql, delivery, err, options);
   }
 }
 
+/** Seconds before a transient failure (a lost connection, a lock timeout) is tried again: soon, and flat. */
+export const TRANSIENT_RETRY_SECONDS = 1;
+
 /**
- * Applies a batch of deliveries in the caller's one transaction, each under its own savepoint: one commit
- * for many commands. Deliveries are taken in entity order (stable, so one entity's commands keep their
- * queue order), which makes concurrent batches lock entities in a similar order and rarely deadlock; a
- * command that does deadlock or wait too long for a lock rolls back alone and is retried later.
- *
- * @example
- * const settlements = await applyBatch(sql, registry, deliveries, { maxFailures: 5, batchBudgetMs: 5000 });
+ * Records a failed attempt on the command row (`retrying`, or `dead` once the handler itself failed
+ * RETRY_LIMIT times) and says how to settle its job. Transient failures say nothing about the command and
+ * are retried after a second; a handler that throws backs off exponentially up to RETRY_DELAY_MAX_SECONDS.
  */
-export async function applyBatch(sql: Sql, registry: Registry, deliveries: readonly Delivery[], options: ApplyOptions): Promise<Settlement[]> {
-  const order = deliveries.map((delivery, index) => ({ delivery, index }));
-  order.sort((a, b) => (a.delivery.entityId < b.delivery.entityId ? -1 : a.delivery.entityId > b.delivery.entityId ? 1 : a.index - b.index));
-  if (deliveries.length > 1 && options.lockTimeoutMs !== undefined) {
-    await sql.query(`SELECT set_config('lock_timeout', $1, true)`, [`${options.lockTimeoutMs}ms`]);
-  }
-  const started = Date.now();
-  const settlements: Settlement[] = new Array<Settlement>(deliveries.length);
-  for (const { delivery, index } of order) {
-    if (options.batchBudgetMs !== undefined && Date.now() - started > options.batchBudgetMs) {
-      // Not run at all: the job goes back to the queue untouched and the command row stays as it was.
-      settlements[index] = { kind: 'retry', error: { code: 'deferred', message: 'the batch ran out of time before this command' } };
-      continue;
-    }
-    settlements[index] = await applyDelivery(sql, registry, delivery, options);
-  }
-  return settlements;
+export async function recordFailure(sql: Sql, delivery: Delivery, err: unknown, options: ApplyOptions): Promise<Settlement> {
+  const error = describeFailure(err);
+  const transient = isRetryable(err);
+  const { rows } = await sql.query<{ status: string; failures: number }>(RECORD_FAILURE, [
+    delivery.clientId,
+    delivery.id,
+    transient ? 0 : 1,
+    delivery.lastAttempt,
+    options.maxFailures,
+    delivery.attempt,
+    JSON.stringify(error),
+  ]);
+  const row = rows[0];
+  if (row === undefined) return { kind: 'complete', outcome: 'already-terminal' };
+  if (row.status === 'dead') return { kind: 'dead', error };
+  const delaySeconds = transient ? TRANSIENT_RETRY_SECONDS : Math.min(options.retryDelayMaxSeconds ?? 60, 2 ** Math.max(0, row.failures - 1));
+  return { kind: 'retry', error, delaySeconds };
 }
 
 /** Ends a command whose job the queue gave up on at `deadLetteredAt`, unless it ended or was replayed since. */

@@ -4,9 +4,10 @@ import { sqlOf, withTransaction } from '../db/pool.ts';
 import type { SettledListener } from '../db/settled-listener.ts';
 import { REQUEUE_DEAD, SELECT_COMMANDS, SELECT_DEAD_LETTERS, type CommandRow } from './sql.ts';
 import { toCommandStatus } from './status.ts';
-import { submitCommands, type Enqueue, type NewCommand, type Submission } from './submit.ts';
+import { createGroupSubmitter, type Enqueue, type NewCommand, type Submission } from './submit.ts';
 
 export interface CommandService {
+  /** Concurrent submissions share one transaction (group commit); each is answered on its own. */
   submit(clientId: string, commands: readonly NewCommand[]): Promise<Submission[]>;
   get(clientId: string, id: string): Promise<CommandStatus | null>;
   /** Reads the command, waiting up to `seconds` for it to become terminal. */
@@ -54,13 +55,20 @@ const RECHECK_MS = 1000;
  * const service = createCommandService({ pool, enqueue: queue.enqueue, listener });
  * const [submission] = await service.submit('anonymous', [{ id: 'c1', type: 'account.open', entityId: 'a1', expectedVersion: undefined, payload: {} }]);
  */
-export function createCommandService(deps: { pool: pg.Pool; enqueue: Enqueue; listener: SettledListener | undefined }): CommandService {
+export function createCommandService(deps: {
+  pool: pg.Pool;
+  enqueue: Enqueue;
+  listener: SettledListener | undefined;
+  /** Commands one shared submission transaction takes at most (default 500). */
+  maxFlushCommands?: number;
+}): CommandService {
+  const submitter = createGroupSubmitter(deps);
   const get = async (clientId: string, id: string) => {
     const { rows } = await deps.pool.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
     return rows[0] ? toCommandStatus(rows[0]) : null;
   };
   return {
-    submit: (clientId, commands) => submitCommands(deps.pool, deps.enqueue, clientId, commands),
+    submit: (clientId, commands) => submitter.submit(clientId, commands),
     get,
     async waitFor(clientId, id, seconds) {
       const deadline = Date.now() + seconds * 1000;

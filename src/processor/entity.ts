@@ -1,46 +1,52 @@
-import type { Sql } from '../core/command.ts';
+import type { BatchState } from '../core/command.ts';
 import type { Command } from '../core/envelope.ts';
 import { notFound, succeeded, versionConflict, type Decision, type Outcome } from '../core/outcome.ts';
+import type { EntityTable, Versioned } from '../core/table.ts';
 
-export interface Versioned {
-  id: string;
-  version: number;
-}
-
-/** How one kind of entity is locked and saved. `save` must be a versioned UPDATE (see versionedUpdate). */
-export interface EntityStore<S extends Versioned> {
+/** An entity table and the word for one of its rows in refusals ("account acc-1 does not exist"). */
+export interface Entity<R extends Versioned> {
+  table: EntityTable<R>;
   name: string;
-  lock(sql: Sql, id: string): Promise<S | null>;
-  save(sql: Sql, next: S, previousVersion: number): Promise<number>;
 }
 
 /**
- * Load, check the version, decide, save: the shape of every command that changes one existing entity.
- * The row is locked first, so commands without `expectedVersion` apply one after another (no lost update),
- * and commands with one see exactly the version they will overwrite.
+ * The locked row a command acts on (its entityId), checked against `expectedVersion`: the row, or the
+ * refusal (`not_found`, `version_conflict`) to return.
  *
  * @example
- * handle: ({ sql, command }) =>
- *   changeEntity(sql, command, accountStore, (account) => credit(account, command.payload.amount), (a) => ({ balance: a.balance, version: a.version }))
+ * const found = target(state, account, command);
+ * if (!found.ok) return found.outcome;
  */
-export async function changeEntity<S extends Versioned>(
-  sql: Sql,
-  command: Command,
-  store: EntityStore<S>,
-  decide: (current: S) => Decision<S> | Promise<Decision<S>>,
-  view: (saved: S) => unknown,
-  afterSave?: (saved: S, previous: S) => Promise<void>,
-): Promise<Outcome> {
-  const current = await store.lock(sql, command.entityId);
-  if (!current) return notFound(store.name, command.entityId);
-  if (command.expectedVersion !== undefined && current.version !== command.expectedVersion) {
-    return versionConflict(command.expectedVersion, current.version);
+export function target<R extends Versioned>(state: BatchState, entity: Entity<R>, command: Command): { ok: true; row: R } | { ok: false; outcome: Outcome } {
+  const row = state.get(entity.table, command.entityId);
+  if (!row) return { ok: false, outcome: notFound(entity.name, command.entityId) };
+  if (command.expectedVersion !== undefined && row.version !== command.expectedVersion) {
+    return { ok: false, outcome: versionConflict(command.expectedVersion, row.version) };
   }
-  const decision = await decide(current);
+  return { ok: true, row };
+}
+
+/**
+ * Check, decide, save: the shape of every command that changes one existing entity. The decision's own
+ * next state is what is written (a versioned UPDATE at the end of the batch).
+ *
+ * @example
+ * decide: (command, state) => changeEntity(state, account, command, (a) => credit(a, command.payload.amount), view)
+ */
+export function changeEntity<R extends Versioned>(
+  state: BatchState,
+  entity: Entity<R>,
+  command: Command,
+  decide: (current: R) => Decision<R>,
+  view: (saved: R) => unknown,
+  afterSave?: (saved: R, previous: R) => void,
+): Outcome {
+  const found = target(state, entity, command);
+  if (!found.ok) return found.outcome;
+  const decision = decide(found.row);
   if (!decision.ok) return decision.outcome;
-  const version = await store.save(sql, decision.state, current.version);
-  const saved = { ...decision.state, version };
-  await afterSave?.(saved, current);
+  const saved = state.update(entity.table, decision.state);
+  afterSave?.(saved, found.row);
   return succeeded(view(saved));
 }
 

@@ -42,6 +42,29 @@ export const SELECT_COMMANDS = `SELECT ${COMMAND_COLUMNS} FROM commands WHERE cl
 // under that lock means an earlier delivery already committed its effect, so this one must do nothing.
 export const LOCK_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands WHERE client_id = $1 AND id = $2 FOR UPDATE`;
 
+// Dedupe at the worker, for a whole batch: one statement locks every command row, in (client_id, id) order
+// (the first locks of the global lock order, see batch.ts). A terminal status under the lock means an
+// earlier delivery already committed its effect.
+export const LOCK_COMMANDS = `
+  SELECT ${COMMAND_COLUMNS} FROM commands
+  WHERE (client_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+  ORDER BY client_id, id
+  FOR UPDATE`;
+
+// Every outcome of a batch in one statement, in the transaction of the effects, each announced on commit.
+// Like RECORD_OUTCOME it never overwrites an ended command; the caller checks that all were recorded.
+export const RECORD_OUTCOMES = `
+  WITH settled AS (
+    UPDATE commands AS c
+    SET status = u.status, attempts = u.attempts, result = u.result, error = u.error, updated_at = now(),
+        completed_at = now()
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::jsonb[], $6::jsonb[])
+      AS u(client_id, id, status, attempts, result, error)
+    WHERE c.client_id = u.client_id AND c.id = u.id AND c.status IN ('queued', 'retrying')
+    RETURNING c.client_id, c.id
+  )
+  SELECT count(*) AS settled, count(pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id)) AS announced FROM settled`;
+
 // Records the outcome in the same transaction as the effect, and announces it on commit.
 export const RECORD_OUTCOME = `
   WITH settled AS (
@@ -65,11 +88,11 @@ export const RECORD_FAILURE = `
         attempts = $6, error = $7, updated_at = now(),
         completed_at = CASE WHEN $4::boolean OR failures + $3::int >= $5::int THEN now() END
     WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying')
-    RETURNING client_id, id, status
+    RETURNING client_id, id, status, failures
   ), announced AS (
     SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled WHERE status = 'dead'
   )
-  SELECT status, (SELECT count(*) FROM announced) AS announced FROM settled`;
+  SELECT status, failures, (SELECT count(*) FROM announced) AS announced FROM settled`;
 
 // A job that reached the dead-letter queue without the processor recording it (its last attempt lost its
 // connection): the command ends dead unless some attempt already ended it, or it changed after the job was

@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Sql } from '../core/command.ts';
 import type { CommandStatus } from '../core/envelope.ts';
 import { fingerprint } from '../core/fingerprint.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
-import { INSERT_COMMANDS, SELECT_COMMANDS, type CommandRow } from './sql.ts';
+import { isRetryable } from './errors.ts';
+import { createGroupCommit } from './group-commit.ts';
+import { COMMAND_COLUMNS, type CommandRow } from './sql.ts';
 import { toCommandStatus } from './status.ts';
 
 /** A command ready to store: id settled, payload already valid for its type. */
@@ -30,6 +33,95 @@ export interface JobRef {
   entityId?: string;
 }
 
+/** One submission request: a client's commands, answered together. */
+export interface SubmissionRequest {
+  clientId: string;
+  commands: readonly NewCommand[];
+}
+
+// Dedupe at submission, for many clients at once, in one round trip. The primary key (client_id, id) admits
+// one row per idempotency key; rows go in key order so two concurrent flushes lock keys in the same order
+// and cannot deadlock. The second half reads the rows that already existed when the statement began (a
+// data-modifying CTE's rows are invisible to its siblings, so the halves never overlap). A concurrent
+// duplicate still being committed by another transaction is in neither half: it is read afterwards.
+const INSERT_OR_READ_COMMANDS = `
+  WITH input AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset($1::jsonb)
+      AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text)
+  ), inserted AS (
+    INSERT INTO commands (client_id, id, type, entity_id, expected_version, payload, fingerprint, status)
+    SELECT client_id, id, type, entity_id, expected_version, payload, fingerprint, 'queued' FROM input
+    ORDER BY client_id, id
+    ON CONFLICT (client_id, id) DO NOTHING
+    RETURNING ${COMMAND_COLUMNS}
+  )
+  SELECT true AS inserted, ${COMMAND_COLUMNS} FROM inserted
+  UNION ALL
+  SELECT false AS inserted, ${COMMAND_COLUMNS} FROM commands WHERE (client_id, id) IN (SELECT client_id, id FROM input)`;
+
+const SELECT_COMMANDS_OF_CLIENTS = `
+  SELECT ${COMMAND_COLUMNS} FROM commands
+  WHERE (client_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
+
+const keyOf = (clientId: string, id: string) => `${clientId}\u0000${id}`;
+
+/**
+ * Stores the commands of several requests (several clients too) and queues their jobs in the caller's
+ * transaction, with one statement for the commands and one for the jobs. Requests are answered as if they
+ * had run one after another in the order given: the first occurrence of an id is the one stored, later ones
+ * are duplicates (same fingerprint) or reused keys (another fingerprint).
+ */
+export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
+  const prints = requests.map((request) => request.commands.map((command) => fingerprint(command)));
+  const records = new Map<string, Record<string, unknown>>();
+  for (const [r, { clientId, commands }] of requests.entries()) {
+    for (const [i, command] of commands.entries()) {
+      const key = keyOf(clientId, command.id);
+      if (records.has(key)) continue;
+      records.set(key, {
+        client_id: clientId,
+        id: command.id,
+        type: command.type,
+        entity_id: command.entityId,
+        expected_version: command.expectedVersion ?? null,
+        payload: command.payload,
+        fingerprint: prints[r]![i],
+      });
+    }
+  }
+  const { rows } = await sql.query<CommandRow & { inserted: boolean }>(INSERT_OR_READ_COMMANDS, [JSON.stringify([...records.values()])]);
+  const inserted = rows.filter((row) => row.inserted);
+  if (inserted.length > 0) await enqueue(sql, inserted.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })));
+
+  const fresh = new Map(inserted.map((row) => [keyOf(row.client_id, row.id), row]));
+  const stored = new Map(rows.filter((row) => !row.inserted).map((row) => [keyOf(row.client_id, row.id), row as CommandRow]));
+  const unseen = [...records.values()].filter((record) => {
+    const key = keyOf(record['client_id'] as string, record['id'] as string);
+    return !fresh.has(key) && !stored.has(key);
+  });
+  if (unseen.length > 0) {
+    const { rows: late } = await sql.query<CommandRow>(SELECT_COMMANDS_OF_CLIENTS, [unseen.map((r) => r['client_id']), unseen.map((r) => r['id'])]);
+    for (const row of late) stored.set(keyOf(row.client_id, row.id), row);
+  }
+
+  const claimed = new Set<string>();
+  return requests.map(({ clientId, commands }, r) =>
+    commands.map((command, i): Submission => {
+      const key = keyOf(clientId, command.id);
+      const print = prints[r]![i];
+      const mine = fresh.get(key);
+      // The first occurrence of a key is the one that was inserted; later ones are duplicates.
+      if (mine && !claimed.has(key)) {
+        claimed.add(key);
+        if (mine.fingerprint === print) return { outcome: 'accepted', status: toCommandStatus(mine) };
+      }
+      const row = mine ?? stored.get(key);
+      if (!row) throw new Error(`command ${command.id} neither inserted nor found`);
+      return { outcome: row.fingerprint === print ? 'duplicate' : 'reused', status: toCommandStatus(row) };
+    }),
+  );
+}
+
 /**
  * Stores commands and queues their jobs in the caller's transaction: a command never exists without its
  * job, nor a job without its command. Duplicates come back as the stored status, never as a second command.
@@ -47,41 +139,22 @@ export async function submitInTransaction(
   clientId: string,
   commands: readonly NewCommand[],
 ): Promise<Submission[]> {
-  const prints = commands.map((command) => fingerprint(command));
-  const records = commands.map((command, i) => ({
-    id: command.id,
-    type: command.type,
-    entity_id: command.entityId,
-    expected_version: command.expectedVersion ?? null,
-    payload: command.payload,
-    fingerprint: prints[i],
-  }));
-  const { rows: inserted } = await sql.query<CommandRow>(INSERT_COMMANDS, [clientId, JSON.stringify(records)]);
-  if (inserted.length > 0) await enqueue(sql, inserted.map((row) => ({ clientId, id: row.id, entityId: row.entity_id })));
+  const [submissions] = await submitRequestsInTransaction(sql, enqueue, [{ clientId, commands }]);
+  return submissions ?? [];
+}
 
-  const byId = new Map(inserted.map((row) => [row.id, row]));
-  const missing = commands.filter((command) => !byId.has(command.id)).map((command) => command.id);
-  const existing = new Map<string, CommandRow>();
-  if (missing.length > 0) {
-    const { rows } = await sql.query<CommandRow>(SELECT_COMMANDS, [clientId, missing]);
-    for (const row of rows) existing.set(row.id, row);
-  }
-
-  const claimed = new Set<string>();
-  return commands.map((command, i) => {
-    const fresh = byId.get(command.id);
-    // The first occurrence of an id in this request is the one that was inserted; later ones are duplicates.
-    if (fresh && !claimed.has(command.id)) {
-      claimed.add(command.id);
-      if (fresh.fingerprint === prints[i]) return { outcome: 'accepted', status: toCommandStatus(fresh) };
-    }
-    const stored = fresh ?? existing.get(command.id);
-    if (!stored) throw new Error(`command ${command.id} neither inserted nor found`);
-    return {
-      outcome: stored.fingerprint === prints[i] ? 'duplicate' : 'reused',
-      status: toCommandStatus(stored),
-    };
-  });
+/**
+ * Runs every statement as a named prepared statement on this connection (named after its text, so the same
+ * text is parsed and planned once per connection), including the ones the queue adapter sends for the jobs.
+ */
+export function preparedSqlOf(client: pg.PoolClient): Sql {
+  return {
+    async query(text, values) {
+      const name = `oncely_${createHash('sha1').update(text).digest('base64url')}`;
+      const result = await client.query({ name, text, values: values as unknown[] | undefined });
+      return { rows: result.rows, rowCount: result.rowCount };
+    },
+  };
 }
 
 /** Submits commands in a transaction of their own. */
@@ -92,4 +165,57 @@ export async function submitCommands(
   commands: readonly NewCommand[],
 ): Promise<Submission[]> {
   return withTransaction(pool, (client) => submitInTransaction(sqlOf(client), enqueue, clientId, commands));
+}
+
+export interface GroupSubmitter {
+  submit(clientId: string, commands: readonly NewCommand[]): Promise<Submission[]>;
+  /** Submission transactions started so far (one per flush, plus one per request re-run alone). */
+  transactions(): number;
+}
+
+/** Commands one shared submission transaction takes at most; a larger request goes alone. */
+export const MAX_FLUSH_COMMANDS = 500;
+
+/**
+ * Group-committed submission: concurrent submissions share one transaction (one statement for their
+ * commands, one for their jobs, one commit, one NOTIFY), each still answered on its own. A lone submission
+ * is flushed at once. If a shared transaction fails for a reason that is not the database's (a bug, a value
+ * the database refuses), each of its requests is run again alone, so one bad request fails only itself; a
+ * database outage fails every request of the flush with its error, as it would have failed each alone.
+ *
+ * @example
+ * const submitter = createGroupSubmitter({ pool, enqueue: queue.enqueue });
+ * const [submission] = await submitter.submit('anonymous', [{ id: 'c1', type: 'account.open', entityId: 'a1', expectedVersion: undefined, payload: {} }]);
+ */
+export function createGroupSubmitter(deps: { pool: pg.Pool; enqueue: Enqueue; maxFlushCommands?: number }): GroupSubmitter {
+  let transactions = 0;
+  const run = (requests: readonly SubmissionRequest[]) => {
+    transactions++;
+    return withTransaction(deps.pool, (client) => submitRequestsInTransaction(preparedSqlOf(client), deps.enqueue, requests));
+  };
+  const group = createGroupCommit<SubmissionRequest, Submission[]>({
+    maxSize: deps.maxFlushCommands ?? MAX_FLUSH_COMMANDS,
+    sizeOf: (request) => request.commands.length,
+    async flush(requests) {
+      try {
+        return (await run(requests)).map((value) => ({ status: 'fulfilled', value }));
+      } catch (err) {
+        if (requests.length === 1 || isRetryable(err)) throw err;
+        // One after another, in arrival order, so the first occurrence of a shared id is still the one stored.
+        const results: PromiseSettledResult<Submission[]>[] = [];
+        for (const request of requests) {
+          try {
+            results.push({ status: 'fulfilled', value: (await run([request]))[0] ?? [] });
+          } catch (reason) {
+            results.push({ status: 'rejected', reason });
+          }
+        }
+        return results;
+      }
+    },
+  });
+  return {
+    submit: (clientId, commands) => (commands.length === 0 ? Promise.resolve([]) : group.submit({ clientId, commands })),
+    transactions: () => transactions,
+  };
 }

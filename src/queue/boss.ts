@@ -1,6 +1,6 @@
 // The only module that knows pg-boss. It turns the processor's needs (enqueue inside a transaction, run
 // each delivery in one transaction, hear about jobs the queue gave up on) into pg-boss calls.
-import { PgBoss, type Db as IDatabase } from 'pg-boss';
+import { PgBoss, type Db as IDatabase, type JobInsert } from 'pg-boss';
 import type { Sql } from '../core/command.ts';
 import type { Delivery, Settlement } from '../processor/apply.ts';
 import type { Enqueue, JobRef } from '../processor/submit.ts';
@@ -17,7 +17,6 @@ export interface QueueSettings {
   /** Attempts before a command is dead (RETRY_LIMIT): 1 first try plus retries. */
   maxAttempts: number;
   expireSeconds: number;
-  retryDelayMaxSeconds: number;
   superviseIntervalSeconds: number;
   /** Whether this process sweeps expired jobs (workers do; the API need not). */
   supervise: boolean;
@@ -95,12 +94,14 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
   await boss.start({ attempts: 5 });
 
   const policy = {
-    // The queue's budget bounds every kind of failed attempt, including transient ones (a deadlock, a killed
-    // worker); the processor ends a command whose own handler failed maxAttempts times well before this.
+    // pg-boss retries only what the processor could not settle itself: a batch whose connection was lost
+    // (PostgreSQL restarted) or whose worker died (its jobs expire). Those say nothing about the command,
+    // so they are retried after a flat second, never after a growing backoff; the processor schedules
+    // its own retries (see the settlement below), with backoff for a failing handler. The budget bounds
+    // them all; a command whose own handler failed maxAttempts times ends dead well before it.
     retryLimit: settings.maxAttempts * TRANSIENT_ATTEMPTS_FACTOR - 1,
     retryDelay: 1,
-    retryBackoff: true,
-    retryDelayMax: settings.retryDelayMaxSeconds,
+    retryBackoff: false,
     expireInSeconds: settings.expireSeconds,
     // A queued command is never deleted before it runs; completed jobs go after a day (the command row stays).
     retentionSeconds: 60 * 60 * 24 * 365,
@@ -144,19 +145,22 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         }));
         const abandoned = AbortSignal.any(jobs.map((job) => job.signal));
         const settlements = await apply(toSql(tx, abandoned), deliveries);
+        // pg-boss completes every job of the batch in this transaction after we return. A command to run
+        // again gets a fresh job, due after the processor's delay (flat for transient failures, exponential
+        // for a failing handler), and a dead one a copy in the dead-letter queue for operators; both are
+        // inserted here, in the same commit as the command row that says so.
+        const again: JobInsert<JobRef>[] = [];
+        const dead: JobInsert<JobRef>[] = [];
         for (const [i, settlement] of settlements.entries()) {
           const job = jobs[i];
           if (!job) continue;
-          // pg-boss must see its own `tx` to count these settles, so the same guard is applied by hand.
-          abandoned.throwIfAborted();
-          // Settled through the handler's transaction: the command row and the job's fate commit together,
-          // with the rest of the batch.
-          if (settlement.kind === 'retry') {
-            await boss.fail(COMMAND_QUEUE, { id: job.id, retryCount: job.retryCount }, { error: settlement.error }, { db: tx });
-          } else if (settlement.kind === 'dead') {
-            await boss.insert(DEAD_LETTER_QUEUE, [{ data: job.data, retryLimit: 0 }], { db: tx });
-          }
+          if (settlement.kind === 'retry') again.push({ data: job.data, startAfter: settlement.delaySeconds });
+          else if (settlement.kind === 'dead') dead.push({ data: job.data, retryLimit: 0 });
         }
+        // pg-boss must see its own `tx` to count these settles, so the abandoned-handler guard is applied by hand.
+        abandoned.throwIfAborted();
+        if (again.length > 0) await boss.insert(COMMAND_QUEUE, again, { db: tx });
+        if (dead.length > 0) await boss.insert(DEAD_LETTER_QUEUE, dead, { db: tx });
         if (onSettled) for (const [i, delivery] of deliveries.entries()) onSettled(delivery, settlements[i]!);
         return null;
       });

@@ -48,7 +48,6 @@ export default async function setup(project: TestProject) {
     connectionString: templateUrl,
     maxAttempts: 5,
     expireSeconds: 15,
-    retryDelayMaxSeconds: 60,
     superviseIntervalSeconds: 5,
     supervise: false,
     poolSize: 2,

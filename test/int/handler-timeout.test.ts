@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { defineCommand } from '../../src/core/command.ts';
 import { Amount } from '../../src/core/envelope.ts';
 import { createRegistry } from '../../src/core/registry.ts';
-import { accountCommands, creditAccount } from '../../src/domains/accounts/commands.ts';
+import { accountCommands } from '../../src/domains/accounts/commands.ts';
+import { creditWithSql } from '../helpers/imperative.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestSystem, waitForTerminal, waitUntil } from '../helpers/system.ts';
@@ -26,12 +27,12 @@ const stall = defineCommand({
       try {
         await ctx.sql.query('SELECT pg_sleep(5)');
         await ctx.sql.query('UPDATE accounts SET balance = balance + 1000 WHERE id = $1', [ctx.command.entityId]);
-        return await creditAccount.handle(ctx);
+        return await creditWithSql(ctx.sql, ctx.command);
       } finally {
         lateWriteDone = true;
       }
     }
-    return creditAccount.handle(ctx);
+    return creditWithSql(ctx.sql, ctx.command);
   },
 });
 

@@ -18,8 +18,9 @@ const fragile = defineCommand({
   type: 'test.fragile',
   summary: 'credits, and fails while the test says it is broken',
   payload: z.strictObject({ amount: Amount }),
-  async handle(ctx) {
-    const outcome = await creditAccount.handle(ctx);
+  plan: creditAccount.plan,
+  decide(command, state) {
+    const outcome = creditAccount.decide(command, state);
     if (broken) throw new Error('fragile: broken for now');
     return outcome;
   },

@@ -5,6 +5,7 @@ import { defineCommand } from '../../src/core/command.ts';
 import { Amount } from '../../src/core/envelope.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { accountCommands, creditAccount } from '../../src/domains/accounts/commands.ts';
+import { creditWithSql } from '../helpers/imperative.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -16,13 +17,14 @@ const flaky = defineCommand({
   type: 'test.flaky',
   summary: 'credits, after failing with a serialization failure as often as the test says',
   payload: z.strictObject({ amount: Amount }),
-  async handle(ctx) {
-    const left = failuresLeft.get(ctx.command.id) ?? 0;
+  plan: creditAccount.plan,
+  decide(command, state) {
+    const left = failuresLeft.get(command.id) ?? 0;
     if (left > 0) {
-      failuresLeft.set(ctx.command.id, left - 1);
+      failuresLeft.set(command.id, left - 1);
       throw Object.assign(new Error('could not serialize access due to concurrent update'), { code: '40001' });
     }
-    return creditAccount.handle(ctx);
+    return creditAccount.decide(command, state);
   },
 });
 
@@ -30,8 +32,9 @@ const poison = defineCommand({
   type: 'test.poison',
   summary: 'writes, then always throws',
   payload: z.strictObject({ amount: Amount }),
-  async handle(ctx) {
-    await creditAccount.handle(ctx);
+  plan: creditAccount.plan,
+  decide(command, state) {
+    creditAccount.decide(command, state);
     throw new Error('poison: this handler always fails');
   },
 });
@@ -42,7 +45,7 @@ const slow = defineCommand({
   payload: z.strictObject({ amount: Amount }),
   async handle(ctx) {
     await ctx.sql.query('SELECT pg_sleep(0.2)');
-    return creditAccount.handle(ctx);
+    return creditWithSql(ctx.sql, ctx.command);
   },
 });
 

@@ -1,45 +1,42 @@
 import { z } from 'zod';
-import { defineCommand, type CommandContext, type Sql } from '../../core/command.ts';
+import { defineCommand, type BatchState } from '../../core/command.ts';
 import { Amount, Identifier, type Command } from '../../core/envelope.ts';
-import { notFound, rejected, succeeded, versionConflict, type Outcome } from '../../core/outcome.ts';
-import { creationConflict } from '../../processor/entity.ts';
-import type { Account } from '../accounts/model.ts';
-import { accountVersion, lockReferencedAccount, postToAccount } from '../accounts/store.ts';
-import { ORDER_TRANSITIONS, decideCancel, decideOrder, decidePay, refundFor, type Order } from './model.ts';
-import { insertOrder, lockOrder, moveOrder, orderVersion } from './store.ts';
+import { notFound, rejected, succeeded, type Outcome } from '../../core/outcome.ts';
+import { rowKey, type RowKey } from '../../core/table.ts';
+import { creationConflict, target } from '../../processor/entity.ts';
+import { accountRows, postToAccount, referencedAccount } from '../accounts/rows.ts';
+import { decideCancel, decideOrder, decidePay, type Order } from './model.ts';
+import { order, orderRows } from './rows.ts';
 
-const view = (order: Order) => ({ status: order.status, version: order.version });
+const view = (saved: Order) => ({ status: saved.status, version: saved.version });
 const NoPayload = z.strictObject({});
 
-/**
- * The shape of every order command after creation: lock the order, check `expectedVersion`, then act.
- * The lock makes the decision and the write see the same row, so racing commands apply one after another.
- */
-async function withOrder(sql: Sql, command: Command, act: (order: Order) => Promise<Outcome>): Promise<Outcome> {
-  const order = await lockOrder(sql, command.entityId);
-  if (!order) return notFound('order', command.entityId);
-  if (command.expectedVersion !== undefined && order.version !== command.expectedVersion) {
-    return versionConflict(command.expectedVersion, order.version);
-  }
-  return act(order);
-}
+/** Lock plan of every command on an existing order: the order, then (phase two) the account it names. */
+const orderThenAccount = (command: Command) => ({
+  lock: [rowKey(orderRows, command.entityId)],
+  then: (state: Pick<BatchState, 'get'>): RowKey[] => {
+    const found = state.get(orderRows, command.entityId);
+    return found ? [rowKey(accountRows, found.accountId)] : [];
+  },
+});
 
-/** The order's account, locked after the order (the one lock order every command follows). */
-const lockAccountOf = (sql: Sql, order: Order): Promise<Account> => lockReferencedAccount(sql, order.accountId, `order ${order.id}`);
+/** The order a command acts on, checked against `expectedVersion`, then `act`. */
+function withOrder(state: BatchState, command: Command, act: (current: Order) => Outcome): Outcome {
+  const found = target(state, order, command);
+  return found.ok ? act(found.row) : found.outcome;
+}
 
 export const createOrder = defineCommand({
   type: 'order.create',
   summary: 'Create an order in CREATED for an existing account (entityId is the new order id).',
   payload: z.strictObject({ accountId: Identifier, amount: Amount }),
-  async handle({ sql, command }) {
+  plan: (command) => ({ lock: [rowKey(orderRows, command.entityId), rowKey(accountRows, command.payload.accountId)] }),
+  decide(command, state) {
     const { accountId, amount } = command.payload;
-    if ((await accountVersion(sql, accountId)) === null) return notFound('account', accountId);
-    const order = await insertOrder(sql, { id: command.entityId, accountId, amount });
-    if (!order) {
-      const existing = await orderVersion(sql, command.entityId);
-      return creationConflict(command, existing) ?? rejected('already_exists', `order ${command.entityId} already exists`);
-    }
-    return creationConflict(command, null) ?? succeeded(view(order));
+    if (!state.get(accountRows, accountId)) return notFound('account', accountId);
+    const existing = state.get(orderRows, command.entityId);
+    if (existing) return creationConflict(command, existing.version) ?? rejected('already_exists', `order ${command.entityId} already exists`);
+    return creationConflict(command, null) ?? succeeded(view(state.insert(orderRows, { id: command.entityId, accountId, amount, status: 'CREATED' })));
   },
 });
 
@@ -47,54 +44,46 @@ export const payOrder = defineCommand({
   type: 'order.pay',
   summary: "CREATED -> PAID, debiting the order's amount from its account in the same transaction.",
   payload: NoPayload,
-  handle: ({ sql, command }) =>
-    withOrder(sql, command, async (order) => {
-      const illegal = decideOrder(order, 'pay');
+  plan: orderThenAccount,
+  decide: (command, state) =>
+    withOrder(state, command, (current) => {
+      const illegal = decideOrder(current, 'pay');
       if (!illegal.ok) return illegal.outcome;
-      const account = await lockAccountOf(sql, order);
-      const decision = decidePay(order, account);
+      const account = referencedAccount(state, current.accountId, `order ${current.id}`);
+      const decision = decidePay(current, account);
       if (!decision.ok) return decision.outcome;
-      const paid = await moveOrder(sql, order, ORDER_TRANSITIONS.pay);
-      await postToAccount(sql, command, account, -order.amount);
+      const paid = state.update(orderRows, decision.state.order);
+      postToAccount(state, command, account, decision.state.account);
       return succeeded(view(paid));
     }),
 });
 
 /** A transition that moves nothing but the order itself. */
-const plainTransition = (action: 'ship' | 'complete') =>
-  ({ sql, command }: CommandContext<Record<string, never>>) =>
-    withOrder(sql, command, async (order) => {
-      const decision = decideOrder(order, action);
-      if (!decision.ok) return decision.outcome;
-      return succeeded(view(await moveOrder(sql, order, ORDER_TRANSITIONS[action])));
-    });
-
-export const shipOrder = defineCommand({
-  type: 'order.ship',
-  summary: 'PAID -> DELIVERED.',
-  payload: NoPayload,
-  handle: plainTransition('ship'),
+const plainTransition = (action: 'ship' | 'complete') => ({
+  plan: (command: Command) => ({ lock: [rowKey(orderRows, command.entityId)] }),
+  decide: (command: Command, state: BatchState) =>
+    withOrder(state, command, (current) => {
+      const decision = decideOrder(current, action);
+      return decision.ok ? succeeded(view(state.update(orderRows, decision.state))) : decision.outcome;
+    }),
 });
 
-export const completeOrder = defineCommand({
-  type: 'order.complete',
-  summary: 'DELIVERED -> COMPLETED.',
-  payload: NoPayload,
-  handle: plainTransition('complete'),
-});
+export const shipOrder = defineCommand({ type: 'order.ship', summary: 'PAID -> DELIVERED.', payload: NoPayload, ...plainTransition('ship') });
+
+export const completeOrder = defineCommand({ type: 'order.complete', summary: 'DELIVERED -> COMPLETED.', payload: NoPayload, ...plainTransition('complete') });
 
 export const cancelOrder = defineCommand({
   type: 'order.cancel',
   summary: "CREATED or PAID -> CANCELLED; a PAID order's amount is credited back to its account.",
   payload: NoPayload,
-  handle: ({ sql, command }) =>
-    withOrder(sql, command, async (order) => {
-      const refund = refundFor(order);
-      const account = refund > 0 ? await lockAccountOf(sql, order) : null;
-      const decision = decideCancel(order, account);
+  plan: orderThenAccount,
+  decide: (command, state) =>
+    withOrder(state, command, (current) => {
+      const account = referencedAccount(state, current.accountId, `order ${current.id}`);
+      const decision = decideCancel(current, account);
       if (!decision.ok) return decision.outcome;
-      const cancelled = await moveOrder(sql, order, ORDER_TRANSITIONS.cancel);
-      if (account) await postToAccount(sql, command, account, refund);
+      const cancelled = state.update(orderRows, decision.state.order);
+      if (decision.state.account) postToAccount(state, command, account, decision.state.account);
       return succeeded(view(cancelled));
     }),
 });

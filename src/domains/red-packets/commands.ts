@@ -1,52 +1,44 @@
 import { z } from 'zod';
-import { defineCommand, type Sql } from '../../core/command.ts';
+import { defineCommand, type BatchState } from '../../core/command.ts';
 import { Amount, Identifier, type Command } from '../../core/envelope.ts';
-import { notFound, rejected, succeeded, versionConflict, type Outcome } from '../../core/outcome.ts';
-import { creationConflict } from '../../processor/entity.ts';
-import { accountVersion, lockReferencedAccount, postToAccount } from '../accounts/store.ts';
-import { shareOrder } from '../orders/store.ts';
-import { RED_PACKET_TRANSITIONS, alreadyIssued, decideIssue, decideRedPacket, decideRedPacketPay, type RedPacket } from './model.ts';
-import { insertRedPacket, liveRedPacketOf, lockRedPacket, moveRedPacket, redPacketVersion } from './store.ts';
+import { notFound, rejected, succeeded, type Outcome } from '../../core/outcome.ts';
+import { lookup, rowKey } from '../../core/table.ts';
+import { creationConflict, target } from '../../processor/entity.ts';
+import { accountRows, postToAccount, referencedAccount } from '../accounts/rows.ts';
+import { orderRows } from '../orders/rows.ts';
+import { alreadyIssued, decideIssue, decideRedPacket, decideRedPacketPay, isLive, type RedPacket } from './model.ts';
+import { redPacket, redPacketRows } from './rows.ts';
 
-const view = (redPacket: RedPacket) => ({ status: redPacket.status, version: redPacket.version });
+const view = (saved: RedPacket) => ({ status: saved.status, version: saved.version });
 const NoPayload = z.strictObject({});
 
-/** How often issue retries when the red packet that blocked it was cancelled before it could be named. */
-const ISSUE_ATTEMPTS = 3;
-
-async function withRedPacket(sql: Sql, command: Command, act: (redPacket: RedPacket) => Promise<Outcome>): Promise<Outcome> {
-  const redPacket = await lockRedPacket(sql, command.entityId);
-  if (!redPacket) return notFound('red packet', command.entityId);
-  if (command.expectedVersion !== undefined && redPacket.version !== command.expectedVersion) {
-    return versionConflict(command.expectedVersion, redPacket.version);
-  }
-  return act(redPacket);
+function withRedPacket(state: BatchState, command: Command, act: (current: RedPacket) => Outcome): Outcome {
+  const found = target(state, redPacket, command);
+  return found.ok ? act(found.row) : found.outcome;
 }
 
 export const issueRedPacket = defineCommand({
   type: 'redPacket.issue',
   summary: 'Issue a red packet for an order (entityId is the new red packet id); at most one live red packet per order.',
   payload: z.strictObject({ orderId: Identifier, accountId: Identifier, amount: Amount }),
-  async handle({ sql, command }) {
+  // The order's lock is what serialises every issue for one order (a new red packet names its order, and
+  // only issue creates one), so the order's live red packets read after it cannot change under us except
+  // by a cancel, which only frees the slot. The partial unique index red_packets_one_live_per_order stays
+  // as the last line of defence: a breach aborts the batch, never stores a second live red packet.
+  plan: (command) => ({
+    lock: [rowKey(redPacketRows, command.entityId), rowKey(orderRows, command.payload.orderId), rowKey(accountRows, command.payload.accountId)],
+    lookups: [lookup(redPacketRows, 'orderId', command.payload.orderId)],
+  }),
+  decide(command, state) {
     const { orderId, accountId, amount } = command.payload;
-    // FOR SHARE: concurrent issues for one order all get here, so the unique index (not this lock)
-    // decides between them; a cancel of the order waits until this transaction ends.
-    const eligible = decideIssue(await shareOrder(sql, orderId), orderId);
+    const eligible = decideIssue(state.get(orderRows, orderId) ?? null, orderId);
     if (!eligible.ok) return eligible.outcome;
-    if ((await accountVersion(sql, accountId)) === null) return notFound('account', accountId);
-
-    for (let attempt = 1; attempt <= ISSUE_ATTEMPTS; attempt++) {
-      const issued = await insertRedPacket(sql, { id: command.entityId, orderId, accountId, amount });
-      if (issued) return creationConflict(command, null) ?? succeeded(view(issued));
-      const existing = await redPacketVersion(sql, command.entityId);
-      if (existing !== null) {
-        return creationConflict(command, existing) ?? rejected('already_exists', `red packet ${command.entityId} already exists`);
-      }
-      const live = await liveRedPacketOf(sql, orderId);
-      if (live !== null) return alreadyIssued(orderId, live);
-      // The red packet that held the order was cancelled between the insert and the read: try again.
-    }
-    throw new Error(`red packet ${command.entityId}: order ${orderId} kept changing during issue`);
+    if (!state.get(accountRows, accountId)) return notFound('account', accountId);
+    const existing = state.get(redPacketRows, command.entityId);
+    if (existing) return creationConflict(command, existing.version) ?? rejected('already_exists', `red packet ${command.entityId} already exists`);
+    const [live] = state.find(redPacketRows, (row) => row.orderId === orderId && isLive(row));
+    if (live) return alreadyIssued(orderId, live.id);
+    return creationConflict(command, null) ?? succeeded(view(state.insert(redPacketRows, { id: command.entityId, orderId, accountId, amount, status: 'CREATED' })));
   },
 });
 
@@ -54,15 +46,22 @@ export const payRedPacket = defineCommand({
   type: 'redPacket.pay',
   summary: "CREATED -> PAID, crediting the red packet's amount to its account in the same transaction.",
   payload: NoPayload,
-  handle: ({ sql, command }) =>
-    withRedPacket(sql, command, async (redPacket) => {
-      const illegal = decideRedPacket(redPacket, 'pay');
+  plan: (command) => ({
+    lock: [rowKey(redPacketRows, command.entityId)],
+    then: (state) => {
+      const found = state.get(redPacketRows, command.entityId);
+      return found ? [rowKey(accountRows, found.accountId)] : [];
+    },
+  }),
+  decide: (command, state) =>
+    withRedPacket(state, command, (current) => {
+      const illegal = decideRedPacket(current, 'pay');
       if (!illegal.ok) return illegal.outcome;
-      const account = await lockReferencedAccount(sql, redPacket.accountId, `red packet ${redPacket.id}`);
-      const decision = decideRedPacketPay(redPacket, account);
+      const account = referencedAccount(state, current.accountId, `red packet ${current.id}`);
+      const decision = decideRedPacketPay(current, account);
       if (!decision.ok) return decision.outcome;
-      const paid = await moveRedPacket(sql, redPacket, RED_PACKET_TRANSITIONS.pay);
-      await postToAccount(sql, command, account, redPacket.amount);
+      const paid = state.update(redPacketRows, decision.state.redPacket);
+      postToAccount(state, command, account, decision.state.account);
       return succeeded(view(paid));
     }),
 });
@@ -71,11 +70,11 @@ export const cancelRedPacket = defineCommand({
   type: 'redPacket.cancel',
   summary: 'CREATED -> CANCELLED, which frees the order for a new red packet.',
   payload: NoPayload,
-  handle: ({ sql, command }) =>
-    withRedPacket(sql, command, async (redPacket) => {
-      const decision = decideRedPacket(redPacket, 'cancel');
-      if (!decision.ok) return decision.outcome;
-      return succeeded(view(await moveRedPacket(sql, redPacket, RED_PACKET_TRANSITIONS.cancel)));
+  plan: (command) => ({ lock: [rowKey(redPacketRows, command.entityId)] }),
+  decide: (command, state) =>
+    withRedPacket(state, command, (current) => {
+      const decision = decideRedPacket(current, 'cancel');
+      return decision.ok ? succeeded(view(state.update(redPacketRows, decision.state))) : decision.outcome;
     }),
 });
 

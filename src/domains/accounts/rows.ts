@@ -1,0 +1,57 @@
+// How the processor locks, reads and writes accounts and the ledger (see src/core/table.ts).
+import type { BatchState } from '../../core/command.ts';
+import { appendTable, entityTable } from '../../core/table.ts';
+import type { Entity } from '../../processor/entity.ts';
+import type { Account } from './model.ts';
+
+/** Accounts come last in the lock order: orders and red packets name the account they move money on. */
+export const accountRows = entityTable<Account>({
+  name: 'accounts',
+  lockOrder: 30,
+  columns: { currency: ['currency', 'text'], balance: ['balance', 'bigint'] },
+});
+
+export const account: Entity<Account> = { table: accountRows, name: 'account' };
+
+export interface LedgerEntry {
+  accountId: string;
+  clientId: string;
+  commandId: string;
+  amount: number;
+  balanceAfter: number;
+}
+
+// The ledger row is unique on (client, command, account): a command can move an account's money once.
+export const ledgerRows = appendTable<LedgerEntry>({
+  name: 'ledger_entries',
+  columns: {
+    accountId: ['account_id', 'text'],
+    clientId: ['client_id', 'text'],
+    commandId: ['command_id', 'text'],
+    amount: ['amount', 'bigint'],
+    balanceAfter: ['balance_after', 'bigint'],
+  },
+});
+
+/**
+ * Writes an account's next state, decided elsewhere, and the ledger row for the change: every balance
+ * change of every command goes through here.
+ */
+export function postToAccount(state: BatchState, command: { clientId: string; id: string }, previous: Account, next: Account): Account {
+  const saved = state.update(accountRows, next);
+  state.append(ledgerRows, {
+    accountId: saved.id,
+    clientId: command.clientId,
+    commandId: command.id,
+    amount: next.balance - previous.balance,
+    balanceAfter: saved.balance,
+  });
+  return saved;
+}
+
+/** The account another entity names; its foreign key makes a missing one a bug, not a refusal. */
+export function referencedAccount(state: BatchState, accountId: string, owner: string): Account {
+  const found = state.get(accountRows, accountId);
+  if (!found) throw new Error(`${owner} refers to missing account ${accountId}`);
+  return found;
+}

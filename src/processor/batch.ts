@@ -1,0 +1,345 @@
+// The set-based batch: lock every row a batch needs in one global order, decide each command in memory in
+// queue order, write with one statement per table, record every outcome in one statement.
+//
+// Why no two batches can deadlock: every batch takes its row locks in one global order, (1) command rows
+// in (client_id, id) order, then (2) entity tables by their `lockOrder` (red_packets, orders, accounts),
+// each table's rows in id order in one `ORDER BY id FOR NO KEY UPDATE` statement; a phase-two key (an
+// order's account) is always in a later table than the row that named it. Writes come after every lock is
+// held and touch only locked rows, except new rows, which are inserted table by table in a fixed order and
+// by key within a table, so waits on another batch's uncommitted insert also follow one order. Foreign-key
+// checks take FOR KEY SHARE, which FOR NO KEY UPDATE does not block. A cycle of waits would need some
+// batch to wait for a lock lower in the order than one it holds, which none does.
+import type { AnyCommandDefinition, BatchState, PlannedDefinition, Sql } from '../core/command.ts';
+import { isPlanned } from '../core/command.ts';
+import { isTerminal, type Command } from '../core/envelope.ts';
+import type { Outcome } from '../core/outcome.ts';
+import type { Registry } from '../core/registry.ts';
+import type { AppendTable, EntityTable, Lookup, RowKey, Versioned } from '../core/table.ts';
+import type { ApplyOptions, Delivery, Settlement } from './apply.ts';
+import { applyDelivery, recordFailure } from './apply.ts';
+import { isConnectionLost } from './errors.ts';
+import { LOCK_COMMANDS, RECORD_OUTCOMES, type CommandRow } from './sql.ts';
+import { insertRows, lockRows, readRowsBy, updateRows } from './tables.ts';
+
+const BATCH_SAVEPOINT = 'oncely_batch';
+const ONE_SAVEPOINT = 'oncely_one';
+
+interface Loaded {
+  /** The row as the database had it when locked (null: absent when locked, or created in this batch). */
+  original: Versioned | null;
+  current: Versioned | null;
+  locked: boolean;
+}
+
+/** Rows of one batch, and the writes the commands before the current one left staged. */
+class State implements BatchState {
+  readonly tables = new Map<string, { table: EntityTable; rows: Map<string, Loaded> }>();
+  readonly appends = new Map<string, { table: AppendTable; rows: unknown[] }>();
+  /** The current command's staged writes: undone if it is refused. */
+  private undo: (() => void)[] = [];
+  private allowed = new Set<string>();
+
+  rowsOf(table: EntityTable) {
+    let entry = this.tables.get(table.name);
+    if (!entry) {
+      entry = { table, rows: new Map() };
+      this.tables.set(table.name, entry);
+    }
+    return entry.rows;
+  }
+
+  load(table: EntityTable, rows: readonly Versioned[], ids: readonly string[], locked: boolean) {
+    const map = this.rowsOf(table);
+    for (const row of rows) if (!map.has(row.id) || locked) map.set(row.id, { original: row, current: row, locked });
+    if (locked) for (const id of ids) if (!map.has(id)) map.set(id, { original: null, current: null, locked: true });
+  }
+
+  begin(keys: readonly RowKey[]) {
+    this.undo = [];
+    this.allowed = new Set(keys.map((key) => `${key.table.name}\u0000${key.id}`));
+  }
+
+  rollback() {
+    for (const step of this.undo.reverse()) step();
+    this.undo = [];
+  }
+
+  get<R extends Versioned>(table: EntityTable<R>, id: string): R | undefined {
+    return (this.tables.get(table.name)?.rows.get(id)?.current ?? undefined) as R | undefined;
+  }
+
+  find<R extends Versioned>(table: EntityTable<R>, where: (row: R) => boolean): R[] {
+    const rows = this.tables.get(table.name)?.rows.values() ?? [];
+    return [...rows].map((loaded) => loaded.current as R | null).filter((row): row is R => row !== null && where(row));
+  }
+
+  private lockedEntry(table: EntityTable, id: string): Loaded {
+    const entry = this.tables.get(table.name)?.rows.get(id);
+    if (!entry?.locked || !this.allowed.has(`${table.name}\u0000${id}`)) {
+      throw new Error(`${table.name} ${id} is not in this command's lock plan`);
+    }
+    return entry;
+  }
+
+  insert<R extends Versioned>(table: EntityTable<R>, row: Omit<R, 'version'>): R {
+    const entry = this.lockedEntry(table as unknown as EntityTable, row.id);
+    if (entry.current) throw new Error(`${table.name} ${row.id} already exists`);
+    const created = { ...row, version: 1 } as R;
+    entry.current = created;
+    this.undo.push(() => (entry.current = null));
+    return created;
+  }
+
+  update<R extends Versioned>(table: EntityTable<R>, row: R): R {
+    const entry = this.lockedEntry(table as unknown as EntityTable, row.id);
+    const before = entry.current;
+    if (!before || before.version !== row.version) throw new Error(`${table.name} ${row.id} is not at version ${row.version}`);
+    const next = { ...row, version: row.version + 1 };
+    entry.current = next;
+    this.undo.push(() => (entry.current = before));
+    return next;
+  }
+
+  append<R>(table: AppendTable<R>, row: R): void {
+    let entry = this.appends.get(table.name);
+    if (!entry) {
+      entry = { table: table as unknown as AppendTable, rows: [] };
+      this.appends.set(table.name, entry);
+    }
+    const rows = entry.rows;
+    rows.push(row);
+    this.undo.push(() => void rows.pop());
+  }
+}
+
+interface Job {
+  delivery: Delivery;
+  index: number;
+  row: CommandRow;
+  definition: PlannedDefinition;
+  command: Command;
+  keys: RowKey[];
+  attempt: number;
+}
+
+/**
+ * Applies a batch of planned commands in the caller's transaction with a small constant number of
+ * statements: lock the command rows, lock each table's rows, decide in memory, write each table, record
+ * the outcomes. Throws on any database error; the caller falls back to one command at a time.
+ */
+async function applySetBased(
+  sql: Sql,
+  registry: Registry,
+  deliveries: readonly Delivery[],
+  byKey: ReadonlyMap<string, CommandRow>,
+  options: ApplyOptions,
+): Promise<(Settlement | undefined)[]> {
+  const settlements: (Settlement | undefined)[] = new Array<Settlement | undefined>(deliveries.length);
+  const jobs: Job[] = [];
+  const seen = new Set<string>();
+  for (const [index, delivery] of deliveries.entries()) {
+    const key = keyOf(delivery);
+    const row = byKey.get(key);
+    // Two jobs for one command in one batch: the first applies it, the second finds it ended.
+    if (!row || isTerminal(row.status) || seen.has(key)) {
+      settlements[index] = { kind: 'complete', outcome: row ? 'already-terminal' : 'missing' };
+      continue;
+    }
+    seen.add(key);
+    const definition = registry.get(row.type);
+    if (!definition || !isPlanned(definition)) throw new Error(`command type ${row.type} has no planned definition`);
+    const command: Command = {
+      clientId: row.client_id,
+      id: row.id,
+      type: row.type,
+      entityId: row.entity_id,
+      expectedVersion: row.expected_version ?? undefined,
+      payload: definition.payload.parse(row.payload),
+    };
+    jobs.push({ delivery, index, row, definition, command, keys: [], attempt: Math.max(delivery.attempt, row.attempts + 1) });
+  }
+
+  const state = new State();
+  await lockInOrder(sql, state, jobs);
+  await readLookups(sql, state, jobs);
+
+  const outcomes: { job: Job; outcome: Outcome }[] = [];
+  for (const job of jobs) {
+    state.begin(job.keys);
+    let outcome: Outcome;
+    try {
+      outcome = job.definition.decide(job.command, state);
+    } catch (err) {
+      state.rollback();
+      throw err;
+    }
+    if (outcome.status !== 'succeeded') state.rollback();
+    outcomes.push({ job, outcome });
+  }
+
+  await writeState(sql, state);
+  if (outcomes.length > 0) {
+    const recorded = await sql.query<{ settled: string }>(RECORD_OUTCOMES, [
+      outcomes.map(({ job }) => job.row.client_id),
+      outcomes.map(({ job }) => job.row.id),
+      outcomes.map(({ outcome }) => outcome.status),
+      outcomes.map(({ job }) => job.attempt),
+      outcomes.map(({ outcome }) => (outcome.status === 'succeeded' ? jsonOrNull(outcome.result) : null)),
+      outcomes.map(({ outcome }) => (outcome.status === 'succeeded' ? null : JSON.stringify(outcome.error))),
+    ]);
+    if (Number(recorded.rows[0]?.settled) !== outcomes.length) throw new Error('a locked command row changed under its lock');
+  }
+  for (const { job, outcome } of outcomes) {
+    await options.hooks?.beforeSettle?.(job.delivery);
+    settlements[job.index] = { kind: 'complete', outcome: outcome.status };
+  }
+  return settlements;
+}
+
+/**
+ * Locks every row the jobs' plans name: table after table in lock order, each table in one statement.
+ * A job's phase-two keys are asked for once every table of its phase one is locked.
+ */
+async function lockInOrder(sql: Sql, state: State, jobs: Job[]): Promise<void> {
+  const pending = new Map<string, { table: EntityTable; ids: Set<string> }>();
+  const add = (key: RowKey) => {
+    let entry = pending.get(key.table.name);
+    if (!entry) {
+      entry = { table: key.table, ids: new Set() };
+      pending.set(key.table.name, entry);
+    }
+    entry.ids.add(key.id);
+  };
+  const waiting: { job: Job; after: number; then: NonNullable<ReturnType<PlannedDefinition['plan']>['then']> }[] = [];
+  for (const job of jobs) {
+    const plan = job.definition.plan(job.command);
+    job.keys.push(...plan.lock);
+    plan.lock.forEach(add);
+    if (plan.then) waiting.push({ job, after: Math.max(...plan.lock.map((key) => key.table.lockOrder)), then: plan.then });
+  }
+  const locked = new Map<string, Set<string>>();
+  let lastOrder = -Infinity;
+  for (;;) {
+    for (const entry of waiting.splice(0).filter((w) => w.after > lastOrder ? (waiting.push(w), false) : true)) {
+      for (const key of entry.then(state)) {
+        const done = locked.get(key.table.name);
+        if (done?.has(key.id)) {
+          entry.job.keys.push(key);
+          continue;
+        }
+        if (key.table.lockOrder <= lastOrder) throw new Error(`${entry.job.row.type}: phase-two key in ${key.table.name} breaks the lock order`);
+        entry.job.keys.push(key);
+        add(key);
+      }
+    }
+    const next = [...pending.values()].filter((p) => !locked.has(p.table.name)).sort((a, b) => a.table.lockOrder - b.table.lockOrder)[0];
+    if (!next) break;
+    if (next.table.lockOrder <= lastOrder) throw new Error(`${next.table.name} would be locked out of order`);
+    const ids = [...next.ids];
+    state.load(next.table, await lockRows(sql, next.table, ids), ids, true);
+    locked.set(next.table.name, next.ids);
+    lastOrder = next.table.lockOrder;
+  }
+  if (waiting.length > 0) throw new Error('a phase-two plan never ran');
+}
+
+/** Reads the lookups of every job, one statement per (table, column), once every lock is held. */
+async function readLookups(sql: Sql, state: State, jobs: readonly Job[]): Promise<void> {
+  const groups = new Map<string, { lookup: Lookup; values: Set<string> }>();
+  for (const job of jobs) {
+    for (const lookup of job.definition.plan(job.command).lookups ?? []) {
+      const key = `${lookup.table.name}.${lookup.column}`;
+      const group = groups.get(key) ?? { lookup, values: new Set<string>() };
+      group.values.add(lookup.value);
+      groups.set(key, group);
+    }
+  }
+  for (const { lookup, values } of groups.values()) {
+    state.load(lookup.table, await readRowsBy(sql, lookup.table, lookup.column, [...values]), [], false);
+  }
+}
+
+/** One INSERT and one versioned UPDATE per entity table (parents first: reverse lock order), then the appends. */
+async function writeState(sql: Sql, state: State): Promise<void> {
+  const tables = [...state.tables.values()].sort((a, b) => b.table.lockOrder - a.table.lockOrder);
+  for (const { table, rows } of tables) {
+    const created: Versioned[] = [];
+    const changed: { row: Versioned; expectedVersion: number }[] = [];
+    for (const loaded of rows.values()) {
+      if (!loaded.current) continue;
+      if (!loaded.original) created.push(loaded.current);
+      else if (loaded.current.version !== loaded.original.version) changed.push({ row: loaded.current, expectedVersion: loaded.original.version });
+    }
+    created.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    await insertRows(sql, table, created);
+    await updateRows(sql, table, changed);
+  }
+  for (const { table, rows } of state.appends.values()) await insertRows(sql, table, rows);
+}
+
+/**
+ * Applies a batch of deliveries in the caller's one transaction. Planned commands go through the set-based
+ * path together; if any of its statements fails (a bug, a constraint), it is rolled back and each command
+ * is applied alone under a savepoint, so the others still commit and the bad one is retried or ends dead.
+ * Commands with an imperative handler are applied one at a time after them.
+ *
+ * @example
+ * const settlements = await applyBatch(sql, registry, deliveries, { maxFailures: 5, retryDelayMaxSeconds: 60 });
+ */
+export async function applyBatch(sql: Sql, registry: Registry, deliveries: readonly Delivery[], options: ApplyOptions): Promise<Settlement[]> {
+  const settlements: Settlement[] = new Array<Settlement>(deliveries.length);
+  await sql.query(`SAVEPOINT ${BATCH_SAVEPOINT}`);
+  const byKey = await lockCommands(sql, deliveries);
+  const planned: { delivery: Delivery; index: number }[] = [];
+  const imperative: { delivery: Delivery; index: number }[] = [];
+  for (const [index, delivery] of deliveries.entries()) {
+    const row = byKey.get(keyOf(delivery));
+    const definition: AnyCommandDefinition | undefined = row ? registry.get(row.type) : undefined;
+    // Ended, missing and unknown commands take the one-at-a-time path, which settles them as before.
+    (row && !isTerminal(row.status) && definition && isPlanned(definition) ? planned : imperative).push({ delivery, index });
+  }
+
+  if (planned.length > 0) {
+    try {
+      const results = await applySetBased(sql, registry, planned.map((p) => p.delivery), byKey, options);
+      for (const [i, p] of planned.entries()) settlements[p.index] = results[i]!;
+    } catch (err) {
+      if (isConnectionLost(err)) throw err;
+      await sql.query(`ROLLBACK TO SAVEPOINT ${BATCH_SAVEPOINT}`);
+      const [only] = planned;
+      if (planned.length === 1 && only) settlements[only.index] = await recordFailure(sql, only.delivery, err, options);
+      else for (const p of planned) settlements[p.index] = await applyAlone(sql, registry, p.delivery, options);
+    }
+  }
+  if (imperative.length > 0 && options.lockTimeoutMs !== undefined) {
+    await sql.query(`SELECT set_config('lock_timeout', $1, true)`, [`${options.lockTimeoutMs}ms`]);
+  }
+  for (const { delivery, index } of imperative) settlements[index] = await applyDelivery(sql, registry, delivery, options);
+  return settlements;
+}
+
+const keyOf = (delivery: { clientId: string; id: string }) => `${delivery.clientId}\u0000${delivery.id}`;
+
+/** Locks every command row of the batch in one statement, in (client_id, id) order: the first locks of the global order. */
+async function lockCommands(sql: Sql, deliveries: readonly Delivery[]): Promise<Map<string, CommandRow>> {
+  const { rows } = await sql.query<CommandRow>(LOCK_COMMANDS, [deliveries.map((d) => d.clientId), deliveries.map((d) => d.id)]);
+  return new Map(rows.map((row) => [keyOf({ clientId: row.client_id, id: row.id }), row]));
+}
+
+/** One planned command under its own savepoint; a failure is recorded on its row and settled as retry/dead. */
+async function applyAlone(sql: Sql, registry: Registry, delivery: Delivery, options: ApplyOptions): Promise<Settlement> {
+  await sql.query(`SAVEPOINT ${ONE_SAVEPOINT}`);
+  try {
+    const [settlement] = await applySetBased(sql, registry, [delivery], await lockCommands(sql, [delivery]), options);
+    await sql.query(`RELEASE SAVEPOINT ${ONE_SAVEPOINT}`);
+    return settlement!;
+  } catch (err) {
+    if (isConnectionLost(err)) throw err;
+    await sql.query(`ROLLBACK TO SAVEPOINT ${ONE_SAVEPOINT}`);
+    return recordFailure(sql, delivery, err, options);
+  }
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}

@@ -1,0 +1,100 @@
+// The set-based statements, built once per table from its descriptor: lock many rows in key order, read
+// by a column, one versioned UPDATE for many rows, one INSERT for many rows. Only descriptor names (checked
+// as plain identifiers in src/core/table.ts) are spliced into SQL; every value is a parameter.
+import type { Sql } from '../core/command.ts';
+import type { AppendTable, ColumnType, EntityTable, Versioned } from '../core/table.ts';
+import { GuardViolation } from './sql.ts';
+
+type AnyRow = Record<string, unknown>;
+
+const ARRAY_TYPE: Record<ColumnType, string> = { text: 'text[]', bigint: 'bigint[]', integer: 'integer[]', jsonb: 'jsonb[]', boolean: 'boolean[]' };
+
+function fromDatabase(type: ColumnType, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (type === 'bigint') {
+    const number = typeof value === 'number' ? value : Number(value);
+    if (!Number.isSafeInteger(number)) throw new RangeError(`not an exact integer: ${String(value)}`);
+    return number;
+  }
+  return value;
+}
+
+function toDatabase(type: ColumnType, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  return type === 'jsonb' ? JSON.stringify(value) : value;
+}
+
+const entries = (table: EntityTable | AppendTable) => Object.entries(table.columns as Record<string, readonly [string, ColumnType]>);
+
+/** A database row as the descriptor's object. */
+function readRow<R>(table: EntityTable | AppendTable, row: AnyRow): R {
+  const out: AnyRow = {};
+  for (const [property, [column, type]] of entries(table)) out[property] = fromDatabase(type, row[column]);
+  return out as R;
+}
+
+const selectList = (table: EntityTable) => entries(table).map(([, [column]]) => column).join(', ');
+
+/**
+ * Locks the rows with these ids, in id order, in one statement: the LockRows node sits above the sort, so
+ * rows are locked in key order. FOR NO KEY UPDATE, like the UPDATE that follows: foreign-key checks of
+ * inserts elsewhere (FOR KEY SHARE) never wait on it.
+ */
+export async function lockRows<R extends Versioned>(sql: Sql, table: EntityTable<R>, ids: readonly string[]): Promise<R[]> {
+  const { rows } = await sql.query<AnyRow>(
+    `SELECT ${selectList(table)} FROM ${table.name} WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`,
+    [ids],
+  );
+  return rows.map((row) => readRow<R>(table, row));
+}
+
+/** Reads (does not lock) the rows whose `column` is one of `values`. */
+export async function readRowsBy<R extends Versioned>(sql: Sql, table: EntityTable<R>, column: string, values: readonly string[]): Promise<R[]> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(column)) throw new Error(`bad column name ${column}`);
+  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE ${column} = ANY($1::text[])`, [values]);
+  return rows.map((row) => readRow<R>(table, row));
+}
+
+/**
+ * The optimistic version check for many rows at once: `UPDATE t SET ... FROM unnest(...) u WHERE t.id = u.id
+ * AND t.version = u.expected`. Every row must match; a miss means a row moved under its lock (a bug), and
+ * the statement's batch is abandoned.
+ */
+export async function updateRows<R extends Versioned>(
+  sql: Sql,
+  table: EntityTable<R>,
+  changes: readonly { row: R; expectedVersion: number }[],
+): Promise<void> {
+  if (changes.length === 0) return;
+  const columns = entries(table).filter(([property]) => property !== 'id' && property !== 'version');
+  const values: unknown[] = [
+    changes.map((change) => change.row.id),
+    changes.map((change) => change.expectedVersion),
+    changes.map((change) => change.row.version),
+    ...columns.map(([property, [, type]]) => changes.map((change) => toDatabase(type, (change.row as unknown as AnyRow)[property]))),
+  ];
+  const arrays = ['$1::text[]', '$2::integer[]', '$3::integer[]', ...columns.map(([, [, type]], i) => `$${i + 4}::${ARRAY_TYPE[type]}`)];
+  const aliases = ['id', 'expected', 'next_version', ...columns.map(([, [column]]) => column)];
+  const assignments = [...columns.map(([, [column]]) => `${column} = u.${column}`), 'version = u.next_version', 'updated_at = now()'];
+  const { rowCount } = await sql.query(
+    `UPDATE ${table.name} AS t SET ${assignments.join(', ')}
+     FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})
+     WHERE t.id = u.id AND t.version = u.expected`,
+    values,
+  );
+  if (rowCount !== changes.length) throw new GuardViolation(`${table.name}: ${changes.length - (rowCount ?? 0)} row(s) moved under their lock`);
+}
+
+/** Inserts many rows in one statement, in the order given (key order for entities, queue order for a ledger). */
+export async function insertRows<R>(sql: Sql, table: EntityTable | AppendTable, rows: readonly R[]): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = entries(table);
+  const values = columns.map(([property, [, type]]) => rows.map((row) => toDatabase(type, (row as AnyRow)[property])));
+  const arrays = columns.map(([, [, type]], i) => `$${i + 1}::${ARRAY_TYPE[type]}`);
+  const names = columns.map(([, [column]]) => column);
+  await sql.query(
+    `INSERT INTO ${table.name} (${names.join(', ')})
+     SELECT ${names.join(', ')} FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
+    values,
+  );
+}
