@@ -160,7 +160,7 @@ try {
     interrupted.signal.throwIfAborted();
     const baseline = await runBaseline(workload, ctx);
     interrupted.signal.throwIfAborted();
-    const report: ScenarioReport = { key, title: workload.title, commands: workload.commands.length, oncely, baseline, rows: buildRows(workload, oncely, baseline) };
+    const report: ScenarioReport = { key, title: workload.title, commands: workload.commands.length, oncely, baseline, rows: buildRows(workload, oncely, baseline, server.statementsAvailable) };
     reports.push(report);
     say(`${renderScenario(report)}\n`);
   }

@@ -284,7 +284,7 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
         () => {},
       );
     }, 1000);
-    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(1, deadline - performance.now()))]);
+    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(1, Math.round(deadline - performance.now())))]);
     let sent: Submitted;
     try {
       if (mode.kind === 'closed') sent = await sendClosedLoop(boss, workload.commands, mode.producers, { perClient: false, signal, onSent });

@@ -100,7 +100,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
         () => {},
       );
     }, 1000);
-    const timeout = AbortSignal.timeout(Math.max(1, deadline - performance.now()));
+    const timeout = AbortSignal.timeout(Math.max(1, Math.round(deadline - performance.now())));
     const signal = AbortSignal.any([ctx.signal, timeout]);
     let stats: SubmitStats;
     try {

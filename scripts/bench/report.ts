@@ -29,7 +29,7 @@ function numericRow(metric: string, a: number | null, b: number | null): Row {
 }
 
 /** Which figures a scenario reports (the wait scenario adds request latency, the drain the workers' rate). */
-export function buildRows(workload: Workload, oncely: RunResult, baseline: RunResult): Row[] {
+export function buildRows(workload: Workload, oncely: RunResult, baseline: RunResult, statementsAvailable: boolean): Row[] {
   const rows: Row[] = [
     numericRow('commands/s end to end', oncely.endToEndPerSec, baseline.endToEndPerSec),
     numericRow('submissions/s', oncely.submitPerSec, baseline.submitPerSec),
@@ -42,7 +42,11 @@ export function buildRows(workload: Workload, oncely: RunResult, baseline: RunRe
   }
   if (workload.mode.kind === 'drain') rows.push(numericRow('worker applied/s (first to last completion)', oncely.workerAppliedPerSec, baseline.workerAppliedPerSec));
   rows.push(numericRow('deadlocks', oncely.deadlocks, baseline.deadlocks));
-  rows.push(numericRow('statements per command', oncely.statementsPerCommand, baseline.statementsPerCommand));
+  rows.push(
+    statementsAvailable
+      ? numericRow('statements per command', oncely.statementsPerCommand, baseline.statementsPerCommand)
+      : { metric: 'statements per command', oncely: 'n/a', baseline: 'n/a', ratio: null },
+  );
   rows.push({ metric: 'terminal / commands', oncely: `${oncely.terminal}/${oncely.commands}`, baseline: `${baseline.terminal}/${baseline.commands}`, ratio: null });
   rows.push({ metric: 'correct', oncely: verdict(oncely), baseline: verdict(baseline), ratio: null });
   rows.push(numericRow('run time, s (setup included)', oncely.seconds, baseline.seconds));
@@ -54,8 +58,8 @@ function verdict(result: RunResult): string {
   return result.correctness.ok ? 'ok' : 'FAIL';
 }
 
-function format(value: number | string | null, statementsNote: boolean): string {
-  if (value === null) return statementsNote ? 'n/a' : '-';
+function format(value: number | string | null): string {
+  if (value === null) return '-';
   if (typeof value === 'string') return value;
   if (!Number.isFinite(value)) return '-';
   if (Math.abs(value) >= 100 || Number.isInteger(value)) return value.toFixed(0);
@@ -69,8 +73,7 @@ export function renderScenario(report: ScenarioReport): string {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('');
   const out = [report.title, line(['', 'oncely', 'pg-boss', 'oncely/pg-boss'])];
   for (const row of report.rows) {
-    const na = row.metric === 'statements per command';
-    out.push(line([`  ${row.metric}`, format(row.oncely, na), format(row.baseline, na), row.ratio === null ? '' : `${row.ratio.toFixed(2)}x`]));
+    out.push(line([`  ${row.metric}`, format(row.oncely), format(row.baseline), row.ratio === null ? '' : `${row.ratio.toFixed(2)}x`]));
   }
   for (const result of [report.oncely, report.baseline]) {
     if (result.error) out.push(`  ${result.system}: ${result.finished ? 'error' : 'UNFINISHED'}: ${result.error}`);
