@@ -51,6 +51,8 @@ export interface PostgresInstall {
 
 const BINARY_CACHE = '/var/cache/oncely';
 const DATA_FALLBACK = '/var/lib/oncely';
+// The server's messages in English, which is how readiness is recognised; nothing else is inherited.
+const SERVER_ENV = { LC_ALL: 'C', LC_MESSAGES: 'C' };
 const SET_DATABASE_URL = 'or set DATABASE_URL to a PostgreSQL you run yourself';
 
 /** Asks the kernel for a port nobody is listening on. */
@@ -198,7 +200,7 @@ export async function resolveDataDir(requested: string, user: ServerUser | undef
 /** Runs a binary to completion as the server user, resolving with its output or rejecting with one line. */
 function runBinary(install: PostgresInstall, file: string, args: readonly string[], cwd: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { ...(install.user ? { uid: install.user.uid, gid: install.user.gid } : {}), cwd, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { ...(install.user ? { uid: install.user.uid, gid: install.user.gid } : {}), cwd, env: SERVER_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -252,7 +254,7 @@ export function spawnServer(
       ...(install.user ? { uid: install.user.uid, gid: install.user.gid } : {}),
       cwd: path.dirname(dataDir),
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' },
+      env: SERVER_ENV,
     });
     let ready = false;
     let recent = '';

@@ -294,9 +294,14 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
   const imperative: { delivery: Delivery; index: number }[] = [];
   for (const [index, delivery] of deliveries.entries()) {
     const row = byKey.get(keyOf(delivery));
-    const definition: AnyCommandDefinition | undefined = row ? registry.get(row.type) : undefined;
-    // Ended, missing and unknown commands take the one-at-a-time path, which settles them as before.
-    (row && !isTerminal(row.status) && definition && isPlanned(definition) ? planned : imperative).push({ delivery, index });
+    // A redelivery of an ended command (or a job whose command is gone) is settled with nothing to do.
+    if (!row || isTerminal(row.status)) {
+      settlements[index] = { kind: 'complete', outcome: row ? 'already-terminal' : 'missing' };
+      continue;
+    }
+    const definition: AnyCommandDefinition | undefined = registry.get(row.type);
+    // Unknown types take the one-at-a-time path too, which records their failure.
+    (definition && isPlanned(definition) ? planned : imperative).push({ delivery, index });
   }
 
   if (planned.length > 0) {

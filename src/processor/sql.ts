@@ -69,7 +69,7 @@ export const RECORD_OUTCOMES = `
 export const RECORD_OUTCOME = `
   WITH settled AS (
     UPDATE commands
-    SET status = $3, attempts = $4, result = $5, error = $6, updated_at = now(),
+    SET status = $3, attempts = greatest(attempts + 1, $4), result = $5, error = $6, updated_at = now(),
         completed_at = CASE WHEN $3 IN ('succeeded', 'rejected', 'conflict', 'dead') THEN now() END
     -- Never overwrites an ended command: a late failure report cannot undo a committed outcome.
     WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying')
@@ -85,7 +85,7 @@ export const RECORD_FAILURE = `
     UPDATE commands
     SET failures = failures + $3::int,
         status = CASE WHEN $4::boolean OR failures + $3::int >= $5::int THEN 'dead' ELSE 'retrying' END,
-        attempts = $6, error = $7, updated_at = now(),
+        attempts = greatest(attempts + 1, $6), error = $7, updated_at = now(),
         completed_at = CASE WHEN $4::boolean OR failures + $3::int >= $5::int THEN now() END
     WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying')
     RETURNING client_id, id, status, failures
