@@ -15,7 +15,7 @@ import { startTestSystem } from '../helpers/system.ts';
 import { applyToModel, emptyWorld, permutations, stableStringify, worldKey, type ModelCommand, type Seen, type World } from './model.ts';
 
 const SEED = process.env['ONCELY_PROP_SEED'] ? Number(process.env['ONCELY_PROP_SEED']) : Math.floor(Math.random() * 2 ** 31);
-const RUNS = process.env['ONCELY_PROP_RUNS'] ? Number(process.env['ONCELY_PROP_RUNS']) : 12;
+const RUNS = process.env['ONCELY_PROP_RUNS'] ? Number(process.env['ONCELY_PROP_RUNS']) : 8;
 /** fast-check's `path` from a failure report: replays exactly the shrunk counterexample. */
 const PATH = process.env['ONCELY_PROP_PATH'];
 const CLIENT = 'anonymous';
@@ -24,16 +24,17 @@ const MAX_WORLDS = 200;
 
 let db: TestDatabase;
 let system: System;
+let workers: System[] = [];
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // Small batches and several workers: some concurrent commands share a transaction, others race.
-  system = await startTestSystem(db.url, { env: { WORKER_CONCURRENCY: '4', WORKER_BATCH_SIZE: '3' } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+/**
+ * The processor must tell the same serial story however commands are grouped: one command per transaction,
+ * and large batches where many commands share one transaction and one set of statements; each with a
+ * second worker process's worth of workers racing the first.
+ */
+const SETUPS = [
+  { name: 'batches of one', env: { WORKER_CONCURRENCY: '4', WORKER_BATCH_SIZE: '1' } },
+  { name: 'large batches', env: { WORKER_CONCURRENCY: '2', WORKER_BATCH_SIZE: '100' } },
+];
 
 // ---- what the generator produces: commands over entity indices, and steps that submit them ----
 
@@ -287,8 +288,20 @@ async function runStream(steps: Step[]): Promise<void> {
   }
 }
 
-describe('the processor against the model', () => {
+describe.each(SETUPS)('the processor against the model, $name', ({ env }) => {
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    system = await startTestSystem(db.url, { env });
+    workers = [await startTestSystem(db.url, { env, roles: { api: false, worker: true } })];
+  });
+  afterAll(async () => {
+    for (const worker of workers) await worker.stop();
+    await system?.stop();
+    await db?.drop();
+  });
+
   it('agrees on every outcome and on the final balances, statuses, versions and ledgers', async () => {
+    tally.clear();
     console.log(`property test: seed=${SEED} runs=${RUNS} (replay: ONCELY_PROP_SEED=${SEED} npx vitest run test/prop/model.test.ts)`);
     await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 40 }), runStream), {
       seed: SEED,
