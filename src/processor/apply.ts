@@ -98,13 +98,14 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
   }
 }
 
-/** Seconds before a transient failure (a lost connection, a lock timeout) is tried again: soon, and flat. */
-export const TRANSIENT_RETRY_SECONDS = 1;
+/** The cap of the backoff after transient failures (a lost connection, a lock timeout, a restarted server). */
+export const TRANSIENT_RETRY_MAX_SECONDS = 3;
 
 /**
  * Records a failed attempt on the command row (`retrying`, or `dead` once the handler itself failed
  * RETRY_LIMIT times) and says how to settle its job. Transient failures say nothing about the command and
- * are retried after a second; a handler that throws backs off exponentially up to RETRY_DELAY_MAX_SECONDS.
+ * back off exponentially but briefly (1, 2, then 3 s); a handler that throws backs off exponentially up to
+ * RETRY_DELAY_MAX_SECONDS.
  */
 export async function recordFailure(sql: Sql, delivery: Delivery, err: unknown, options: ApplyOptions): Promise<Settlement> {
   const error = describeFailure(err);
@@ -121,7 +122,10 @@ export async function recordFailure(sql: Sql, delivery: Delivery, err: unknown, 
   const row = rows[0];
   if (row === undefined) return { kind: 'complete', outcome: 'already-terminal' };
   if (row.status === 'dead') return { kind: 'dead', error };
-  const delaySeconds = transient ? TRANSIENT_RETRY_SECONDS : Math.min(options.retryDelayMaxSeconds ?? 60, 2 ** Math.max(0, row.failures - 1));
+  const backoff = 2 ** Math.max(0, delivery.attempt - 1);
+  const delaySeconds = transient
+    ? Math.min(TRANSIENT_RETRY_MAX_SECONDS, backoff)
+    : Math.min(options.retryDelayMaxSeconds ?? 60, 2 ** Math.max(0, row.failures - 1));
   return { kind: 'retry', error, delaySeconds };
 }
 

@@ -5,6 +5,7 @@ import type { Sql } from '../core/command.ts';
 import type { Delivery, Settlement } from '../processor/apply.ts';
 import type { Enqueue, JobRef } from '../processor/submit.ts';
 import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
+import { TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
 
 export const COMMAND_QUEUE = 'oncely-commands';
 export const DEAD_LETTER_QUEUE = 'oncely-commands-dead';
@@ -96,12 +97,14 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
   const policy = {
     // pg-boss retries only what the processor could not settle itself: a batch whose connection was lost
     // (PostgreSQL restarted) or whose worker died (its jobs expire). Those say nothing about the command,
-    // so they are retried after a flat second, never after a growing backoff; the processor schedules
-    // its own retries (see the settlement below), with backoff for a failing handler. The budget bounds
-    // them all; a command whose own handler failed maxAttempts times ends dead well before it.
+    // so they back off exponentially but briefly (1-2 s, then at most TRANSIENT_RETRY_MAX_SECONDS): a
+    // neighbour's fault never parks a command for tens of seconds. The processor schedules its own
+    // retries (see the settlement below), with the long backoff only for a handler that keeps failing.
+    // The budget bounds them all; a command whose own handler failed maxAttempts times ends dead first.
     retryLimit: settings.maxAttempts * TRANSIENT_ATTEMPTS_FACTOR - 1,
     retryDelay: 1,
-    retryBackoff: false,
+    retryBackoff: true,
+    retryDelayMax: TRANSIENT_RETRY_MAX_SECONDS,
     expireInSeconds: settings.expireSeconds,
     // A queued command is never deleted before it runs; completed jobs go after a day (the command row stays).
     retentionSeconds: 60 * 60 * 24 * 365,
