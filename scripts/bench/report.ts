@@ -70,7 +70,7 @@ function format(value: number | string | null): string {
 
 /** The scenario as text: the table, then each system's checks and any error. */
 export function renderScenario(report: ScenarioReport): string {
-  const widths = [44, 12, 12, 16];
+  const widths = [44, 15, 15, 16];
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('');
   const out = [report.title, line(['', 'oncely', 'pg-boss', 'oncely/pg-boss'])];
   for (const row of report.rows) {
