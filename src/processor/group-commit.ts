@@ -1,12 +1,18 @@
 /**
  * Coalesces concurrent requests into shared flushes (group commit). A request that arrives while no flush is
- * running is flushed at once, alone: no timer, no added latency when idle. Requests that arrive while a flush
- * is in flight wait for it and then go together in the next one, up to `maxSize` (a request larger than that
- * goes alone). So under load N concurrent requests cost one flush, and the flush size follows the load.
+ * open is flushed at once, alone: no timer, no added latency when idle. Requests that arrive while a flush is
+ * open wait for it and then go together in the next one, up to `maxSize` (a request larger than that goes
+ * alone). So under load N concurrent requests cost one flush, and the flush size follows the load.
+ *
+ * A flush may `release` the coalescer before it has ended (for a transaction: when all that is left is its
+ * COMMIT), so the next flush runs its statements while this one waits for its commit to be durable.
  */
 export interface GroupCommitOptions<I, O> {
-  /** Runs one flush: a settled result per item, in order. Throwing fails every item of the flush with that error. */
-  flush(items: readonly I[]): Promise<PromiseSettledResult<O>[]>;
+  /**
+   * Runs one flush: a settled result per item, in order. Throwing fails every item of the flush with that
+   * error. Calling `release` lets the next flush start; it is called for the flush when it ends anyway.
+   */
+  flush(items: readonly I[], release: () => void): Promise<PromiseSettledResult<O>[]>;
   /** The weight of an item against `maxSize` (for submissions: its number of commands). */
   sizeOf(item: I): number;
   maxSize: number;
@@ -31,7 +37,7 @@ interface Waiting<I, O> {
  */
 export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): GroupCommit<I, O> {
   const waiting: Waiting<I, O>[] = [];
-  let running = false;
+  let open = false;
   let flushes = 0;
 
   function take(): Waiting<I, O>[] {
@@ -46,34 +52,53 @@ export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): Grou
     return waiting.splice(0, n);
   }
 
-  async function drain(): Promise<void> {
-    running = true;
-    try {
-      while (waiting.length > 0) {
-        const group = take();
-        flushes++;
-        try {
-          const results = await options.flush(group.map((entry) => entry.item));
-          for (const [i, entry] of group.entries()) {
-            const result = results[i];
-            if (!result) entry.reject(new Error('group commit: the flush returned no result for a request'));
-            else if (result.status === 'fulfilled') entry.resolve(result.value);
-            else entry.reject(result.reason);
-          }
-        } catch (err) {
-          for (const entry of group) entry.reject(err);
-        }
-      }
-    } finally {
-      running = false;
+  function settle(group: readonly Waiting<I, O>[], results: readonly PromiseSettledResult<O>[]): void {
+    for (const [i, entry] of group.entries()) {
+      const result = results[i];
+      if (!result) entry.reject(new Error('group commit: the flush returned no result for a request'));
+      else if (result.status === 'fulfilled') entry.resolve(result.value);
+      else entry.reject(result.reason);
     }
+  }
+
+  function pump(): void {
+    if (open || waiting.length === 0) return;
+    const group = take();
+    open = true;
+    flushes++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      open = false;
+      pump();
+    };
+    let flushing: Promise<PromiseSettledResult<O>[]>;
+    try {
+      flushing = options.flush(
+        group.map((entry) => entry.item),
+        release,
+      );
+    } catch (err) {
+      flushing = Promise.reject(err);
+    }
+    flushing.then(
+      (results) => {
+        settle(group, results);
+        release();
+      },
+      (err: unknown) => {
+        for (const entry of group) entry.reject(err);
+        release();
+      },
+    );
   }
 
   return {
     submit(item) {
       return new Promise<O>((resolve, reject) => {
         waiting.push({ item, resolve, reject });
-        if (!running) void drain();
+        pump();
       });
     },
     flushes: () => flushes,

@@ -189,16 +189,21 @@ export const MAX_FLUSH_COMMANDS = 500;
  */
 export function createGroupSubmitter(deps: { pool: pg.Pool; enqueue: Enqueue; maxFlushCommands?: number }): GroupSubmitter {
   let transactions = 0;
-  const run = (requests: readonly SubmissionRequest[]) => {
+  const run = (requests: readonly SubmissionRequest[], release?: () => void) => {
     transactions++;
-    return withTransaction(deps.pool, (client) => submitRequestsInTransaction(preparedSqlOf(client), deps.enqueue, requests));
+    return withTransaction(deps.pool, async (client) => {
+      const submissions = await submitRequestsInTransaction(preparedSqlOf(client), deps.enqueue, requests);
+      // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
+      release?.();
+      return submissions;
+    });
   };
   const group = createGroupCommit<SubmissionRequest, Submission[]>({
     maxSize: deps.maxFlushCommands ?? MAX_FLUSH_COMMANDS,
     sizeOf: (request) => request.commands.length,
-    async flush(requests) {
+    async flush(requests, release) {
       try {
-        return (await run(requests)).map((value) => ({ status: 'fulfilled', value }));
+        return (await run(requests, release)).map((value) => ({ status: 'fulfilled', value }));
       } catch (err) {
         if (requests.length === 1 || isRetryable(err)) throw err;
         // One after another, in arrival order, so the first occurrence of a shared id is still the one stored.
