@@ -19,6 +19,8 @@ interface CommandRow {
   result: unknown;
   error: { code: string } | null;
   attempts: number;
+  /** commands.completed_at in ms since epoch (null while not terminal). */
+  completed_ms?: number | null;
 }
 
 interface LedgerRow {
@@ -54,7 +56,8 @@ export interface FinalState {
 /** Reads everything the checker needs, straight from the run's database. */
 export async function readFinalState(client: pg.Client): Promise<FinalState> {
   const commands = await client.query<CommandRow>(
-    `SELECT id, type, entity_id, payload, status, result, error, attempts FROM commands WHERE client_id = 'anonymous'`,
+    `SELECT id, type, entity_id, payload, status, result, error, attempts, (extract(epoch FROM completed_at) * 1000)::float8 AS completed_ms
+       FROM commands WHERE client_id = 'anonymous'`,
   );
   const ledger = await client.query<LedgerRow>(
     `SELECT seq::float8 AS seq, account_id, command_id, amount::float8 AS amount, balance_after::float8 AS balance_after FROM ledger_entries ORDER BY seq`,
@@ -109,7 +112,108 @@ export interface CheckInput {
   uncleanStops: number;
   /** Extra figures (fault counts against their required minimums). */
   extra?: Figure[];
+  /** The "terminal within N s of the last fault" figure; left out when undefined. */
+  recovery?: RecoveryInput;
 }
+
+export interface RecoveryInput {
+  /** When the last fault ended (ms since epoch; see NemesisStats.lastFaultAt), undefined if none ran. */
+  lastFaultAt: number | undefined;
+  limitSeconds: number;
+  /** For the printed times: the start of the run (ms since epoch). */
+  startedAt: number;
+}
+
+export interface Recovery {
+  figure: Figure;
+  /** lastFaultAt or the last submission, whichever is later (ms since epoch). */
+  from: number;
+  lastSubmissionAt: number;
+  lastTerminalAt: number | undefined;
+  /** The figure: from `from` to the last non-poison command terminal. */
+  seconds: number | undefined;
+  /** Of the commands first sent before the last fault ended: from its end to the last of them terminal. */
+  inFlightSeconds: number | undefined;
+  /** The worst command: from the later of the last fault's end and its own first send, to its end. */
+  worstSeconds: number | undefined;
+  worstId: string | undefined;
+  /** Non-poison commands terminal later than the limit (by either measure), or not terminal at all, latest first. */
+  late: CommandRow[];
+}
+
+/** Kinds of send that may store a new command (not reads, re-sends after its end, or different requests). */
+const SUBMITTING = new Set(['submit', 'retry', 'concurrent']);
+
+/**
+ * "Every command terminal within N s of the last fault": from the end of the last fault, or the workload's
+ * last submission if that came later, to the moment the last non-poison command became terminal
+ * (commands.completed_at). Poison commands are left out (their handler fails on purpose and backs off up to
+ * RETRY_DELAY_MAX_SECONDS; they are not contention), but the dead-letter figure still requires them dead.
+ *
+ * @example
+ * const { figure } = recoveryFigure(history, state, { lastFaultAt, limitSeconds: 10, startedAt });
+ */
+export function recoveryFigure(history: History, state: FinalState, input: RecoveryInput): Recovery {
+  const poison = new Set([...history.commands.values()].filter((record) => record.poison).map((record) => record.envelope.id));
+  let lastSubmissionAt = 0;
+  const firstSent = new Map<string, number>();
+  for (const record of history.commands.values()) {
+    if (record.poison) continue;
+    for (const op of record.ops) {
+      if (!SUBMITTING.has(op.kind)) continue;
+      lastSubmissionAt = Math.max(lastSubmissionAt, op.invokedAt);
+      firstSent.set(record.envelope.id, Math.min(firstSent.get(record.envelope.id) ?? Infinity, op.invokedAt));
+    }
+  }
+  const lastFault = input.lastFaultAt ?? 0;
+  const from = Math.max(lastFault, lastSubmissionAt);
+  const rows = [...state.commands.values()].filter((row) => !poison.has(row.id));
+  const open = rows.filter((row) => !isTerminalStatus(row.status) || row.completed_ms === null || row.completed_ms === undefined);
+  const times = rows.map((row) => row.completed_ms).filter((ms): ms is number => typeof ms === 'number');
+  const lastTerminalAt = times.length > 0 ? Math.max(...times) : undefined;
+  const seconds = lastTerminalAt === undefined ? undefined : (lastTerminalAt - from) / 1000;
+  // The same bound command by command, so that a calm tail of fresh submissions after the last fault cannot
+  // hide a command stuck since it: each must end within the limit of the last fault's end or, if it was
+  // first sent after that, of its own first send.
+  const ownFrom = (row: CommandRow) => Math.max(lastFault, firstSent.get(row.id) ?? lastFault);
+  let worstSeconds: number | undefined;
+  let worstId: string | undefined;
+  let inFlightSeconds: number | undefined;
+  for (const row of rows) {
+    if (typeof row.completed_ms !== 'number') continue;
+    const own = (row.completed_ms - ownFrom(row)) / 1000;
+    if (worstSeconds === undefined || own > worstSeconds) [worstSeconds, worstId] = [own, row.id];
+    if ((firstSent.get(row.id) ?? 0) < lastFault) inFlightSeconds = Math.max(inFlightSeconds ?? -Infinity, (row.completed_ms - lastFault) / 1000);
+  }
+  const limitMs = input.limitSeconds * 1000;
+  const late = [
+    ...open,
+    ...rows
+      .filter((row) => typeof row.completed_ms === 'number' && (row.completed_ms - from > limitMs || row.completed_ms - ownFrom(row) > limitMs))
+      .sort((a, b) => (b.completed_ms ?? 0) - (a.completed_ms ?? 0)),
+  ];
+  const t = (ms: number | undefined) => (ms === undefined || ms === 0 ? '-' : `t=${((ms - input.startedAt) / 1000).toFixed(1)}s`);
+  const secs = (value: number | undefined) => (value === undefined ? '-' : `${value.toFixed(1)}s`);
+  const ok = open.length === 0 && (seconds === undefined || seconds <= input.limitSeconds) && (worstSeconds === undefined || worstSeconds <= input.limitSeconds);
+  const value =
+    `${secs(seconds)} (last fault ended ${t(input.lastFaultAt)}, last submission ${t(lastSubmissionAt)}, last non-poison command terminal ${t(lastTerminalAt)}); ` +
+    `commands sent before the last fault ended all terminal ${secs(inFlightSeconds)} after it; ` +
+    `worst command ${secs(worstSeconds)} after the later of the last fault and its first send${worstId ? ` (${worstId})` : ''}; ` +
+    `${late.length} later than ${input.limitSeconds}s${open.length > 0 ? `, ${open.length} not terminal` : ''}` +
+    sample(late.map((row) => `${row.id}:${row.status}:${row.attempts} attempts`));
+  return {
+    figure: { name: `every command (poison aside) terminal within ${input.limitSeconds}s of the last fault`, value, ok },
+    from,
+    lastSubmissionAt,
+    lastTerminalAt,
+    seconds,
+    inFlightSeconds,
+    worstSeconds,
+    worstId,
+    late,
+  };
+}
+
 
 /**
  * Computes every figure. A figure holds when its `ok` is true; the run passes when all hold.
@@ -133,7 +237,8 @@ export function checkRun(input: CheckInput): Figure[] {
   const acknowledged = records.filter((record) => record.ops.some((op) => op.outcome === 'ok' && op.kind !== 'read' && op.kind !== 'different'));
   const lost = acknowledged.filter((record) => !state.commands.has(record.envelope.id));
   figure('acknowledged commands lost', `${lost.length} of ${acknowledged.length}${sample(lost.map((r) => r.envelope.id))}`, lost.length === 0);
-  figure(`commands not terminal ${input.settleSeconds}s after the last fault`, state.nonTerminal, state.nonTerminal === 0);
+  figure(`commands not terminal ${input.settleSeconds}s after the last fault (poison included)`, state.nonTerminal, state.nonTerminal === 0);
+  if (input.recovery) figures.push(recoveryFigure(history, state, input.recovery).figure);
 
   const submitted = new Set(records.map((record) => record.envelope.id));
   const strangers = [...state.commands.keys()].filter((id) => !submitted.has(id));

@@ -6,9 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify, parseArgs } from 'node:util';
 import pg from 'pg';
+import { parseConfig, type Config } from '../config.ts';
 import { EmbeddedPostgresError, freePort } from '../db/embedded.ts';
 import { runMigrations } from '../db/migrate.ts';
-import { checkRun, historySummary, readFinalState, type Figure } from './checker.ts';
+import { checkRun, historySummary, readFinalState, recoveryFigure, type Figure } from './checker.ts';
 import { createChaosClient } from './client.ts';
 import { createHistory } from './history.ts';
 import { FAULT_KINDS, runNemesis, type FaultKind, type NemesisStats, type Restartable } from './nemesis.ts';
@@ -26,10 +27,17 @@ const USAGE = `usage: npm run chaos -- [options]
   --clients N          client scenarios running at once (default 24)
   --faults LIST        any of ${FAULT_KINDS.join(',')} or none (default all)
   --accounts N         accounts (default 40), --hot N of them hot (default 4)
-  --settle S           seconds after the last fault within which every command must be terminal (default 60)
-  --expire S           workers' JOB_EXPIRE_SECONDS (default 8)
-  --retry-limit N      workers' RETRY_LIMIT (default 5)
-  --require LIST       minimum fault counts, e.g. worker-kills=5,pg-restarts=2,commit-cuts=20
+  --bursts N           open-loop bursts on top of the paced commands (default 4), over at most 5 hot accounts
+  --burst-size N       commands fired at once by each burst (default 500)
+  --burst-in-flight N  requests of a burst in flight at once (default 64)
+  --settle S           the final wait: every command, poison included, must be terminal within S seconds of
+                       the last fault (default: computed from the config, enough for RETRY_LIMIT handler
+                       failures with the production backoff)
+  --expire S           override the processes' JOB_EXPIRE_SECONDS (default: the production default)
+  --retry-limit N      override the processes' RETRY_LIMIT (default: the production default)
+  --require LIST       minimum fault counts, e.g. worker-kills=5,pg-restarts=2,commit-cuts=20, and
+                       terminal-within=S: every command (poison aside) terminal within S seconds of the
+                       last fault (default 10 when not given; the figure is always checked)
   --database-url URL   use this server (a fresh database on it) instead of an embedded PostgreSQL
   --may-restart        with --database-url: the nemesis may crash and restart that server, using
   --pg-stop-command C  a shell command that stops it at once (e.g. "pg_ctlcluster 15 main stop -m immediate")
@@ -50,9 +58,12 @@ function parseOptions() {
       faults: { type: 'string', default: FAULT_KINDS.join(',') },
       accounts: { type: 'string', default: '40' },
       hot: { type: 'string', default: '4' },
-      settle: { type: 'string', default: '60' },
-      expire: { type: 'string', default: '8' },
-      'retry-limit': { type: 'string', default: '5' },
+      bursts: { type: 'string', default: '4' },
+      'burst-size': { type: 'string', default: '500' },
+      'burst-in-flight': { type: 'string', default: '64' },
+      settle: { type: 'string' },
+      expire: { type: 'string' },
+      'retry-limit': { type: 'string' },
       require: { type: 'string', default: '' },
       'database-url': { type: 'string' },
       'may-restart': { type: 'boolean', default: false },
@@ -80,7 +91,11 @@ function parseOptions() {
   const require = new Map<string, number>();
   for (const item of values.require.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [key, value] = item.split('=');
-    if (!key || !REQUIREMENTS[key]) throw new Error(`--require: unknown key ${key} (known: ${Object.keys(REQUIREMENTS).join(', ')})`);
+    if (key === TERMINAL_WITHIN) {
+      require.set(key, int('require', value, 1, 3600));
+      continue;
+    }
+    if (!key || !REQUIREMENTS[key]) throw new Error(`--require: unknown key ${key} (known: ${[...Object.keys(REQUIREMENTS), TERMINAL_WITHIN].join(', ')})`);
     require.set(key, int('require', value, 0, 1_000_000));
   }
   if (values['database-url'] !== undefined) {
@@ -107,9 +122,12 @@ function parseOptions() {
     faults,
     accounts: int('accounts', values.accounts, 2, 10_000),
     hot: int('hot', values.hot, 1, 10_000),
-    settleSeconds: int('settle', values.settle, 1, 3600),
-    expireSeconds: int('expire', values.expire, 2, 3600),
-    retryLimit: int('retry-limit', values['retry-limit'], 1, 100),
+    bursts: int('bursts', values.bursts, 0, 1000),
+    burstSize: int('burst-size', values['burst-size'], 1, 1_000_000),
+    burstInFlight: int('burst-in-flight', values['burst-in-flight'], 1, 4096),
+    settleSeconds: values.settle === undefined ? undefined : int('settle', values.settle, 1, 3600),
+    expireSeconds: values.expire === undefined ? undefined : int('expire', values.expire, 2, 3600),
+    retryLimit: values['retry-limit'] === undefined ? undefined : int('retry-limit', values['retry-limit'], 1, 100),
     require,
     databaseUrl: values['database-url'],
     mayRestart: values['may-restart'],
@@ -117,6 +135,24 @@ function parseOptions() {
     startCommand: values['pg-start-command'],
     keep: values.keep,
   };
+}
+
+/** The --require key that bounds "every command (poison aside) terminal within S s of the last fault". */
+const TERMINAL_WITHIN = 'terminal-within';
+const DEFAULT_TERMINAL_WITHIN_SECONDS = 10;
+
+/**
+ * How long a poison command (a handler that always throws) may take to end dead, with the processes'
+ * configuration: RETRY_LIMIT handler failures, the backoff 1, 2, 4, ... s capped at RETRY_DELAY_MAX_SECONDS
+ * between them (src/processor/apply.ts, recordFailure), each retry found by the backstop poll
+ * (POLL_INTERVAL_SECONDS) and run (a second), plus one takeover of an expired job (a killed worker's:
+ * JOB_EXPIRE_SECONDS + SUPERVISE_INTERVAL_SECONDS) and a margin.
+ */
+function deadWithinSeconds(config: Pick<Config, 'RETRY_LIMIT' | 'RETRY_DELAY_MAX_SECONDS' | 'POLL_INTERVAL_SECONDS' | 'JOB_EXPIRE_SECONDS' | 'SUPERVISE_INTERVAL_SECONDS'>): number {
+  let backoff = 0;
+  for (let failures = 1; failures < config.RETRY_LIMIT; failures++) backoff += Math.min(config.RETRY_DELAY_MAX_SECONDS, 2 ** (failures - 1));
+  const perAttempt = config.POLL_INTERVAL_SECONDS + 1;
+  return Math.ceil(backoff + config.RETRY_LIMIT * perAttempt + config.JOB_EXPIRE_SECONDS + config.SUPERVISE_INTERVAL_SECONDS + 10);
 }
 
 const REQUIREMENTS: Record<string, (stats: NemesisStats, proxy: ChaosProxy | undefined) => number> = {
@@ -218,15 +254,26 @@ async function main(): Promise<number> {
   const proxy = faults.has('proxy') ? await startChaosProxy({ targetPort: Number(port || 5432), targetHost: new URL(url).hostname }) : undefined;
   const workerUrl = proxy ? Object.assign(new URL(url), { host: `127.0.0.1:${proxy.port}` }).toString() : url;
   const apiPort = await freePort();
-  const common = {
+  // The processes run with the production defaults (src/config.ts): only what the run needs is set, and
+  // --expire / --retry-limit when given explicitly.
+  const common: Record<string, string> = {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
-    RETRY_LIMIT: String(options.retryLimit),
-    JOB_EXPIRE_SECONDS: String(options.expireSeconds),
-    SUPERVISE_INTERVAL_SECONDS: '2',
-    RETRY_DELAY_MAX_SECONDS: '4',
     ONCELY_CHAOS_POISON: '1',
+    ...(options.retryLimit === undefined ? {} : { RETRY_LIMIT: String(options.retryLimit) }),
+    ...(options.expireSeconds === undefined ? {} : { JOB_EXPIRE_SECONDS: String(options.expireSeconds) }),
   };
+  // What the processes will see: the same schema, the same defaults.
+  const config = parseConfig(common);
+  const deadWithin = deadWithinSeconds(config);
+  const settleSeconds = options.settleSeconds ?? deadWithin;
+  const terminalWithin = options.require.get(TERMINAL_WITHIN) ?? DEFAULT_TERMINAL_WITHIN_SECONDS;
+  say(
+    `chaos: processes with JOB_EXPIRE_SECONDS=${config.JOB_EXPIRE_SECONDS} SUPERVISE_INTERVAL_SECONDS=${config.SUPERVISE_INTERVAL_SECONDS} ` +
+      `RETRY_LIMIT=${config.RETRY_LIMIT} RETRY_DELAY_MAX_SECONDS=${config.RETRY_DELAY_MAX_SECONDS} POLL_INTERVAL_SECONDS=${config.POLL_INTERVAL_SECONDS}` +
+      `${options.expireSeconds === undefined && options.retryLimit === undefined ? ' (production defaults)' : ''}; ` +
+      `final wait ${settleSeconds}s${options.settleSeconds === undefined ? ` (a poison command ends dead within ${deadWithin}s)` : ''}`,
+  );
   const unplanned: UnplannedExit[] = [];
   let shuttingDown = false;
   const onUnplannedExit = (exit: UnplannedExit) => {
@@ -266,6 +313,12 @@ async function main(): Promise<number> {
   const history = createHistory(path.join(dir, 'history.jsonl'));
   const client = createChaosClient(`http://127.0.0.1:${apiPort}`, history);
   let workloadDone = false;
+  let pacedShare = 0;
+  let workloadEndedAt = 0;
+  // The nemesis starts no fault once the workload is in its calm tail (the last 10% of its paced commands).
+  const CALM_TAIL_SHARE = 0.9;
+  let fireBurst: ((reason: string) => void) | undefined;
+  const burstFaults = new Set<string>();
   const progress = setInterval(() => {
     const counts = history.counts();
     say(`chaos: t=${((Date.now() - started) / 1000).toFixed(0)}s ${history.commands.size} commands, ops ok ${counts.ok} failed ${counts.failed} unknown ${counts.unknown}`);
@@ -282,8 +335,18 @@ async function main(): Promise<number> {
       client,
       history,
       log: (line) => say(`chaos: ${line}`),
+      bursts: options.bursts,
+      burstSize: options.burstSize,
+      burstInFlight: options.burstInFlight,
+      burstTrigger: (fire) => {
+        fireBurst = fire;
+      },
+      onProgress: (share) => {
+        pacedShare = share;
+      },
     }).finally(() => {
       workloadDone = true;
+      workloadEndedAt = Date.now();
     }),
     runNemesis({
       seed: options.seed,
@@ -294,13 +357,21 @@ async function main(): Promise<number> {
       postgres: restartable,
       proxy,
       databaseUrl: url,
-      expireSeconds: options.expireSeconds,
+      expireSeconds: config.JOB_EXPIRE_SECONDS,
       log: nemesisLog,
-      active: () => !workloadDone,
+      origin: started,
+      active: () => !workloadDone && pacedShare < CALM_TAIL_SHARE,
+      // A burst goes into the first worker SIGKILL and the first PostgreSQL restart.
+      onFault: (event) => {
+        if ((event === 'kill-worker' || event === 'restart-postgres') && !burstFaults.has(event)) {
+          burstFaults.add(event);
+          fireBurst?.(`into ${event === 'kill-worker' ? 'a worker SIGKILL' : 'a PostgreSQL restart'}`);
+        }
+      },
     }),
   ]);
   clearInterval(progress);
-  say(`chaos: workload done: ${workload.issued} commands in ${(workload.elapsedMs / 1000).toFixed(0)}s (${workload.scenarios} scenarios, ${workload.poison} poison)`);
+  say(`chaos: workload done: ${workload.issued} commands in ${(workload.elapsedMs / 1000).toFixed(0)}s (${workload.scenarios} scenarios, ${workload.poison} poison, ${workload.bursts.length} bursts)`);
   if (workload.unsupportedTypes.length > 0) say(`chaos: note: skipped command types the API does not know: ${workload.unsupportedTypes.join(', ')}`);
 
   // --- Heal everything, then a quiet period for the system to finish what it accepted.
@@ -316,7 +387,7 @@ async function main(): Promise<number> {
   const nonTerminal = async () =>
     (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1;
   let left = await nonTerminal();
-  while (left > 0 && Date.now() - healedAt < options.settleSeconds * 1000) {
+  while (left > 0 && Date.now() - healedAt < settleSeconds * 1000) {
     await sleep(500);
     left = await nonTerminal();
   }
@@ -324,6 +395,10 @@ async function main(): Promise<number> {
   // Let in-flight acknowledgements and sessions settle before reading.
   await sleep(2000);
   const state = await readFinalState(checkerDb);
+  // The recovery figure, and what the late commands (if any) went through, from their rows and their jobs.
+  const recoveryInput = { lastFaultAt: stats.lastFaultAt, limitSeconds: terminalWithin, startedAt: started };
+  const recovery = recoveryFigure(history, state, recoveryInput);
+  const lateReport = await describeLate(checkerDb, recovery.late.slice(0, 50).map((row) => row.id), recovery.from, started);
   const ready = await fetch(`http://127.0.0.1:${apiPort}/health/ready`).then((res) => res.status, () => 0);
   await checkerDb.end();
 
@@ -352,10 +427,11 @@ async function main(): Promise<number> {
     });
   }
   for (const [key, minimum] of options.require) {
+    if (key === TERMINAL_WITHIN) continue;
     const count = REQUIREMENTS[key]?.(stats, proxy) ?? 0;
     extra.push({ name: `faults injected: ${key} (at least ${minimum})`, value: String(count), ok: count >= minimum });
   }
-  const figures = checkRun({ history, state, settleSeconds: options.settleSeconds, unplannedExits: unplanned.length, uncleanStops, extra });
+  const figures = checkRun({ history, state, settleSeconds, unplannedExits: unplanned.length, uncleanStops, extra, recovery: recoveryInput });
   const summary = historySummary([...history.commands.values()]);
   const counts = history.counts();
   const proxyStats = proxy?.stats();
@@ -366,6 +442,20 @@ async function main(): Promise<number> {
       `terminate sweeps ${stats.terminateSweeps} (${stats.backendsTerminated} sessions), COMMIT cuts ${proxyStats?.commitCuts ?? 0}, ` +
       `resets ${stats.resetConnections}, black holes ${stats.blackholedConnections}, latency spells ${stats.latencySpells}`,
   );
+  const at = (ms: number) => `t=${((ms - started) / 1000).toFixed(1)}s`;
+  say(
+    `bursts: ${workload.bursts.map((b) => `${b.commands} ${b.reason} at ${at(b.firedAt)} (sent in ${((b.sentAt - b.firedAt) / 1000).toFixed(1)}s)`).join('; ') || 'none'}`,
+  );
+  say(
+    `last fault: ${stats.timeline.length > 0 ? (() => {
+      const last = stats.timeline.reduce((a, b) => (b.endedAt > a.endedAt ? b : a));
+      return `${last.event} ended ${at(last.endedAt)}`;
+    })() : 'none'}; workload ended ${at(workloadEndedAt)}`,
+  );
+  if (lateReport.length > 0) {
+    say(`late commands (terminal more than ${terminalWithin}s after ${at(recovery.from)}, or never), latest first:`);
+    for (const line of lateReport.slice(0, 10)) say(`  ${line}`);
+  }
   if (state.redelivered) {
     say(`redeliveries: ${state.redelivered.commands} commands (poison aside) ended after more than one attempt, at most ${state.redelivered.maxAttempts} attempts`);
   }
@@ -374,7 +464,21 @@ async function main(): Promise<number> {
   const passed = figures.length - failed;
   await writeFile(
     path.join(dir, 'summary.json'),
-    JSON.stringify({ options: { ...options, faults: [...faults], require: Object.fromEntries(options.require) }, workload, stats, proxy: proxyStats, figures, unplanned }, null, 2),
+    JSON.stringify(
+      {
+        options: { ...options, faults: [...faults], require: Object.fromEntries(options.require) },
+        config: { ...config, API_KEYS: undefined },
+        settleSeconds,
+        workload,
+        stats,
+        proxy: proxyStats,
+        recovery: { ...recovery, late: lateReport },
+        figures,
+        unplanned,
+      },
+      null,
+      2,
+    ),
   );
 
   undo.length = 0;
@@ -391,6 +495,42 @@ async function main(): Promise<number> {
   say(`chaos: seed ${options.seed}, ${((Date.now() - started) / 1000).toFixed(0)}s in all`);
   say(`${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
+}
+
+/**
+ * One line per late command: its row (type, entity, status, attempts, failures, error, when it was created
+ * and ended relative to the start of the recovery window) and its pg-boss jobs (state, retries, when each
+ * was created, due, started, completed).
+ */
+async function describeLate(db: pg.Client, ids: string[], from: number, started: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rel = (ms: number | null) => (ms === null ? '-' : `t=${((ms - started) / 1000).toFixed(1)}s`);
+  const { rows } = await db.query<{
+    id: string; type: string; entity_id: string; status: string; attempts: number; failures: number; error: unknown; created_ms: number; completed_ms: number | null;
+  }>(
+    `SELECT id, type, entity_id, status, attempts, failures, error, (extract(epoch FROM submitted_at) * 1000)::float8 AS created_ms,
+            (extract(epoch FROM completed_at) * 1000)::float8 AS completed_ms
+       FROM commands WHERE client_id = 'anonymous' AND id = ANY($1) ORDER BY completed_at DESC NULLS FIRST`,
+    [ids],
+  );
+  const jobs = await db
+    .query<{ id: string; name: string; state: string; retry_count: number; created_ms: number; start_after_ms: number; started_ms: number | null; completed_ms: number | null }>(
+      `SELECT data->>'id' AS id, name, state::text AS state, retry_count, (extract(epoch FROM created_on) * 1000)::float8 AS created_ms,
+              (extract(epoch FROM start_after) * 1000)::float8 AS start_after_ms, (extract(epoch FROM started_on) * 1000)::float8 AS started_ms,
+              (extract(epoch FROM completed_on) * 1000)::float8 AS completed_ms
+         FROM pgboss.job WHERE data->>'id' = ANY($1) ORDER BY created_on`,
+      [ids],
+    )
+    .then((result) => result.rows, (err: Error) => [{ id: '', name: `pgboss.job unreadable: ${err.message}`, state: '', retry_count: 0, created_ms: 0, start_after_ms: 0, started_ms: null, completed_ms: null }]);
+  return rows.map((row) => {
+    const own = jobs.filter((job) => job.id === row.id);
+    const late = row.completed_ms === null ? 'never' : `${((row.completed_ms - from) / 1000).toFixed(1)}s after the window opened`;
+    return (
+      `${row.id} ${row.type} ${row.entity_id}: ${row.status} (${late}), attempts ${row.attempts}, failures ${row.failures}, created ${rel(row.created_ms)}, ended ${rel(row.completed_ms)}` +
+      `, error ${JSON.stringify(row.error)?.slice(0, 200)}; jobs: ` +
+      own.map((job) => `[${job.name} ${job.state} retry ${job.retry_count} created ${rel(job.created_ms)} due ${rel(job.start_after_ms)} started ${rel(job.started_ms)} done ${rel(job.completed_ms)}]`).join(' ')
+    );
+  });
 }
 
 /** How soon after PostgreSQL comes back the workers must be applying commands again. */

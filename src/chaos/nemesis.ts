@@ -35,6 +35,15 @@ export interface NemesisStats {
   recoveries: (number | null)[];
   /** When the last fault was healed (ms since epoch), or undefined if none ran. */
   lastHealedAt: number | undefined;
+  /**
+   * When the system was last left alone (ms since epoch): the end of the last fault as the system sees it,
+   * i.e. a killed process running again, PostgreSQL accepting connections again, a SIGSTOPped worker
+   * continued, a sweep or a cut done, latency or a black hole lifted. Unlike lastHealedAt it does not include
+   * the nemesis's own measuring after a restart (the wait for the first command applied).
+   */
+  lastFaultAt: number | undefined;
+  /** Every fault as it ran: what, when it began and when it ended (ms since epoch). */
+  timeline: { event: string; startedAt: number; endedAt: number }[];
 }
 
 /** A PostgreSQL the nemesis may crash and start again. */
@@ -56,9 +65,18 @@ export interface NemesisOptions {
   /** Workers' JOB_EXPIRE_SECONDS: a stopped worker stays stopped longer than this. */
   expireSeconds: number;
   log: (line: string) => void;
-  /** Resolves false once the run is over and no more faults should start. */
+  /**
+   * False once no more faults should start: the run is over, or the workload is in its calm tail. The first
+   * round of the plan runs regardless (it is planned to end at 85% of the duration, before the tail).
+   */
   active: () => boolean;
+  /** The run's start (ms since epoch), so the nemesis's t=... stamps match the rest of the run's output. */
+  origin?: number;
+  /** Told when a fault begins (the workload fires an open-loop burst into some of them). */
+  onFault?: (event: Event) => void;
 }
+
+export type FaultEvent = Event;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -115,9 +133,10 @@ export function planFaults(seed: number, durationMs: number, faults: ReadonlySet
     const j = random.int(0, i);
     [events[i], events[j]] = [events[j] as Event, events[i] as Event];
   }
-  // Spread over the window, leaving a little calm at both ends, with some jitter.
+  // Spread over the window, leaving a little calm at the start and a calm tail at the end (the last 15% of
+  // the duration), with some jitter: the run measures how soon every command ends after the last fault.
   const start = Math.min(5000, durationMs * 0.05);
-  const span = durationMs * 0.92 - start;
+  const span = durationMs * 0.85 - start;
   return events.map((event, i) => ({ event, at: Math.round(start + (span * (i + random.next() * 0.6)) / events.length) }));
 }
 
@@ -125,7 +144,7 @@ export function planFaults(seed: number, durationMs: number, faults: ReadonlySet
  * Runs the fault schedule; resolves when it is done (all faults healed).
  *
  * @example
- * const stats = await runNemesis({ seed, durationMs, faults, workers, api, postgres, proxy, databaseUrl, expireSeconds: 8, log, active: () => true });
+ * const stats = await runNemesis({ seed, durationMs, faults, workers, api, postgres, proxy, databaseUrl, expireSeconds: 5, log, active: () => true });
  */
 export async function runNemesis(options: NemesisOptions): Promise<NemesisStats> {
   const { log } = options;
@@ -142,10 +161,17 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     commitCutsArmed: 0,
     recoveries: [],
     lastHealedAt: undefined,
+    lastFaultAt: undefined,
+    timeline: [],
+  };
+  /** Marks the moment the system was left alone again (see NemesisStats.lastFaultAt). */
+  let faultEndedAt = 0;
+  const ended = () => {
+    faultEndedAt = Date.now();
   };
   const firstPlan = planFaults(options.seed, options.durationMs, options.faults);
   const random = createRandom(options.seed, 4);
-  const started = Date.now();
+  const started = options.origin ?? Date.now();
   const stamp = () => `t=${((Date.now() - started) / 1000).toFixed(1)}s`;
 
   const restart = async (proc: ManagedProcess) => {
@@ -172,6 +198,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         log(`${stamp()} nemesis: SIGKILL ${worker.name} (pid ${pid})`);
         await sleep(r.int(200, 2000));
         await restart(worker);
+        ended();
         return;
       }
       case 'kill-api': {
@@ -181,6 +208,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         log(`${stamp()} nemesis: SIGKILL api (pid ${pid})`);
         await sleep(r.int(200, 1000));
         await restart(options.api);
+        ended();
         return;
       }
       case 'stop-worker': {
@@ -191,6 +219,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         log(`${stamp()} nemesis: SIGSTOP ${worker.name} (pid ${worker.pid}) for ${hold / 1000}s, past its job expiry`);
         await sleep(hold);
         worker.resume();
+        ended();
         log(`${stamp()} nemesis: SIGCONT ${worker.name}`);
         return;
       }
@@ -206,6 +235,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
           const all = r.chance(0.5);
           const chosen = rows.filter(() => all || r.chance(0.5));
           for (const row of chosen) await client.query('SELECT pg_terminate_backend($1)', [row.pid]);
+          ended();
           stats.terminateSweeps++;
           stats.backendsTerminated += chosen.length;
           log(`${stamp()} nemesis: pg_terminate_backend on ${chosen.length} of ${rows.length} sessions`);
@@ -222,7 +252,8 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         log(`${stamp()} nemesis: PostgreSQL stopped -m immediate, down for ${down / 1000}s`);
         await sleep(down);
         await options.postgres.start();
-        log(`${stamp()} nemesis: PostgreSQL started again`);
+        ended();
+        log(`${stamp()} nemesis: PostgreSQL started again (accepting connections)`);
         const recovery = await firstCommandAfter(options.databaseUrl, 60_000);
         stats.recoveries.push(recovery);
         log(`${stamp()} nemesis: ${recovery === null ? 'no command applied within 60 s' : `first command applied ${recovery.toFixed(1)}s`} after PostgreSQL came back`);
@@ -236,6 +267,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         stats.commitCutsArmed += count;
         for (let i = 0; i < 100 && proxy.pendingCommitCuts() > 0; i++) await sleep(50);
         proxy.heal();
+        ended();
         log(`${stamp()} nemesis: cut ${proxy.stats().commitCuts - before} connections right after forwarding their COMMIT`);
         return;
       }
@@ -248,6 +280,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         log(`${stamp()} nemesis: +${ms} ms latency on every worker connection for ${hold / 1000}s`);
         await sleep(hold);
         proxy.setLatency(0);
+        ended();
         return;
       }
       case 'blackhole': {
@@ -257,12 +290,14 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         stats.blackholedConnections += n;
         log(`${stamp()} nemesis: black-holed ${n} worker connections for ${hold / 1000}s`);
         await sleep(hold + 100);
+        ended();
         return;
       }
       case 'reset': {
         if (!proxy) return;
         const n = proxy.reset(r.int(1, 4), (n) => r.int(0, n - 1));
         stats.resetConnections += n;
+        ended();
         log(`${stamp()} nemesis: reset ${n} worker connections`);
         return;
       }
@@ -278,7 +313,14 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     for (const { at, event } of plan) {
       while (going() && Date.now() < roundStart + at) await sleep(Math.min(250, roundStart + at - Date.now()));
       if (!going()) break;
+      const startedAt = Date.now();
+      faultEndedAt = 0;
+      options.onFault?.(event);
       await apply(event, random);
+      // A fault that returned early (nothing to act on) ended when it returned.
+      const endedAt = faultEndedAt || Date.now();
+      stats.timeline.push({ event, startedAt, endedAt });
+      stats.lastFaultAt = Math.max(stats.lastFaultAt ?? 0, endedAt);
       stats.lastHealedAt = Date.now();
     }
     if (plan.length === 0) break;

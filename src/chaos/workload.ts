@@ -1,6 +1,7 @@
 // The workload: accounts (a few hot), money moving between them, orders through their state machine with
 // pay-against-cancel races, several red-packet issues per order, re-sends under the same id (some at the
-// same moment), a few re-sends with a different request, and a few poison commands.
+// same moment), a few re-sends with a different request, a few poison commands, and open-loop bursts: a few
+// hundred to a few thousand mixed commands over a few hot entities fired all at once, with no think time.
 import { isTerminalStatus, type ChaosClient } from './client.ts';
 import type { Envelope, History, SeenStatus } from './history.ts';
 import { POISON_TYPE } from './poison.ts';
@@ -19,6 +20,27 @@ export interface WorkloadOptions {
   client: ChaosClient;
   history: History;
   log: (line: string) => void;
+  /** Open-loop bursts on top of the paced commands (0: none), and how many commands each fires. */
+  bursts?: number;
+  burstSize?: number;
+  /** Requests of a burst in flight at once (its only bound: no think time, no waiting for answers to pace). */
+  burstInFlight?: number;
+  /**
+   * Handed a function that fires the next burst at once (if any are left), so the run can fire bursts into
+   * faults. Bursts not fired that way go out at fixed moments of the duration.
+   */
+  burstTrigger?: (fire: (reason: string) => void) => void;
+  /** Told the share (0..1) of the paced commands issued so far, after each one (the nemesis stops at the tail). */
+  onProgress?: (share: number) => void;
+}
+
+export interface BurstRecord {
+  index: number;
+  reason: string;
+  commands: number;
+  firedAt: number;
+  /** When the last request of the burst was answered (or given up). */
+  sentAt: number;
 }
 
 export interface WorkloadResult {
@@ -27,6 +49,7 @@ export interface WorkloadResult {
   poison: number;
   unsupportedTypes: string[];
   elapsedMs: number;
+  bursts: BurstRecord[];
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -55,6 +78,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   let issued = 0;
   let scenarios = 0;
   let poisonCount = 0;
+  let pacedIssued = 0;
 
   const accountIds = Array.from({ length: options.accounts }, (_, i) => `acct-${String(i).padStart(3, '0')}`);
   const hot = accountIds.slice(0, options.hotAccounts);
@@ -66,7 +90,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   const pace = async () => {
     for (let i = 0; i < 100_000; i++) {
       const allowed = ((Date.now() - started) / options.durationMs) * options.commands + options.concurrency;
-      if (issued < allowed) return;
+      if (pacedIssued < allowed) return;
       await sleep(20);
     }
   };
@@ -78,6 +102,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
     const r = createRandom(options.seed, streamOf(envelope.id));
     await pace();
     issued++;
+    pacedIssued++;
+    options.onProgress?.(pacedIssued / options.commands);
     history.register(envelope, poison);
     const deadline = Date.now() + COMMAND_DEADLINE_MS;
     const mode = r.weighted({ single: 70, concurrent: 15, later: 15 });
@@ -210,9 +236,106 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
     await issue({ id: `poison-${i}`, type: POISON_TYPE, entityId: `poison-${i}`, payload: { note: 'always fails' } }, true);
   });
 
+  // --- Open-loop bursts: many commands over a few hot entities at once. The orders and red packets they
+  // act on are created up front (paced, like the rest), so a burst needs nothing but PostgreSQL to be sent.
+  const burstCount = options.bursts ?? 0;
+  const burstSize = options.burstSize ?? 0;
+  const burstHot = hot.slice(0, Math.max(1, Math.min(5, hot.length)));
+  const burstOrders = (b: number) => Array.from({ length: 3 }, (_, j) => `burst${b}-ord${j}`);
+  const burstRecords: BurstRecord[] = [];
+  const burstRuns: Promise<void>[] = [];
+  let burstsFired = 0;
+  async function runBurst(b: number, reason: string): Promise<void> {
+    const firedAt = Date.now();
+    const r = createRandom(options.seed, streamOf(`burst-${b}`));
+    const orders = burstOrders(b).filter((order) => history.commands.get(`burst${b}-create-${order}`) !== undefined);
+    const packets: string[] = [];
+    const envelopes: Envelope[] = [];
+    for (let i = 0; i < burstSize; i++) {
+      const id = `b${b}-${i}`;
+      const kinds: Record<string, number> = { credit: 20, debit: 20, transfer: 26 };
+      if (orders.length > 0) Object.assign(kinds, { pay: 8, cancel: 6, ship: 3, complete: 2, rpIssue: 8 });
+      if (packets.length > 0) Object.assign(kinds, { rpPay: 5, rpCancel: 3 });
+      const kind = r.weighted(kinds);
+      const account = r.pick(burstHot);
+      if (kind === 'credit') envelopes.push({ id, type: 'account.credit', entityId: account, payload: { amount: r.int(1, 2000) } });
+      else if (kind === 'debit') envelopes.push({ id, type: 'account.debit', entityId: account, payload: { amount: r.int(1, 2000) } });
+      else if (kind === 'transfer') {
+        let to = r.pick(burstHot);
+        if (to === account && burstHot.length > 1 && r.chance(0.9)) to = burstHot[(burstHot.indexOf(account) + 1) % burstHot.length] as string;
+        envelopes.push({ id, type: 'account.transfer', entityId: account, payload: { to, amount: r.int(1, 1500) } });
+      } else if (kind === 'rpIssue') {
+        packets.push(`b${b}-rp${i}`);
+        envelopes.push({ id, type: 'redPacket.issue', entityId: `b${b}-rp${i}`, payload: { orderId: r.pick(orders), accountId: account, amount: r.int(10, 300) } });
+      } else if (kind === 'rpPay' || kind === 'rpCancel') {
+        envelopes.push({ id, type: kind === 'rpPay' ? 'redPacket.pay' : 'redPacket.cancel', entityId: r.pick(packets), payload: {} });
+      } else {
+        envelopes.push({ id, type: `order.${kind}`, entityId: r.pick(orders), payload: {} });
+      }
+    }
+    const ready = envelopes.filter((envelope) => supported(envelope.type));
+    for (const envelope of ready) {
+      issued++;
+      history.register(envelope);
+    }
+    log(`burst ${b + 1} (${reason}): ${ready.length} commands over ${burstHot.length} hot accounts and ${orders.length} orders, ${options.burstInFlight ?? 64} in flight`);
+    let cursor = 0;
+    const sender = async () => {
+      while (cursor < ready.length) {
+        const envelope = ready[cursor++] as Envelope;
+        const c = createRandom(options.seed, streamOf(envelope.id));
+        const deadline = Date.now() + COMMAND_DEADLINE_MS;
+        // No think time and no waiting for outcomes: 202 Accepted at once (a few ask to wait). Some are sent
+        // twice at the same moment, like the paced clients do; an unknown answer is re-sent until definite.
+        const wait = c.chance(0.1) ? 5 : undefined;
+        if (c.chance(0.15)) await Promise.all([client.submit(envelope, deadline, wait), client.send(envelope, 'concurrent', wait)]);
+        else await client.submit(envelope, deadline, wait);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, options.burstInFlight ?? 64) }, sender));
+    const sentAt = Date.now();
+    burstRecords.push({ index: b, reason, commands: ready.length, firedAt, sentAt });
+    log(`burst ${b + 1} sent in ${((sentAt - firedAt) / 1000).toFixed(1)}s`);
+    // Read back a tenth of them once they end, so their answers are checked against the stored outcome too.
+    const sample = ready.filter((_, i) => i % 10 === 0);
+    let at = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (at < sample.length) {
+          const envelope = sample[at++] as Envelope;
+          await client.settle(envelope.id, Date.now() + COMMAND_DEADLINE_MS);
+        }
+      }),
+    );
+  }
+  const fireBurst = (reason: string) => {
+    if (burstsFired >= burstCount) return;
+    const b = burstsFired++;
+    burstRuns.push(runBurst(b, reason));
+  };
+  options.burstTrigger?.(fireBurst);
+
+  if (burstCount > 0 && burstSize > 0) {
+    // Each burst's few hot orders, created before any burst can fire.
+    await Promise.all(
+      Array.from({ length: burstCount }, (_, b) =>
+        Promise.all(
+          burstOrders(b).map((order, j) =>
+            issue({ id: `burst${b}-create-${order}`, type: 'order.create', entityId: order, payload: { accountId: burstHot[j % burstHot.length] as string, amount: 100 + 37 * j } }),
+          ),
+        ),
+      ),
+    );
+  }
+  // Bursts the run did not fire into a fault go out at fixed moments, the last at 70% of the duration.
+  const timed = Array.from({ length: burstCount }, async (_, i) => {
+    await sleep(Math.max(0, started + options.durationMs * (0.15 + (0.55 * i) / Math.max(1, burstCount - 1)) - Date.now()));
+    if (burstsFired < burstCount) fireBurst(`at ${Math.round(((Date.now() - started) / options.durationMs) * 100)}% of the duration`);
+  });
+
   let next = 0;
   const lane = async () => {
-    while (issued < options.commands) {
+    while (pacedIssued < options.commands) {
       const k = next++;
       scenarios++;
       const r = createRandom(options.seed, 1000 + k);
@@ -222,5 +345,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   };
   await Promise.all(Array.from({ length: options.concurrency }, lane));
   await Promise.all(poisons);
-  return { issued, scenarios, poison: poisonCount, unsupportedTypes: [...unsupported], elapsedMs: Date.now() - started };
+  await Promise.all(timed);
+  await Promise.all(burstRuns);
+  return { issued, scenarios, poison: poisonCount, unsupportedTypes: [...unsupported], elapsedMs: Date.now() - started, bursts: burstRecords };
 }

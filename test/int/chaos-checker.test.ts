@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkRun, type FinalState } from '../../src/chaos/checker.ts';
+import { checkRun, recoveryFigure, type FinalState } from '../../src/chaos/checker.ts';
 import { createHistory, type Envelope, type History } from '../../src/chaos/history.ts';
 
 let dir: string;
@@ -99,5 +99,59 @@ describe('chaos checker', () => {
     const w = world();
     w.history.record({ id: 'credit-a', kind: 'resend', invokedAt: 5, completedAt: 6, outcome: 'ok', http: 200, replayed: true, seen: { status: 'rejected', result: null, error: { code: 'x' } } });
     expect(failing(w)).toEqual(['replays answering the same status and result as the first answer', 'terminal answers that differ from the stored outcome']);
+  });
+
+  describe('every command (poison aside) terminal within 10 s of the last fault', () => {
+    // The world's commands were sent at t=1 ms; the last fault ends at t=1000 ms.
+    const timed = (ends: Record<string, number>) => {
+      const w = world();
+      for (const [id, row] of w.state.commands) w.state.commands.set(id, { ...row, completed_ms: ends[id] ?? 1500 });
+      return w;
+    };
+    const recovery = { lastFaultAt: 1000, limitSeconds: 10, startedAt: 0 };
+    const verdict = (w: ReturnType<typeof world>) => {
+      const figures = checkRun({ history: w.history, state: w.state, settleSeconds: 60, unplannedExits: 0, uncleanStops: 0, recovery });
+      return figures.find((figure) => figure.name.startsWith('every command (poison aside)'));
+    };
+
+    it('passes when the last command ends within 10 s of the last fault, and prints the seconds', () => {
+      const w = timed({ 'credit-a': 10_500 });
+      expect(verdict(w)?.ok).toBe(true);
+      expect(verdict(w)?.value).toMatch(/^9\.5s /);
+      expect(recoveryFigure(w.history, w.state, recovery).seconds).toBeCloseTo(9.5);
+    });
+
+    it('fails when a command ends 12 s after the last fault, naming it', () => {
+      const w = timed({ 'o1-pay': 13_000 });
+      expect(verdict(w)?.ok).toBe(false);
+      expect(verdict(w)?.value).toContain('o1-pay:succeeded');
+      expect(failing({ ...w })).toEqual([]); // without the recovery input the figure is not computed
+    });
+
+    it('fails when a non-poison command is not terminal', () => {
+      const w = timed({});
+      const row = w.state.commands.get('credit-a');
+      if (row) w.state.commands.set('credit-a', { ...row, status: 'retrying', completed_ms: null });
+      expect(verdict(w)?.ok).toBe(false);
+    });
+
+    it('leaves poison commands out (they back off up to a minute), while the dead-letter figure still wants them dead', () => {
+      const w = timed({ 'poison-0': 60_000 });
+      expect(verdict(w)?.ok).toBe(true);
+    });
+
+    it('measures from the last submission when it came after the last fault, and each command from its own first send', () => {
+      const w = timed({ late: 25_000 });
+      w.history.register({ id: 'late', type: 'account.credit', entityId: 'a', payload: { amount: 1 } });
+      w.history.record({ id: 'late', kind: 'submit', invokedAt: 20_000, completedAt: 20_100, outcome: 'ok', http: 202, replayed: false, seen: { status: 'queued', result: null, error: null } });
+      w.state.commands.set('late', { id: 'late', type: 'account.credit', entity_id: 'a', payload: { amount: 1 }, status: 'rejected', result: null, error: { code: 'x' }, attempts: 1, completed_ms: 25_000 });
+      expect(verdict(w)?.ok).toBe(true);
+      expect(recoveryFigure(w.history, w.state, recovery).seconds).toBeCloseTo(5);
+      // A command stuck since before the fault cannot hide behind that later submission.
+      const stuck = w.state.commands.get('o1-pay');
+      if (stuck) w.state.commands.set('o1-pay', { ...stuck, completed_ms: 24_000 });
+      expect(verdict(w)?.ok).toBe(false);
+      expect(recoveryFigure(w.history, w.state, recovery).worstId).toBe('o1-pay');
+    });
   });
 });
