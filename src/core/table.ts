@@ -13,17 +13,16 @@ export interface Versioned {
 }
 
 /**
- * A table of versioned entities. `lockOrder` places it in the one global lock order every batch follows
- * (lower first); a command may lock rows of a later table named by rows of an earlier one (an order names
- * its account), never the reverse.
+ * A table of versioned entities: a text primary key `id`, an integer `version` and an `updated_at`
+ * timestamp (the set UPDATE stamps it). `lockOrder` places it in the one global lock order every batch
+ * follows (lower first, unique per table); a command may lock rows of a later table named by rows of an
+ * earlier one (an order names its account), never the reverse.
  */
 export interface EntityTable<R extends Versioned = Versioned> {
   readonly kind: 'entity';
   readonly name: string;
   readonly lockOrder: number;
   readonly columns: Columns<R>;
-  /** Rows of this table written by a batch only as new rows: no version check needed. */
-  readonly __row?: R;
 }
 
 /** An append-only table (a ledger): rows are only ever inserted. */
@@ -31,10 +30,12 @@ export interface AppendTable<R = Record<string, unknown>> {
   readonly kind: 'append';
   readonly name: string;
   readonly columns: Columns<R>;
-  readonly __row?: R;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+/** Which table holds each place in the global lock order (a table may be described more than once). */
+const LOCK_ORDERS = new Map<number, string>();
 
 function checkNames(name: string, columns: Record<string, readonly [string, ColumnType]>): void {
   for (const identifier of [name, ...Object.values(columns).map(([column]) => column)]) {
@@ -54,6 +55,11 @@ export function entityTable<R extends Versioned>(definition: {
   lockOrder: number;
   columns: Columns<Omit<R, 'id' | 'version'>>;
 }): EntityTable<R> {
+  const holder = LOCK_ORDERS.get(definition.lockOrder);
+  if (holder !== undefined && holder !== definition.name) {
+    throw new Error(`lockOrder ${definition.lockOrder} of ${definition.name} is already ${holder}'s: each table needs its own place in the lock order`);
+  }
+  LOCK_ORDERS.set(definition.lockOrder, definition.name);
   const columns = { ...definition.columns, id: ['id', 'text'], version: ['version', 'integer'] } as unknown as Columns<R>;
   checkNames(definition.name, columns as Record<string, readonly [string, ColumnType]>);
   return { kind: 'entity', name: definition.name, lockOrder: definition.lockOrder, columns };

@@ -98,6 +98,9 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
   }
 }
 
+/** Transient failures may use this many times RETRY_LIMIT attempts before a command is given up. */
+export const TRANSIENT_ATTEMPTS_FACTOR = 10;
+
 /** The cap of the backoff after transient failures (a lost connection, a lock timeout, a restarted server). */
 export const TRANSIENT_RETRY_MAX_SECONDS = 3;
 
@@ -110,7 +113,7 @@ export const TRANSIENT_RETRY_MAX_SECONDS = 3;
 export async function recordFailure(sql: Sql, delivery: Delivery, err: unknown, options: ApplyOptions): Promise<Settlement> {
   const error = describeFailure(err);
   const transient = isRetryable(err);
-  const { rows } = await sql.query<{ status: string; failures: number }>(RECORD_FAILURE, [
+  const { rows } = await sql.query<{ status: string; failures: number; attempts: number }>(RECORD_FAILURE, [
     delivery.clientId,
     delivery.id,
     transient ? 0 : 1,
@@ -118,13 +121,14 @@ export async function recordFailure(sql: Sql, delivery: Delivery, err: unknown, 
     options.maxFailures,
     delivery.attempt,
     JSON.stringify(error),
+    options.maxFailures * TRANSIENT_ATTEMPTS_FACTOR,
   ]);
   const row = rows[0];
   if (row === undefined) return { kind: 'complete', outcome: 'already-terminal' };
   if (row.status === 'dead') return { kind: 'dead', error };
-  const backoff = 2 ** Math.max(0, delivery.attempt - 1);
+  // Counted on the row: a retry is a fresh job, whose own attempt count starts again.
   const delaySeconds = transient
-    ? Math.min(TRANSIENT_RETRY_MAX_SECONDS, backoff)
+    ? Math.min(TRANSIENT_RETRY_MAX_SECONDS, 2 ** Math.max(0, row.attempts - 1))
     : Math.min(options.retryDelayMaxSeconds ?? 60, 2 ** Math.max(0, row.failures - 1));
   return { kind: 'retry', error, delaySeconds };
 }

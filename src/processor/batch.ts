@@ -24,6 +24,11 @@ import { insertRows, lockRows, readRowsBy, updateRows } from './tables.ts';
 const BATCH_SAVEPOINT = 'oncely_batch';
 const ONE_SAVEPOINT = 'oncely_one';
 
+/** A decision read or wrote a row no plan of its batch named: a plan bug, or a row created in the same batch. */
+export class NotInPlan extends Error {
+  override name = 'NotInPlan';
+}
+
 interface Loaded {
   /** The row as the database had it when locked (null: absent when locked, or created in this batch). */
   original: Versioned | null;
@@ -37,7 +42,6 @@ class State implements BatchState {
   readonly appends = new Map<string, { table: AppendTable; rows: unknown[] }>();
   /** The current command's staged writes: undone if it is refused. */
   private undo: (() => void)[] = [];
-  private allowed = new Set<string>();
 
   rowsOf(table: EntityTable) {
     let entry = this.tables.get(table.name);
@@ -54,9 +58,8 @@ class State implements BatchState {
     if (locked) for (const id of ids) if (!map.has(id)) map.set(id, { original: null, current: null, locked: true });
   }
 
-  begin(keys: readonly RowKey[]) {
+  begin() {
     this.undo = [];
-    this.allowed = new Set(keys.map((key) => `${key.table.name}\u0000${key.id}`));
   }
 
   rollback() {
@@ -65,7 +68,10 @@ class State implements BatchState {
   }
 
   get<R extends Versioned>(table: EntityTable<R>, id: string): R | undefined {
-    return (this.tables.get(table.name)?.rows.get(id)?.current ?? undefined) as R | undefined;
+    const entry = this.tables.get(table.name)?.rows.get(id);
+    // A row no plan of the batch named was never looked at: "absent" would be a guess, so say so.
+    if (!entry) throw new NotInPlan(`${table.name} ${id} is in no lock plan of this batch`);
+    return (entry.current ?? undefined) as R | undefined;
   }
 
   find<R extends Versioned>(table: EntityTable<R>, where: (row: R) => boolean): R[] {
@@ -73,11 +79,14 @@ class State implements BatchState {
     return [...rows].map((loaded) => loaded.current as R | null).filter((row): row is R => row !== null && where(row));
   }
 
+  /**
+   * A row the batch holds locked. Any command of the batch may write it: the batch's whole lock set was
+   * taken in the global order, whichever plan named the row (so `order.create` and `order.pay` of one
+   * order share a batch: the account the create locked is the one the pay debits).
+   */
   private lockedEntry(table: EntityTable, id: string): Loaded {
     const entry = this.tables.get(table.name)?.rows.get(id);
-    if (!entry?.locked || !this.allowed.has(`${table.name}\u0000${id}`)) {
-      throw new Error(`${table.name} ${id} is not in this command's lock plan`);
-    }
+    if (!entry?.locked) throw new NotInPlan(`${table.name} ${id} is not locked by any lock plan of this batch`);
     return entry;
   }
 
@@ -133,6 +142,8 @@ async function applySetBased(
   deliveries: readonly Delivery[],
   byKey: ReadonlyMap<string, CommandRow>,
   options: ApplyOptions,
+  /** False for a probe that will be rolled back: no settlement hooks. */
+  settle = true,
 ): Promise<(Settlement | undefined)[]> {
   const settlements: (Settlement | undefined)[] = new Array<Settlement | undefined>(deliveries.length);
   const jobs: Job[] = [];
@@ -165,7 +176,7 @@ async function applySetBased(
 
   const outcomes: { job: Job; outcome: Outcome }[] = [];
   for (const job of jobs) {
-    state.begin(job.keys);
+    state.begin();
     let outcome: Outcome;
     try {
       outcome = job.definition.decide(job.command, state);
@@ -190,7 +201,7 @@ async function applySetBased(
     if (Number(recorded.rows[0]?.settled) !== outcomes.length) throw new Error('a locked command row changed under its lock');
   }
   for (const { job, outcome } of outcomes) {
-    await options.hooks?.beforeSettle?.(job.delivery);
+    if (settle) await options.hooks?.beforeSettle?.(job.delivery);
     settlements[job.index] = { kind: 'complete', outcome: outcome.status };
   }
   return settlements;
@@ -313,7 +324,7 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
       await sql.query(`ROLLBACK TO SAVEPOINT ${BATCH_SAVEPOINT}`);
       const [only] = planned;
       if (planned.length === 1 && only) settlements[only.index] = await recordFailure(sql, only.delivery, err, options);
-      else for (const p of planned) settlements[p.index] = await applyAlone(sql, registry, p.delivery, options);
+      else await fallBack(sql, registry, planned, settlements, options);
     }
   }
   if (imperative.length > 0 && options.lockTimeoutMs !== undefined) {
@@ -329,6 +340,44 @@ const keyOf = (delivery: { clientId: string; id: string }) => `${delivery.client
 async function lockCommands(sql: Sql, deliveries: readonly Delivery[]): Promise<Map<string, CommandRow>> {
   const { rows } = await sql.query<CommandRow>(LOCK_COMMANDS, [deliveries.map((d) => d.clientId), deliveries.map((d) => d.id)]);
   return new Map(rows.map((row) => [keyOf({ clientId: row.client_id, id: row.id }), row]));
+}
+
+/**
+ * After a failed set pass: find the commands that fail alone, then apply the others as one set pass again,
+ * so the locks are still taken in the global order, and record the failures. Each probe runs under a
+ * savepoint that is rolled back, which releases its locks, so probing holds nothing across commands.
+ * Should the second pass fail too (a failure only some combination shows), each command is applied alone.
+ */
+async function fallBack(
+  sql: Sql,
+  registry: Registry,
+  planned: readonly { delivery: Delivery; index: number }[],
+  settlements: Settlement[],
+  options: ApplyOptions,
+): Promise<void> {
+  const failed = new Map<number, unknown>();
+  for (const p of planned) {
+    await sql.query(`SAVEPOINT ${ONE_SAVEPOINT}`);
+    try {
+      await applySetBased(sql, registry, [p.delivery], await lockCommands(sql, [p.delivery]), options, false);
+    } catch (err) {
+      if (isConnectionLost(err)) throw err;
+      failed.set(p.index, err);
+    }
+    await sql.query(`ROLLBACK TO SAVEPOINT ${ONE_SAVEPOINT}`);
+  }
+  const good = planned.filter((p) => !failed.has(p.index));
+  await sql.query(`SAVEPOINT ${BATCH_SAVEPOINT}`);
+  try {
+    const byKey = await lockCommands(sql, planned.map((p) => p.delivery));
+    const results = await applySetBased(sql, registry, good.map((p) => p.delivery), byKey, options);
+    for (const [i, p] of good.entries()) settlements[p.index] = results[i]!;
+    for (const p of planned) if (failed.has(p.index)) settlements[p.index] = await recordFailure(sql, p.delivery, failed.get(p.index), options);
+  } catch (err) {
+    if (isConnectionLost(err)) throw err;
+    await sql.query(`ROLLBACK TO SAVEPOINT ${BATCH_SAVEPOINT}`);
+    for (const p of planned) settlements[p.index] = await applyAlone(sql, registry, p.delivery, options);
+  }
 }
 
 /** One planned command under its own savepoint; a failure is recorded on its row and settled as retry/dead. */

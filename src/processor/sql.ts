@@ -78,21 +78,22 @@ export const RECORD_OUTCOME = `
   SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled
   WHERE status IN ('succeeded', 'rejected', 'conflict', 'dead')`;
 
-// A failed attempt: `retrying`, or `dead` once the queue gives up ($4) or the handler itself (not the
-// database) has failed $5 times. Like every outcome, it never touches a command that already ended.
+// A failed attempt: `retrying`, or `dead` once the queue gives up ($4), the handler itself (not the
+// database) has failed $5 times, or the command has used up its whole budget of attempts ($8, transient
+// failures included: every retry loop is bounded). Like every outcome, it never touches an ended command.
 export const RECORD_FAILURE = `
   WITH settled AS (
     UPDATE commands
     SET failures = failures + $3::int,
-        status = CASE WHEN $4::boolean OR failures + $3::int >= $5::int THEN 'dead' ELSE 'retrying' END,
+        status = CASE WHEN $4::boolean OR failures + $3::int >= $5::int OR attempts + 1 >= $8::int THEN 'dead' ELSE 'retrying' END,
         attempts = greatest(attempts + 1, $6), error = $7, updated_at = now(),
-        completed_at = CASE WHEN $4::boolean OR failures + $3::int >= $5::int THEN now() END
+        completed_at = CASE WHEN $4::boolean OR failures + $3::int >= $5::int OR attempts + 1 >= $8::int THEN now() END
     WHERE client_id = $1 AND id = $2 AND status IN ('queued', 'retrying')
-    RETURNING client_id, id, status, failures
+    RETURNING client_id, id, status, failures, attempts
   ), announced AS (
     SELECT pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id) FROM settled WHERE status = 'dead'
   )
-  SELECT status, failures, (SELECT count(*) FROM announced) AS announced FROM settled`;
+  SELECT status, failures, attempts, (SELECT count(*) FROM announced) AS announced FROM settled`;
 
 // A job that reached the dead-letter queue without the processor recording it (its last attempt lost its
 // connection): the command ends dead unless some attempt already ended it, or it changed after the job was

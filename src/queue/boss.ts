@@ -5,13 +5,11 @@ import type { Sql } from '../core/command.ts';
 import type { Delivery, Settlement } from '../processor/apply.ts';
 import type { Enqueue, JobRef } from '../processor/submit.ts';
 import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
-import { TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
+import { TRANSIENT_ATTEMPTS_FACTOR, TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
 
 export const COMMAND_QUEUE = 'oncely-commands';
 export const DEAD_LETTER_QUEUE = 'oncely-commands-dead';
 
-/** Transient failures may use this many times RETRY_LIMIT attempts before a command is given up. */
-export const TRANSIENT_ATTEMPTS_FACTOR = 10;
 
 export interface QueueSettings {
   connectionString: string;

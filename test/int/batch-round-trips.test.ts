@@ -98,6 +98,25 @@ describe('batch round trips', () => {
     expect(broken).toEqual([]);
   });
 
+  it('creates and acts on the same order and red packet in one batch, without falling back', async () => {
+    const chain = [
+      command('rt-chain-open', 'account.open', 'rt-chain', {}),
+      command('rt-chain-fund', 'account.credit', 'rt-chain', { amount: 500 }),
+      command('rt-chain-order', 'order.create', 'rt-chain-o', { accountId: 'rt-chain', amount: 120 }),
+      command('rt-chain-pay', 'order.pay', 'rt-chain-o', {}),
+      command('rt-chain-issue', 'redPacket.issue', 'rt-chain-rp', { orderId: 'rt-chain-o', accountId: 'rt-chain', amount: 30 }),
+      command('rt-chain-rp-pay', 'redPacket.pay', 'rt-chain-rp', {}),
+      command('rt-chain-ship', 'order.ship', 'rt-chain-o', {}),
+    ];
+    await system.commands.submit('anonymous', chain);
+    // A fallback would probe each command alone: far more statements than one set pass.
+    expect(await applyDirectly(chain.map((c) => c.id))).toBeLessThanOrEqual(12);
+    const { rows } = await db.pool.query<{ id: string; status: string }>(`SELECT id, status FROM commands WHERE id LIKE 'rt-chain-%' ORDER BY id`);
+    expect(rows.every((row) => row.status === 'succeeded')).toBe(true);
+    const { rows: account } = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'rt-chain'`);
+    expect(account).toEqual([{ balance: 500 - 120 + 30, version: 4 }]);
+  });
+
   it('settles a redelivery of the whole batch without a second effect', async () => {
     const ids = Array.from({ length: 50 }, (_, i) => `rt-c-${i}`);
     const before = await db.pool.query(`SELECT count(*)::int AS n FROM ledger_entries`);

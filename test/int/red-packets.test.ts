@@ -18,7 +18,7 @@ beforeAll(async () => {
     // One command per transaction and enough workers to take every issue of a race at once.
     env: { WORKER_CONCURRENCY: '12', WORKER_BATCH_SIZE: '1' },
     // Racing issues hold their transaction open a little after writing, so they overlap for certain:
-    // each later one meets the first one's uncommitted row in the unique index.
+    // each later one waits on the first one's lock of the order, then finds its live red packet.
     hooks: { beforeSettle: (delivery) => (delivery.id.startsWith('race-') ? setTimeout(RACE_HOLD_MS) : undefined) },
   });
   await run({ id: 'open-ra', type: 'account.open', entityId: 'ra' });

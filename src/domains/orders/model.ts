@@ -19,8 +19,9 @@ export interface Transition<S extends string> {
 }
 
 /**
- * The order state machine, written down once. The pure decisions below and the guarded UPDATE in
- * store.ts both read it, so the rule that refuses a command and the statement that enforces it agree.
+ * The order state machine, written down once. The pure decisions below read it under the order's lock
+ * (and the versioned UPDATE makes sure the row is still the one decided on); moveOrder in store.ts writes
+ * the same edges as guarded statements for handler-style code.
  *
  *   CREATED -> PAID -> DELIVERED -> COMPLETED, and CREATED | PAID -> CANCELLED
  */

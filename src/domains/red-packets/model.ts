@@ -28,8 +28,8 @@ export function isLive(redPacket: Pick<RedPacket, 'status'>): boolean {
 }
 
 /**
- * Whether an order may get a red packet, before looking at the red packets it already has (that part is
- * the partial unique index's job, because only the database sees concurrent issues).
+ * Whether an order may get a red packet, before looking at the red packets it already has (read after
+ * the order's lock, which every issue for the order takes; see redPacket.issue).
  */
 export function decideIssue(order: Pick<Order, 'id' | 'status'> | null, orderId: string): Decision<null> {
   if (!order) return refuse('not_found', `order ${orderId} does not exist`, { id: orderId });
