@@ -27,7 +27,9 @@ const USAGE = `usage: npm run chaos -- [options]
   --clients N          client scenarios running at once (default 24)
   --faults LIST        any of ${FAULT_KINDS.join(',')} or none (default all)
   --accounts N         accounts (default 40), --hot N of them hot (default 4)
-  --bursts N           open-loop bursts on top of the paced commands (default 4), over at most 5 hot accounts
+  --bursts N           open-loop bursts at fixed moments, on top of the paced commands (default 2), over at
+                       most 5 hot accounts; besides them one burst goes into the first worker SIGKILL and
+                       one into each PostgreSQL restart, up to --fault-bursts N of them (default 3)
   --burst-size N       commands fired at once by each burst (default 500)
   --burst-in-flight N  requests of a burst in flight at once (default 64)
   --settle S           the final wait: every command, poison included, must be terminal within S seconds of
@@ -58,7 +60,8 @@ function parseOptions() {
       faults: { type: 'string', default: FAULT_KINDS.join(',') },
       accounts: { type: 'string', default: '40' },
       hot: { type: 'string', default: '4' },
-      bursts: { type: 'string', default: '4' },
+      bursts: { type: 'string', default: '2' },
+      'fault-bursts': { type: 'string', default: '3' },
       'burst-size': { type: 'string', default: '500' },
       'burst-in-flight': { type: 'string', default: '64' },
       settle: { type: 'string' },
@@ -123,6 +126,7 @@ function parseOptions() {
     accounts: int('accounts', values.accounts, 2, 10_000),
     hot: int('hot', values.hot, 1, 10_000),
     bursts: int('bursts', values.bursts, 0, 1000),
+    faultBursts: int('fault-bursts', values['fault-bursts'], 0, 1000),
     burstSize: int('burst-size', values['burst-size'], 1, 1_000_000),
     burstInFlight: int('burst-in-flight', values['burst-in-flight'], 1, 4096),
     settleSeconds: values.settle === undefined ? undefined : int('settle', values.settle, 1, 3600),
@@ -315,8 +319,10 @@ async function main(): Promise<number> {
   let workloadDone = false;
   let pacedShare = 0;
   let workloadEndedAt = 0;
-  // The nemesis starts no fault once the workload is in its calm tail (the last 10% of its paced commands).
-  const CALM_TAIL_SHARE = 0.9;
+  // The nemesis starts no fault once the workload is in its calm tail: the last 15% of its paced commands
+  // (at least 15% of the duration when the workload keeps its pace), so the run can measure how soon every
+  // command ends after the last fault.
+  const CALM_TAIL_SHARE = 0.85;
   let fireBurst: ((reason: string) => void) | undefined;
   const burstFaults = new Set<string>();
   const progress = setInterval(() => {
@@ -336,6 +342,7 @@ async function main(): Promise<number> {
       history,
       log: (line) => say(`chaos: ${line}`),
       bursts: options.bursts,
+      faultBursts: options.faultBursts,
       burstSize: options.burstSize,
       burstInFlight: options.burstInFlight,
       burstTrigger: (fire) => {
@@ -361,9 +368,9 @@ async function main(): Promise<number> {
       log: nemesisLog,
       origin: started,
       active: () => !workloadDone && pacedShare < CALM_TAIL_SHARE,
-      // A burst goes into the first worker SIGKILL and the first PostgreSQL restart.
+      // A burst goes into the first worker SIGKILL and into every PostgreSQL restart (up to --fault-bursts).
       onFault: (event) => {
-        if ((event === 'kill-worker' || event === 'restart-postgres') && !burstFaults.has(event)) {
+        if (event === 'restart-postgres' || (event === 'kill-worker' && !burstFaults.has(event))) {
           burstFaults.add(event);
           fireBurst?.(`into ${event === 'kill-worker' ? 'a worker SIGKILL' : 'a PostgreSQL restart'}`);
         }
@@ -443,14 +450,24 @@ async function main(): Promise<number> {
       `resets ${stats.resetConnections}, black holes ${stats.blackholedConnections}, latency spells ${stats.latencySpells}`,
   );
   const at = (ms: number) => `t=${((ms - started) / 1000).toFixed(1)}s`;
+  // How long each burst took to drain: from its firing to the last of its commands terminal.
+  const drained = (index: number) => {
+    let last = 0;
+    for (const [id, row] of state.commands) if (id.startsWith(`b${index}-`) && typeof row.completed_ms === 'number') last = Math.max(last, row.completed_ms);
+    return last;
+  };
   say(
-    `bursts: ${workload.bursts.map((b) => `${b.commands} ${b.reason} at ${at(b.firedAt)} (sent in ${((b.sentAt - b.firedAt) / 1000).toFixed(1)}s)`).join('; ') || 'none'}`,
+    `bursts: ${
+      workload.bursts
+        .map((b) => `${b.commands} ${b.reason} at ${at(b.firedAt)} (sent in ${((b.sentAt - b.firedAt) / 1000).toFixed(1)}s, all terminal in ${((drained(b.index) - b.firedAt) / 1000).toFixed(1)}s)`)
+        .join('; ') || 'none'
+    }`,
   );
   say(
     `last fault: ${stats.timeline.length > 0 ? (() => {
       const last = stats.timeline.reduce((a, b) => (b.endedAt > a.endedAt ? b : a));
       return `${last.event} ended ${at(last.endedAt)}`;
-    })() : 'none'}; workload ended ${at(workloadEndedAt)}`,
+    })() : 'none'}; workload ended ${at(workloadEndedAt)}${stats.lastFaultAt ? ` (calm tail ${((workloadEndedAt - stats.lastFaultAt) / 1000).toFixed(1)}s)` : ''}`,
   );
   if (lateReport.length > 0) {
     say(`late commands (terminal more than ${terminalWithin}s after ${at(recovery.from)}, or never), latest first:`);

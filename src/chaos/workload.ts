@@ -20,15 +20,14 @@ export interface WorkloadOptions {
   client: ChaosClient;
   history: History;
   log: (line: string) => void;
-  /** Open-loop bursts on top of the paced commands (0: none), and how many commands each fires. */
+  /** Open-loop bursts at fixed moments on top of the paced commands (0: none), and how many commands each fires. */
   bursts?: number;
   burstSize?: number;
+  /** At most this many more bursts fired by the run into faults (burstTrigger). */
+  faultBursts?: number;
   /** Requests of a burst in flight at once (its only bound: no think time, no waiting for answers to pace). */
   burstInFlight?: number;
-  /**
-   * Handed a function that fires the next burst at once (if any are left), so the run can fire bursts into
-   * faults. Bursts not fired that way go out at fixed moments of the duration.
-   */
+  /** Handed a function that fires a burst at once (up to faultBursts of them), so the run can fire bursts into faults. */
   burstTrigger?: (fire: (reason: string) => void) => void;
   /** Told the share (0..1) of the paced commands issued so far, after each one (the nemesis stops at the tail). */
   onProgress?: (share: number) => void;
@@ -238,13 +237,15 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
 
   // --- Open-loop bursts: many commands over a few hot entities at once. The orders and red packets they
   // act on are created up front (paced, like the rest), so a burst needs nothing but PostgreSQL to be sent.
-  const burstCount = options.bursts ?? 0;
+  const timedBursts = options.bursts ?? 0;
+  const faultBursts = options.faultBursts ?? 0;
   const burstSize = options.burstSize ?? 0;
   const burstHot = hot.slice(0, Math.max(1, Math.min(5, hot.length)));
   const burstOrders = (b: number) => Array.from({ length: 3 }, (_, j) => `burst${b}-ord${j}`);
   const burstRecords: BurstRecord[] = [];
   const burstRuns: Promise<void>[] = [];
   let burstsFired = 0;
+  let faultBurstsFired = 0;
   async function runBurst(b: number, reason: string): Promise<void> {
     const firedAt = Date.now();
     const r = createRandom(options.seed, streamOf(`burst-${b}`));
@@ -309,16 +310,20 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
     );
   }
   const fireBurst = (reason: string) => {
-    if (burstsFired >= burstCount) return;
+    if (burstSize <= 0) return;
     const b = burstsFired++;
     burstRuns.push(runBurst(b, reason));
   };
-  options.burstTrigger?.(fireBurst);
+  options.burstTrigger?.((reason) => {
+    if (faultBurstsFired >= faultBursts) return;
+    faultBurstsFired++;
+    fireBurst(reason);
+  });
 
-  if (burstCount > 0 && burstSize > 0) {
-    // Each burst's few hot orders, created before any burst can fire.
+  if (timedBursts + faultBursts > 0 && burstSize > 0) {
+    // Each burst's few hot orders (three), created before any burst can fire.
     await Promise.all(
-      Array.from({ length: burstCount }, (_, b) =>
+      Array.from({ length: timedBursts + faultBursts }, (_, b) =>
         Promise.all(
           burstOrders(b).map((order, j) =>
             issue({ id: `burst${b}-create-${order}`, type: 'order.create', entityId: order, payload: { accountId: burstHot[j % burstHot.length] as string, amount: 100 + 37 * j } }),
@@ -327,10 +332,10 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
       ),
     );
   }
-  // Bursts the run did not fire into a fault go out at fixed moments, the last at 70% of the duration.
-  const timed = Array.from({ length: burstCount }, async (_, i) => {
-    await sleep(Math.max(0, started + options.durationMs * (0.15 + (0.55 * i) / Math.max(1, burstCount - 1)) - Date.now()));
-    if (burstsFired < burstCount) fireBurst(`at ${Math.round(((Date.now() - started) / options.durationMs) * 100)}% of the duration`);
+  // The timed bursts go out at fixed moments from 15% to 60% of the duration.
+  const timed = Array.from({ length: timedBursts }, async (_, i) => {
+    await sleep(Math.max(0, started + options.durationMs * (0.15 + (0.45 * i) / Math.max(1, timedBursts - 1)) - Date.now()));
+    fireBurst(`at ${Math.round(((Date.now() - started) / options.durationMs) * 100)}% of the duration`);
   });
 
   let next = 0;
