@@ -459,7 +459,17 @@ async function main(): Promise<number> {
   say(
     `bursts: ${
       workload.bursts
-        .map((b) => `${b.commands} ${b.reason} at ${at(b.firedAt)} (sent in ${((b.sentAt - b.firedAt) / 1000).toFixed(1)}s, all terminal in ${((drained(b.index) - b.firedAt) / 1000).toFixed(1)}s)`)
+        .map((b) => {
+          // The same question as the figure, for this burst alone: from the later of its last send and the
+          // last fault that ended before it drained, to its last command terminal.
+          const end = drained(b.index);
+          const faultEnd = Math.max(0, ...stats.timeline.filter((f) => f.endedAt <= end && f.endedAt >= b.firedAt).map((f) => f.endedAt));
+          const from = Math.max(b.sentAt, faultEnd);
+          return (
+            `${b.commands} ${b.reason} at ${at(b.firedAt)} (sent in ${((b.sentAt - b.firedAt) / 1000).toFixed(1)}s, all terminal in ${((end - b.firedAt) / 1000).toFixed(1)}s, ` +
+            `${((end - from) / 1000).toFixed(1)}s after ${from === b.sentAt ? 'its last send' : 'the last fault during it'})`
+          );
+        })
         .join('; ') || 'none'
     }`,
   );
