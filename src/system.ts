@@ -76,6 +76,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         applyBatch(sql, registry, deliveries, {
           maxFailures: config.RETRY_LIMIT,
           retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
+          // Well inside the job's expiry, so a batch of slow handlers defers its tail instead of expiring whole.
+          batchBudgetMs: (config.JOB_EXPIRE_SECONDS * 1000) / 3,
           // Imperative handlers only: they lock in their own order, so a blocked one gives way.
           lockTimeoutMs: Math.min(2000, (config.JOB_EXPIRE_SECONDS * 1000) / 4),
           ...(options.hooks ? { hooks: options.hooks } : {}),

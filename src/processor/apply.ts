@@ -33,6 +33,8 @@ export interface ApplyHooks {
 export interface ApplyOptions {
   /** Handler failures (not transient database errors) after which a command is dead: RETRY_LIMIT. */
   maxFailures: number;
+  /** Imperative handlers of a batch stop starting after this long; the rest are deferred (inside the job expiry). */
+  batchBudgetMs?: number;
   /** The cap of the exponential backoff after a handler failure (RETRY_DELAY_MAX_SECONDS). */
   retryDelayMaxSeconds?: number;
   /** Per-statement lock wait inside a batch: a blocked command gives way instead of holding the batch. */

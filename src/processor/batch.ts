@@ -330,7 +330,16 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
   if (imperative.length > 0 && options.lockTimeoutMs !== undefined) {
     await sql.query(`SELECT set_config('lock_timeout', $1, true)`, [`${options.lockTimeoutMs}ms`]);
   }
-  for (const { delivery, index } of imperative) settlements[index] = await applyDelivery(sql, registry, delivery, options);
+  const started = Date.now();
+  for (const [n, { delivery, index }] of imperative.entries()) {
+    // Handlers run one after another, so a slow one could push the batch past its job's expiry: after the
+    // budget the rest go back to the queue untouched, each with a job of its own (the first always runs).
+    if (n > 0 && options.batchBudgetMs !== undefined && Date.now() - started > options.batchBudgetMs) {
+      settlements[index] = { kind: 'retry', error: { code: 'deferred', message: 'the batch ran out of time before this command' }, delaySeconds: 0 };
+      continue;
+    }
+    settlements[index] = await applyDelivery(sql, registry, delivery, options);
+  }
   return settlements;
 }
 

@@ -8,6 +8,26 @@ import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
 import { TRANSIENT_ATTEMPTS_FACTOR, TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
 
 export const COMMAND_QUEUE = 'oncely-commands';
+
+/**
+ * The most commands one job carries. Commands stored together (one submission flush, one batch request)
+ * share jobs, so the queue's own cost (insert, fetch, complete: a few row writes per job) is paid once per
+ * up to this many commands instead of once per command.
+ */
+export const COMMANDS_PER_JOB = 50;
+
+/** A job's data: one command (the shape every job had before, and still the shape of a lone command's job), or several. */
+export type JobData = JobRef | { commands: JobRef[] };
+
+/** The commands a job carries. */
+export function commandsOf(data: JobData): JobRef[] {
+  return 'commands' in data ? data.commands : [data];
+}
+
+function jobData(refs: readonly JobRef[]): JobData {
+  const plain = refs.map((ref) => ({ clientId: ref.clientId, id: ref.id }));
+  return plain.length === 1 ? plain[0]! : { commands: plain };
+}
 export const DEAD_LETTER_QUEUE = 'oncely-commands-dead';
 
 
@@ -111,13 +131,11 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
   await ensureQueue(boss, DEAD_LETTER_QUEUE, { ...policy, retryLimit: 10, notify: true });
   await ensureQueue(boss, COMMAND_QUEUE, { ...policy, deadLetter: DEAD_LETTER_QUEUE, notify: true });
 
-  const enqueue: Enqueue = async (sql, jobs) => {
-    if (jobs.length === 0) return;
-    await boss.insert(
-      COMMAND_QUEUE,
-      jobs.map((job) => ({ data: job.entityId === undefined ? { clientId: job.clientId, id: job.id } : { clientId: job.clientId, id: job.id, entityId: job.entityId } })),
-      { db: toDatabase(sql) },
-    );
+  const enqueue: Enqueue = async (sql, refs) => {
+    if (refs.length === 0) return;
+    const jobs: JobInsert<JobData>[] = [];
+    for (let i = 0; i < refs.length; i += COMMANDS_PER_JOB) jobs.push({ data: jobData(refs.slice(i, i + COMMANDS_PER_JOB)) });
+    await boss.insert(COMMAND_QUEUE, jobs, { db: toDatabase(sql) });
   };
 
   return {
@@ -136,27 +154,29 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         pollingIntervalSeconds: pollIntervalSeconds,
         notifyPollingIntervalSeconds: pollIntervalSeconds,
       } as const;
-      await boss.work<JobRef, unknown, typeof options>(COMMAND_QUEUE, options, async (jobs, tx) => {
-        const deliveries: Delivery[] = jobs.map((job) => ({
-          clientId: job.data.clientId,
-          id: job.data.id,
-          entityId: job.data.entityId ?? '',
-          attempt: job.retryCount + 1,
-          lastAttempt: job.retryCount >= job.retryLimit,
-        }));
+      await boss.work<JobData, unknown, typeof options>(COMMAND_QUEUE, options, async (jobs, tx) => {
+        const deliveries: Delivery[] = jobs.flatMap((job) =>
+          commandsOf(job.data).map((ref) => ({
+            clientId: ref.clientId,
+            id: ref.id,
+            entityId: ref.entityId ?? '',
+            attempt: job.retryCount + 1,
+            lastAttempt: job.retryCount >= job.retryLimit,
+          })),
+        );
         const abandoned = AbortSignal.any(jobs.map((job) => job.signal));
         const settlements = await apply(toSql(tx, abandoned), deliveries);
         // pg-boss completes every job of the batch in this transaction after we return. A command to run
-        // again gets a fresh job, due after the processor's delay (flat for transient failures, exponential
-        // for a failing handler), and a dead one a copy in the dead-letter queue for operators; both are
-        // inserted here, in the same commit as the command row that says so.
-        const again: JobInsert<JobRef>[] = [];
-        const dead: JobInsert<JobRef>[] = [];
+        // again gets a job of its own, due after the processor's delay, and a dead one a copy in the
+        // dead-letter queue for operators; both are inserted here, in the same commit as the command row
+        // that says so.
+        const again: JobInsert<JobData>[] = [];
+        const dead: JobInsert<JobData>[] = [];
         for (const [i, settlement] of settlements.entries()) {
-          const job = jobs[i];
-          if (!job) continue;
-          if (settlement.kind === 'retry') again.push({ data: job.data, startAfter: settlement.delaySeconds });
-          else if (settlement.kind === 'dead') dead.push({ data: job.data, retryLimit: 0 });
+          const delivery = deliveries[i]!;
+          const data = jobData([{ clientId: delivery.clientId, id: delivery.id }]);
+          if (settlement.kind === 'retry') again.push({ data, startAfter: settlement.delaySeconds });
+          else if (settlement.kind === 'dead') dead.push({ data, retryLimit: 0 });
         }
         // pg-boss must see its own `tx` to count these settles, so the abandoned-handler guard is applied by hand.
         abandoned.throwIfAborted();
@@ -166,8 +186,10 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         return null;
       });
       const deadOptions = { transactional: true, includeMetadata: true, localConcurrency: 1, batchSize: 50, pollingIntervalSeconds: pollIntervalSeconds, notifyPollingIntervalSeconds: pollIntervalSeconds } as const;
-      await boss.work<JobRef, unknown, typeof deadOptions>(DEAD_LETTER_QUEUE, deadOptions, async (jobs, tx) => {
-        for (const job of jobs) await onDead(toSql(tx), job.data, job.createdOn);
+      await boss.work<JobData, unknown, typeof deadOptions>(DEAD_LETTER_QUEUE, deadOptions, async (jobs, tx) => {
+        // A job the queue gave up on (its retries used up without the processor settling it) names every
+        // command it carried; each ends dead unless an attempt ended it already.
+        for (const job of jobs) for (const ref of commandsOf(job.data)) await onDead(toSql(tx), ref, job.createdOn);
         return null;
       });
     },

@@ -105,7 +105,9 @@ describe('group-committed submission', () => {
               count(*) FILTER (WHERE j.n IS DISTINCT FROM 1)::int AS jobs_alone
        FROM commands c
        LEFT JOIN LATERAL (
-         SELECT count(*)::int AS n FROM pgboss.job j WHERE j.data->>'id' = c.id AND j.xmin::text = c.xmin::text
+         SELECT count(*)::int AS n FROM pgboss.job j
+         WHERE (j.data->>'id' = c.id OR j.data->'commands' @> jsonb_build_array(jsonb_build_object('id', c.id)))
+           AND j.xmin::text = c.xmin::text
        ) j ON true
        WHERE c.id LIKE 'con-%'`,
     );

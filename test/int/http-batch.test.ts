@@ -26,7 +26,13 @@ const postBatch = (body: unknown) =>
 
 async function counts(prefix: string): Promise<{ commands: number; jobs: number }> {
   const commands = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id LIKE $1`, [`${prefix}%`]);
-  const jobs = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' LIKE $1`, [`${prefix}%`]);
+  // A job carries one command, or several stored together ({ commands: [...] }): count the commands jobs carry.
+  const jobs = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pgboss.job j,
+       jsonb_array_elements(CASE WHEN j.data ? 'commands' THEN j.data->'commands' ELSE jsonb_build_array(j.data) END) AS c(ref)
+     WHERE j.name = 'oncely-commands' AND c.ref->>'id' LIKE $1`,
+    [`${prefix}%`],
+  );
   return { commands: commands.rows[0]?.n ?? -1, jobs: jobs.rows[0]?.n ?? -1 };
 }
 
