@@ -541,21 +541,24 @@ async function describeLate(db: pg.Client, ids: string[], from: number, started:
     [ids],
   );
   const jobs = await db
-    .query<{ id: string; name: string; state: string; retry_count: number; created_ms: number; start_after_ms: number; started_ms: number | null; completed_ms: number | null }>(
-      `SELECT data->>'id' AS id, name, state::text AS state, retry_count, (extract(epoch FROM created_on) * 1000)::float8 AS created_ms,
-              (extract(epoch FROM start_after) * 1000)::float8 AS start_after_ms, (extract(epoch FROM started_on) * 1000)::float8 AS started_ms,
-              (extract(epoch FROM completed_on) * 1000)::float8 AS completed_ms
-         FROM pgboss.job WHERE data->>'id' = ANY($1) ORDER BY created_on`,
+    .query<{ id: string; name: string; size: number; state: string; retry_count: number; created_ms: number; start_after_ms: number; started_ms: number | null; completed_ms: number | null }>(
+      // A job carries one command ({clientId, id}) or several ({commands: [...]}).
+      `SELECT coalesce(c.ref->>'id', j.data->>'id') AS id, j.name, coalesce(jsonb_array_length(j.data->'commands'), 1) AS size, j.state::text AS state, j.retry_count,
+              (extract(epoch FROM j.created_on) * 1000)::float8 AS created_ms, (extract(epoch FROM j.start_after) * 1000)::float8 AS start_after_ms,
+              (extract(epoch FROM j.started_on) * 1000)::float8 AS started_ms, (extract(epoch FROM j.completed_on) * 1000)::float8 AS completed_ms
+         FROM pgboss.job j
+         LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(j.data->'commands') = 'array' THEN j.data->'commands' ELSE '[]'::jsonb END) AS c(ref) ON true
+        WHERE coalesce(c.ref->>'id', j.data->>'id') = ANY($1) ORDER BY j.created_on`,
       [ids],
     )
-    .then((result) => result.rows, (err: Error) => [{ id: '', name: `pgboss.job unreadable: ${err.message}`, state: '', retry_count: 0, created_ms: 0, start_after_ms: 0, started_ms: null, completed_ms: null }]);
+    .then((result) => result.rows, (err: Error) => [{ id: '', name: `pgboss.job unreadable: ${err.message}`, size: 0, state: '', retry_count: 0, created_ms: 0, start_after_ms: 0, started_ms: null, completed_ms: null }]);
   return rows.map((row) => {
     const own = jobs.filter((job) => job.id === row.id);
     const late = row.completed_ms === null ? 'never' : `${((row.completed_ms - from) / 1000).toFixed(1)}s after the window opened`;
     return (
       `${row.id} ${row.type} ${row.entity_id}: ${row.status} (${late}), attempts ${row.attempts}, failures ${row.failures}, created ${rel(row.created_ms)}, ended ${rel(row.completed_ms)}` +
       `, error ${JSON.stringify(row.error)?.slice(0, 200)}; jobs: ` +
-      own.map((job) => `[${job.name} ${job.state} retry ${job.retry_count} created ${rel(job.created_ms)} due ${rel(job.start_after_ms)} started ${rel(job.started_ms)} done ${rel(job.completed_ms)}]`).join(' ')
+      own.map((job) => `[${job.name} (${job.size} commands) ${job.state} retry ${job.retry_count} created ${rel(job.created_ms)} due ${rel(job.start_after_ms)} started ${rel(job.started_ms)} done ${rel(job.completed_ms)}]`).join(' ')
     );
   });
 }
