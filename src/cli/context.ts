@@ -1,0 +1,104 @@
+// What a CLI command gets to work with: the database, the queue when it needs one, and its output.
+import cliProgress from 'cli-progress';
+import type pg from 'pg';
+import type { Config } from '../config.ts';
+import { createPool } from '../db/pool.ts';
+import { startQueue, type CommandQueue } from '../queue/boss.ts';
+
+export interface Progress {
+  increment(step: number): void;
+  stop(): void;
+}
+
+export interface CliContext {
+  config: Config & { DATABASE_URL: string };
+  pool: pg.Pool;
+  /** Prints `value` as JSON with --json, else the human text `render` makes of it; both on stdout. */
+  report<T>(value: T, render: (value: T) => string): void;
+  /** A progress bar on stderr when stderr is a terminal, else nothing (scripts and pipes stay clean). */
+  progress(label: string, total: number): Progress;
+  /** The command queue, started on first use (only replay needs it). */
+  queue(): Promise<CommandQueue>;
+}
+
+export interface OpenContext extends CliContext {
+  close(): Promise<void>;
+}
+
+/** Thrown when the database cannot be reached: one line, exit 1. */
+export class ConnectionFailed extends Error {
+  override name = 'ConnectionFailed';
+}
+
+/** One line that says why the database could not be reached, without the driver's stack. */
+export function describeConnectionError(err: unknown): string {
+  const { code, message } = (err ?? {}) as { code?: string; message?: string };
+  const why =
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'host not found'
+        : code === '28P01' || code === '28000'
+          ? 'authentication failed'
+          : code === '3D000'
+            ? 'database does not exist'
+            : /timeout/i.test(message ?? '')
+              ? 'timed out'
+              : (message ?? String(err)).split('\n')[0];
+  return `cannot connect to the database: ${why} (DATABASE_URL, or the embedded PostgreSQL of npm start)`;
+}
+
+const SILENT_BAR: Progress = { increment() {}, stop() {} };
+
+/**
+ * Connects to the database (failing with one line if it cannot) and gives the command its context.
+ *
+ * @example
+ * const context = await openContext(config, { json: false, interactive: process.stderr.isTTY });
+ * try { await command.run(context, input); } finally { await context.close(); }
+ */
+export async function openContext(config: Config & { DATABASE_URL: string }, output: { json: boolean; interactive: boolean }): Promise<OpenContext> {
+  const pool = createPool({ connectionString: config.DATABASE_URL, max: 4, applicationName: 'oncely-cli', onError: () => {} });
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new ConnectionFailed(describeConnectionError(err), { cause: err });
+  }
+  let queue: Promise<CommandQueue> | undefined;
+  return {
+    config,
+    pool,
+    report(value, render) {
+      process.stdout.write(output.json ? JSON.stringify(value) + '\n' : render(value) + '\n');
+    },
+    progress(label, total) {
+      if (!output.interactive || total <= 0) return SILENT_BAR;
+      const bar = new cliProgress.SingleBar(
+        { stream: process.stderr, format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta_formatted}`, hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(total, 0);
+      return { increment: (step) => bar.increment(step), stop: () => bar.stop() };
+    },
+    queue() {
+      // Like an api process: enqueue only, no supervision or workers, with the same queue policy.
+      queue ??= startQueue({
+        connectionString: config.DATABASE_URL,
+        maxAttempts: config.RETRY_LIMIT,
+        expireSeconds: config.JOB_EXPIRE_SECONDS,
+        superviseIntervalSeconds: config.SUPERVISE_INTERVAL_SECONDS,
+        supervise: false,
+        poolSize: 2,
+        applicationName: 'oncely-cli',
+        onError: () => {},
+      });
+      return queue;
+    },
+    async close() {
+      const started = await queue?.catch(() => undefined);
+      await started?.stop();
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,179 @@
+// Retention: ended commands older than a cutoff are deleted in bounded batches, one purger at a time
+// cluster-wide. Shared by the workers' periodic sweep (COMMAND_RETENTION) and `oncely purge`.
+import type pg from 'pg';
+import { withTransaction } from '../db/pool.ts';
+
+/** Rows one purge transaction deletes at most: short transactions, short row locks, small WAL bursts. */
+export const PURGE_BATCH_SIZE = 1000;
+
+/** Batches one sweep deletes at most before it waits for the next interval, so a sweep is always bounded. */
+export const MAX_BATCHES_PER_SWEEP = 100;
+
+/** The advisory lock every purge transaction holds: one purger at a time, whichever process it runs in. */
+export const RETENTION_LOCK_KEY = 0x6f6e63656c79; // "oncely"
+
+const TRY_LOCK = `SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`;
+const LOCK = `SELECT pg_advisory_xact_lock($1::bigint)`;
+
+// The cutoff comes from the database's clock, not this process's, and is fixed once per sweep so that a
+// long purge ends instead of chasing rows that age past a moving cutoff.
+const CUTOFF = `SELECT now() - $1::bigint * interval '1 millisecond' AS cutoff`;
+
+const COUNT_PURGEABLE = `
+  SELECT count(*)::bigint AS n FROM commands
+  WHERE status IN ('succeeded', 'rejected', 'conflict', 'dead') AND completed_at < $1`;
+
+// Only ended commands go, never a queued or retrying one, and never a business row (no other table is
+// named here). A row a replay or a worker holds is skipped, not waited for; a dead command replayed
+// after this statement's snapshot is re-checked under its lock and kept. The DELETE repeats the status
+// test so that the statement that removes rows says on its own which rows it may remove.
+export const PURGE_ENDED_COMMANDS = `
+  WITH doomed AS (
+    SELECT client_id, id FROM commands
+    WHERE status IN ('succeeded', 'rejected', 'conflict', 'dead') AND completed_at < $1
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  )
+  DELETE FROM commands AS c USING doomed AS d
+  WHERE c.client_id = d.client_id AND c.id = d.id
+    AND c.status IN ('succeeded', 'rejected', 'conflict', 'dead') AND c.completed_at < $1`;
+
+/**
+ * The instant before which ended commands are purged: the database's `now()` minus `retentionMs`.
+ *
+ * @example
+ * const cutoff = await retentionCutoff(pool, 7 * 86_400_000);
+ */
+export async function retentionCutoff(pool: pg.Pool, retentionMs: number): Promise<Date> {
+  const { rows } = await pool.query<{ cutoff: Date }>(CUTOFF, [Math.round(retentionMs)]);
+  return rows[0]!.cutoff;
+}
+
+/** How many ended commands completed before `cutoff` (a progress bar's total). */
+export async function countPurgeable(pool: pg.Pool, cutoff: Date): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(COUNT_PURGEABLE, [cutoff]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * Deletes at most `limit` ended commands completed before `cutoff`, in one transaction holding the
+ * retention lock. With `wait: false` it gives up at once when another purger holds the lock (null).
+ *
+ * @example
+ * const deleted = await purgeBatch(pool, cutoff, 1000, { wait: true });
+ */
+export async function purgeBatch(pool: pg.Pool, cutoff: Date, limit: number, options: { wait: boolean }): Promise<number | null> {
+  return withTransaction(pool, async (client) => {
+    if (options.wait) {
+      await client.query(LOCK, [RETENTION_LOCK_KEY]);
+    } else {
+      const { rows } = await client.query<{ locked: boolean }>(TRY_LOCK, [RETENTION_LOCK_KEY]);
+      if (!rows[0]?.locked) return null;
+    }
+    const { rowCount } = await client.query(PURGE_ENDED_COMMANDS, [cutoff, limit]);
+    return rowCount ?? 0;
+  });
+}
+
+export interface PurgeOptions {
+  cutoff: Date;
+  batchSize?: number;
+  /** Wait for the lock (the CLI) or give the sweep up when another purger has it (the workers). */
+  wait: boolean;
+  /** Stop after this many batches (default: until nothing is left). */
+  maxBatches?: number;
+  /** Called after each committed batch with the rows it deleted. */
+  onBatch?: (deleted: number) => void;
+  /** Checked between batches: true ends the purge early. */
+  stopped?: () => boolean;
+}
+
+export interface PurgeResult {
+  purged: number;
+  /** True when another purger held the lock and this one stepped aside. */
+  busy: boolean;
+}
+
+/**
+ * Purges ended commands completed before `cutoff`, batch after batch, each batch its own transaction.
+ *
+ * @example
+ * const { purged } = await purgeEndedCommands(pool, { cutoff: await retentionCutoff(pool, 30 * 86_400_000), wait: true });
+ */
+export async function purgeEndedCommands(pool: pg.Pool, options: PurgeOptions): Promise<PurgeResult> {
+  const batchSize = options.batchSize ?? PURGE_BATCH_SIZE;
+  let purged = 0;
+  for (let batch = 0; batch < (options.maxBatches ?? Number.POSITIVE_INFINITY); batch++) {
+    if (options.stopped?.()) break;
+    const deleted = await purgeBatch(pool, options.cutoff, batchSize, { wait: options.wait });
+    if (deleted === null) return { purged, busy: true };
+    purged += deleted;
+    if (deleted > 0) options.onBatch?.(deleted);
+    if (deleted < batchSize) break;
+  }
+  return { purged, busy: false };
+}
+
+export interface RetentionSweeper {
+  /** Stops the timer and waits for a sweep in flight (call before the pool ends). */
+  stop(): Promise<void>;
+}
+
+export interface RetentionSettings {
+  pool: pg.Pool;
+  /** COMMAND_RETENTION in milliseconds. */
+  retentionMs: number;
+  intervalMs: number;
+  batchSize?: number;
+  /** Rows purged by this process, batch by batch (wire it to oncely_purged_commands_total). */
+  onPurged?: (count: number) => void;
+  /** A failed sweep (the database away): reported, and tried again at the next interval. */
+  onError: (err: unknown) => void;
+}
+
+/**
+ * A worker's periodic retention sweep: every `intervalMs`, purge ended commands older than `retentionMs`
+ * in bounded batches. Every worker runs one; the advisory lock lets one of them purge at a time.
+ *
+ * @example
+ * const sweeper = startRetentionSweeper({ pool, retentionMs: 30 * 86_400_000, intervalMs: 60_000, onError: log.warn });
+ * await sweeper.stop();
+ */
+export function startRetentionSweeper(settings: RetentionSettings): RetentionSweeper {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+
+  const sweep = async () => {
+    const cutoff = await retentionCutoff(settings.pool, settings.retentionMs);
+    await purgeEndedCommands(settings.pool, {
+      cutoff,
+      wait: false,
+      maxBatches: MAX_BATCHES_PER_SWEEP,
+      ...(settings.batchSize ? { batchSize: settings.batchSize } : {}),
+      ...(settings.onPurged ? { onBatch: settings.onPurged } : {}),
+      stopped: () => stopped,
+    });
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = sweep()
+        .catch(settings.onError)
+        .finally(() => {
+          running = undefined;
+          schedule();
+        });
+    }, settings.intervalMs);
+    timer.unref();
+  };
+  schedule();
+
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
