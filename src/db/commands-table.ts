@@ -21,6 +21,8 @@ export const commands = pgTable(
     submittedAt: timestamp('submitted_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     completedAt: timestamp('completed_at', { withTimezone: true, precision: 3 }),
+    /** W3C traceparent of the submission span (null when tracing was off): the worker's spans continue that trace. */
+    traceParent: text('trace_parent'),
   },
   (t) => [
     // Command ids are unique per client: the idempotency key.

@@ -4,7 +4,7 @@ import type { Sql } from '../core/command.ts';
 import type { CommandError } from '../core/envelope.ts';
 
 export const COMMAND_COLUMNS = `client_id, id, type, entity_id, expected_version, payload, fingerprint, status, attempts,
-  result, error, submitted_at, updated_at, completed_at`;
+  result, error, submitted_at, updated_at, completed_at, trace_parent`;
 
 /** Channel on which a settled command is announced (payload: `clientId id`), committed with the outcome. */
 export const SETTLED_CHANNEL = 'oncely_command_settled';
@@ -24,6 +24,8 @@ export interface CommandRow {
   submitted_at: Date;
   updated_at: Date;
   completed_at: Date | null;
+  /** W3C traceparent of the submission span, when tracing was on (src/tracing/). */
+  trace_parent: string | null;
 }
 
 // Dedupe at submission: the primary key (client_id, id) admits one row per idempotency key. A concurrent

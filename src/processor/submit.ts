@@ -16,11 +16,14 @@ export interface NewCommand {
   entityId: string;
   expectedVersion: number | undefined;
   payload: unknown;
+  /** W3C traceparent of the submission span, stored so the worker's spans join the submitter's trace. */
+  traceParent?: string | undefined;
 }
 
 export type Submission =
   | { outcome: 'accepted'; status: CommandStatus }
-  | { outcome: 'duplicate'; status: CommandStatus }
+  /** `inFlush`: the command was stored by this same request or group-commit flush (metrics tell the two kinds apart). */
+  | { outcome: 'duplicate'; status: CommandStatus; inFlush?: boolean }
   | { outcome: 'reused'; status: CommandStatus };
 
 /** Puts jobs on the queue inside the caller's transaction (implemented by the queue adapter). */
@@ -47,10 +50,10 @@ export interface SubmissionRequest {
 const INSERT_OR_READ_COMMANDS = `
   WITH input AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
-      AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text)
+      AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text, trace_parent text)
   ), inserted AS (
-    INSERT INTO commands (client_id, id, type, entity_id, expected_version, payload, fingerprint, status)
-    SELECT client_id, id, type, entity_id, expected_version, payload, fingerprint, 'queued' FROM input
+    INSERT INTO commands (client_id, id, type, entity_id, expected_version, payload, fingerprint, status, trace_parent)
+    SELECT client_id, id, type, entity_id, expected_version, payload, fingerprint, 'queued', trace_parent FROM input
     ORDER BY client_id, id
     ON CONFLICT (client_id, id) DO NOTHING
     RETURNING ${COMMAND_COLUMNS}
@@ -86,6 +89,7 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
         expected_version: command.expectedVersion ?? null,
         payload: command.payload,
         fingerprint: prints[r]![i],
+        trace_parent: command.traceParent ?? null,
       });
     }
   }
@@ -117,7 +121,8 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
       }
       const row = mine ?? stored.get(key);
       if (!row) throw new Error(`command ${command.id} neither inserted nor found`);
-      return { outcome: row.fingerprint === print ? 'duplicate' : 'reused', status: toCommandStatus(row) };
+      if (row.fingerprint !== print) return { outcome: 'reused', status: toCommandStatus(row) };
+      return mine ? { outcome: 'duplicate', status: toCommandStatus(row), inFlush: true } : { outcome: 'duplicate', status: toCommandStatus(row) };
     }),
   );
 }
