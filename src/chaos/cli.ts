@@ -30,7 +30,7 @@ const USAGE = `usage: npm run chaos -- [options]
   --bursts N           open-loop bursts at fixed moments, on top of the paced commands (default 2), over at
                        most 5 hot accounts; besides them one burst goes into the first worker SIGKILL and
                        one into each PostgreSQL restart, up to --fault-bursts N of them (default 3)
-  --burst-size N       commands fired at once by each burst (default 500)
+  --burst-size N       commands fired at once by each burst (default 1000)
   --burst-in-flight N  requests of a burst in flight at once (default 64)
   --settle S           the final wait: every command, poison included, must be terminal within S seconds of
                        the last fault (default: computed from the config, enough for RETRY_LIMIT handler
@@ -62,7 +62,7 @@ function parseOptions() {
       hot: { type: 'string', default: '4' },
       bursts: { type: 'string', default: '2' },
       'fault-bursts': { type: 'string', default: '3' },
-      'burst-size': { type: 'string', default: '500' },
+      'burst-size': { type: 'string', default: '1000' },
       'burst-in-flight': { type: 'string', default: '64' },
       settle: { type: 'string' },
       expire: { type: 'string' },
