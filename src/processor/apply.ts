@@ -18,12 +18,16 @@ export interface Delivery {
 }
 
 /** What the queue should do with the job; whatever it is, it commits with the transaction. */
-export type Settlement =
+export type Settlement = (
   | { kind: 'complete'; outcome: Outcome['status'] | 'already-terminal' | 'missing' }
   /** Run it again after `delaySeconds`; the command row already says `retrying` (or is untouched). */
   | { kind: 'retry'; error: CommandError; delaySeconds: number }
   /** The command ended `dead`: the job is done, and a copy goes to the dead-letter queue for operators. */
-  | { kind: 'dead'; error: CommandError };
+  | { kind: 'dead'; error: CommandError }
+) & {
+  /** The command's type and submission time, when its row was read (metrics: outcomes by type, submit-to-terminal). */
+  command?: { type: string; submittedAt: Date };
+};
 
 export interface ApplyHooks {
   /** Called inside the transaction once the effect and outcome are written (fault injection in tests). */
@@ -40,6 +44,13 @@ export interface ApplyOptions {
   /** Per-statement lock wait inside a batch: a blocked command gives way instead of holding the batch. */
   lockTimeoutMs?: number;
   hooks?: ApplyHooks;
+  /** Observes a batch for tracing (src/tracing/batch.ts); never changes what is applied. */
+  tracer?: ApplyTracer;
+}
+
+export interface ApplyTracer {
+  /** The batch's command rows, just locked: each carries the trace context stored at its submission. */
+  locked(rows: readonly CommandRow[]): void;
 }
 
 const SAVEPOINT = 'oncely_command';

@@ -301,6 +301,7 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
   const settlements: Settlement[] = new Array<Settlement>(deliveries.length);
   await sql.query(`SAVEPOINT ${BATCH_SAVEPOINT}`);
   const byKey = await lockCommands(sql, deliveries);
+  options.tracer?.locked([...byKey.values()]);
   const planned: { delivery: Delivery; index: number }[] = [];
   const imperative: { delivery: Delivery; index: number }[] = [];
   for (const [index, delivery] of deliveries.entries()) {
@@ -339,6 +340,11 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
       continue;
     }
     settlements[index] = await applyDelivery(sql, registry, delivery, options);
+  }
+  // From the rows locked above (type and submission time never change), for the worker's metrics.
+  for (const [index, delivery] of deliveries.entries()) {
+    const row = byKey.get(keyOf(delivery));
+    if (row) settlements[index] = { ...settlements[index]!, command: { type: row.type, submittedAt: row.submitted_at } };
   }
   return settlements;
 }

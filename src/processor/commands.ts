@@ -61,6 +61,8 @@ export function createCommandService(deps: {
   listener: SettledListener | undefined;
   /** Commands one shared submission transaction takes at most (default 500). */
   maxFlushCommands?: number;
+  /** Told of every request's answers once stored (metrics: submissions by answer, duplicates absorbed). */
+  onSubmitted?: (commands: readonly NewCommand[], submissions: readonly Submission[]) => void;
 }): CommandService {
   const submitter = createGroupSubmitter(deps);
   const get = async (clientId: string, id: string) => {
@@ -68,7 +70,11 @@ export function createCommandService(deps: {
     return rows[0] ? toCommandStatus(rows[0]) : null;
   };
   return {
-    submit: (clientId, commands) => submitter.submit(clientId, commands),
+    async submit(clientId, commands) {
+      const submissions = await submitter.submit(clientId, commands);
+      deps.onSubmitted?.(commands, submissions);
+      return submissions;
+    },
     get,
     async waitFor(clientId, id, seconds) {
       const deadline = Date.now() + seconds * 1000;
