@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DURATION_FORMAT, parseDuration } from './core/duration.ts';
 
 const integer = (min: number, max: number) =>
   z
@@ -25,11 +26,43 @@ const seconds = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min).max(max));
 
+const httpUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'must be an http:// or https:// URL');
+
+/** `key1=value1,key2=value2` with URL-encoded values (the OTEL_EXPORTER_OTLP_HEADERS format); never echoed in errors. */
+const otlpHeaders = z.string().transform((value, ctx) => {
+  const headers: Record<string, string> = {};
+  for (const pair of value.split(',').filter((item) => item.trim() !== '')) {
+    const at = pair.indexOf('=');
+    const key = pair.slice(0, at).trim();
+    let decoded: string | undefined;
+    try {
+      decoded = at > 0 ? decodeURIComponent(pair.slice(at + 1).trim()) : undefined;
+    } catch {
+      decoded = undefined;
+    }
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key) || decoded === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be key=value pairs separated by commas, values URL-encoded' });
+      return z.NEVER;
+    }
+    headers[key] = decoded;
+  }
+  return headers;
+});
+
 /** The whole environment oncely reads. Nothing else touches process.env. */
 export const ConfigSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
   PORT: integer(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /** A listener of its own for /metrics and /health/* (on HOST): how a worker is scraped. Unset: none (the API port serves /metrics). */
+  METRICS_PORT: integer(0, 65535).optional(),
   WORKER_CONCURRENCY: integer(1, 256).default(4),
   /** Commands a worker applies together in one transaction (one commit). */
   WORKER_BATCH_SIZE: integer(1, 500).default(20),
@@ -44,12 +77,58 @@ export const ConfigSchema = z.object({
   JOB_EXPIRE_SECONDS: integer(2, 3600).default(5),
   /** How often a worker sweeps for expired jobs (a crashed worker's commands). */
   SUPERVISE_INTERVAL_SECONDS: integer(1, 600).default(2),
+  /**
+   * How often a worker sweeps for queued or retrying commands whose job vanished, and queues them again
+   * (one worker sweeps at a time); 0 turns the sweep off.
+   */
+  RECONCILE_INTERVAL_SECONDS: integer(0, 86_400).default(30),
   /** How often an idle worker looks for jobs NOTIFY did not announce (retries coming due, missed notifications). */
   POLL_INTERVAL_SECONDS: seconds(0.5, 60).default(1),
   /** The longest backoff between retries of a command whose handler fails (transient failures retry after 1 s). */
   RETRY_DELAY_MAX_SECONDS: integer(1, 3600).default(60),
+  /**
+   * How long ended commands (succeeded, rejected, conflict, dead) are kept before workers purge them, as a
+   * duration (`30d`, `12h`), parsed to milliseconds: the dedupe window. Unset means never purged.
+   */
+  COMMAND_RETENTION: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const ms = parseDuration(value);
+      if (ms === null || ms < 60_000) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration of at least 1m: ${DURATION_FORMAT}` });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  /** How often a worker looks for ended commands older than COMMAND_RETENTION (one worker purges at a time). */
+  RETENTION_INTERVAL_SECONDS: integer(1, 86_400).default(60),
   /** Where the embedded PostgreSQL keeps its data when DATABASE_URL is unset. */
   DATA_DIR: z.string().min(1).default('.data'),
+  // OpenTelemetry tracing by the standard variables (docs/operations.md, "Tracing"): on when
+  // OTEL_TRACES_EXPORTER names otlp or console, or an OTLP endpoint is set; otherwise off, and no SDK is loaded.
+  /** Comma-separated exporters: `otlp`, `console`; `none` keeps tracing off even with an endpoint set. */
+  OTEL_TRACES_EXPORTER: z
+    .string()
+    .transform((value) => value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== ''))
+    .pipe(z.array(z.enum(['otlp', 'console', 'none'])).min(1))
+    .optional(),
+  /** OTLP/HTTP base URL; traces go to `<endpoint>/v1/traces`. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
+  /** OTLP/HTTP traces URL, used as given (wins over OTEL_EXPORTER_OTLP_ENDPOINT). */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: httpUrl.optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: otlpHeaders.optional(),
+  /** Default: `oncely`. */
+  OTEL_SERVICE_NAME: z.string().min(1).max(256).optional(),
+  /** Milliseconds between span exports (default 5000). */
+  OTEL_BSP_SCHEDULE_DELAY: integer(1, 600_000).optional(),
+  OTEL_SDK_DISABLED: z
+    .string()
+    .transform((value) => value.trim().toLowerCase())
+    .pipe(z.enum(['true', 'false']))
+    .transform((value) => value === 'true')
+    .default(false),
   /** Test-only fault injection: crash the worker at a named point. */
   ONCELY_FAULT: z.enum(['kill-in-transaction', 'kill-after-commit']).optional(),
   /** Chaos-run only: registers the always-failing `chaos.poison` command type (src/chaos/poison.ts). */
