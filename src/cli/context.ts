@@ -3,7 +3,8 @@ import cliProgress from 'cli-progress';
 import type pg from 'pg';
 import type { Config } from '../config.ts';
 import { createPool } from '../db/pool.ts';
-import { startQueue, type CommandQueue } from '../queue/boss.ts';
+import type { CommandQueue } from '../queue/boss.ts';
+import { ConnectionFailed } from './usage.ts';
 
 export interface Progress {
   increment(step: number): void;
@@ -23,11 +24,6 @@ export interface CliContext {
 
 export interface OpenContext extends CliContext {
   close(): Promise<void>;
-}
-
-/** Thrown when the database cannot be reached: one line, exit 1. */
-export class ConnectionFailed extends Error {
-  override name = 'ConnectionFailed';
 }
 
 /** One line that says why the database could not be reached, without the driver's stack. */
@@ -83,7 +79,7 @@ export async function openContext(config: Config & { DATABASE_URL: string }, out
     },
     queue() {
       // Like an api process: enqueue only, no supervision or workers, with the same queue policy.
-      queue ??= startQueue({
+      queue ??= import('../queue/boss.ts').then(({ startQueue }) => startQueue({
         connectionString: config.DATABASE_URL,
         maxAttempts: config.RETRY_LIMIT,
         expireSeconds: config.JOB_EXPIRE_SECONDS,
@@ -92,7 +88,7 @@ export async function openContext(config: Config & { DATABASE_URL: string }, out
         poolSize: 2,
         applicationName: 'oncely-cli',
         onError: () => {},
-      });
+      }));
       return queue;
     },
     async close() {

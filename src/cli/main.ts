@@ -1,6 +1,7 @@
 // `oncely <command>`: the operator's CLI. Reads arguments with node:util parseArgs, refuses bad input before
 // touching anything, and reports every failure as one line on stderr (never a stack trace).
-import { databaseUrl, loadConfig } from '../main/run.ts';
+import { ConfigError, type Config } from '../config.ts';
+import { configuredDatabaseUrl, readEnvironment } from '../main/environment.ts';
 import { isConnectionLost } from '../processor/errors.ts';
 import { deadLettersCommand } from './commands/dead-letters.ts';
 import { migrateCommand } from './commands/migrate.ts';
@@ -8,8 +9,8 @@ import { purgeCommand } from './commands/purge.ts';
 import { replayCommand } from './commands/replay.ts';
 import { statsCommand } from './commands/stats.ts';
 import { statusCommand } from './commands/status.ts';
-import { ConnectionFailed, openContext, type OpenContext } from './context.ts';
-import { CommandFailed, EXIT, UsageError, readArgs, type CliCommand } from './usage.ts';
+import type { OpenContext } from './context.ts';
+import { CommandFailed, ConnectionFailed, EXIT, UsageError, readArgs, type CliCommand } from './usage.ts';
 
 // Each command's input type is its own; the dispatcher only passes parse's result on to run.
 const COMMANDS: ReadonlyArray<CliCommand<never>> = [statusCommand, deadLettersCommand, replayCommand, statsCommand, purgeCommand, migrateCommand] as never;
@@ -43,6 +44,15 @@ function splitCommand(argv: readonly string[]): { name: string | undefined; rest
   const index = argv.findIndex((arg) => arg !== '--json' && arg !== '--help' && arg !== '-h');
   if (index === -1) return { name: undefined, rest: [...argv] };
   return { name: argv[index], rest: [...argv.slice(0, index), ...argv.slice(index + 1)] };
+}
+
+/** The environment's configuration; a bad variable is bad usage (exit 2), named in one line. */
+function configuration(): Config {
+  try {
+    return readEnvironment();
+  } catch (err) {
+    throw err instanceof ConfigError ? new UsageError(err.message) : err;
+  }
 }
 
 /** One line for a failure in the middle of a command. */
@@ -82,9 +92,11 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
     const input = command.parse(args);
-    // Bad configuration, or no database to talk to, ends here with one line and exit 2.
-    const config = loadConfig();
-    const url = await databaseUrl(config);
+    // The database code loads only now, so help and bad usage answer at once.
+    const { openContext } = await import('./context.ts');
+    const config = configuration();
+    const url = await configuredDatabaseUrl(config);
+    if (!url) throw new UsageError('DATABASE_URL is not set and no embedded PostgreSQL is running (start one with npm start or npm run postgres)');
     context = await openContext({ ...config, DATABASE_URL: url }, { json: args.values['json'] === true, interactive: process.stderr.isTTY === true });
     await command.run(context, input);
     return EXIT.ok;

@@ -16,6 +16,11 @@ export class CommandFailed extends Error {
   override name = 'CommandFailed';
 }
 
+/** The database cannot be reached: one line, exit 1. */
+export class ConnectionFailed extends Error {
+  override name = 'ConnectionFailed';
+}
+
 /** The client whose commands a command id names when --client is not given (the HTTP API without keys). */
 export const DEFAULT_CLIENT = 'anonymous';
 

@@ -1,4 +1,3 @@
-import { runMigrations } from '../../db/migrate.ts';
 import { expectPositionals, type CliCommand } from '../usage.ts';
 
 /** `oncely migrate`: applies the schema, as `npm run migrate` does. */
@@ -19,6 +18,7 @@ example: DATABASE_URL=postgres://postgres@127.0.0.1:5432/oncely oncely migrate`,
     return {};
   },
   async run(context) {
+    const { runMigrations } = await import('../../db/migrate.ts');
     await runMigrations(context.config.DATABASE_URL);
     context.report({ schema: 'current' }, () => 'schema is current');
   },

@@ -1,5 +1,4 @@
 import { DURATION_FORMAT, parseDuration } from '../../core/duration.ts';
-import { countPurgeable, purgeEndedCommands, retentionCutoff, PURGE_BATCH_SIZE } from '../../processor/retention.ts';
 import { UsageError, expectPositionals, type CliCommand } from '../usage.ts';
 
 export interface PurgeReport {
@@ -16,8 +15,8 @@ export const purgeCommand: CliCommand<{ olderThan: string; ms: number; dryRun: b
   summary: 'delete ended commands older than a duration',
   help: `usage: oncely purge --older-than <duration> [--dry-run] [--json]
 
-Deletes ended commands (succeeded, rejected, conflict, dead) that ended longer ago than <duration>, ${PURGE_BATCH_SIZE}
-per transaction, one purger at a time (the workers' COMMAND_RETENTION sweep waits its turn). A queued or
+Deletes ended commands (succeeded, rejected, conflict, dead) that ended longer ago than <duration>, a bounded
+batch per transaction, one purger at a time (the workers' COMMAND_RETENTION sweep waits its turn). A queued or
 retrying command is never purged, and neither is any business row (accounts, ledger, orders, red packets).
 
 Once a command is purged its id is free again: re-submitting it creates a NEW command. Purge only past the
@@ -38,6 +37,7 @@ example: oncely purge --older-than 30d`,
     return { olderThan, ms, dryRun: values['dry-run'] === true };
   },
   async run(context, { olderThan, ms, dryRun }) {
+    const { countPurgeable, purgeEndedCommands, retentionCutoff } = await import('../../processor/retention.ts');
     const cutoff = await retentionCutoff(context.pool, ms);
     const eligible = await countPurgeable(context.pool, cutoff);
     let purged = dryRun ? eligible : 0;

@@ -1,5 +1,5 @@
 import type { CommandStatus } from '../../core/envelope.ts';
-import { createCommandService, type CommandService } from '../../processor/commands.ts';
+import type { CommandService } from '../../processor/commands.ts';
 import type { CliContext } from '../context.ts';
 import { formatStatus } from '../format.ts';
 import { CommandFailed, DEFAULT_CLIENT, UsageError, clientOption, expectPositionals, identifier, type CliCommand } from '../usage.ts';
@@ -29,7 +29,7 @@ export interface AllDeadReplay {
 }
 
 async function commandService(context: CliContext): Promise<CommandService> {
-  const queue = await context.queue();
+  const [queue, { createCommandService }] = await Promise.all([context.queue(), import('../../processor/commands.ts')]);
   // The same replay as POST /v1/commands/{id}/replay: the row back to queued and its job, in one transaction.
   return createCommandService({ pool: context.pool, enqueue: queue.enqueue, listener: undefined });
 }
