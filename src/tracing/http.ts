@@ -1,6 +1,11 @@
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions';
 import type { MiddlewareHandler } from 'hono';
+
+// Stable HTTP semantic-convention names, spelled out: this module loads even with tracing off.
+const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
+const ATTR_URL_PATH = 'url.path';
+const ATTR_HTTP_ROUTE = 'http.route';
+const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
 
 /** The requests that store commands: the ones whose trace a worker continues. */
 const TRACED = new Set(['/v1/commands', '/v1/commands/batch']);
