@@ -16,6 +16,7 @@ import { applyBatch } from './processor/batch.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
 import { isRetryable } from './processor/errors.ts';
 import { startQueue, type CommandQueue } from './queue/boss.ts';
+import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 
 export interface Roles {
   api: boolean;
@@ -35,6 +36,8 @@ export interface SystemOptions {
   log: Logger;
   registry?: Registry;
   hooks?: ApplyHooks;
+  /** Ended commands a worker's retention sweep purged (COMMAND_RETENTION): feeds oncely_purged_commands_total. */
+  onPurged?: (count: number) => void;
   migrate?: boolean;
 }
 
@@ -87,6 +90,20 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     });
   }
 
+  const retention: RetentionSweeper | undefined =
+    roles.worker && config.COMMAND_RETENTION !== undefined
+      ? startRetentionSweeper({
+          pool,
+          retentionMs: config.COMMAND_RETENTION,
+          intervalMs: config.RETENTION_INTERVAL_SECONDS * 1000,
+          onPurged: (count) => {
+            log.info({ count }, 'purged ended commands past COMMAND_RETENTION');
+            options.onPurged?.(count);
+          },
+          onError: (err) => log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'retention sweep failed'),
+        })
+      : undefined;
+
   let app: System['app'];
   if (roles.api) {
     const db = createDatabase(pool);
@@ -117,6 +134,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     pool,
     stop() {
       stopping ??= (async () => {
+        await retention?.stop();
         await queue.stop();
         await listener?.stop();
         await pool.end();
