@@ -3,9 +3,12 @@
 // off nothing is exported and no context is stored, even when the request carries a traceparent.
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { SpanKind, trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { poisonCommand } from '../../src/chaos/poison.ts';
+import { createRegistry } from '../../src/core/registry.ts';
+import { createDefaultRegistry } from '../../src/domains/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { startSystem, type System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -23,7 +26,9 @@ afterAll(async () => {
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
 async function startWith(env: Record<string, string>, exporter: InMemorySpanExporter, log = createLogger('silent', 'test')): Promise<System> {
-  return startSystem({ config: testConfig(db.url, env), roles: { api: true, worker: true }, log, migrate: false, spanExporters: [exporter] });
+  // chaos.poison always fails: its retries and its death show up as spans too.
+  const registry = createRegistry([...createDefaultRegistry().definitions(), poisonCommand]);
+  return startSystem({ config: testConfig(db.url, env), roles: { api: true, worker: true }, log, registry, migrate: false, spanExporters: [exporter] });
 }
 
 function post(system: System, path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -50,7 +55,7 @@ describe('tracing on (OTEL_TRACES_EXPORTER set)', () => {
   const log = createLogger('info', 'test', new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString()), done()) }));
 
   beforeAll(async () => {
-    system = await startWith({ OTEL_TRACES_EXPORTER: 'console', OTEL_BSP_SCHEDULE_DELAY: '50' }, exporter, log);
+    system = await startWith({ OTEL_TRACES_EXPORTER: 'console', OTEL_BSP_SCHEDULE_DELAY: '50', RETRY_LIMIT: '2' }, exporter, log);
   });
   afterAll(async () => {
     await system?.stop();
@@ -118,6 +123,29 @@ describe('tracing on (OTEL_TRACES_EXPORTER set)', () => {
       const batchSpanId = apply.links[0]?.context.spanId;
       const batch = one(spans, `batch span of ${id}`, (s) => s.name === 'oncely.batch' && s.spanContext().spanId === batchSpanId);
       expect(batch.links.some((link) => link.context.spanId === submit.spanContext().spanId && link.attributes?.['oncely.command.id'] === id)).toBe(true);
+    }
+  });
+
+  it('shows every attempt of a failing command in its trace: retrying, then dead, each an error', async () => {
+    const response = await post(system, '/v1/commands', { id: 'traced-poison', type: 'chaos.poison', entityId: 'poison', payload: {} });
+    expect(response.status).toBe(202);
+    expect((await waitForTerminal(db.pool, 'traced-poison')).status).toBe('dead');
+
+    const spans = await waitUntil(
+      async () => exporter.getFinishedSpans().filter(applySpanOf('traced-poison')),
+      (applies) => applies.some((s) => s.attributes['oncely.command.status'] === 'dead'),
+      10_000,
+      'the dead attempt to be exported',
+    );
+    const submit = one(exporter.getFinishedSpans(), 'submit span', (s) => s.name === 'oncely.submit' && s.attributes['oncely.command.id'] === 'traced-poison');
+    const attempts = spans.map((s) => [s.attributes['oncely.command.attempt'], s.attributes['oncely.command.status'], s.status.code]).sort();
+    expect(attempts).toEqual([
+      [1, 'retrying', SpanStatusCode.ERROR],
+      [2, 'dead', SpanStatusCode.ERROR],
+    ]);
+    for (const span of spans) {
+      expect(span.parentSpanContext?.spanId).toBe(submit.spanContext().spanId);
+      expect(span.attributes['oncely.command.error']).toBeTypeOf('string');
     }
   });
 
