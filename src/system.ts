@@ -11,12 +11,13 @@ import { readOrder } from './domains/orders/reads.ts';
 import { readRedPacket } from './domains/red-packets/reads.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './log.ts';
-import { markDead, type ApplyHooks } from './processor/apply.ts';
+import { markDead, type ApplyHooks, type ApplyTracer } from './processor/apply.ts';
 import { applyBatch } from './processor/batch.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
 import { isRetryable } from './processor/errors.ts';
 import { startQueue, type CommandQueue } from './queue/boss.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
+import { startTracing, type SpanExporter } from './tracing/index.ts';
 
 export interface Roles {
   api: boolean;
@@ -36,6 +37,8 @@ export interface SystemOptions {
   log: Logger;
   registry?: Registry;
   hooks?: ApplyHooks;
+  /** Replace the exporters OTEL_TRACES_EXPORTER names (tests: an InMemorySpanExporter); tracing must still be on by config. */
+  spanExporters?: SpanExporter[];
   /** Ended commands a worker's retention sweep purged (COMMAND_RETENTION): feeds oncely_purged_commands_total. */
   onPurged?: (count: number) => void;
   migrate?: boolean;
@@ -68,15 +71,18 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   });
 
   const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: url, onError: onError('listener') }) : undefined;
-  const commands = createCommandService({ pool, enqueue: queue.enqueue, listener });
+  // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
+  const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
+  const service = createCommandService({ pool, enqueue: queue.enqueue, listener });
+  const commands = tracing ? tracing.submissions(service) : service;
 
   if (roles.worker) {
     await queue.work({
       concurrency: config.WORKER_CONCURRENCY,
       batchSize: config.WORKER_BATCH_SIZE,
       pollIntervalSeconds: config.POLL_INTERVAL_SECONDS,
-      apply: (sql, deliveries) =>
-        applyBatch(sql, registry, deliveries, {
+      apply: (sql, deliveries) => {
+        const run = (tracer?: ApplyTracer) => applyBatch(sql, registry, deliveries, {
           maxFailures: config.RETRY_LIMIT,
           retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
           // Well inside the job's expiry, so a batch of slow handlers defers its tail instead of expiring whole.
@@ -84,7 +90,10 @@ export async function startSystem(options: SystemOptions): Promise<System> {
           // Imperative handlers only: they lock in their own order, so a blocked one gives way.
           lockTimeoutMs: Math.min(2000, (config.JOB_EXPIRE_SECONDS * 1000) / 4),
           ...(options.hooks ? { hooks: options.hooks } : {}),
-        }),
+          ...(tracer ? { tracer } : {}),
+        });
+        return tracing ? tracing.batch(deliveries, run) : run();
+      },
       onDead: (sql, job, deadLetteredAt) => markDead(sql, job.clientId, job.id, deadLetteredAt),
       onSettled: (delivery, settlement) => log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled'),
     });
@@ -111,6 +120,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     app = createApp({
       registry,
       commands,
+      ...(tracing ? { traceRequests: tracing.requests } : {}),
       apiKeys: config.API_KEYS,
       reads: {
         account: (id) => readAccount(db, id),
@@ -138,6 +148,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         await queue.stop();
         await listener?.stop();
         await pool.end();
+        await tracing?.shutdown();
       })();
       return stopping;
     },

@@ -52,6 +52,8 @@ export interface AppDeps {
    * ignore a preference, and the command is stored either way, so refusing the request would only mislead).
    */
   maxWaiters?: number;
+  /** Runs first around every request: the server span of a submission (src/tracing/http.ts); absent when tracing is off. */
+  traceRequests?: MiddlewareHandler;
   onError?: (err: unknown) => void;
 }
 
@@ -134,6 +136,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     if (c.req.method === 'OPTIONS') return c.body(null, 204, { allow: [...allowed, 'OPTIONS'].join(', ') });
     return sendProblem(c, problem('method_not_allowed', `this path takes ${allowed.join(', ')}`), { allow: allowed.join(', ') });
   });
+
+  if (deps.traceRequests) app.use('*', deps.traceRequests);
 
   app.use('*', async (c, next) => {
     const started = performance.now();
