@@ -125,9 +125,11 @@ async function reconcilePage(
     const { rows: locked } = await sql.query<CandidateRow>(LOCK_SUSPECTS, [suspects.map((s) => s.clientId), suspects.map((s) => s.id), settings.graceSeconds]);
     // A statement of its own, after the locks: it sees every job committed before them (READ COMMITTED).
     const orphans = await settings.withoutLiveJob(sql, locked.map(refOf));
+    // Queued again oldest first, as they were first queued: a worker applies a job's commands in order, so
+    // an entity's creating command still comes before the commands that act on it.
+    const age = new Map(suspects.map((s, i) => [`${s.clientId}\u0000${s.id}`, i]));
+    orphans.sort((a, b) => age.get(`${a.clientId}\u0000${a.id}`)! - age.get(`${b.clientId}\u0000${b.id}`)!);
     await settings.enqueue(sql, orphans);
-    const order = new Map(suspects.map((s, i) => [`${s.clientId}\u0000${s.id}`, i]));
-    orphans.sort((a, b) => order.get(`${a.clientId}\u0000${a.id}`)! - order.get(`${b.clientId}\u0000${b.id}`)!);
     return { requeued: orphans, examined: candidates.length, next };
   });
 }

@@ -80,8 +80,11 @@ describe('reconciler: a worker system queues commands whose job vanished again',
     const ids = Array.from({ length: 120 }, (_, i) => `credit-r1-${i}`);
     const submitted = Date.now();
     await Promise.all(ids.map((id, i) => api.commands.submit('anonymous', [credit(id, 'r1', i + 1)])));
-    expect(await deleteJobsOf(db.pool, ids)).toBeGreaterThan(0);
-    expect([...(await jobsPerCommand(db.pool)).keys()].filter((id) => ids.includes(id))).toEqual([]);
+    // An account opened and credited after it: queued again in the order they were first queued.
+    await api.commands.submit('anonymous', [{ id: 'open-r2', type: 'account.open', entityId: 'r2', expectedVersion: undefined, payload: {} }]);
+    await api.commands.submit('anonymous', [credit('credit-r2', 'r2', 5)]);
+    expect(await deleteJobsOf(db.pool, [...ids, 'open-r2', 'credit-r2'])).toBeGreaterThan(0);
+    expect([...(await jobsPerCommand(db.pool)).keys()].filter((id) => ids.includes(id) || id.endsWith('-r2'))).toEqual([]);
 
     const worker = await startTestSystem(db.url, { env, roles: { api: false, worker: true } });
     systems.push(worker);
@@ -103,6 +106,11 @@ describe('reconciler: a worker system queues commands whose job vanished again',
     expect(ledger.rows.every((row) => row.n === 1)).toBe(true);
     const account = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'r1'`);
     expect(account.rows[0]).toEqual({ balance: (ids.length * (ids.length + 1)) / 2, version: ids.length + 1 });
+    expect((await db.pool.query(`SELECT id, status FROM commands WHERE id IN ('open-r2', 'credit-r2') ORDER BY id`)).rows).toEqual([
+      { id: 'credit-r2', status: 'succeeded' },
+      { id: 'open-r2', status: 'succeeded' },
+    ]);
+    expect((await db.pool.query(`SELECT balance::int AS balance FROM accounts WHERE id = 'r2'`)).rows).toEqual([{ balance: 5 }]);
     // Queued again once each: one new job per command.
     const jobs = await jobsPerCommand(db.pool);
     expect(ids.map((id) => jobs.get(id))).toEqual(ids.map(() => 1));
