@@ -1,6 +1,6 @@
 // The only module that loads the OpenTelemetry SDK. src/tracing/index.ts imports it dynamically, and only
 // when tracing is on, so a process without OTEL_* variables never loads it.
-import { context, diag, DiagLogLevel, propagation, trace, type Tracer } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, trace, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace-node';
@@ -48,8 +48,9 @@ export function startTracerProvider(settings: TracingSettings, options: TracerOp
     provider.register();
     const log = options.log;
     if (log) {
-      // Export failures are reported through diag; without a logger they would vanish.
-      const warn = (message: string, ...args: unknown[]) => log.warn({ otel: args.map(String).join(' ') || undefined }, `opentelemetry: ${message}`);
+      // Export failures are reported through diag; without a logger they would vanish. One line, outside any
+      // span (the export is not part of the trace whose context happens to be active), without the stack.
+      const warn = (message: string) => context.with(ROOT_CONTEXT, () => log.warn(`opentelemetry: ${firstLine(message)}`));
       const ignore = () => {};
       diag.setLogger({ error: warn, warn, info: ignore, debug: ignore, verbose: ignore }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
     }
@@ -72,4 +73,15 @@ export function startTracerProvider(settings: TracingSettings, options: TracerOp
       diag.disable();
     },
   };
+}
+
+/** The SDK reports an error as its JSON (stack included): keep the message and code. */
+function firstLine(message: string): string {
+  try {
+    const error = JSON.parse(message) as { message?: unknown; code?: unknown };
+    if (typeof error.message === 'string') return typeof error.code === 'string' ? `${error.message} (${error.code})` : error.message;
+  } catch {
+    // Not JSON: a plain message.
+  }
+  return message.split('\n')[0] ?? message;
 }
