@@ -1,5 +1,5 @@
-// Opens /docs in a real browser (Debian's chromium through playwright-core) and checks that it renders the whole
-// OpenAPI document without errors and without fetching anything from elsewhere.
+// Opens /docs in a real browser (Debian's chromium through playwright-core) and checks that swagger-ui, served
+// from this server, renders the whole OpenAPI document without errors and without fetching anything from elsewhere.
 //
 //   npx node scripts/check-docs-page.ts                 # serves the app in-process (no database needed for /docs)
 //   npx node scripts/check-docs-page.ts --url http://127.0.0.1:3000 [--key KEY] [--screenshot /tmp/docs.png]
@@ -61,33 +61,53 @@ try {
 
   const response = await page.goto(`${base}/docs`, { waitUntil: 'load' });
   check(response?.status() === 200, `GET /docs answers 200 (got ${response?.status()})`);
-  await page.waitForSelector('body[data-rendered="true"]', { timeout: 10_000 }).then(
-    () => check(true, 'the page script rendered the document'),
-    () => check(false, 'the page script rendered the document'),
+  check(/default-src 'none'/.test(response?.headers()['content-security-policy'] ?? ''), 'the page carries its Content-Security-Policy');
+  await page.waitForSelector('body[data-rendered="true"]', { timeout: 20_000 }).then(
+    () => check(true, 'swagger-ui rendered the document'),
+    () => check(false, 'swagger-ui rendered the document'),
   );
-  check(problems.length === 0, `no console errors or page errors${problems.length ? `: ${problems.join(' | ')}` : ''}`);
-  check(foreign.length === 0, `nothing fetched from another origin${foreign.length ? `: ${foreign.join(', ')}` : ''}`);
   check((await page.title()) === 'oncely API', `the title is "oncely API" (got "${await page.title()}")`);
 
-  const rendered = await page.locator('section.operation[id^="op-"]').count();
-  check(rendered === operationCount, `every operation has a section (${rendered} of ${operationCount})`);
-  const schemas = await page.locator('section.schema-def').count();
-  check(schemas === Object.keys(document.components.schemas).length, `every schema has a section (${schemas} of ${Object.keys(document.components.schemas).length})`);
-  const navLinks = await page.locator('nav a[href^="#op-"]').count();
-  check(navLinks === operationCount, `the side menu links every operation (${navLinks})`);
+  // Every operation of the document, and nothing else, as an operation block (method + path).
+  const expected = Object.entries(document.paths)
+    .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
+    .sort();
+  const shown = (
+    await page.locator('.opblock').evaluateAll((blocks) =>
+      blocks.map((block) => `${block.querySelector('.opblock-summary-method')?.textContent ?? ''} ${block.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? ''}`),
+    )
+  ).sort();
+  check(shown.length === operationCount && shown.join('|') === expected.join('|'), `every operation is shown (${shown.length} of ${operationCount})`);
 
-  const text = await page.locator('main').innerText();
-  const missing = Object.keys(PROBLEMS).filter((code) => !text.includes(code));
+  const info = await page.locator('.information-container').innerText();
+  const missing = Object.keys(PROBLEMS).filter((code) => !info.includes(code));
   check(missing.length === 0, `every problem code is on the page${missing.length ? ` (missing ${missing.join(', ')})` : ''}`);
-  const submit = page.locator('#op-submitCommand');
-  const statuses = await submit.locator('tr.response').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-status')));
-  check(statuses.join(',') === '200,202,400,401,413,415,422,500,503', `submitCommand lists its statuses (${statuses.join(',')})`);
-  const variants = await submit.locator('details summary code').allInnerTexts();
-  check(variants.includes('account.credit') && variants.length >= createDefaultRegistry().types.length, `the request body lists each command type (${variants.length})`);
 
-  // A link in the menu moves the reader to its section.
-  await page.click('nav a[href="#op-replayCommand"]');
-  check(await page.locator('#op-replayCommand').isVisible(), 'menu links lead to visible sections');
+  // Open submitCommand: its responses and the request body's schema, one variant per command type.
+  const submit = page.locator('.opblock:has(.opblock-summary-path[data-path="/v1/commands"]).opblock-post');
+  await submit.locator('.opblock-summary-control').click();
+  await submit.locator('tr.response').first().waitFor({ timeout: 5000 }).catch(() => {});
+  const statuses = await submit.locator('tr.response').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-code')));
+  check(statuses.join(',') === '200,202,400,401,413,415,422,500,503', `submitCommand lists its statuses (${statuses.join(',')})`);
+  const requestBody = submit.locator('.opblock-section-request-body');
+  await requestBody.locator('button[data-name="model"]').click();
+  // swagger-ui names a oneOf by its alternatives' types: one object per registered command type.
+  const alternatives = /\(((?:object \| )*object)\)/.exec(await requestBody.innerText())?.[1]?.split(' | ').length ?? 0;
+  const types = createDefaultRegistry().types.length;
+  check(alternatives === types, `the request body's schema has one alternative per command type (${alternatives} of ${types})`);
+  const example = await requestBody.locator('button[data-name="example"]').click().then(() => requestBody.innerText());
+  check(example.includes('"type": "account.open"'), 'the request body has an example envelope');
+
+  // The schemas section lists every component schema.
+  await page.locator('.models-control').click();
+  const listed = page.locator('section.models article[data-json-schema-level="0"] > .json-schema-2020-12-head .json-schema-2020-12__title');
+  await listed.first().waitFor({ timeout: 5000 }).catch(() => {});
+  const schemas = (await listed.allInnerTexts()).filter((name) => name in document.components.schemas).length;
+  const schemaCount = Object.keys(document.components.schemas).length;
+  check(schemas === schemaCount, `every schema is listed (${schemas} of ${schemaCount})`);
+
+  check(problems.length === 0, `no console errors or page errors${problems.length ? `: ${problems.join(' | ')}` : ''}`);
+  check(foreign.length === 0, `nothing fetched from another origin${foreign.length ? `: ${foreign.join(', ')}` : ''}`);
 
   if (values.screenshot) {
     await page.screenshot({ path: values.screenshot, fullPage: false });

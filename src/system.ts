@@ -15,7 +15,12 @@ import { markDead, type ApplyHooks, type ApplyTracer } from './processor/apply.t
 import { applyBatch } from './processor/batch.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
 import { isRetryable } from './processor/errors.ts';
+import { createStatsReader, readDuplicateCounts } from './processor/stats.ts';
+import { readQueueSnapshot } from './metrics/queue-snapshot.ts';
+import { createMetrics, type Metrics } from './metrics/registry.ts';
 import { startQueue, type CommandQueue } from './queue/boss.ts';
+import { commandsWithoutLiveJob } from './queue/live-jobs.ts';
+import { reconcileGraceSeconds, startReconciler, type Reconciler } from './processor/reconcile.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
 
@@ -28,6 +33,10 @@ export interface System {
   app: Hono<{ Variables: { clientId: string } }> | undefined;
   commands: CommandService;
   pool: pg.Pool;
+  /** This system's metrics (src/metrics/registry.ts); `metrics.render()` is the /metrics exposition. */
+  metrics: Metrics;
+  /** Whether the database answers and its schema is current (/health/ready). */
+  ready(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -41,6 +50,8 @@ export interface SystemOptions {
   spanExporters?: SpanExporter[];
   /** Ended commands a worker's retention sweep purged (COMMAND_RETENTION): feeds oncely_purged_commands_total. */
   onPurged?: (count: number) => void;
+  /** Commands a worker's reconcile sweep queued again because their job had vanished: feeds oncely_reconciled_total. */
+  onReconciled?: (count: number) => void;
   migrate?: boolean;
 }
 
@@ -70,10 +81,14 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     onError: onError('queue'),
   });
 
+  const metrics = createMetrics({ commandTypes: registry.types, queueSnapshot: () => readQueueSnapshot(pool) });
+  const expected = await expectedMigrationCount();
+  const ready = () => isSchemaCurrent(pool, expected);
+
   const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: url, onError: onError('listener') }) : undefined;
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
   const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
-  const service = createCommandService({ pool, enqueue: queue.enqueue, listener });
+  const service = createCommandService({ pool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
   const commands = tracing ? tracing.submissions(service) : service;
 
   if (roles.worker) {
@@ -82,7 +97,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       batchSize: config.WORKER_BATCH_SIZE,
       pollIntervalSeconds: config.POLL_INTERVAL_SECONDS,
       apply: (sql, deliveries) => {
-        const run = (tracer?: ApplyTracer) => applyBatch(sql, registry, deliveries, {
+        const run = (tracer?: ApplyTracer) => metrics.timeBatch(deliveries.length, () => applyBatch(sql, registry, deliveries, {
           maxFailures: config.RETRY_LIMIT,
           retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
           // Well inside the job's expiry, so a batch of slow handlers defers its tail instead of expiring whole.
@@ -91,13 +106,33 @@ export async function startSystem(options: SystemOptions): Promise<System> {
           lockTimeoutMs: Math.min(2000, (config.JOB_EXPIRE_SECONDS * 1000) / 4),
           ...(options.hooks ? { hooks: options.hooks } : {}),
           ...(tracer ? { tracer } : {}),
-        });
+        }));
         return tracing ? tracing.batch(deliveries, run) : run();
       },
       onDead: (sql, job, deadLetteredAt) => markDead(sql, job.clientId, job.id, deadLetteredAt),
-      onSettled: (delivery, settlement) => log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled'),
+      onSettled: (delivery, settlement) => {
+        metrics.settled(settlement);
+        log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled');
+      },
     });
   }
+
+  // Queued or retrying commands whose job vanished are queued again (one worker sweeps at a time).
+  const reconciler: Reconciler | undefined =
+    roles.worker && config.RECONCILE_INTERVAL_SECONDS > 0
+      ? startReconciler({
+          pool,
+          intervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
+          graceSeconds: reconcileGraceSeconds(config.JOB_EXPIRE_SECONDS),
+          withoutLiveJob: commandsWithoutLiveJob,
+          enqueue: queue.enqueue,
+          log,
+          onReconciled: (count: number) => {
+            metrics.reconciled(count);
+            options.onReconciled?.(count);
+          },
+        })
+      : undefined;
 
   const retention: RetentionSweeper | undefined =
     roles.worker && config.COMMAND_RETENTION !== undefined
@@ -107,6 +142,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
           intervalMs: config.RETENTION_INTERVAL_SECONDS * 1000,
           onPurged: (count) => {
             log.info({ count }, 'purged ended commands past COMMAND_RETENTION');
+            metrics.purged(count);
             options.onPurged?.(count);
           },
           onError: (err) => log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'retention sweep failed'),
@@ -116,10 +152,11 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   let app: System['app'];
   if (roles.api) {
     const db = createDatabase(pool);
-    const expected = await expectedMigrationCount();
+    const stats = createStatsReader(pool);
     app = createApp({
       registry,
       commands,
+      metrics,
       ...(tracing ? { traceRequests: tracing.requests } : {}),
       apiKeys: config.API_KEYS,
       reads: {
@@ -128,7 +165,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         order: (id) => readOrder(db, id),
         redPacket: (id) => readRedPacket(db, id),
       },
-      ready: () => isSchemaCurrent(pool, expected),
+      ready,
+      stats: async (clientId) => ({ ...(await stats.read(clientId)), duplicates: { scope: 'process', ...(await readDuplicateCounts(metrics.registry)) } }),
       // A database outage is expected operations (answered 503), not a bug: warn without the stack.
       onError: (err) =>
         isRetryable(err)
@@ -142,9 +180,12 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     app,
     commands,
     pool,
+    metrics,
+    ready,
     stop() {
       stopping ??= (async () => {
         await retention?.stop();
+        await reconciler?.stop();
         await queue.stop();
         await listener?.stop();
         await pool.end();

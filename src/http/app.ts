@@ -8,8 +8,10 @@ import { Identifier, isTerminal, type CommandStatus } from '../core/envelope.ts'
 import type { Registry } from '../core/registry.ts';
 import type { CommandService } from '../processor/commands.ts';
 import { isRetryable } from '../processor/errors.ts';
-import { docsPage } from './docs-page.ts';
-import { createHttpMetrics } from './metrics.ts';
+import { DASHBOARD_CSP, DASHBOARD_PAGE } from './dashboard-page.ts';
+import { createDocsAssets, DOCS_CSP, DOCS_PAGE } from './docs-page.ts';
+import { createMetrics, type Metrics } from '../metrics/registry.ts';
+import { metricsResponse } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { fieldErrors, problem, sendProblem, type Problem } from './problem.ts';
 import { createRoutes } from './routes.ts';
@@ -21,6 +23,8 @@ import {
   MAX_WAIT_SECONDS,
   OrderSchema,
   RedPacketSchema,
+  StatsSchema,
+  type Stats,
 } from './schemas.ts';
 import { checkEnvelope, entityTagOf, versionOfEntityTag } from './validate.ts';
 
@@ -52,6 +56,10 @@ export interface AppDeps {
    * ignore a preference, and the command is stored either way, so refusing the request would only mislead).
    */
   maxWaiters?: number;
+  /** Where requests, waits and refused submissions are counted (default: a registry of the app's own). */
+  metrics?: Metrics;
+  /** The live figures of `GET /v1/stats` for a client; without it the route answers 503. */
+  stats?: (clientId: string) => Promise<Stats>;
   /** Runs first around every request: the server span of a submission (src/tracing/http.ts); absent when tracing is off. */
   traceRequests?: MiddlewareHandler;
   onError?: (err: unknown) => void;
@@ -98,7 +106,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const routes = createRoutes(deps.registry);
   const maxWaiters = deps.maxWaiters ?? 1000;
   let waiting = 0;
-  const metrics = createHttpMetrics(() => ({ oncely_http_waiting_requests: waiting, oncely_http_waiting_requests_limit: maxWaiters }));
+  const metrics = deps.metrics ?? createMetrics({ commandTypes: deps.registry.types });
+  metrics.waitingLimit(maxWaiters);
   const keys = deps.apiKeys.map((key) => ({ digest: createHash('sha256').update(key).digest(), clientId: clientIdOf(key) }));
   const served: RouteConfig[] = [];
 
@@ -143,11 +152,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const started = performance.now();
     await next();
     const route = routePath(c, -1);
-    metrics.observe(c.req.method, route === '*' || route === '' ? 'unmatched' : route, c.res.status, (performance.now() - started) / 1000);
+    metrics.httpRequest(c.req.method, route === '*' || route === '' ? 'unmatched' : route, c.res.status, (performance.now() - started) / 1000);
   });
 
   app.use('*', async (c, next) => {
-    if (keys.length === 0 || new URL(c.req.url).pathname.startsWith('/health/')) {
+    const path = new URL(c.req.url).pathname;
+    // The dashboard's page holds no data (its every fetch sends the key), so a browser can load it to ask for one.
+    if (keys.length === 0 || path.startsWith('/health/') || path === '/dashboard') {
       c.set('clientId', ANONYMOUS);
       return next();
     }
@@ -198,21 +209,32 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const seconds = preferredWait(c.req.header('prefer'));
     if (seconds === undefined || isTerminal(status.status) || waiting >= maxWaiters) return { status };
     waiting++;
+    metrics.waiting(1);
     try {
       const latest = await deps.commands.waitFor(c.get('clientId'), id, seconds);
       return { status: latest ?? status, waited: seconds };
     } finally {
       waiting--;
+      metrics.waiting(-1);
     }
   }
 
   const location = (id: string) => `/v1/commands/${encodeURIComponent(id)}`;
 
+  /** A submission refused before it reached the command service: counted by its type if that is registered, else "unknown". */
+  const typeOf = (raw: unknown) => (typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined);
+
   serve(routes.submitCommand, jsonOnly, limited, async (c) => {
     const body = await readJson(c);
-    if (!body.ok) return sendProblem(c, body.problem);
+    if (!body.ok) {
+      metrics.submitted(undefined, 'rejected');
+      return sendProblem(c, body.problem);
+    }
     const checked = checkEnvelope(body.value, deps.registry, { idempotencyKey: c.req.header('idempotency-key'), ifMatch: c.req.header('if-match') });
-    if (!checked.ok) return sendProblem(c, checked.problem);
+    if (!checked.ok) {
+      metrics.submitted(typeOf(body.value), 'rejected');
+      return sendProblem(c, checked.problem);
+    }
     const [submission] = await deps.commands.submit(c.get('clientId'), [checked.command]);
     if (!submission) throw new Error('submission returned nothing');
     if (submission.outcome === 'reused') {
@@ -241,6 +263,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     let next = 0;
     const results = checked.map((item, i) => {
       if (!item.ok) {
+        metrics.submitted(typeOf(list[i]), 'rejected');
         const raw = list[i] as { id?: unknown } | null;
         const id = typeof raw === 'object' && raw !== null && Identifier.safeParse(raw.id).success ? (raw.id as string) : null;
         return { id, outcome: 'rejected' as const, problem: item.problem };
@@ -316,13 +339,23 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const ok = await deps.ready().catch(() => false);
     return ok ? c.json({ status: 'ok' as const }) : sendProblem(c, problem('service_unavailable', 'the database is not reachable or its schema is not current'), { 'retry-after': '5' });
   });
-  serve(routes.metrics, (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+  serve(routes.metrics, () => metricsResponse(metrics));
 
   let document: Record<string, unknown> | undefined;
-  let page: string | undefined;
   const openapi = () => (document ??= openApiDocument(app));
   serve(routes.openapi, (c) => c.json(openapi()));
-  serve(routes.docs, (c) => c.html((page ??= docsPage(openapi()))));
+  serve(routes.docs, (c) => c.html(DOCS_PAGE, 200, { 'content-security-policy': DOCS_CSP, 'cache-control': 'no-cache' }));
+  const assets = createDocsAssets();
+  serve(routes.docsAsset, (c) => {
+    const asset = assets.get(c.req.param('file') ?? '', { version: c.req.query('v'), acceptEncoding: c.req.header('accept-encoding') });
+    return asset ? c.body(asset.body, 200, asset.headers) : sendProblem(c, problem('not_found', 'no such file'));
+  });
+
+  serve(routes.stats, async (c) => {
+    if (!deps.stats) return sendProblem(c, problem('service_unavailable', 'this process does not serve stats'));
+    return c.json(StatsSchema.parse(await deps.stats(c.get('clientId'))), 200, { 'cache-control': 'no-store' });
+  });
+  serve(routes.dashboard, (c) => c.html(DASHBOARD_PAGE, 200, { 'content-security-policy': DASHBOARD_CSP, 'cache-control': 'no-cache' }));
 
   return app;
 }

@@ -16,9 +16,11 @@ import {
   PageQuery,
   RedPacketSchema,
   submitBodySchema,
+  StatsSchema,
   SubmitHeaders,
   WaitHeaders,
 } from './schemas.ts';
+import { DOCS_ASSET_NAMES } from './docs-page.ts';
 
 type Responses = RouteConfig['responses'];
 type Headers = Record<string, { description: string; schema: { type: 'string' } }>;
@@ -244,8 +246,49 @@ export function createRoutes(registry: Registry) {
       tags: ['Operations'],
       summary: 'This document as a readable page',
       responses: {
-        200: { description: 'A self-contained HTML page.', content: { 'text/html': { schema: z.string() } } },
+        200: { description: 'swagger-ui (served from this server, nothing fetched from elsewhere) reading `/openapi.json`.', content: { 'text/html': { schema: z.string() } } },
         ...problems(...COMMON),
+      },
+    }),
+    docsAsset: createRoute({
+      method: 'get',
+      path: '/docs/assets/{file}',
+      operationId: 'docsAsset',
+      tags: ['Operations'],
+      summary: "The page's scripts, styles and icons (swagger-ui-dist)",
+      description: 'Cached for a year: the page names each file with the swagger-ui version, so an upgrade changes the URL. Sent gzip-compressed when the client accepts it.',
+      request: { params: z.object({ file: z.enum(DOCS_ASSET_NAMES) }) },
+      responses: {
+        200: {
+          description: 'The file, with its content type and `Cache-Control`.',
+          content: { 'text/css': { schema: z.string() }, 'text/javascript': { schema: z.string() }, 'image/png': { schema: z.string() } },
+        },
+        ...problems('not_found', ...COMMON),
+      },
+    }),
+    stats: createRoute({
+      method: 'get',
+      path: '/v1/stats',
+      operationId: 'getStats',
+      tags: ['Operations'],
+      summary: 'Live figures: throughput, outcomes, latency, queue, dead letters, duplicates',
+      description: 'What `/dashboard` shows. Every figure is bounded to a recent window; the database part is read at most once a second, whatever the number of callers.',
+      responses: {
+        200: { description: 'The figures.', content: json(StatsSchema) },
+        ...problems(...COMMON),
+      },
+    }),
+    dashboard: createRoute({
+      method: 'get',
+      path: '/dashboard',
+      operationId: 'dashboard',
+      tags: ['Operations'],
+      summary: 'A live page of `/v1/stats`, with dead-letter replay',
+      description:
+        'A self-contained HTML page. It holds no data, so it is served without a key; every figure it shows comes from `/v1/stats` and every replay from `POST /v1/commands/{id}/replay`, both with `Authorization: Bearer <key>` when API keys are configured (the page asks for the key once and keeps it in `sessionStorage`).',
+      security: [],
+      responses: {
+        200: { description: 'The page.', content: { 'text/html': { schema: z.string() } } },
       },
     }),
   } satisfies Record<string, RouteConfig>;

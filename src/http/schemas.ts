@@ -66,6 +66,52 @@ export const DeadLetterPageSchema = z
   .object({ items: z.array(CommandStatusSchema), nextCursor: z.string().nullable() })
   .meta({ id: 'DeadLetterPage', description: 'Dead commands oldest first; pass `nextCursor` as `cursor` for the next page.' });
 
+const count = z.number().int().min(0);
+const seconds = z.number().min(0).nullable();
+
+export const StatsSchema = z
+  .object({
+    at: timestamp.describe("The database's clock when the figures were read."),
+    windowSeconds: z.number().int().describe('How far back `throughput` and `outcomes` reach.'),
+    bucketSeconds: z.number().int().describe('Width of one `throughput` bucket.'),
+    throughput: z
+      .array(z.object({ at: timestamp.describe('Start of the bucket.'), submitted: count, succeeded: count, rejected: count, conflict: count, dead: count }))
+      .describe('Commands submitted, and commands ended by outcome (by `completedAt`), per bucket; oldest first, zero-filled.'),
+    outcomes: z.object({ succeeded: count, rejected: count, conflict: count, dead: count }).describe('Commands ended within the window, by outcome.'),
+    rates: z
+      .object({ windowSeconds: z.number().int(), submittedPerSecond: z.number().min(0), completedPerSecond: z.number().min(0) })
+      .describe('Submissions and completions per second over the last few seconds.'),
+    latency: z
+      .object({ windowSeconds: z.number().int(), count, p50: seconds, p90: seconds, p99: seconds })
+      .describe('Percentiles of `completedAt - submittedAt` in seconds over the commands ended within `windowSeconds` (null when none).'),
+    queue: z
+      .object({
+        queued: count,
+        retrying: count,
+        depth: count.describe('queued + retrying: commands not yet ended.'),
+        oldestQueuedSeconds: seconds.describe('Age of the oldest command not yet ended, since its submission (null when none).'),
+      })
+      .describe('Every client\'s commands in flight.'),
+    deadLetters: z
+      .object({
+        count: count.describe("Every client's dead commands."),
+        newest: z.array(CommandStatusSchema).describe("The caller's own newest dead commands, newest first (at most 10)."),
+      }),
+    duplicates: z
+      .object({
+        scope: z.literal('process').describe('Counters are per process: these are the answering api process\'s since it started.'),
+        counted: z.boolean().describe('Whether this process has the `oncely_duplicates_absorbed_total` counter.'),
+        knownStages: z.array(z.string()).describe('The stages the counter has reported in this process.'),
+        byStage: z.record(z.string(), z.number().min(0)).describe('Duplicates absorbed per stage (resubmission, in_request, redelivery, broker); 0 when not counted.'),
+      })
+      .describe('Duplicates absorbed instead of applied twice; a rate is the difference of two reads over the time between them.'),
+  })
+  .meta({
+    id: 'Stats',
+    description:
+      'Live figures for `/dashboard`, from the database (in flight, recent throughput, outcomes and latency, dead letters) and from the answering process (duplicates). Read at most once a second and shared.',
+  });
+
 export const BatchOutcome = z.enum(['accepted', 'duplicate', 'rejected']);
 
 export const BatchResultSchema = z
@@ -141,3 +187,4 @@ export type RedPacket = z.infer<typeof RedPacketSchema>;
 export type DeadLetterPage = z.infer<typeof DeadLetterPageSchema>;
 export type BatchResult = z.infer<typeof BatchResultSchema>;
 export type BatchResponse = z.infer<typeof BatchResponseSchema>;
+export type Stats = z.infer<typeof StatsSchema>;
