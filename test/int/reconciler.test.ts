@@ -111,6 +111,8 @@ describe('reconciler: a worker system queues commands whose job vanished again',
       { id: 'open-r2', status: 'succeeded' },
     ]);
     expect((await db.pool.query(`SELECT balance::int AS balance FROM accounts WHERE id = 'r2'`)).rows).toEqual([{ balance: 5 }]);
+    // Counted once per command queued again.
+    expect((await worker.metrics.render()).body).toMatch(new RegExp(`^oncely_reconciled_total ${ids.length + 2}$`, 'm'));
     // Queued again once each: one new job per command.
     const jobs = await jobsPerCommand(db.pool);
     expect(ids.map((id) => jobs.get(id))).toEqual(ids.map(() => 1));
