@@ -112,6 +112,7 @@ function render(stats) {
   chart(stats);
   duplicates(stats);
   deadLetters(stats.deadLetters.newest);
+  $('forget-key').hidden = key() === null;
   document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
   previous = stats;
 }
@@ -218,7 +219,7 @@ const BODY = `
 <header>
   <h1>oncely</h1>
   <span id="updated" class="muted">loading…</span>
-  <button type="button" id="forget-key">Forget key</button>
+  <button type="button" id="forget-key" hidden>Forget key</button>
 </header>
 <form id="key-form" hidden>
   <strong id="key-message"></strong>

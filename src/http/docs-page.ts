@@ -47,7 +47,7 @@ const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text).di
 export const DOCS_CSP = [
   "default-src 'none'",
   `script-src 'self' ${sha256(INIT)}`,
-  "style-src 'self' 'unsafe-inline'",
+  "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",
   "base-uri 'none'",

@@ -283,7 +283,7 @@ export function createRoutes(registry: Registry) {
       path: '/dashboard',
       operationId: 'dashboard',
       tags: ['Operations'],
-      summary: 'A live page of `/v1/stats`, with dead-letter replay',
+      summary: 'A live page of /v1/stats, with dead-letter replay',
       description:
         'A self-contained HTML page. It holds no data, so it is served without a key; every figure it shows comes from `/v1/stats` and every replay from `POST /v1/commands/{id}/replay`, both with `Authorization: Bearer <key>` when API keys are configured (the page asks for the key once and keeps it in `sessionStorage`).',
       security: [],
