@@ -7,6 +7,7 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
 import { startSystem, type Roles } from '../system.ts';
 import { faultHooks } from './faults.ts';
+import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
 import { createRegistry } from '../core/registry.ts';
 import { createDefaultRegistry } from '../domains/index.ts';
 import { poisonCommand } from '../chaos/poison.ts';
@@ -97,6 +98,17 @@ export async function run(roles: Roles, options: { embedded?: boolean } = {}): P
     log.info('worker started');
   }
 
+  // A process without the API (a worker) is scraped here; with the API, /metrics is on PORT as well.
+  let metricsListener: MetricsListener | undefined;
+  if (config.METRICS_PORT !== undefined) {
+    metricsListener = await startMetricsListener({ port: config.METRICS_PORT, host: config.HOST, metrics: system.metrics, ready: system.ready }).catch(
+      (err: NodeJS.ErrnoException) =>
+        fail(err.code === 'EADDRINUSE' ? `METRICS_PORT ${config.METRICS_PORT} on HOST ${config.HOST} is already in use` : `cannot listen: ${err.message}`),
+    );
+    log.info({ url: `http://${config.HOST}:${metricsListener.port}/metrics` }, 'metrics listening');
+    process.stdout.write(`oncely metrics on http://${config.HOST}:${metricsListener.port}/metrics\n`);
+  }
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -105,6 +117,7 @@ export async function run(roles: Roles, options: { embedded?: boolean } = {}): P
     const hardStop = setTimeout(() => fail('did not stop within 30 seconds'), 30_000);
     hardStop.unref();
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await metricsListener?.stop();
     await system.stop();
     await embedded?.stop();
     process.exit(0);

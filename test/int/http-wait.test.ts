@@ -86,7 +86,7 @@ describe('Prefer: wait', () => {
     });
     const held = [1, 2].map(() => app.request('/v1/commands/open-w6', { headers: { prefer: 'wait=2' } }));
     await waitUntil(
-      async () => (await (await app.request('/metrics')).text()).match(/^oncely_http_waiting_requests (\d+)$/m)?.[1],
+      async () => (await (await app.request('/metrics')).text()).match(/^oncely_waiting_requests (\d+)$/m)?.[1],
       (n) => n === '2',
       5000,
       'two waiting requests',
@@ -98,6 +98,6 @@ describe('Prefer: wait', () => {
     expect(third.headers.get('preference-applied')).toBeNull();
     for (const res of await Promise.all(held)) expect(res.headers.get('preference-applied')).toBe('wait=2');
     // Once they are answered the slots are free again.
-    expect((await (await app.request('/metrics')).text())).toMatch(/^oncely_http_waiting_requests 0$/m);
+    expect((await (await app.request('/metrics')).text())).toMatch(/^oncely_waiting_requests 0$/m);
   });
 });
