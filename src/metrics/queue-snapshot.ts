@@ -5,13 +5,13 @@ import type { QueueSnapshot } from './registry.ts';
 /** A scrape must never hold a connection for long, however large the table grows. */
 export const SNAPSHOT_STATEMENT_TIMEOUT_MS = 2000;
 
-// One pass over the commands table for all three gauges. The commands table, not pg-boss's jobs: a job may
-// carry up to 50 commands, and a command is what an operator asks about.
+// The commands table, not pg-boss's jobs: a job may carry up to 50 commands, and a command is what an
+// operator asks about. Each figure reads one partial index (commands_in_flight_idx, commands_dead_letters_idx),
+// so a scrape costs the backlog and the dead letters, not the whole history.
 const QUEUE_SNAPSHOT = `
-  SELECT count(*) FILTER (WHERE status IN ('queued', 'retrying'))::int AS depth,
-         coalesce(extract(epoch FROM clock_timestamp() - min(submitted_at) FILTER (WHERE status IN ('queued', 'retrying'))), 0)::float8 AS oldest_seconds,
-         count(*) FILTER (WHERE status = 'dead')::int AS dead
-  FROM commands`;
+  SELECT (SELECT count(*) FROM commands WHERE status IN ('queued', 'retrying'))::int AS depth,
+         coalesce(extract(epoch FROM clock_timestamp() - (SELECT min(submitted_at) FROM commands WHERE status IN ('queued', 'retrying'))), 0)::float8 AS oldest_seconds,
+         (SELECT count(*) FROM commands WHERE status = 'dead')::int AS dead`;
 
 /**
  * Reads the queue gauges (depth, oldest queued, dead letters) under a short statement timeout.

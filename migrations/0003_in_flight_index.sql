@@ -1,0 +1,1 @@
+CREATE INDEX "commands_in_flight_idx" ON "commands" USING btree ("submitted_at") WHERE "commands"."status" in ('queued', 'retrying');
