@@ -20,7 +20,10 @@ let cases = 0;
 async function rowCounts(): Promise<{ commands: number; jobs: number }> {
   const { rows } = await db.pool.query<{ commands: number; jobs: number }>(
     `SELECT (SELECT count(*)::int FROM commands) AS commands,
-            (SELECT count(*)::int FROM pgboss.job WHERE name = 'oncely-commands') AS jobs`,
+            -- The commands jobs carry: a job holds one command, or several stored together ({ commands: [...] }).
+            (SELECT count(*)::int FROM pgboss.job j,
+               jsonb_array_elements(CASE WHEN j.data ? 'commands' THEN j.data->'commands' ELSE jsonb_build_array(j.data) END) AS c(ref)
+             WHERE j.name = 'oncely-commands') AS jobs`,
   );
   return rows[0]!;
 }
