@@ -28,15 +28,29 @@ export interface CommandRow {
   trace_parent: string | null;
 }
 
-// Dedupe at submission: the primary key (client_id, id) admits one row per idempotency key. A concurrent
-// duplicate waits on the first insert's lock and then inserts nothing, so it can read the winner's row.
-export const INSERT_COMMANDS = `
-  INSERT INTO commands (client_id, id, type, entity_id, expected_version, payload, fingerprint, status)
-  SELECT $1, c.id, c.type, c.entity_id, c.expected_version, c.payload, c.fingerprint, 'queued'
-  FROM jsonb_to_recordset($2::jsonb)
-    AS c(id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text)
-  ON CONFLICT (client_id, id) DO NOTHING
-  RETURNING ${COMMAND_COLUMNS}`;
+// Dedupe at submission, for many clients at once, in one round trip. The primary key (client_id, id) admits
+// one row per idempotency key; rows go in key order so two concurrent flushes lock keys in the same order
+// and cannot deadlock. The second half reads the rows that already existed when the statement began (a
+// data-modifying CTE's rows are invisible to its siblings, so the halves never overlap). A concurrent
+// duplicate still being committed by another transaction is in neither half: it is read afterwards.
+export const INSERT_OR_READ_COMMANDS = `
+  WITH input AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset($1::jsonb)
+      AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text, trace_parent text)
+  ), inserted AS (
+    INSERT INTO commands (client_id, id, type, entity_id, expected_version, payload, fingerprint, status, trace_parent)
+    SELECT client_id, id, type, entity_id, expected_version, payload, fingerprint, 'queued', trace_parent FROM input
+    ORDER BY client_id, id
+    ON CONFLICT (client_id, id) DO NOTHING
+    RETURNING ${COMMAND_COLUMNS}
+  )
+  SELECT true AS inserted, ${COMMAND_COLUMNS} FROM inserted
+  UNION ALL
+  SELECT false AS inserted, ${COMMAND_COLUMNS} FROM commands WHERE (client_id, id) IN (SELECT client_id, id FROM input)`;
+
+export const SELECT_COMMANDS_OF_CLIENTS = `
+  SELECT ${COMMAND_COLUMNS} FROM commands
+  WHERE (client_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
 
 export const SELECT_COMMANDS = `SELECT ${COMMAND_COLUMNS} FROM commands WHERE client_id = $1 AND id = ANY($2::text[])`;
 

@@ -6,7 +6,7 @@ import { fingerprint } from '../core/fingerprint.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
 import { isRetryable } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
-import { COMMAND_COLUMNS, type CommandRow } from './sql.ts';
+import { INSERT_OR_READ_COMMANDS, SELECT_COMMANDS_OF_CLIENTS, type CommandRow } from './sql.ts';
 import { toCommandStatus } from './status.ts';
 
 /** A command ready to store: id settled, payload already valid for its type. */
@@ -41,30 +41,6 @@ export interface SubmissionRequest {
   clientId: string;
   commands: readonly NewCommand[];
 }
-
-// Dedupe at submission, for many clients at once, in one round trip. The primary key (client_id, id) admits
-// one row per idempotency key; rows go in key order so two concurrent flushes lock keys in the same order
-// and cannot deadlock. The second half reads the rows that already existed when the statement began (a
-// data-modifying CTE's rows are invisible to its siblings, so the halves never overlap). A concurrent
-// duplicate still being committed by another transaction is in neither half: it is read afterwards.
-const INSERT_OR_READ_COMMANDS = `
-  WITH input AS MATERIALIZED (
-    SELECT * FROM jsonb_to_recordset($1::jsonb)
-      AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text, trace_parent text)
-  ), inserted AS (
-    INSERT INTO commands (client_id, id, type, entity_id, expected_version, payload, fingerprint, status, trace_parent)
-    SELECT client_id, id, type, entity_id, expected_version, payload, fingerprint, 'queued', trace_parent FROM input
-    ORDER BY client_id, id
-    ON CONFLICT (client_id, id) DO NOTHING
-    RETURNING ${COMMAND_COLUMNS}
-  )
-  SELECT true AS inserted, ${COMMAND_COLUMNS} FROM inserted
-  UNION ALL
-  SELECT false AS inserted, ${COMMAND_COLUMNS} FROM commands WHERE (client_id, id) IN (SELECT client_id, id FROM input)`;
-
-const SELECT_COMMANDS_OF_CLIENTS = `
-  SELECT ${COMMAND_COLUMNS} FROM commands
-  WHERE (client_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
 
 const keyOf = (clientId: string, id: string) => `${clientId}\u0000${id}`;
 
