@@ -10,7 +10,7 @@ import { faultHooks } from './faults.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
 import { createRegistry } from '../core/registry.ts';
 import { createDefaultRegistry } from '../domains/index.ts';
-import { poisonCommand } from '../chaos/poison.ts';
+import { poisonCommand } from '../../chaos/poison.ts';
 
 /** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
 export function fail(message: string, code = 1): never {

@@ -5,8 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkRun, recoveryFigure, type FinalState } from '../../src/chaos/checker.ts';
-import { createHistory, type Envelope, type History } from '../../src/chaos/history.ts';
+import { checkRun, recoveryFigure, type FinalState } from '../../chaos/checker.ts';
+import { createHistory, type Envelope, type History } from '../../chaos/history.ts';
 
 let dir: string;
 beforeAll(async () => {

@@ -2,7 +2,7 @@
 // client only sees its connection die; a reset ends a session; latency delays every round trip.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChaosProxy, type ChaosProxy } from '../../src/chaos/proxy.ts';
+import { startChaosProxy, type ChaosProxy } from '../../chaos/proxy.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/system.ts';
 

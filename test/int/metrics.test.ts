@@ -2,7 +2,7 @@
 // redelivery at the worker), every outcome by its type and status, and label values stay bounded whatever
 // clients send. A worker process without the API is scraped on METRICS_PORT, with health probes of its own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { poisonCommand } from '../../src/chaos/poison.ts';
+import { poisonCommand } from '../../chaos/poison.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import type { System } from '../../src/system.ts';

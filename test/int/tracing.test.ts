@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { poisonCommand } from '../../src/chaos/poison.ts';
+import { poisonCommand } from '../../chaos/poison.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import { createLogger } from '../../src/log.ts';

@@ -2,7 +2,7 @@
 // ONCELY_CHAOS_POISON=1 (the chaos harness sets it on the api and worker processes it starts), so a
 // production registry never carries it.
 import { z } from 'zod';
-import { defineCommand } from '../core/command.ts';
+import { defineCommand } from '../src/core/command.ts';
 
 export const POISON_TYPE = 'chaos.poison';
 

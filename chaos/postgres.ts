@@ -4,7 +4,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, initialiseCluster, preparePostgres, spawnServer, stopServer } from '../db/embedded.ts';
+import { freePort, initialiseCluster, preparePostgres, spawnServer, stopServer } from '../src/db/embedded.ts';
 
 const run = promisify(execFile);
 
