@@ -263,7 +263,6 @@ async function main(): Promise<number> {
   const common: Record<string, string> = {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
-    ONCELY_CHAOS_POISON: '1',
     ...(options.retryLimit === undefined ? {} : { RETRY_LIMIT: String(options.retryLimit) }),
     ...(options.expireSeconds === undefined ? {} : { JOB_EXPIRE_SECONDS: String(options.expireSeconds) }),
   };

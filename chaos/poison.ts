@@ -1,8 +1,9 @@
-// A command type whose handler always throws: the chaos run's "poison" commands. Registered only when
-// ONCELY_CHAOS_POISON=1 (the chaos harness sets it on the api and worker processes it starts), so a
-// production registry never carries it.
+// A command type whose handler always throws: the chaos run's "poison" commands. Registered only by the
+// harness's own entry points (chaos/entries/), so a production registry never carries it.
 import { z } from 'zod';
 import { defineCommand } from '../src/core/command.ts';
+import { createRegistry, type Registry } from '../src/core/registry.ts';
+import { createDefaultRegistry } from '../src/domains/index.ts';
 
 export const POISON_TYPE = 'chaos.poison';
 
@@ -14,3 +15,8 @@ export const poisonCommand = defineCommand({
     return Promise.reject(new Error('chaos.poison always fails'));
   },
 });
+
+/** The built-in command types plus chaos.poison: what the harness's processes serve. */
+export function createChaosRegistry(): Registry {
+  return createRegistry([...createDefaultRegistry().definitions(), poisonCommand]);
+}

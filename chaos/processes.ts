@@ -76,7 +76,7 @@ export function createManagedProcess(options: ProcessOptions): ManagedProcess {
       planned = false;
       paused = false;
       tail = '';
-      const proc = spawn(process.execPath, [`src/main/${options.entry}.ts`], {
+      const proc = spawn(process.execPath, [`chaos/entries/${options.entry}.ts`], {
         cwd: ROOT,
         env: { PATH: process.env['PATH'] ?? '', ...options.env },
         stdio: ['ignore', 'pipe', 'pipe'],

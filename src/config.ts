@@ -129,10 +129,6 @@ export const ConfigSchema = z.object({
     .pipe(z.enum(['true', 'false']))
     .transform((value) => value === 'true')
     .default(false),
-  /** Test-only fault injection: crash the worker at a named point. */
-  ONCELY_FAULT: z.enum(['kill-in-transaction', 'kill-after-commit']).optional(),
-  /** Chaos-run only: registers the always-failing `chaos.poison` command type (chaos/poison.ts). */
-  ONCELY_CHAOS_POISON: z.enum(['0', '1']).default('0').transform((value) => value === '1'),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

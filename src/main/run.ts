@@ -6,11 +6,9 @@ import { ConfigError, parseConfig, type Config } from '../config.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
 import { startSystem, type Roles } from '../system.ts';
-import { faultHooks } from './faults.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
-import { createRegistry } from '../core/registry.ts';
-import { createDefaultRegistry } from '../domains/index.ts';
-import { poisonCommand } from '../../chaos/poison.ts';
+import type { Registry } from '../core/registry.ts';
+import type { ApplyHooks } from '../processor/apply.ts';
 
 /** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
 export function fail(message: string, code = 1): never {
@@ -59,8 +57,22 @@ function describe(err: unknown): string {
   return `startup failed: ${e?.message ?? String(err)}`;
 }
 
-/** Starts the roles, serves HTTP if asked, and on SIGTERM/SIGINT stops taking work, drains and exits 0. */
-export async function run(roles: Roles, options: { embedded?: boolean } = {}): Promise<void> {
+export interface RunOptions {
+  /** Start the embedded PostgreSQL when DATABASE_URL is unset (`npm start`). */
+  embedded?: boolean;
+  /** The command types served; default: the built-in domains. */
+  registry?: Registry;
+  /** Hooks into each command's transaction, given the database URL once it is known (the test harness's fault injection). */
+  hooks?: (databaseUrl: string) => ApplyHooks | undefined;
+}
+
+/**
+ * Starts the roles, serves HTTP if asked, and on SIGTERM/SIGINT stops taking work, drains and exits 0.
+ *
+ * @example
+ * await run({ api: false, worker: true });
+ */
+export async function run(roles: Roles, options: RunOptions = {}): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL, roles.api && roles.worker ? 'oncely' : roles.api ? 'oncely-api' : 'oncely-worker');
   let embedded: EmbeddedServer | undefined;
@@ -75,8 +87,8 @@ export async function run(roles: Roles, options: { embedded?: boolean } = {}): P
   } catch (err) {
     fail(`could not start the embedded PostgreSQL: ${(err as Error).message}`);
   }
-  const hooks = faultHooks(config.ONCELY_FAULT, url);
-  const registry = config.ONCELY_CHAOS_POISON ? createRegistry([...createDefaultRegistry().definitions(), poisonCommand]) : undefined;
+  const hooks = options.hooks?.(url);
+  const registry = options.registry;
   const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log, ...(hooks ? { hooks } : {}), ...(registry ? { registry } : {}) }).catch(
     (err: unknown) => fail(describe(err)),
   );

@@ -82,10 +82,19 @@ export interface Child {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs one of oncely's real entry points (`worker`, `api`, ...) as a separate process. */
-export function spawnEntry(entry: 'worker' | 'api' | 'all-in-one' | 'migrate', env: Record<string, string>): Child {
+const ENTRIES = {
+  worker: 'src/main/worker.ts',
+  api: 'src/main/api.ts',
+  'all-in-one': 'src/main/all-in-one.ts',
+  migrate: 'src/main/migrate.ts',
+  /** The real worker plus the harness's hooks: ONCELY_FAULT kills it at a named point (chaos/faults.ts). */
+  'worker-with-faults': 'chaos/entries/worker.ts',
+} as const;
+
+/** Runs one of oncely's real entry points (`worker`, `api`, ...), or the harness's worker, as a separate process. */
+export function spawnEntry(entry: keyof typeof ENTRIES, env: Record<string, string>): Child {
   let output = '';
-  const child = spawn(process.execPath, [`src/main/${entry}.ts`], {
+  const child = spawn(process.execPath, [ENTRIES[entry]], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', ...FAST_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,7 +11,7 @@ let api: System;
 const children: Child[] = [];
 
 const worker = (env: Record<string, string> = {}) => {
-  const child = spawnEntry('worker', { DATABASE_URL: db.url, WORKER_BATCH_SIZE: '1', WORKER_CONCURRENCY: '1', ...env });
+  const child = spawnEntry('worker-with-faults', { DATABASE_URL: db.url, WORKER_BATCH_SIZE: '1', WORKER_CONCURRENCY: '1', ...env });
   children.push(child);
   return child;
 };

@@ -1,10 +1,21 @@
-// Test-only fault injection (ONCELY_FAULT). Lets the crash tests kill a real worker process at an exact
-// point of a command's transaction. Never set in production.
+// Test-only fault injection (ONCELY_FAULT, read by chaos/entries/worker.ts, never by src/). Lets the crash
+// tests kill a real worker process at an exact point of a command's transaction.
 import pg from 'pg';
-import type { Config } from '../config.ts';
-import type { ApplyHooks } from '../processor/apply.ts';
+import { z } from 'zod';
+import type { ApplyHooks } from '../src/processor/apply.ts';
 
-export function faultHooks(fault: Config['ONCELY_FAULT'], url: string): ApplyHooks | undefined {
+export const FaultSchema = z.enum(['kill-in-transaction', 'kill-after-commit']).optional();
+export type Fault = z.output<typeof FaultSchema>;
+
+/** ONCELY_FAULT from the environment given; a malformed value is an error, never ignored. */
+export function readFault(env: Record<string, string | undefined>): Fault {
+  const value = env['ONCELY_FAULT'];
+  const parsed = FaultSchema.safeParse(value === '' ? undefined : value);
+  if (!parsed.success) throw new Error(`ONCELY_FAULT must be one of ${FaultSchema.unwrap().options.join(', ')}`);
+  return parsed.data;
+}
+
+export function faultHooks(fault: Fault, url: string): ApplyHooks | undefined {
   if (fault === 'kill-in-transaction') {
     // The effect and outcome are written but not committed: the server must roll them back.
     return { beforeSettle: () => void process.kill(process.pid, 'SIGKILL') };
