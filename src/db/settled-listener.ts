@@ -1,5 +1,10 @@
 import pg from 'pg';
-import { SETTLED_CHANNEL } from '../processor/sql.ts';
+
+/**
+ * Channel on which a settled command is announced (payload: `clientId id`), committed with the outcome by
+ * the processor's statements (src/processor/sql.ts). Declared here so db never imports the processor.
+ */
+export const SETTLED_CHANNEL = 'oncely_command_settled';
 
 export interface SettledListener {
   /**

@@ -4,7 +4,8 @@ import { sqlOf, withTransaction } from '../db/pool.ts';
 import type { SettledListener } from '../db/settled-listener.ts';
 import { REQUEUE_DEAD, SELECT_COMMANDS, SELECT_DEAD_LETTERS, type CommandRow } from './sql.ts';
 import { toCommandStatus } from './status.ts';
-import { createGroupSubmitter, type Enqueue, type NewCommand, type Submission } from './submit.ts';
+import type { Enqueue } from './ports.ts';
+import { createGroupSubmitter, type NewCommand, type Submission } from './submit.ts';
 
 export interface CommandService {
   /** Concurrent submissions share one transaction (group commit); each is answered on its own. */

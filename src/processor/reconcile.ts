@@ -13,13 +13,9 @@
 //   check and the enqueue that follows it in the same transaction cannot be overtaken.
 // Even so a second job would be harmless: the processor dedupes every delivery under the command row lock.
 import type pg from 'pg';
-import type { Sql } from '../core/command.ts';
 import type { Logger } from '../log.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
-import type { Enqueue, JobRef } from './submit.ts';
-
-/** Of the given commands, the ones no live job carries (implemented by the queue adapter). */
-export type WithoutLiveJob = (sql: Sql, refs: readonly JobRef[]) => Promise<JobRef[]>;
+import type { Enqueue, JobRef, WithoutLiveJob } from './ports.ts';
 
 export interface ReconcilerSettings {
   pool: pg.Pool;

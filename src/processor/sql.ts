@@ -2,12 +2,11 @@
 // Everything else in the processor is plumbing around these.
 import type { Sql } from '../core/command.ts';
 import type { CommandError } from '../core/envelope.ts';
+import { SETTLED_CHANNEL } from '../db/settled-listener.ts';
 
 export const COMMAND_COLUMNS = `client_id, id, type, entity_id, expected_version, payload, fingerprint, status, attempts,
   result, error, submitted_at, updated_at, completed_at, trace_parent`;
 
-/** Channel on which a settled command is announced (payload: `clientId id`), committed with the outcome. */
-export const SETTLED_CHANNEL = 'oncely_command_settled';
 
 export interface CommandRow {
   client_id: string;

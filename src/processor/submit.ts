@@ -6,6 +6,7 @@ import { fingerprint } from '../core/fingerprint.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
 import { isRetryable } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
+import type { Enqueue, JobRef } from './ports.ts';
 import { INSERT_OR_READ_COMMANDS, SELECT_COMMANDS_OF_CLIENTS, type CommandRow } from './sql.ts';
 import { toCommandStatus } from './status.ts';
 
@@ -25,16 +26,6 @@ export type Submission =
   /** `inFlush`: the command was stored by this same request or group-commit flush (metrics tell the two kinds apart). */
   | { outcome: 'duplicate'; status: CommandStatus; inFlush?: boolean }
   | { outcome: 'reused'; status: CommandStatus };
-
-/** Puts jobs on the queue inside the caller's transaction (implemented by the queue adapter). */
-export type Enqueue = (sql: Sql, jobs: readonly JobRef[]) => Promise<void>;
-
-export interface JobRef {
-  clientId: string;
-  id: string;
-  /** Lets a worker order a batch by entity before it locks anything. */
-  entityId?: string;
-}
 
 /** One submission request: a client's commands, answered together. */
 export interface SubmissionRequest {

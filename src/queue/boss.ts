@@ -3,7 +3,7 @@
 import { PgBoss, type Db as IDatabase, type JobInsert } from 'pg-boss';
 import type { Sql } from '../core/command.ts';
 import type { Delivery, Settlement } from '../processor/apply.ts';
-import type { Enqueue, JobRef } from '../processor/submit.ts';
+import type { Enqueue, JobRef } from '../processor/ports.ts';
 import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
 import { TRANSIENT_ATTEMPTS_FACTOR, TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
 

@@ -1,7 +1,6 @@
 // Which commands still have a job on the queue: the reconciler's question, answered from pg-boss's own
 // tables. Kept here because src/queue is the only folder that knows how pg-boss stores its jobs.
-import type { Sql } from '../core/command.ts';
-import type { JobRef } from '../processor/submit.ts';
+import type { JobRef, WithoutLiveJob } from '../processor/ports.ts';
 import { COMMAND_QUEUE, DEAD_LETTER_QUEUE } from './boss.ts';
 
 // pg-boss 12 keeps every queue's jobs under the table `pgboss.job`: the partitioned parent (each queue's
@@ -39,7 +38,7 @@ const COMMANDS_WITHOUT_LIVE_JOB = `
  * const orphans = await commandsWithoutLiveJob(sql, [{ clientId: 'anonymous', id: 'credit-1' }]);
  * // [] while credit-1's job waits, is retried or runs; [{ clientId: 'anonymous', id: 'credit-1' }] once it is gone
  */
-export async function commandsWithoutLiveJob(sql: Sql, refs: readonly JobRef[]): Promise<JobRef[]> {
+export const commandsWithoutLiveJob: WithoutLiveJob = async (sql, refs) => {
   if (refs.length === 0) return [];
   const { rows } = await sql.query<{ client_id: string; id: string }>(COMMANDS_WITHOUT_LIVE_JOB, [
     refs.map((ref) => ref.clientId),
@@ -49,4 +48,4 @@ export async function commandsWithoutLiveJob(sql: Sql, refs: readonly JobRef[]):
   const orphaned = new Set(rows.map((row) => `${row.client_id}\u0000${row.id}`));
   // The caller's refs, in the caller's order (oldest first), entity ids kept.
   return refs.filter((ref) => orphaned.has(`${ref.clientId}\u0000${ref.id}`));
-}
+};
