@@ -1,11 +1,42 @@
-// Dependencies point inwards (STYLE.md): core knows nothing of the rest; http and queue never import each
-// other; only system.ts and the entry points know every folder; only src/queue imports pg-boss.
+// Dependencies point inwards (STYLE.md). One declared layer map below says which src/ folders (and top-level
+// files) each may import; every import arrow between them, static or dynamic, is checked against it. src/
+// never reaches outside itself (chaos/, test/, scripts/ import src/, not the reverse); only src/queue imports
+// pg-boss; only config.ts and the entry points read process.env.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../../src', import.meta.url));
+
+/**
+ * Each layer and the layers it may import (besides itself). A layer is a folder of src/, or a top-level
+ * file by its name without `.ts`.
+ */
+const LAYERS = {
+  core: [],
+  log: [],
+  config: ['core'],
+  // db/schema.ts re-exports the domains' drizzle tables for drizzle-kit (the one arrow from db to domains,
+  // pinned below); the domains' read models take db's Database type.
+  db: ['core', 'domains'],
+  processor: ['core', 'db', 'log'],
+  domains: ['core', 'db', 'processor'],
+  metrics: ['core', 'db', 'processor'],
+  tracing: ['config', 'log', 'processor'],
+  queue: ['core', 'db', 'processor'],
+  http: ['core', 'metrics', 'processor'],
+  // The typed client parses responses with the server's own zod schemas (http/schemas.ts, http/problem.ts;
+  // pinned below).
+  client: ['http'],
+  // The composition root: the one place that knows every adapter.
+  system: ['config', 'core', 'db', 'domains', 'http', 'log', 'metrics', 'processor', 'queue', 'tracing'],
+  main: ['config', 'core', 'db', 'log', 'metrics', 'processor', 'system'],
+  cli: ['config', 'core', 'db', 'main', 'processor', 'queue'],
+} as const satisfies Record<string, readonly string[]>;
+
+type Layer = keyof typeof LAYERS;
+const isLayer = (name: string): name is Layer => Object.hasOwn(LAYERS, name);
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -14,41 +45,85 @@ function files(dir: string): string[] {
   });
 }
 
-function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => {
-    const spec = m[1]!;
-    return spec.startsWith('.') ? path.relative(SRC, path.resolve(path.dirname(file), spec)) : `pkg:${spec}`;
-  });
+interface Import {
+  /** Relative to src/ for a relative specifier (may start with `..` when it leaves src/), `pkg:<name>` otherwise. */
+  target: string;
+  typeOnly: boolean;
 }
 
+const STATIC = /^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm;
+const BARE = /^\s*import\s+['"]([^'"]+)['"]/gm;
+const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function importsOf(file: string): Import[] {
+  const text = readFileSync(file, 'utf8');
+  const resolve = (spec: string) => (spec.startsWith('.') ? path.relative(SRC, path.resolve(path.dirname(file), spec)) : `pkg:${spec}`);
+  return [
+    ...[...text.matchAll(STATIC)].map((m) => ({ target: resolve(m[3]!), typeOnly: m[2] !== undefined })),
+    ...[...text.matchAll(BARE)].map((m) => ({ target: resolve(m[1]!), typeOnly: false })),
+    ...[...text.matchAll(DYNAMIC)].map((m) => ({ target: resolve(m[1]!), typeOnly: false })),
+  ];
+}
+
+/** `processor/batch.ts` -> `processor`, `system.ts` -> `system`. */
+const layerOf = (file: string) => (file.includes('/') ? file.slice(0, file.indexOf('/')) : file.replace(/\.ts$/, ''));
+
 const all = files(SRC).map((file) => ({ file: path.relative(SRC, file), imports: importsOf(file) }));
+const local = all.flatMap(({ file, imports }) => imports.filter((i) => !i.target.startsWith('pkg:')).map((i) => ({ file, ...i })));
 
 describe('architecture', () => {
-  it('keeps core pure: it imports only zod and itself', () => {
-    for (const { file, imports } of all.filter((f) => f.file.startsWith('core/'))) {
-      for (const target of imports) expect(target === 'pkg:zod' || target.startsWith('core/') || target.startsWith('pkg:node:'), `${file} -> ${target}`).toBe(true);
+  it('sees the imports (the scan is not vacuous)', () => {
+    expect(all.length).toBeGreaterThan(50);
+    expect(local.some((i) => i.file === 'system.ts' && i.target.startsWith('queue/'))).toBe(true);
+    expect(local.some((i) => i.file === 'cli/context.ts' && i.target === 'queue/boss.ts')).toBe(true); // a dynamic import
+  });
+
+  it('puts every file of src/ in a declared layer', () => {
+    expect(all.map((f) => layerOf(f.file)).filter((layer) => !isLayer(layer))).toEqual([]);
+  });
+
+  it('never imports from outside src/ (chaos/, test/ and scripts/ import src/, not the reverse)', () => {
+    expect(local.filter((i) => i.target.startsWith('..')).map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
+  });
+
+  it('takes only the arrows the layer map allows', () => {
+    const forbidden = local.filter(({ file, target }) => {
+      const from = layerOf(file);
+      const to = layerOf(target);
+      return from !== to && !(isLayer(from) && (LAYERS[from] as readonly string[]).includes(to));
+    });
+    expect(forbidden.map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
+  });
+
+  it('keeps two allowed arrows narrow: db reaches the domains only for their tables, the client http only for its schemas', () => {
+    const dbToDomains = local.filter((i) => layerOf(i.file) === 'db' && layerOf(i.target) === 'domains');
+    expect(dbToDomains.filter((i) => i.file !== 'db/schema.ts' || !/^domains\/[^/]+\/table\.ts$/.test(i.target)).map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
+    const clientToHttp = local.filter((i) => layerOf(i.file) === 'client' && layerOf(i.target) === 'http');
+    expect(clientToHttp.filter((i) => !['http/schemas.ts', 'http/problem.ts'].includes(i.target)).map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
+    // Those schema files stay free of the server: zod, core and each other (problem.ts's hono imports are types).
+    for (const file of ['http/schemas.ts', 'http/problem.ts']) {
+      const imports = all.find((f) => f.file === file)?.imports ?? [];
+      expect(imports.filter((i) => !(i.target === 'pkg:zod' || i.target.startsWith('core/') || i.target.startsWith('http/') || i.typeOnly)).map((i) => i.target), file).toEqual([]);
     }
   });
 
-  it('lets only src/queue import pg-boss', () => {
-    const offenders = all.filter((f) => !f.file.startsWith('queue/') && f.imports.some((t) => t.startsWith('pkg:pg-boss')));
-    expect(offenders.map((f) => f.file)).toEqual([]);
-  });
-
-  it('keeps http and queue apart', () => {
-    const crossing = all.filter(
-      (f) => (f.file.startsWith('http/') && f.imports.some((t) => t.startsWith('queue/'))) || (f.file.startsWith('queue/') && f.imports.some((t) => t.startsWith('http/'))),
-    );
-    expect(crossing.map((f) => f.file)).toEqual([]);
+  it('keeps core pure: it imports only zod, node: and itself', () => {
+    for (const { file, imports } of all.filter((f) => f.file.startsWith('core/'))) {
+      for (const { target } of imports) expect(target === 'pkg:zod' || target.startsWith('core/') || target.startsWith('pkg:node:'), `${file} -> ${target}`).toBe(true);
+    }
   });
 
   it('keeps domain models pure: they import only core and other models', () => {
     for (const { file, imports } of all.filter((f) => /^domains\/[^/]+\/model\.ts$/.test(f.file))) {
-      for (const target of imports) {
+      for (const { target } of imports) {
         expect(target.startsWith('core/') || target === 'pkg:zod' || /^domains\/[^/]+\/model\.ts$/.test(target), `${file} -> ${target}`).toBe(true);
       }
     }
+  });
+
+  it('lets only src/queue import pg-boss', () => {
+    const offenders = all.filter((f) => !f.file.startsWith('queue/') && f.imports.some((i) => i.target === 'pkg:pg-boss' || i.target.startsWith('pkg:pg-boss/')));
+    expect(offenders.map((f) => f.file)).toEqual([]);
   });
 
   it('reads process.env only in the entry points and config', () => {
