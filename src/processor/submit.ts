@@ -126,36 +126,19 @@ export async function submitInTransaction(
   return submissions ?? [];
 }
 
-/**
- * Runs `send` with the connection's socket corked, so the protocol messages it queues (pg writes Bind,
- * Describe, Execute and Sync each on its own: a syscall apiece) leave in one write.
- */
-function corked<T>(client: pg.PoolClient, send: () => T): T {
-  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
-  stream?.cork?.();
-  try {
-    return send();
-  } finally {
-    stream?.uncork?.();
-  }
-}
-
 const statementName = (text: string) => `oncely_${createHash('sha1').update(text).digest('base64url')}`;
 
 /**
  * Runs every statement as a named prepared statement on this connection (named after its text, so the same
  * text is parsed and planned once per connection), including the ones the queue adapter sends for the jobs.
- * Each statement's messages go out in one write. `afterEach` runs right after a statement is queued, in the
- * same write (a pipelined flush queues its COMMIT there).
+ * `afterEach` runs right after a statement is queued (a pipelined flush queues its COMMIT there).
  */
 export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sql {
   return {
     async query(text, values) {
-      const result = await corked(client, () => {
-        const sent = client.query({ name: statementName(text), text, values: values as unknown[] | undefined });
-        afterEach?.();
-        return sent;
-      });
+      const sent = client.query({ name: statementName(text), text, values: values as unknown[] | undefined });
+      afterEach?.();
+      const result = await sent;
       return { rows: result.rows, rowCount: result.rowCount };
     },
   };
@@ -188,18 +171,14 @@ async function runFlush(
   let begin: Promise<unknown> | undefined;
   let commit: Promise<pg.QueryResult> | undefined;
   try {
-    let work!: Promise<Submission[][]>;
-    corked(client, () => {
-      begin = client.query('BEGIN');
-      begin.catch(() => {});
-      // Its first statement (the command insert) is queued synchronously, so it leaves in BEGIN's write.
-      work = submitRequestsInTransaction(preparedSqlOf(client), (sql, jobs) => enqueue(lastStatementOf(sql), jobs), requests);
-    });
-    const submissions = await work;
+    begin = client.query('BEGIN');
+    begin.catch(() => {});
+    // Its first statement (the command insert) is queued right behind BEGIN, without waiting for it.
+    const submissions = await submitRequestsInTransaction(preparedSqlOf(client), (sql, jobs) => enqueue(lastStatementOf(sql), jobs), requests);
     await begin;
     // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
     release?.();
-    const done = await (commit ?? corked(client, () => client.query('COMMIT')));
+    const done = await (commit ?? client.query('COMMIT'));
     if (done.command !== 'COMMIT') throw new Error(`submission transaction ended in ${done.command}, not COMMIT`);
     return submissions;
   } catch (err) {
