@@ -90,7 +90,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
   // Submission flushes only: pipelined, so a flush's BEGIN goes out with its command insert and its COMMIT with its job insert.
   const submitPool = roles.api
-    ? createPool({ connectionString: url, max: 4, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
+    ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
     : undefined;
   const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
   const commands = tracing ? tracing.submissions(service) : service;
