@@ -88,7 +88,11 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: url, onError: onError('listener') }) : undefined;
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
   const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
-  const service = createCommandService({ pool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
+  // Submission flushes only: pipelined, so a flush's BEGIN goes out with its command insert and its COMMIT with its job insert.
+  const submitPool = roles.api
+    ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
+    : undefined;
+  const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
   const commands = tracing ? tracing.submissions(service) : service;
 
   if (roles.worker) {
@@ -188,6 +192,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         await reconciler?.stop();
         await queue.stop();
         await listener?.stop();
+        await submitPool?.end();
         await pool.end();
         await tracing?.shutdown();
       })();

@@ -42,6 +42,8 @@ export interface PoolOptions {
   max?: number;
   applicationName: string;
   onError: (err: Error) => void;
+  /** pg's pipeline mode: a query is sent at once, without waiting for the ones before it to be answered. */
+  pipeline?: boolean;
 }
 
 /** A pool whose idle-client errors are reported, never thrown into the event loop. */
@@ -56,6 +58,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     keepAlive: true,
     types,
     onConnect: keepClientErrorsHandled,
+    ...(options.pipeline ? { pipeline: true } : {}),
   });
   pool.on('error', options.onError);
   return pool;

@@ -58,6 +58,8 @@ const RECHECK_MS = 1000;
  */
 export function createCommandService(deps: {
   pool: pg.Pool;
+  /** The pool submission flushes run on (a pipelined one saves round trips); `pool` if absent. */
+  submitPool?: pg.Pool | undefined;
   enqueue: Enqueue;
   listener: SettledListener | undefined;
   /** Commands one shared submission transaction takes at most (default 500). */
@@ -65,7 +67,11 @@ export function createCommandService(deps: {
   /** Told of every request's answers once stored (metrics: submissions by answer, duplicates absorbed). */
   onSubmitted?: (commands: readonly NewCommand[], submissions: readonly Submission[]) => void;
 }): CommandService {
-  const submitter = createGroupSubmitter(deps);
+  const submitter = createGroupSubmitter({
+    pool: deps.submitPool ?? deps.pool,
+    enqueue: deps.enqueue,
+    ...(deps.maxFlushCommands === undefined ? {} : { maxFlushCommands: deps.maxFlushCommands }),
+  });
   const get = async (clientId: string, id: string) => {
     const { rows } = await deps.pool.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
     return rows[0] ? toCommandStatus(rows[0]) : null;

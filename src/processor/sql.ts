@@ -45,7 +45,10 @@ export const INSERT_OR_READ_COMMANDS = `
   )
   SELECT true AS inserted, ${COMMAND_COLUMNS} FROM inserted
   UNION ALL
-  SELECT false AS inserted, ${COMMAND_COLUMNS} FROM commands WHERE (client_id, id) IN (SELECT client_id, id FROM input)`;
+  -- One primary-key probe per input row (LIMIT 1 keeps the planner from flattening it). A plain join lets the planner, which guesses 100 input rows, hash
+  -- them and scan the whole commands table on every submission: 6 ms at 11,000 rows, growing with history.
+  SELECT false AS inserted, existing.* FROM input
+  CROSS JOIN LATERAL (SELECT ${COMMAND_COLUMNS} FROM commands WHERE commands.client_id = input.client_id AND commands.id = input.id LIMIT 1) AS existing`;
 
 export const SELECT_COMMANDS_OF_CLIENTS = `
   SELECT ${COMMAND_COLUMNS} FROM commands

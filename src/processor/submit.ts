@@ -62,7 +62,6 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
   }
   const { rows } = await sql.query<CommandRow & { inserted: boolean }>(INSERT_OR_READ_COMMANDS, [JSON.stringify([...records.values()])]);
   const inserted = rows.filter((row) => row.inserted);
-  if (inserted.length > 0) await enqueue(sql, inserted.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })));
 
   const fresh = new Map(inserted.map((row) => [keyOf(row.client_id, row.id), row]));
   const stored = new Map(rows.filter((row) => !row.inserted).map((row) => [keyOf(row.client_id, row.id), row as CommandRow]));
@@ -76,7 +75,7 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
   }
 
   const claimed = new Set<string>();
-  return requests.map(({ clientId, commands }, r) =>
+  const answers = requests.map(({ clientId, commands }, r) =>
     commands.map((command, i): Submission => {
       const key = keyOf(clientId, command.id);
       const print = prints[r]![i];
@@ -92,6 +91,9 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
       return mine ? { outcome: 'duplicate', status: toCommandStatus(row), inFlush: true } : { outcome: 'duplicate', status: toCommandStatus(row) };
     }),
   );
+  // The jobs go last: the transaction's last statement, so a pipelined flush can send its COMMIT with it.
+  if (inserted.length > 0) await enqueue(sql, inserted.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })));
+  return answers;
 }
 
 /**
@@ -115,18 +117,87 @@ export async function submitInTransaction(
   return submissions ?? [];
 }
 
+const statementName = (text: string) => `oncely_${createHash('sha1').update(text).digest('base64url')}`;
+
 /**
  * Runs every statement as a named prepared statement on this connection (named after its text, so the same
  * text is parsed and planned once per connection), including the ones the queue adapter sends for the jobs.
+ * `afterEach` runs right after a statement is queued (a pipelined flush queues its COMMIT there).
  */
-export function preparedSqlOf(client: pg.PoolClient): Sql {
+export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sql {
   return {
     async query(text, values) {
-      const name = `oncely_${createHash('sha1').update(text).digest('base64url')}`;
-      const result = await client.query({ name, text, values: values as unknown[] | undefined });
+      const sent = client.query({ name: statementName(text), text, values: values as unknown[] | undefined });
+      afterEach?.();
+      const result = await sent;
       return { rows: result.rows, rowCount: result.rowCount };
     },
   };
+}
+
+/**
+ * One submission flush in one transaction, sent in as few round trips as the connection allows. On a
+ * pipelined connection (pg's `pipeline` option) BEGIN goes out with the command insert, and COMMIT with the
+ * job insert, the transaction's last statement: two waits instead of four. On a plain connection the same
+ * calls simply wait for each other.
+ *
+ * Why this keeps the guarantees: statements on one connection run in the order queued. BEGIN cannot fail on
+ * a connection the pool handed out clean, short of the session dying, which fails the insert behind it too.
+ * COMMIT is queued only once the job insert is (the queue adapter sends exactly one statement; a second is
+ * refused), and if that insert fails the transaction is aborted and its COMMIT rolls back. A request is
+ * answered only once COMMIT has answered "COMMIT".
+ */
+async function runFlush(
+  pool: pg.Pool,
+  enqueue: Enqueue,
+  requests: readonly SubmissionRequest[],
+  release?: () => void,
+): Promise<Submission[][]> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
+  let begin: Promise<unknown> | undefined;
+  let commit: Promise<pg.QueryResult> | undefined;
+  try {
+    begin = client.query('BEGIN');
+    begin.catch(() => {});
+    // Its first statement (the command insert) is queued right behind BEGIN, without waiting for it.
+    const submissions = await submitRequestsInTransaction(preparedSqlOf(client), (sql, jobs) => enqueue(lastStatementOf(sql), jobs), requests);
+    await begin;
+    // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
+    release?.();
+    const done = await (commit ?? client.query('COMMIT'));
+    if (done.command !== 'COMMIT') throw new Error(`submission transaction ended in ${done.command}, not COMMIT`);
+    return submissions;
+  } catch (err) {
+    await begin?.catch(() => {});
+    const ended = commit ? await commit.then(() => undefined, (e: unknown) => e) : undefined;
+    if (ended instanceof Error) broken ??= ended;
+    broken ??= await client.query('ROLLBACK').then(
+      () => undefined,
+      (rollbackError: unknown) => (rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))),
+    );
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+
+  /** The queue adapter's view: its one statement goes out with the COMMIT behind it. */
+  function lastStatementOf(sql: Sql): Sql {
+    return {
+      query(text, values) {
+        if (commit) return Promise.reject(new Error('pipelined submission: the queue adapter sent a second statement after its COMMIT was queued'));
+        return preparedSqlOf(client, () => {
+          commit = client.query('COMMIT');
+          commit.catch(() => {});
+        }).query(text, values);
+      },
+    };
+  }
 }
 
 /** Submits commands in a transaction of their own. */
@@ -163,12 +234,7 @@ export function createGroupSubmitter(deps: { pool: pg.Pool; enqueue: Enqueue; ma
   let transactions = 0;
   const run = (requests: readonly SubmissionRequest[], release?: () => void) => {
     transactions++;
-    return withTransaction(deps.pool, async (client) => {
-      const submissions = await submitRequestsInTransaction(preparedSqlOf(client), deps.enqueue, requests);
-      // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
-      release?.();
-      return submissions;
-    });
+    return runFlush(deps.pool, deps.enqueue, requests, release);
   };
   const group = createGroupCommit<SubmissionRequest, Submission[]>({
     maxSize: deps.maxFlushCommands ?? MAX_FLUSH_COMMANDS,

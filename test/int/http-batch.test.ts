@@ -36,12 +36,14 @@ async function counts(prefix: string): Promise<{ commands: number; jobs: number 
   return { commands: commands.rows[0]?.n ?? -1, jobs: jobs.rows[0]?.n ?? -1 };
 }
 
-/** Counts the statements oncely's own pool sends (application_name 'oncely'), however they are issued. */
+/** Counts the statements oncely's own pools send (application_name 'oncely' and 'oncely-submit'), however they are issued. */
 function countQueries(): { stop(): number } {
   const original = pg.Client.prototype.query;
   let n = 0;
   pg.Client.prototype.query = function (this: pg.Client & { connectionParameters?: { application_name?: string } }, ...args: unknown[]) {
-    if (this.connectionParameters?.application_name === 'oncely') n++;
+    // The api's pool and its submission pool (where submission transactions run).
+    const name = this.connectionParameters?.application_name;
+    if (name === 'oncely' || name === 'oncely-submit') n++;
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof original;
   return {
