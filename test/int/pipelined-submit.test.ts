@@ -4,7 +4,8 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/db/pool.ts';
-import { createGroupSubmitter, type Enqueue } from '../../src/processor/submit.ts';
+import { createGroupSubmitter } from '../../src/processor/submit.ts';
+import type { Enqueue } from '../../src/processor/ports.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestSystem } from '../helpers/system.ts';
 
