@@ -174,6 +174,7 @@ export function pageRead<S extends z.ZodType>(definition: {
   read: (ctx: ReadContext, id: string, page: PageRequest) => Promise<z.input<S> | null>;
 }): PageRead<S> {
   checkSegment('collection', definition.collection);
+  if (RESERVED.has(definition.collection)) throw new Error(`collection ${definition.collection} is one of oncely's own routes`);
   checkSegment('path', definition.path);
   if (!OPERATION_ID.test(definition.operationId)) throw new Error(`operationId ${JSON.stringify(definition.operationId)} must be letters and digits`);
   const { max, fallback } = definition.limit;

@@ -21,11 +21,6 @@ import { checkEnvelope, entityTagOf, versionOfEntityTag } from './validate.ts';
 
 export { MAX_BATCH, MAX_BODY_BYTES } from './schemas.ts';
 
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
-
 export interface AppDeps {
   registry: Registry;
   commands: CommandService;
