@@ -24,18 +24,32 @@ export interface ReadContext {
   sql: Sql;
 }
 
-/** A page request as the route parsed it: `limit` within the read's bounds, `cursor` as the client sent it. */
+/**
+ * A page request as the route parsed it: `limit` within the read's bounds, `cursor` as the client sent it.
+ *
+ * @example
+ * async function readNotes(ctx: ReadContext, id: string, { limit, cursor }: PageRequest) { ... }
+ */
 export interface PageRequest {
   limit: number;
   cursor: string | undefined;
 }
 
-/** A response schema of an entity: its output carries the row's `version`, which is also its ETag. */
+/**
+ * A response schema of an entity: its output carries the row's `version`, which is also its ETag.
+ *
+ * @example
+ * const TicketSchema: EntitySchema = z.object({ id: z.string(), version: EntityVersion }).meta({ id: 'Ticket' });
+ */
 export type EntitySchema = z.ZodType<{ version: number }>;
 
 /**
  * `GET /v1/{collection}/{id}`: one entity, its `version` as the ETag, 304 for a matching If-None-Match,
- * 404 `no {name} with this id` for an unknown id.
+ * 404 `no {name} with this id` for an unknown id. Made by `entityRead`.
+ *
+ * @example
+ * const read: EntityRead = entityRead({ collection: 'tickets', name: 'ticket', schema: TicketSchema, read: readTicket });
+ * read.operationId; // 'getTicket'
  */
 export interface EntityRead<S extends EntitySchema = EntitySchema, C extends string = string> {
   readonly kind: 'entity';
@@ -53,7 +67,13 @@ export interface EntityRead<S extends EntitySchema = EntitySchema, C extends str
   read(ctx: ReadContext, id: string): Promise<z.input<S> | null>;
 }
 
-/** `GET /v1/{collection}/{id}/{path}?limit&cursor`: a page of an entity's sub-resource (an account's ledger). */
+/**
+ * `GET /v1/{collection}/{id}/{path}?limit&cursor`: a page of an entity's sub-resource (an account's
+ * ledger). Made by `pageRead`.
+ *
+ * @example
+ * const ledger = accountsDomain.reads.find((read): read is PageRead => read.kind === 'page'); // GET /v1/accounts/{id}/ledger
+ */
 export interface PageRead<S extends z.ZodType = z.ZodType> {
   readonly kind: 'page';
   readonly collection: string;
@@ -72,14 +92,25 @@ export interface PageRead<S extends z.ZodType = z.ZodType> {
   read(ctx: ReadContext, id: string, page: PageRequest): Promise<z.input<S> | null>;
 }
 
-// Reads are contravariant in their schema's input, so a list of them is held at this erased type.
+/**
+ * Any read of any domain. Reads are contravariant in their schema's input, so a list of them is held at
+ * this erased type.
+ *
+ * @example
+ * const reads: AnyRead[] = domains.flatMap((domain) => [...domain.reads]);
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyRead = EntityRead<any> | PageRead<any>;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyRows = EntityTable<any> | AppendTable<any>;
 
-/** One domain: everything oncely needs to serve its command types and its entities. */
+/**
+ * One domain: everything oncely needs to serve its command types and its entities. Made by `defineDomain`.
+ *
+ * @example
+ * const served: readonly Domain[] = [...referenceDomains, ticketsDomain];
+ */
 export interface Domain<C extends readonly AnyCommandDefinition[] = readonly AnyCommandDefinition[], R extends readonly AnyRead[] = readonly AnyRead[]> {
   readonly name: string;
   /** Its command types, from `defineCommand`. */
@@ -242,7 +273,12 @@ export function defineDomain<const C extends readonly AnyCommandDefinition[], co
   return domain;
 }
 
-/** The route a read serves, with `{id}` for the entity id. */
+/**
+ * The route a read serves, with `{id}` for the entity id.
+ *
+ * @example
+ * routeOf(ledgerRead); // '/v1/accounts/{id}/ledger'
+ */
 export function routeOf(read: AnyRead): string {
   return read.kind === 'entity' ? `/v1/${read.collection}/{id}` : `/v1/${read.collection}/{id}/${read.path}`;
 }
