@@ -20,10 +20,20 @@ import {
 export type { Account, BatchResult, CommandStatus, DeadLetterPage, EntityMapOf, LedgerPage, Order, ProblemCode, RedPacket };
 export type { CommandMapOfDomains } from '../core/domain.ts';
 
-/** Collection -> entity read by `client.read(collection, id)`. The default accepts any collection. */
+/**
+ * Collection -> entity read by `client.read(collection, id)`. The default accepts any collection.
+ *
+ * @example
+ * const oncely = createClient<CommandMap, { tickets: Ticket }>({ baseUrl, domains: [ticketsDomain] });
+ */
 export type EntityMap = Record<string, { version: number }>;
 
-/** The reference domains' entities, as `client.read` returns them. */
+/**
+ * The reference domains' entities, as `client.read` returns them.
+ *
+ * @example
+ * const order: ReferenceEntities['orders'] | null = await oncely.read('orders', 'o1');
+ */
 export interface ReferenceEntities {
   accounts: Account;
   orders: Order;
