@@ -9,7 +9,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { createDefaultRegistry } from '../src/domains/index.ts';
+import { createDefaultRegistry, referenceDomains } from '../src/domains/index.ts';
 import { createApp } from '../src/http/app.ts';
 import { PROBLEMS } from '../src/http/problem.ts';
 
@@ -22,7 +22,8 @@ if (!base) {
   const app = createApp({
     registry: createDefaultRegistry(),
     commands: { submit: unused, get: unused, waitFor: unused, deadLetters: unused, replay: unused },
-    reads: { account: unused, ledger: unused, order: unused, redPacket: unused },
+    domains: referenceDomains,
+    readContext: { db: undefined as never, sql: { query: unused } },
     ready: async () => true,
     apiKeys: [],
   });

@@ -1,14 +1,13 @@
 import type pg from 'pg';
 import type { Hono } from 'hono';
 import type { Config } from './config.ts';
-import type { Registry } from './core/registry.ts';
-import { createDatabase, createPool } from './db/pool.ts';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { checkDomains, commandsOf, type Domain } from './core/domain.ts';
+import { createRegistry, type Registry } from './core/registry.ts';
+import { createPool, sqlOf } from './db/pool.ts';
 import { expectedMigrationCount, isSchemaCurrent, runMigrations } from './db/migrate.ts';
 import { createSettledListener, type SettledListener } from './db/settled-listener.ts';
-import { createDefaultRegistry } from './domains/index.ts';
-import { readAccount, readLedger } from './domains/accounts/reads.ts';
-import { readOrder } from './domains/orders/reads.ts';
-import { readRedPacket } from './domains/red-packets/reads.ts';
+import { referenceDomains } from './domains/index.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { markDead, type ApplyHooks, type ApplyTracer } from './processor/apply.ts';
@@ -44,6 +43,12 @@ export interface SystemOptions {
   config: Config & { DATABASE_URL: string };
   roles: Roles;
   log: Logger;
+  /**
+   * The domains served: their command types, entity routes and OpenAPI (default: the reference domains).
+   * Their tables must exist (migrations are the application's; `migrate` runs oncely's own).
+   */
+  domains?: readonly Domain[];
+  /** The command types applied and accepted, when they differ from the domains' (tests add failing ones); default: every domain's commands. */
   registry?: Registry;
   hooks?: ApplyHooks;
   /** Replace the exporters OTEL_TRACES_EXPORTER names (tests: an InMemorySpanExporter); tracing must still be on by config. */
@@ -65,7 +70,9 @@ export interface SystemOptions {
 export async function startSystem(options: SystemOptions): Promise<System> {
   const { config, roles, log } = options;
   const url = config.DATABASE_URL;
-  const registry = options.registry ?? createDefaultRegistry();
+  const domains = options.domains ?? referenceDomains;
+  checkDomains(domains);
+  const registry = options.registry ?? createRegistry(commandsOf(domains));
   if (options.migrate ?? true) await runMigrations(url);
 
   const onError = (source: string) => (err: Error) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, source }, 'database error');
@@ -155,7 +162,6 @@ export async function startSystem(options: SystemOptions): Promise<System> {
 
   let app: System['app'];
   if (roles.api) {
-    const db = createDatabase(pool);
     const stats = createStatsReader(pool);
     app = createApp({
       registry,
@@ -163,12 +169,9 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       metrics,
       ...(tracing ? { traceRequests: tracing.requests } : {}),
       apiKeys: config.API_KEYS,
-      reads: {
-        account: (id) => readAccount(db, id),
-        ledger: (id, page) => readLedger(db, id, page),
-        order: (id) => readOrder(db, id),
-        redPacket: (id) => readRedPacket(db, id),
-      },
+      domains,
+      // Reads use the query builder only, so the drizzle database needs no schema: any domain's table works.
+      readContext: { db: drizzle(pool), sql: sqlOf(pool) },
       ready,
       stats: async (clientId) => ({ ...(await stats.read(clientId)), duplicates: { scope: 'process', ...(await readDuplicateCounts(metrics.registry)) } }),
       // A database outage is expected operations (answered 503), not a bug: warn without the stack.

@@ -1,26 +1,44 @@
 // A typed client for oncely's HTTP API, for a service that submits commands and waits for their outcomes.
-// Responses are parsed with the same zod schemas the server documents them with (src/http/schemas.ts).
+// Responses are parsed with the same zod schemas the server documents them with (src/http/schemas.ts and
+// each domain's schemas.ts).
 import type { z } from 'zod';
+import type { Domain, EntityMapOf } from '../core/domain.ts';
+import { AccountSchema, LedgerPageSchema, type AccountView as Account, type LedgerPage } from '../domains/accounts/schemas.ts';
+import { OrderSchema, type OrderView as Order } from '../domains/orders/schemas.ts';
+import { RedPacketSchema, type RedPacketView as RedPacket } from '../domains/red-packets/schemas.ts';
 import type { ProblemCode } from '../http/problem.ts';
 import {
-  AccountSchema,
   BatchResponseSchema,
   CommandStatusSchema,
   DeadLetterPageSchema,
-  LedgerPageSchema,
   MAX_WAIT_SECONDS,
-  OrderSchema,
-  RedPacketSchema,
-  type Account,
   type BatchResult,
   type CommandStatus,
   type DeadLetterPage,
-  type LedgerPage,
-  type Order,
-  type RedPacket,
 } from '../http/schemas.ts';
 
-export type { Account, BatchResult, CommandStatus, DeadLetterPage, LedgerPage, Order, ProblemCode, RedPacket };
+export type { Account, BatchResult, CommandStatus, DeadLetterPage, EntityMapOf, LedgerPage, Order, ProblemCode, RedPacket };
+export type { CommandMapOfDomains } from '../core/domain.ts';
+
+/**
+ * Collection -> entity read by `client.read(collection, id)`. The default accepts any collection.
+ *
+ * @example
+ * const oncely = createClient<CommandMap, { tickets: Ticket }>({ baseUrl, domains: [ticketsDomain] });
+ */
+export type EntityMap = Record<string, { version: number }>;
+
+/**
+ * The reference domains' entities, as `client.read` returns them.
+ *
+ * @example
+ * const order: ReferenceEntities['orders'] | null = await oncely.read('orders', 'o1');
+ */
+export interface ReferenceEntities {
+  accounts: Account;
+  orders: Order;
+  'red-packets': RedPacket;
+}
 
 /** Command type -> payload. The default accepts any type with an object payload. */
 export type CommandMap = Record<string, object>;
@@ -44,6 +62,11 @@ export interface ClientOptions {
   apiKey?: string;
   /** A fetch of your own (tests pass `app.request`); the global fetch by default. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /**
+   * Domains whose entity schemas `read` parses responses with (the reference domains' are always known).
+   * A collection with no schema here is checked only for a numeric `version`.
+   */
+  domains?: readonly Pick<Domain, 'reads'>[];
 }
 
 export interface SubmitOptions {
@@ -78,7 +101,7 @@ export class UnexpectedResponseError extends Error {
   override name = 'UnexpectedResponseError';
 }
 
-export interface Client<M extends CommandMap> {
+export interface Client<M extends CommandMap, E extends EntityMap = ReferenceEntities & EntityMap> {
   /** Submits one command; safe to retry with the same id. A problem (4xx/5xx) throws `ProblemError`. */
   submit<T extends keyof M & string>(command: EnvelopeOf<M, T>, options?: SubmitOptions): Promise<Submitted>;
   /** Submits 1 to 1000 commands in one transaction; one result per command, in order. */
@@ -94,19 +117,31 @@ export interface Client<M extends CommandMap> {
   ledger(id: string, page?: { limit?: number; cursor?: string }): Promise<LedgerPage | null>;
   order(id: string): Promise<Order | null>;
   redPacket(id: string): Promise<RedPacket | null>;
+  /** Reads any domain's entity, `GET /v1/{collection}/{id}`, or null for an unknown id. */
+  read<K extends keyof E & string>(collection: K, id: string): Promise<E[K] | null>;
 }
 
 const segment = (id: string) => encodeURIComponent(id);
 
+/** Any entity whose `version` is a whole number: what `read` accepts for a collection it has no schema of. */
+const anyEntity = {
+  safeParse(value: unknown) {
+    const version = typeof value === 'object' && value !== null ? (value as { version?: unknown }).version : undefined;
+    return Number.isSafeInteger(version) ? { success: true as const, data: value as { version: number } } : { success: false as const };
+  },
+};
+
 /**
- * Creates a client for one oncely server.
+ * Creates a client for one oncely server. `M` types submissions, `E` types `read(collection, id)`; both
+ * can come from your domains (`CommandMapOfDomains`, `EntityMapOf`).
  *
  * @example
  * const oncely = createClient<{ 'account.credit': { amount: number } }>({ baseUrl: 'http://127.0.0.1:3000', apiKey });
  * const { status } = await oncely.submit({ id: 'pay-42', type: 'account.credit', entityId: 'acc-1', payload: { amount: 500 } }, { wait: 5 });
  * const done = status.status === 'queued' ? await oncely.waitFor('pay-42') : status;
+ * const account = await oncely.read('accounts', 'acc-1'); // { id, currency, balance, version, ... } | null
  */
-export function createClient<M extends CommandMap = CommandMap>(options: ClientOptions): Client<M> {
+export function createClient<M extends CommandMap = CommandMap, E extends EntityMap = ReferenceEntities & EntityMap>(options: ClientOptions): Client<M, E> {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch = options.fetch ?? ((url, init) => fetch(url, init));
 
@@ -128,14 +163,24 @@ export function createClient<M extends CommandMap = CommandMap>(options: ClientO
     return new UnexpectedResponseError(`HTTP ${response.status}: ${text.slice(0, 200)}`);
   }
 
-  async function parse<T>(response: Response, schema: z.ZodType<T>): Promise<T> {
+  type Parser<T> = { safeParse(value: unknown): { success: true; data: T } | { success: false } };
+  const schemas = new Map<string, Parser<unknown>>([
+    ['accounts', AccountSchema],
+    ['orders', OrderSchema],
+    ['red-packets', RedPacketSchema],
+  ]);
+  for (const domain of options.domains ?? []) {
+    for (const read of domain.reads) if (read.kind === 'entity') schemas.set(read.collection, read.schema as z.ZodType);
+  }
+
+  async function parse<T>(response: Response, schema: Parser<T>): Promise<T> {
     const parsed = schema.safeParse(await response.json().catch(() => undefined));
     if (!parsed.success) throw new UnexpectedResponseError(`HTTP ${response.status}: the body does not match the API's schema`);
     return parsed.data;
   }
 
   /** 2xx parsed with `schema`, 404 as null, anything else thrown. */
-  async function read<T>(path: string, schema: z.ZodType<T>, headers: Record<string, string> = {}): Promise<T | null> {
+  async function read<T>(path: string, schema: Parser<T>, headers: Record<string, string> = {}): Promise<T | null> {
     const response = await request('GET', path, { headers });
     if (response.status === 404) {
       const problem = await problemOf(response);
@@ -154,7 +199,7 @@ export function createClient<M extends CommandMap = CommandMap>(options: ClientO
     return text ? `?${text}` : '';
   };
 
-  const client: Client<M> = {
+  const client: Client<M, E> = {
     async submit(command, submitOptions = {}) {
       const headers: Record<string, string> = {};
       if (submitOptions.wait !== undefined) headers['prefer'] = `wait=${submitOptions.wait}`;
@@ -201,6 +246,7 @@ export function createClient<M extends CommandMap = CommandMap>(options: ClientO
     ledger: (id, page) => read(`/v1/accounts/${segment(id)}/ledger${pageQuery(page)}`, LedgerPageSchema),
     order: (id) => read(`/v1/orders/${segment(id)}`, OrderSchema),
     redPacket: (id) => read(`/v1/red-packets/${segment(id)}`, RedPacketSchema),
+    read: (collection, id) => read(`/v1/${segment(collection)}/${segment(id)}`, (schemas.get(collection) ?? anyEntity) as Parser<E[typeof collection]>),
   };
   return client;
 }

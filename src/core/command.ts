@@ -86,16 +86,18 @@ export function isPlanned<P>(definition: CommandDefinition<P>): definition is Pl
  *   decide: (command, state) => changeRow(state, accounts, command, (a) => credit(a, command.payload.amount), view),
  * });
  */
-export function defineCommand<S extends z.ZodType>(
+// `T` keeps the literal type name, so a typed client can map each type to its payload (CommandMapOf).
+export function defineCommand<S extends z.ZodType, const T extends string = string>(
   definition: DefinitionBase<z.output<S>> & {
+    type: T;
     payload: S;
     plan(command: Command<z.output<S>>): LockPlan;
     decide(command: Command<z.output<S>>, state: BatchState): Outcome;
   },
-): PlannedDefinition<z.output<S>>;
-export function defineCommand<S extends z.ZodType>(
-  definition: DefinitionBase<z.output<S>> & { payload: S; handle(ctx: CommandContext<z.output<S>>): Promise<Outcome> },
-): HandlerDefinition<z.output<S>>;
+): PlannedDefinition<z.output<S>> & { readonly type: T; readonly payload: S };
+export function defineCommand<S extends z.ZodType, const T extends string = string>(
+  definition: DefinitionBase<z.output<S>> & { type: T; payload: S; handle(ctx: CommandContext<z.output<S>>): Promise<Outcome> },
+): HandlerDefinition<z.output<S>> & { readonly type: T; readonly payload: S };
 export function defineCommand(definition: CommandDefinition): CommandDefinition {
   return definition;
 }

@@ -5,6 +5,7 @@ import { routePath } from 'hono/route';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { Identifier, isTerminal, type CommandStatus } from '../core/envelope.ts';
+import type { AnyRead, Domain, EntityRead, PageRead, ReadContext } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
 import type { CommandService } from '../processor/commands.ts';
 import { isRetryable } from '../processor/errors.ts';
@@ -14,39 +15,19 @@ import { createMetrics, type Metrics } from '../metrics/registry.ts';
 import { metricsResponse } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { fieldErrors, problem, sendProblem, type Problem } from './problem.ts';
-import { createRoutes } from './routes.ts';
-import {
-  AccountSchema,
-  batchRequestSchema,
-  LedgerPageSchema,
-  MAX_BODY_BYTES,
-  MAX_WAIT_SECONDS,
-  OrderSchema,
-  RedPacketSchema,
-  StatsSchema,
-  type Stats,
-} from './schemas.ts';
+import { createReadRoutes, createRoutes } from './routes.ts';
+import { batchRequestSchema, MAX_BODY_BYTES, MAX_WAIT_SECONDS, PageQuery, StatsSchema, type Stats } from './schemas.ts';
 import { checkEnvelope, entityTagOf, versionOfEntityTag } from './validate.ts';
 
 export { MAX_BATCH, MAX_BODY_BYTES } from './schemas.ts';
 
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
-
-/** Entity reads; each returns null for an unknown id. */
-export interface Reads {
-  account(id: string): Promise<unknown>;
-  ledger(id: string, page: { limit: number; cursor: string | undefined }): Promise<Page<unknown> | null>;
-  order(id: string): Promise<unknown>;
-  redPacket(id: string): Promise<unknown>;
-}
-
 export interface AppDeps {
   registry: Registry;
   commands: CommandService;
-  reads: Reads;
+  /** The domains whose reads are served (`GET /v1/{collection}/{id}` and their paged sub-resources). */
+  domains: readonly Pick<Domain, 'reads'>[];
+  /** What those reads run against: a drizzle database and parameterised SQL over the app's pool. */
+  readContext: ReadContext;
   /** Whether the database answers and the schema is current. */
   ready: () => Promise<boolean>;
   apiKeys: readonly string[];
@@ -98,7 +79,7 @@ const JSON_TYPE = /^application\/(?:[a-z0-9.+-]*\+)?json\s*(?:;|$)/i;
  * Every route comes from `createRoutes`, which is also what `/openapi.json` is generated from.
  *
  * @example
- * const app = createApp({ registry, commands, reads, ready, apiKeys: [] });
+ * const app = createApp({ registry, commands, domains: referenceDomains, readContext: { db, sql }, ready, apiKeys: [] });
  * const res = await app.request('/health/live');
  */
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
@@ -309,30 +290,36 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
 
   /** An entity read with its version as the ETag, and 304 for a matching If-None-Match. */
-  function entity<T extends { version: number }>(what: string, read: (id: string) => Promise<unknown>, schema: z.ZodType<T>) {
+  function entity(read: EntityRead) {
     return async (c: Context<AppEnv>) => {
       const id = idOf(c);
-      const row = id === undefined ? null : await read(id);
-      if (!row) return sendProblem(c, problem('not_found', `no ${what} with this id`));
-      const value = schema.parse(row);
+      const row = id === undefined ? null : await read.read(deps.readContext, id);
+      if (!row) return sendProblem(c, problem('not_found', `no ${read.name} with this id`));
+      const value = read.schema.parse(row);
       const etag = entityTagOf(value.version);
       if (noneMatch(c.req.header('if-none-match'), value.version)) return c.body(null, 304, { etag });
       return c.json(value, 200, { etag });
     };
   }
 
-  serve(routes.getAccount, entity('account', deps.reads.account, AccountSchema));
-  serve(routes.getOrder, entity('order', deps.reads.order, OrderSchema));
-  serve(routes.getRedPacket, entity('red packet', deps.reads.redPacket, RedPacketSchema));
+  /** A page of an entity's sub-resource; an unknown parent is 404. */
+  function page(read: PageRead) {
+    const query = PageQuery(read.limit.max, read.limit.fallback);
+    return async (c: Context<AppEnv>) => {
+      const id = idOf(c);
+      const parsed = parseQuery(c, query);
+      if (!parsed.ok) return sendProblem(c, parsed.problem);
+      const limit = parsed.value.limit === undefined ? read.limit.fallback : Number(parsed.value.limit);
+      const body = id === undefined ? null : await read.read(deps.readContext, id, { limit, cursor: parsed.value.cursor });
+      return body ? c.json(read.schema.parse(body) as object) : sendProblem(c, problem('not_found', `no ${read.name} with this id`));
+    };
+  }
 
-  const ledgerQuery = routes.getLedger.request.query;
-  serve(routes.getLedger, async (c) => {
-    const id = idOf(c);
-    const query = parseQuery(c, ledgerQuery);
-    if (!query.ok) return sendProblem(c, query.problem);
-    const page = id === undefined ? null : await deps.reads.ledger(id, { limit: Number(query.value.limit ?? 100), cursor: query.value.cursor });
-    return page ? c.json(LedgerPageSchema.parse(page)) : sendProblem(c, problem('not_found', 'no account with this id'));
-  });
+  const reads: AnyRead[] = deps.domains.flatMap((domain) => [...domain.reads]);
+  for (const served of createReadRoutes(reads)) {
+    if (served.kind === 'entity') serve(served.route, entity(served.read));
+    else serve(served.route, page(served.read));
+  }
 
   serve(routes.live, (c) => c.json({ status: 'ok' as const }));
   serve(routes.ready, async (c) => {

@@ -1,20 +1,17 @@
 // Every route of the API, declared once: the app serves these and the OpenAPI document is generated from them.
 import { createRoute, type RouteConfig } from '@hono/zod-openapi';
 import { z } from 'zod';
+import { routeOf, type AnyRead, type EntityRead, type PageRead } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
 import { PROBLEMS, ProblemSchema, PROBLEM_CONTENT_TYPE, type ProblemCode } from './problem.ts';
 import {
-  AccountSchema,
   BatchResponseSchema,
   batchRequestSchema,
   CommandStatusSchema,
   DeadLetterPageSchema,
   IdParam,
-  LedgerPageSchema,
   MAX_BATCH,
-  OrderSchema,
   PageQuery,
-  RedPacketSchema,
   submitBodySchema,
   StatsSchema,
   SubmitHeaders,
@@ -61,7 +58,8 @@ const BODY: ProblemCode[] = ['invalid_request', 'payload_too_large', 'unsupporte
 const commandStatus = (description: string, headers: Headers = {}) => ({ description, headers, content: json(CommandStatusSchema) });
 
 /**
- * The route table. Only the submission body depends on the registry (one envelope variant per command type).
+ * The route table of oncely's own routes. Only the submission body depends on the registry (one envelope
+ * variant per command type); the domains' entity routes come from `createReadRoutes`.
  *
  * @example
  * const routes = createRoutes(registry);
@@ -143,57 +141,6 @@ export function createRoutes(registry: Registry) {
       responses: {
         200: { description: 'A page of dead commands.', content: json(DeadLetterPageSchema) },
         ...problems('invalid_request', ...COMMON),
-      },
-    }),
-    getAccount: createRoute({
-      method: 'get',
-      path: '/v1/accounts/{id}',
-      operationId: 'getAccount',
-      tags: ['Entities'],
-      summary: 'Read an account',
-      request: { params: IdParam },
-      responses: {
-        200: { description: 'The account.', headers: HEADERS.etag, content: json(AccountSchema) },
-        304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
-        ...problems('not_found', ...COMMON),
-      },
-    }),
-    getLedger: createRoute({
-      method: 'get',
-      path: '/v1/accounts/{id}/ledger',
-      operationId: 'getLedger',
-      tags: ['Entities'],
-      summary: "Read an account's ledger",
-      request: { params: IdParam, query: PageQuery(1000, 100) },
-      responses: {
-        200: { description: 'A page of ledger entries.', content: json(LedgerPageSchema) },
-        ...problems('invalid_request', 'not_found', ...COMMON),
-      },
-    }),
-    getOrder: createRoute({
-      method: 'get',
-      path: '/v1/orders/{id}',
-      operationId: 'getOrder',
-      tags: ['Entities'],
-      summary: 'Read an order',
-      request: { params: IdParam },
-      responses: {
-        200: { description: 'The order.', headers: HEADERS.etag, content: json(OrderSchema) },
-        304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
-        ...problems('not_found', ...COMMON),
-      },
-    }),
-    getRedPacket: createRoute({
-      method: 'get',
-      path: '/v1/red-packets/{id}',
-      operationId: 'getRedPacket',
-      tags: ['Entities'],
-      summary: 'Read a red packet',
-      request: { params: IdParam },
-      responses: {
-        200: { description: 'The red packet.', headers: HEADERS.etag, content: json(RedPacketSchema) },
-        304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
-        ...problems('not_found', ...COMMON),
       },
     }),
     live: createRoute({
@@ -295,3 +242,52 @@ export function createRoutes(registry: Registry) {
 }
 
 export type Routes = ReturnType<typeof createRoutes>;
+
+/** A domain's read and the route that serves it. */
+export type ReadRoute = { kind: 'entity'; read: EntityRead; route: RouteConfig } | { kind: 'page'; read: PageRead; route: RouteConfig };
+
+function entityRoute(read: EntityRead): RouteConfig {
+  return createRoute({
+    method: 'get',
+    path: routeOf(read),
+    operationId: read.operationId,
+    tags: ['Entities'],
+    summary: read.summary,
+    request: { params: IdParam },
+    responses: {
+      200: { description: read.description, headers: HEADERS.etag, content: json(read.schema) },
+      304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
+      ...problems('not_found', ...COMMON),
+    },
+  });
+}
+
+function pageRoute(read: PageRead): RouteConfig {
+  return createRoute({
+    method: 'get',
+    path: routeOf(read),
+    operationId: read.operationId,
+    tags: ['Entities'],
+    summary: read.summary,
+    request: { params: IdParam, query: PageQuery(read.limit.max, read.limit.fallback) },
+    responses: {
+      200: { description: read.description, content: json(read.schema) },
+      ...problems('invalid_request', 'not_found', ...COMMON),
+    },
+  });
+}
+
+/**
+ * The routes of the domains' reads: every entity read first, then every paged read, each in the domains'
+ * order (the order the OpenAPI document lists them in).
+ *
+ * @example
+ * const routes = createReadRoutes(referenceDomains.flatMap((domain) => domain.reads));
+ * routes[0]?.route.path; // '/v1/accounts/{id}'
+ */
+export function createReadRoutes(reads: readonly AnyRead[]): ReadRoute[] {
+  return [
+    ...reads.flatMap((read): ReadRoute[] => (read.kind === 'entity' ? [{ kind: 'entity', read, route: entityRoute(read) }] : [])),
+    ...reads.flatMap((read): ReadRoute[] => (read.kind === 'page' ? [{ kind: 'page', read, route: pageRoute(read) }] : [])),
+  ];
+}

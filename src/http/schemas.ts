@@ -18,49 +18,7 @@ export const CommandStatusSchema = CoreCommandStatus.extend({ error: CommandErro
 });
 
 const timestamp = z.iso.datetime();
-const version = z.number().int().min(1).describe('Bumped by every change; also the ETag.');
-
-export const AccountSchema = z
-  .object({ id: z.string(), currency: z.string(), balance: z.number().int(), version, createdAt: timestamp, updatedAt: timestamp })
-  .meta({ id: 'Account', description: 'Balance in minor units (cents).' });
-
-export const LedgerEntrySchema = z
-  .object({
-    commandId: z.string(),
-    amount: z.number().int().describe('Signed minor units: credit positive, debit negative.'),
-    balanceAfter: z.number().int(),
-    createdAt: timestamp,
-  })
-  .meta({ id: 'LedgerEntry' });
-
-export const LedgerPageSchema = z
-  .object({ items: z.array(LedgerEntrySchema), nextCursor: z.string().nullable() })
-  .meta({ id: 'LedgerPage', description: 'Entries oldest first; pass `nextCursor` as `cursor` for the next page.' });
-
-export const OrderSchema = z
-  .object({
-    id: z.string(),
-    accountId: z.string(),
-    amount: z.number().int(),
-    status: z.enum(['CREATED', 'PAID', 'DELIVERED', 'COMPLETED', 'CANCELLED']),
-    version,
-    createdAt: timestamp,
-    updatedAt: timestamp,
-  })
-  .meta({ id: 'Order' });
-
-export const RedPacketSchema = z
-  .object({
-    id: z.string(),
-    orderId: z.string(),
-    accountId: z.string(),
-    amount: z.number().int(),
-    status: z.enum(['CREATED', 'PAID', 'CANCELLED']),
-    version,
-    createdAt: timestamp,
-    updatedAt: timestamp,
-  })
-  .meta({ id: 'RedPacket' });
+// The domains' entity schemas live in each domain (src/domains/*/schemas.ts), next to its model.
 
 export const DeadLetterPageSchema = z
   .object({ items: z.array(CommandStatusSchema), nextCursor: z.string().nullable() })
@@ -179,11 +137,6 @@ export const SubmitHeaders = WaitHeaders.extend({
 });
 
 export type CommandStatus = z.infer<typeof CommandStatusSchema>;
-export type Account = z.infer<typeof AccountSchema>;
-export type LedgerEntry = z.infer<typeof LedgerEntrySchema>;
-export type LedgerPage = z.infer<typeof LedgerPageSchema>;
-export type Order = z.infer<typeof OrderSchema>;
-export type RedPacket = z.infer<typeof RedPacketSchema>;
 export type DeadLetterPage = z.infer<typeof DeadLetterPageSchema>;
 export type BatchResult = z.infer<typeof BatchResultSchema>;
 export type BatchResponse = z.infer<typeof BatchResponseSchema>;

@@ -2,6 +2,7 @@
 // Everything else in the processor is plumbing around these.
 import type { Sql } from '../core/command.ts';
 import type { CommandError } from '../core/envelope.ts';
+import type { EntityTable, Versioned } from '../core/table.ts';
 import { SETTLED_CHANNEL } from '../db/settled-listener.ts';
 
 export const COMMAND_COLUMNS = `client_id, id, type, entity_id, expected_version, payload, fingerprint, status, attempts,
@@ -147,55 +148,65 @@ export class GuardViolation extends Error {
   override name = 'GuardViolation';
 }
 
-/** Tables whose rows carry a version. Only these names are ever spliced into SQL text. */
-export type VersionedTable = 'accounts' | 'orders' | 'red_packets';
+/**
+ * A table whose rows carry a version, as its descriptor (src/core/table.ts): only its name and column names,
+ * checked to be plain identifiers when it was described, are ever spliced into SQL text; every value is a
+ * parameter.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type VersionedTable<R extends Versioned = any> = EntityTable<R>;
 
 /**
  * The optimistic version check: `UPDATE ... WHERE id = $id AND version = $v`, bumping the version.
  * Exactly one row must change; anything else means the row moved under us, and the transaction is aborted.
+ * `set` names properties of the row; the descriptor maps them to columns.
  *
  * @example
- * const version = await versionedUpdate(sql, 'accounts', 'acc-1', 3, { balance: 500 });
+ * const version = await versionedUpdate(sql, accountRows, 'acc-1', 3, { balance: 500 });
  */
-export async function versionedUpdate(
+export async function versionedUpdate<R extends Versioned>(
   sql: Sql,
-  table: VersionedTable,
+  table: VersionedTable<R>,
   id: string,
   version: number,
-  set: Record<string, unknown>,
+  set: Partial<Omit<R, 'id' | 'version'>>,
 ): Promise<number> {
-  const columns = Object.keys(set);
-  for (const column of columns) {
-    if (!/^[a-z_]+$/.test(column)) throw new Error(`bad column name ${column}`);
-  }
+  const properties = Object.keys(set).filter((property) => set[property as keyof typeof set] !== undefined);
+  const columns = properties.map((property) => {
+    const column = (table.columns as Record<string, readonly [string, string] | undefined>)[property];
+    if (!column || property === 'id' || property === 'version') throw new Error(`${table.name} has no column for ${property}`);
+    return column[0];
+  });
   const assignments = columns.map((column, i) => `${column} = $${i + 3}`);
   const { rows, rowCount } = await sql.query<{ version: number }>(
-    `UPDATE ${table} SET ${[...assignments, 'version = version + 1', 'updated_at = now()'].join(', ')}
+    `UPDATE ${table.name} SET ${[...assignments, 'version = version + 1', 'updated_at = now()'].join(', ')}
      WHERE id = $1 AND version = $2 RETURNING version`,
-    [id, version, ...columns.map((column) => set[column])],
+    [id, version, ...properties.map((property) => set[property as keyof typeof set])],
   );
-  if (rowCount !== 1 || !rows[0]) throw new GuardViolation(`${table} ${id} is not at version ${version}`);
+  if (rowCount !== 1 || !rows[0]) throw new GuardViolation(`${table.name} ${id} is not at version ${version}`);
   return rows[0].version;
 }
 
 /**
  * The state-machine guard: one statement that moves a row from one of `from` to `to`, and only then.
  * Returns the new version, or null when the row was not in an allowed state (or not at `version`).
+ * The table's rows must have a `status` property (its column is taken from the descriptor).
  *
  * @example
- * await guardedTransition(sql, 'orders', 'order-1', ['CREATED'], 'PAID');
+ * await guardedTransition(sql, orderRows, 'order-1', ['CREATED'], 'PAID');
  */
-export async function guardedTransition(
+export async function guardedTransition<S extends string>(
   sql: Sql,
-  table: VersionedTable,
+  table: VersionedTable<Versioned & { status: S }>,
   id: string,
-  from: readonly string[],
-  to: string,
+  from: readonly S[],
+  to: S,
   version?: number,
 ): Promise<number | null> {
+  const status = table.columns.status[0];
   const { rows } = await sql.query<{ version: number }>(
-    `UPDATE ${table} SET status = $3, version = version + 1, updated_at = now()
-     WHERE id = $1 AND status = ANY($2::text[]) ${version === undefined ? '' : 'AND version = $4'}
+    `UPDATE ${table.name} SET ${status} = $3, version = version + 1, updated_at = now()
+     WHERE id = $1 AND ${status} = ANY($2::text[]) ${version === undefined ? '' : 'AND version = $4'}
      RETURNING version`,
     version === undefined ? [id, from, to] : [id, from, to, version],
   );

@@ -1,5 +1,7 @@
 import { expect } from 'vitest';
+import type { AnyRead, Domain, ReadContext } from '../../src/core/domain.ts';
 import { isTerminal, type CommandStatus } from '../../src/core/envelope.ts';
+import { referenceDomains } from '../../src/domains/index.ts';
 import type { System } from '../../src/system.ts';
 import type { TestDatabase } from './db.ts';
 import { waitForTerminal } from './system.ts';
@@ -33,4 +35,15 @@ export function httpHelpers(current: () => { system: System; db: TestDatabase })
   }
 
   return { run, get };
+}
+
+/**
+ * The reference domains' routes with every read answered by `answer` instead of a database: for an app
+ * built by hand (createApp) in a test. Spread into createApp's deps.
+ */
+export function stubReads(answer: (read: AnyRead) => Promise<unknown> = async () => null): { domains: Pick<Domain, 'reads'>[]; readContext: ReadContext } {
+  return {
+    domains: referenceDomains.map((domain) => ({ reads: domain.reads.map((read) => ({ ...read, read: () => answer(read) }) as AnyRead) })),
+    readContext: { db: undefined as never, sql: { query: () => Promise.reject(new Error('this app has no database')) } },
+  };
 }

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { parseConfig, type Config } from '../../src/config.ts';
 import type { CommandStatus } from '../../src/core/envelope.ts';
 import { isTerminal } from '../../src/core/envelope.ts';
+import type { Domain } from '../../src/core/domain.ts';
 import type { Registry } from '../../src/core/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ApplyHooks } from '../../src/processor/apply.ts';
@@ -27,7 +28,7 @@ export function testConfig(url: string, env: Record<string, string> = {}): Confi
 /** Starts an in-process system; the returned stop is idempotent. */
 export async function startTestSystem(
   url: string,
-  options: { roles?: Roles; env?: Record<string, string>; registry?: Registry; hooks?: ApplyHooks } = {},
+  options: { roles?: Roles; env?: Record<string, string>; domains?: readonly Domain[]; registry?: Registry; hooks?: ApplyHooks } = {},
 ): Promise<System> {
   const config = testConfig(url, options.env);
   return startSystem({
@@ -35,6 +36,7 @@ export async function startTestSystem(
     roles: options.roles ?? { api: true, worker: true },
     log: createLogger(config.LOG_LEVEL, 'test'),
     migrate: false,
+    ...(options.domains ? { domains: options.domains } : {}),
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.hooks ? { hooks: options.hooks } : {}),
   });

@@ -11,6 +11,7 @@ import { createApp } from '../../src/http/app.ts';
 import { createCommandService } from '../../src/processor/commands.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { stubReads } from '../helpers/http.ts';
 import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
 
 let db: TestDatabase;
@@ -193,8 +194,8 @@ describe('routes and failures', () => {
     dead.on('error', () => {});
     const errors: unknown[] = [];
     const commands = createCommandService({ pool: dead, enqueue: async () => {}, listener: undefined });
-    const reads = { account: () => Promise.reject(new Error('secret SQL: SELECT * FROM accounts at /work/main/src/x.ts')), ledger: async () => null, order: async () => null, redPacket: async () => null };
-    const app = createApp({ registry: createDefaultRegistry(), commands, reads, ready: async () => false, apiKeys: [], onError: (err) => errors.push(err) });
+    const reads = stubReads((read) => (read.operationId === 'getAccount' ? Promise.reject(new Error('secret SQL: SELECT * FROM accounts at /work/main/src/x.ts')) : Promise.resolve(null)));
+    const app = createApp({ registry: createDefaultRegistry(), commands, ...reads, ready: async () => false, apiKeys: [], onError: (err) => errors.push(err) });
     try {
       const res = await app.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'x', type: 'account.open', entityId: 'y' }) });
       await expectProblem(res, 503, 'service_unavailable');

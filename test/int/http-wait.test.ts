@@ -6,6 +6,7 @@ import { createDefaultRegistry } from '../../src/domains/index.ts';
 import { createApp } from '../../src/http/app.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { stubReads } from '../helpers/http.ts';
 import { startTestSystem, waitUntil } from '../helpers/system.ts';
 
 let db: TestDatabase;
@@ -79,7 +80,7 @@ describe('Prefer: wait', () => {
     const app = createApp({
       registry: createDefaultRegistry(),
       commands: api.commands,
-      reads: { account: async () => null, ledger: async () => null, order: async () => null, redPacket: async () => null },
+      ...stubReads(),
       ready: async () => true,
       apiKeys: [],
       maxWaiters: 2,

@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { CommandStatus } from '../../src/core/envelope.ts';
 import { sqlOf } from '../../src/db/pool.ts';
 import { ORDER_STATUSES, ORDER_TRANSITIONS, type Order, type OrderAction, type OrderStatus } from '../../src/domains/orders/model.ts';
+import { orderRows } from '../../src/domains/orders/rows.ts';
 import { moveOrder } from '../../src/domains/orders/store.ts';
 import { RED_PACKET_TRANSITIONS, type RedPacketAction } from '../../src/domains/red-packets/model.ts';
 import { GuardViolation, guardedTransition } from '../../src/processor/sql.ts';
@@ -67,18 +68,18 @@ describe('the guarded statement', () => {
   it('moves a row only out of an allowed state, bumping the version', async () => {
     await insertOrder('g1', 'CREATED');
     const sql = sqlOf(db.pool);
-    expect(await guardedTransition(sql, 'orders', 'g1', ['PAID'], 'DELIVERED')).toBeNull();
+    expect(await guardedTransition(sql, orderRows, 'g1', ['PAID'], 'DELIVERED')).toBeNull();
     expect(await row('orders', 'g1')).toEqual({ status: 'CREATED', version: 1 });
-    expect(await guardedTransition(sql, 'orders', 'g1', ['CREATED'], 'PAID')).toBe(2);
+    expect(await guardedTransition(sql, orderRows, 'g1', ['CREATED'], 'PAID')).toBe(2);
     expect(await row('orders', 'g1')).toEqual({ status: 'PAID', version: 2 });
   });
 
   it('with a version, moves the row only at that version', async () => {
     await insertOrder('g2', 'PAID', 5);
     const sql = sqlOf(db.pool);
-    expect(await guardedTransition(sql, 'orders', 'g2', ['PAID'], 'DELIVERED', 4)).toBeNull();
+    expect(await guardedTransition(sql, orderRows, 'g2', ['PAID'], 'DELIVERED', 4)).toBeNull();
     expect(await row('orders', 'g2')).toEqual({ status: 'PAID', version: 5 });
-    expect(await guardedTransition(sql, 'orders', 'g2', ['PAID'], 'DELIVERED', 5)).toBe(6);
+    expect(await guardedTransition(sql, orderRows, 'g2', ['PAID'], 'DELIVERED', 5)).toBe(6);
   });
 
   it('lets exactly one of two racing transactions through, without any explicit lock', async () => {
@@ -87,11 +88,11 @@ describe('the guarded statement', () => {
       withClient(async (second) => {
         await first.query('BEGIN');
         await second.query('BEGIN');
-        expect(await guardedTransition(sqlOf(first), 'orders', 'g3', ['CREATED'], 'PAID')).toBe(2);
+        expect(await guardedTransition(sqlOf(first), orderRows, 'g3', ['CREATED'], 'PAID')).toBe(2);
         // The second UPDATE waits on the first one's row lock, then re-checks its WHERE against the
         // committed row: the status is no longer CREATED, so it changes nothing.
         const secondPid = (await second.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-        const cancelling = guardedTransition(sqlOf(second), 'orders', 'g3', ['CREATED'], 'CANCELLED');
+        const cancelling = guardedTransition(sqlOf(second), orderRows, 'g3', ['CREATED'], 'CANCELLED');
         await waitUntil(
           async () => (await db.pool.query(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [secondPid])).rows[0]?.wait_event_type,
           (waitEvent) => waitEvent === 'Lock',

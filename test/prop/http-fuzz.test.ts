@@ -8,6 +8,7 @@ import { createApp } from '../../src/http/app.ts';
 import { PROBLEMS } from '../../src/http/problem.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { stubReads } from '../helpers/http.ts';
 import { startTestSystem } from '../helpers/system.ts';
 
 let db: TestDatabase;
@@ -261,7 +262,7 @@ describe('hostile input', () => {
     const app = createApp({
       registry: createDefaultRegistry(),
       commands: api.commands,
-      reads: { account: async () => null, ledger: async () => null, order: async () => null, redPacket: async () => null },
+      ...stubReads(),
       ready: async () => true,
       apiKeys: [key],
     });

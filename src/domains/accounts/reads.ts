@@ -1,15 +1,15 @@
 import { and, asc, eq, gt } from 'drizzle-orm';
-import type { Database } from '../../db/pool.ts';
+import type { PageRequest, ReadContext } from '../../core/domain.ts';
 import { accounts, ledgerEntries } from './table.ts';
 
-export async function readAccount(db: Database, id: string) {
+export async function readAccount({ db }: ReadContext, id: string) {
   const [row] = await db.select().from(accounts).where(eq(accounts.id, id));
   if (!row) return null;
   return { ...row, createdAt: row.createdAt.toISOString(), updatedAt: row.updatedAt.toISOString() };
 }
 
 /** Ledger entries oldest first; the cursor is the last entry's sequence number. */
-export async function readLedger(db: Database, id: string, page: { limit: number; cursor: string | undefined }) {
+export async function readLedger({ db }: ReadContext, id: string, page: PageRequest) {
   const [account] = await db.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, id));
   if (!account) return null;
   const after = page.cursor && /^\d{1,15}$/.test(page.cursor) ? Number(page.cursor) : 0;

@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { bigint, check, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { textIn } from '../../db/checks.ts';
 import { accounts } from '../accounts/table.ts';
+import { ORDER_STATUSES, type OrderStatus } from './model.ts';
 
 export const orders = pgTable(
   'orders',
@@ -10,13 +12,13 @@ export const orders = pgTable(
       .notNull()
       .references(() => accounts.id),
     amount: bigint('amount', { mode: 'number' }).notNull(),
-    status: text('status').notNull(),
+    status: text('status').$type<OrderStatus>().notNull(),
     version: integer('version').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
     check('orders_amount_check', sql`${t.amount} > 0`),
-    check('orders_status_check', sql`${t.status} in ('CREATED', 'PAID', 'DELIVERED', 'COMPLETED', 'CANCELLED')`),
+    check('orders_status_check', textIn(t.status, ORDER_STATUSES)),
   ],
 );
