@@ -2,10 +2,9 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 
-export interface FieldError {
-  path: string;
-  message: string;
-}
+import type { FieldError } from '../core/field-errors.ts';
+
+export { fieldErrors, type FieldError } from '../core/field-errors.ts';
 
 /** Every problem code the API can answer with: its HTTP status, title and meaning. The one table. */
 export const PROBLEMS = {
@@ -65,13 +64,4 @@ export function sendProblem(c: Context, value: Problem, headers: Record<string, 
     'content-type': PROBLEM_CONTENT_TYPE,
     ...headers,
   });
-}
-
-/** zod issues as `{ path, message }`, with dotted paths (`payload.amount`, `commands.3.id`). */
-export function fieldErrors(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix = ''): FieldError[] {
-  return issues.slice(0, 50).map((issue) => ({
-    path: [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.').slice(0, 200) || '(root)',
-    // Messages may quote the client's own keys back; keep them short.
-    message: issue.message.length > 300 ? `${issue.message.slice(0, 300)}...` : issue.message,
-  }));
 }

@@ -25,11 +25,15 @@ const LAYERS = {
   tracing: ['config', 'log', 'processor'],
   queue: ['core', 'db', 'processor'],
   http: ['core', 'metrics', 'processor'],
+  // Broker consumers (RabbitMQ, NATS JetStream, Redis Streams) store deliveries through the processor's intake and submission.
+  inbox: ['core', 'db', 'log', 'metrics', 'processor'],
+  // The outbox relay: claims stored events and publishes them to a broker.
+  outbox: ['core', 'db', 'log', 'metrics', 'processor'],
   // The typed client parses responses with the server's own zod schemas (http/schemas.ts, http/problem.ts and
   // the domains' schemas.ts; pinned below) and takes core's Domain types.
   client: ['core', 'domains', 'http'],
   // The composition root: the one place that knows every adapter.
-  system: ['config', 'core', 'db', 'domains', 'http', 'log', 'metrics', 'processor', 'queue', 'tracing'],
+  system: ['config', 'core', 'db', 'domains', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
   main: ['config', 'core', 'db', 'log', 'metrics', 'processor', 'system'],
   cli: ['config', 'core', 'db', 'main', 'processor', 'queue'],
 } as const satisfies Record<string, readonly string[]>;
