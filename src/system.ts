@@ -22,10 +22,16 @@ import { commandsWithoutLiveJob } from './queue/live-jobs.ts';
 import { reconcileGraceSeconds, startReconciler, type Reconciler } from './processor/reconcile.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
+import { createInboxSources, inboxSubmissions, startInbox, type Inbox, type InboxHooks } from './inbox/index.ts';
+
+export type { InboxHooks };
+export { inboxConfigured } from './inbox/index.ts';
 
 export interface Roles {
   api: boolean;
   worker: boolean;
+  /** The broker consumers configured by INBOX_*_URL (none configured: nothing runs). */
+  inbox?: boolean;
 }
 
 export interface System {
@@ -58,6 +64,8 @@ export interface SystemOptions {
   /** Commands a worker's reconcile sweep queued again because their job had vanished: feeds oncely_reconciled_total. */
   onReconciled?: (count: number) => void;
   migrate?: boolean;
+  /** Test hooks into the inbox (a kill between commit and ack); production passes none. */
+  inboxHooks?: InboxHooks;
 }
 
 /**
@@ -96,7 +104,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
   const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
   // Submission flushes only: pipelined, so a flush's BEGIN goes out with its command insert and its COMMIT with its job insert.
-  const submitPool = roles.api
+  const inboxSources = roles.inbox ? createInboxSources(config, { log }) : [];
+  const submitPool = roles.api || inboxSources.length > 0
     ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
     : undefined;
   const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
@@ -182,6 +191,14 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     });
   }
 
+  // Broker inboxes: a service of their own (same group-committed submission) so their duplicates count at stage `inbox`.
+  let inbox: Inbox | undefined;
+  if (inboxSources.length > 0) {
+    const inboxService = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener: undefined, onSubmitted: inboxSubmissions(metrics) });
+    const submit = (tracing ? tracing.submissions(inboxService) : inboxService).submit;
+    inbox = startInbox({ sources: inboxSources, registry, submit, metrics, log, hooks: options.inboxHooks });
+  }
+
   let stopping: Promise<void> | undefined;
   return {
     app,
@@ -191,6 +208,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     ready,
     stop() {
       stopping ??= (async () => {
+        await inbox?.stop();
         await retention?.stop();
         await reconciler?.stop();
         await queue.stop();
