@@ -118,7 +118,8 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
         if (message.headers?.get('Nats-Msg-Id')) h.set('Oncely-Msg-Id', message.headers.get('Nats-Msg-Id'));
         // Its id is the stream sequence: dead-lettering the same message again (a crash before term) is dropped as a duplicate.
         await js.publish(dead.subject, message.data, { headers: h, msgID: `${stream}:${message.seq}` });
-        message.term(problem.reason);
+        // No reason text: servers before 2.10 take only a bare +TERM (the reason travels in the dead letter's headers).
+        message.term();
       },
       async extend() {
         message.working();
