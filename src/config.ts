@@ -65,8 +65,8 @@ const brokerUrl = (...protocols: string[]) =>
     } catch {
       return false;
     }
-  }, `must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL`);
-const inboxClientId = z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable characters without spaces');
+  }, `must be a URL starting ${protocols.map((p) => `${p}//`).join(' or ')}`);
+const inboxClientId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
 const inboxVariables = {
   INBOX_RABBITMQ_URL: brokerUrl('amqp:', 'amqps:').optional(),
   INBOX_RABBITMQ_QUEUE: z.string().min(1).max(200).default('oncely.commands'),
