@@ -125,7 +125,10 @@ export function createDeliveryHandler(options: DeliveryHandlerOptions): (deliver
         if (!submission) throw new Error('the command service gave no answer');
       } catch (err) {
         metrics.delivery(source, 'retried');
-        log.warn({ source, key: command.id, attempt, err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'inbox: submission failed, holding the message');
+        log.warn(
+          { source, key: command.id, attempt, err: { message: (err as Error).message, code: (err as { code?: string }).code } },
+          'inbox: submission failed, holding the message',
+        );
         await delivery.extend?.().catch(() => {});
         await pause(backoffDelay(attempt, options.backoff), signal);
       }

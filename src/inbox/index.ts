@@ -39,8 +39,7 @@ export interface InboxSettings {
 }
 
 /** Whether any INBOX_*_URL is set. */
-export const inboxConfigured = (settings: InboxSettings): boolean =>
-  Boolean(settings.INBOX_RABBITMQ_URL || settings.INBOX_NATS_URL || settings.INBOX_REDIS_URL);
+export const inboxConfigured = (settings: InboxSettings): boolean => Boolean(settings.INBOX_RABBITMQ_URL || settings.INBOX_NATS_URL || settings.INBOX_REDIS_URL);
 
 /**
  * The sources the settings configure (none when no INBOX_*_URL is set). Each connection is named after the

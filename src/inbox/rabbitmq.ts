@@ -145,7 +145,7 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
         );
       };
       running ??= (async () => {
-        for (let attempt = 0; !stopping.signal.aborted; ) {
+        for (let attempt = 0; !stopping.signal.aborted;) {
           const before = generation;
           try {
             await runSession(wrapped);

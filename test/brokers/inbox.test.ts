@@ -84,7 +84,8 @@ async function account(pool: TestDatabase['pool'], id: string): Promise<{ balanc
 
 async function waitForNoCommandsQueued(pool: TestDatabase['pool'], clientId: string, timeoutMs = 60_000) {
   await waitUntil(
-    async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE client_id = $1 AND status IN ('queued', 'retrying')`, [clientId])).rows[0]?.n,
+    async () =>
+      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE client_id = $1 AND status IN ('queued', 'retrying')`, [clientId])).rows[0]?.n,
     (n) => n === 0,
     timeoutMs,
     'every command to end',
@@ -110,7 +111,10 @@ function spawnInbox(env: Record<string, string>) {
 }
 
 async function scrape(port: number, result: string): Promise<number> {
-  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
   const line = text.split('\n').find((l) => l.startsWith('oncely_inbox_deliveries_total{') && l.includes(`result="${result}"`));
   return line ? Number(line.split(' ').pop()) : 0;
 }
@@ -130,12 +134,22 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     await publishEnvelope(kit, credit(a, 1, 700), false);
     const duplicates = broker === 'nats' ? 1 : 2;
 
-    await waitUntil(async () => [await delivered(system, 'accepted'), await delivered(system, 'duplicate')], ([acc, dup]) => acc === 2 && dup === duplicates, 30_000, 'the deliveries');
+    await waitUntil(
+      async () => [await delivered(system, 'accepted'), await delivered(system, 'duplicate')],
+      ([acc, dup]) => acc === 2 && dup === duplicates,
+      30_000,
+      'the deliveries',
+    );
     expect((await waitForTerminal(db.pool, credit(a, 1, 0).id, 30_000, kit.clientId)).status).toBe('succeeded');
     expect(await commandCount(db.pool, kit.clientId)).toBe(2);
     expect(await account(db.pool, a)).toEqual({ balance: 700, ledgerRows: 1 });
     expect(await delivered(system, 'dead_lettered')).toBe(0);
-    await waitUntil(() => kit.pending(), (n) => n === 0, 30_000, 'the broker to hold nothing');
+    await waitUntil(
+      () => kit.pending(),
+      (n) => n === 0,
+      30_000,
+      'the broker to hold nothing',
+    );
   });
 
   it('redelivers a message whose inbox was killed after the commit and before the ack, and applies it once', async () => {
@@ -147,7 +161,12 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     const first = spawnInbox({ DATABASE_URL: db.url, ...kit.env, INBOX_REDIS_CONSUMER: 'first', ONCELY_TEST_PAUSE_AFTER_COMMIT: victim.id });
     await openAccount(kit, db.pool, a);
     await publishEnvelope(kit, victim);
-    await waitUntil(async () => first.output(), (out) => out.includes(`paused-after-commit ${victim.id}`), 60_000, 'the inbox to pause after the commit');
+    await waitUntil(
+      async () => first.output(),
+      (out) => out.includes(`paused-after-commit ${victim.id}`),
+      60_000,
+      'the inbox to pause after the commit',
+    );
     // Committed, not acked: the row is there and the broker still holds the message.
     expect(await readStatus(db.pool, victim.id, kit.clientId)).not.toBeNull();
     expect(await kit.pending()).toBeGreaterThanOrEqual(1);
@@ -156,12 +175,22 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     const port = await freePort();
     // Another consumer name for Redis: the killed one's pending entry is taken over by XAUTOCLAIM once idle.
     spawnInbox({ DATABASE_URL: db.url, ...kit.env, INBOX_REDIS_CONSUMER: 'second', METRICS_PORT: String(port) });
-    await waitUntil(() => scrape(port, 'duplicate'), (n) => n >= 1, 60_000, 'the redelivered message to be absorbed as a duplicate');
+    await waitUntil(
+      () => scrape(port, 'duplicate'),
+      (n) => n >= 1,
+      60_000,
+      'the redelivered message to be absorbed as a duplicate',
+    );
     expect(await scrape(port, 'accepted')).toBe(0);
     expect((await waitForTerminal(db.pool, victim.id, 30_000, kit.clientId)).status).toBe('succeeded');
     expect(await commandCount(db.pool, kit.clientId)).toBe(2);
     expect(await account(db.pool, a)).toEqual({ balance: 250, ledgerRows: 1 });
-    await waitUntil(() => kit.pending(), (n) => n === 0, 30_000, 'the broker to hold nothing');
+    await waitUntil(
+      () => kit.pending(),
+      (n) => n === 0,
+      30_000,
+      'the broker to hold nothing',
+    );
   });
 
   it('dead-letters invalid messages with their reason and stores nothing of them', async () => {
@@ -170,7 +199,12 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     const system = await useSystem(() => startTestSystem(db.url, { roles: { api: false, worker: true, inbox: true }, env: kit.env }));
     const a = `acct-${tag()}`;
     await publishEnvelope(kit, open(a));
-    await waitUntil(() => delivered(system, 'accepted'), (n) => n === 1, 30_000, 'the valid message');
+    await waitUntil(
+      () => delivered(system, 'accepted'),
+      (n) => n === 1,
+      30_000,
+      'the valid message',
+    );
 
     await kit.publish('{"id": "broken", ', { key: `broken-${a}` });
     await kit.publish(JSON.stringify({ id: `${a}-x`, type: 'account.explode', entityId: a, payload: {} }), { key: `${a}-x` });
@@ -178,15 +212,30 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     // The id of the stored command with another request (for NATS in the body only: JetStream itself would drop a
     // re-used Nats-Msg-Id inside its duplicate window).
     await kit.publish(JSON.stringify({ ...open(a), payload: { currency: 'USD' } }), broker === 'nats' ? {} : { key: open(a).id });
-    await waitUntil(() => delivered(system, 'dead_lettered'), (n) => n === 4, 30_000, 'four dead letters');
+    await waitUntil(
+      () => delivered(system, 'dead_lettered'),
+      (n) => n === 4,
+      30_000,
+      'four dead letters',
+    );
 
-    const letters = await waitUntil(() => kit.deadLetters(), (l) => l.length === 4, 10_000, 'the dead-letter path');
+    const letters = await waitUntil(
+      () => kit.deadLetters(),
+      (l) => l.length === 4,
+      10_000,
+      'the dead-letter path',
+    );
     expect(letters.map((l) => l.reason).sort()).toEqual(['idempotency_key_mismatch', 'idempotency_key_reused', 'invalid_request', 'unknown_command_type']);
     expect(letters.every((l) => typeof l.detail === 'string' && l.detail.length > 0)).toBe(true);
     expect(letters.find((l) => l.reason === 'invalid_request')?.body).toBe('{"id": "broken", ');
     expect(await commandCount(db.pool, kit.clientId)).toBe(1);
     expect((await readStatus(db.pool, open(a).id, kit.clientId))?.type).toBe('account.open');
-    await waitUntil(() => kit.pending(), (n) => n === 0, 30_000, 'the broker to hold nothing');
+    await waitUntil(
+      () => kit.pending(),
+      (n) => n === 0,
+      30_000,
+      'the broker to hold nothing',
+    );
   });
 
   it('loses and acks nothing while PostgreSQL is down, then applies every message once', async () => {
@@ -202,19 +251,39 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     const a = `acct-${tag()}`;
     await openAccount(kit, pool, a);
     for (let n = 1; n <= 10; n++) await publishEnvelope(kit, credit(a, n, n));
-    await waitUntil(() => delivered(system, 'accepted'), (n) => n === 11, 30_000, 'the first messages');
+    await waitUntil(
+      () => delivered(system, 'accepted'),
+      (n) => n === 11,
+      30_000,
+      'the first messages',
+    );
 
     await pg.crash();
     for (let n = 11; n <= 30; n++) await publishEnvelope(kit, credit(a, n, n));
-    await waitUntil(() => delivered(system, 'retried'), (n) => n >= 2, 30_000, 'the inbox to retry');
+    await waitUntil(
+      () => delivered(system, 'retried'),
+      (n) => n >= 2,
+      30_000,
+      'the inbox to retry',
+    );
     await new Promise((resolve) => setTimeout(resolve, 1500));
     // Nothing committed, so nothing acked: the broker still holds every message published during the outage.
     expect(await delivered(system, 'accepted')).toBe(11);
     expect(await kit.pending()).toBeGreaterThanOrEqual(20);
 
     await pg.start();
-    await waitUntil(() => delivered(system, 'accepted'), (n) => n === 31, 60_000, 'every message after the outage');
-    await waitUntil(() => kit.pending(), (n) => n === 0, 30_000, 'the broker to hold nothing');
+    await waitUntil(
+      () => delivered(system, 'accepted'),
+      (n) => n === 31,
+      60_000,
+      'every message after the outage',
+    );
+    await waitUntil(
+      () => kit.pending(),
+      (n) => n === 0,
+      30_000,
+      'the broker to hold nothing',
+    );
     const db = { pool } as unknown as TestDatabase;
     await waitForNoCommandsQueued(db.pool, kit.clientId, 90_000);
     expect(await commandCount(db.pool, kit.clientId)).toBe(31);
@@ -233,8 +302,18 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     expect(await kit.cutConnections(OUR_CONNECTIONS)).toBeGreaterThanOrEqual(1);
     for (let n = 21; n <= 40; n++) await publishEnvelope(kit, credit(a, n, 10));
 
-    await waitUntil(() => commandCount(db.pool, kit.clientId), (n) => n === 41, 60_000, 'every command stored');
-    await waitUntil(() => kit.pending(), (n) => n === 0, 60_000, 'the broker to hold nothing');
+    await waitUntil(
+      () => commandCount(db.pool, kit.clientId),
+      (n) => n === 41,
+      60_000,
+      'every command stored',
+    );
+    await waitUntil(
+      () => kit.pending(),
+      (n) => n === 0,
+      60_000,
+      'the broker to hold nothing',
+    );
     await waitForNoCommandsQueued(db.pool, kit.clientId);
     expect(await notSucceeded(db.pool, kit.clientId)).toEqual([]);
     expect(await account(db.pool, a)).toEqual({ balance: 400, ledgerRows: 40 });

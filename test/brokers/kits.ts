@@ -213,7 +213,13 @@ export async function redisKit(): Promise<BrokerKit> {
   await client.xGroupCreate(stream, group, '0', { MKSTREAM: true });
   return {
     name: 'redis',
-    env: { INBOX_REDIS_URL: 'redis://127.0.0.1:6379', INBOX_REDIS_STREAM: stream, INBOX_REDIS_GROUP: group, INBOX_REDIS_PREFETCH: '20', INBOX_REDIS_CLAIM_IDLE_MS: '2000' },
+    env: {
+      INBOX_REDIS_URL: 'redis://127.0.0.1:6379',
+      INBOX_REDIS_STREAM: stream,
+      INBOX_REDIS_GROUP: group,
+      INBOX_REDIS_PREFETCH: '20',
+      INBOX_REDIS_CLAIM_IDLE_MS: '2000',
+    },
     clientId: `redis:${stream}`,
     async publish(body, options = {}) {
       await client.xAdd(stream, '*', { envelope: body, ...(options.key ? { id: options.key } : {}) });
