@@ -60,7 +60,7 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
       keyPath: 'message_id',
       live,
       async ack() {
-        if (live()) current.channel.ack(message);
+        settle(current, message);
       },
       async deadLetter(problem: DeadLetterProblem) {
         if (!live()) return;
@@ -79,9 +79,19 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
             (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
           ),
         );
-        if (live()) current.channel.ack(message);
+        settle(current, message);
       },
     };
+  }
+
+  /** Acks on the delivery's own channel while it is the current one; a channel closing meanwhile has requeued it. */
+  function settle(current: Session, message: ConsumeMessage): void {
+    if (session !== current || stoppedChannel(current)) return;
+    try {
+      current.channel.ack(message);
+    } catch {
+      // Closed between the check and the ack: RabbitMQ delivers it again, as a duplicate.
+    }
   }
 
   const closedChannels = new WeakSet<ConfirmChannel>();
@@ -121,13 +131,10 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
       current.consumerTag = consumerTag;
       log.info({ source: 'rabbitmq', queue, generation: current.generation }, 'inbox: consuming');
       await Promise.race([closed, channelClosed, new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }))]);
-      if (session === current) session = undefined;
       if (stopping.signal.aborted && !stoppedChannel(current)) {
         // Stop: no new deliveries, let those in hand commit and ack on this channel, then close.
         await channel.cancel(consumerTag).catch(() => {});
-        session = current;
         await Promise.allSettled([...inFlight]);
-        session = undefined;
       }
     } finally {
       session = undefined;
