@@ -125,10 +125,11 @@ export function createDeliveryHandler(options: DeliveryHandlerOptions): (deliver
         if (!submission) throw new Error('the command service gave no answer');
       } catch (err) {
         metrics.delivery(source, 'retried');
-        log.warn(
-          { source, key: command.id, attempt, err: { message: (err as Error).message, code: (err as { code?: string }).code } },
-          'inbox: submission failed, holding the message',
-        );
+        // The first failure and every tenth after it: an outage holds up to a prefetch's worth of deliveries.
+        if (attempt % 10 === 0) {
+          const error = { message: (err as Error).message, code: (err as { code?: string }).code };
+          log.warn({ source, key: command.id, attempt, err: error }, 'inbox: submission failed, holding the message');
+        }
         await delivery.extend?.().catch(() => {});
         await pause(backoffDelay(attempt, options.backoff), signal);
       }
