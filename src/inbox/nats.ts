@@ -3,7 +3,7 @@
 // it. The client reconnects by itself; acks travel by reply subject and stay valid across reconnects
 // (JetStream acks the message by its stream sequence), so no delivery is tied to one connection.
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
-import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../log.ts';
 import { backoffDelay, pause, type Backoff } from './backoff.ts';
 import type { DeadLetterProblem, Delivery, InboxSource } from './inbox.ts';
@@ -96,8 +96,44 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
     }
   }
 
+  /** Publishes a copy with the problem in its headers; its id is the stream sequence, so a second copy is dropped. */
+  async function publishDead(nc: NatsConnection, message: { data: Uint8Array; seq: number; headers: MsgHdrs | undefined }, problem: DeadLetterProblem) {
+    const h = headers();
+    for (const [name, values] of message.headers ?? []) for (const value of values) if (name !== 'Nats-Msg-Id') h.append(name, value);
+    h.set('Oncely-Reason', problem.reason);
+    h.set('Oncely-Detail', problem.detail.replace(/[\r\n]/g, ' '));
+    h.set('Oncely-Stream', stream);
+    h.set('Oncely-Stream-Seq', String(message.seq));
+    const id = message.headers?.get('Nats-Msg-Id');
+    if (id) h.set('Oncely-Msg-Id', id);
+    await jetstream(nc).publish(dead.subject, message.data, { headers: h, msgID: `${stream}:${message.seq}` });
+  }
+
+  /**
+   * JetStream stops delivering a message after max_deliver deliveries and says so in an advisory (every inbox
+   * process hears it): the message is copied to the dead-letter stream, so it is not silently skipped.
+   */
+  function watchMaxDeliveries(nc: NatsConnection): void {
+    const jsm = jetstreamManager(nc);
+    nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${options.consumer}`, {
+      callback: (err, advisory) => {
+        if (err) return;
+        void (async () => {
+          const { stream_seq: seq, deliveries } = advisory.json<{ stream_seq: number; deliveries: number }>();
+          const stored = await (await jsm).streams.getMessage(stream, { seq });
+          if (!stored) return;
+          await publishDead(
+            nc,
+            { data: stored.data, seq, headers: stored.header },
+            { reason: 'too_many_deliveries', detail: `delivered ${deliveries} times without being acknowledged` },
+          );
+          log.warn({ source: 'nats', stream, seq, deliveries }, 'inbox: message dead-lettered after too many deliveries');
+        })().catch((e: unknown) => log.warn({ source: 'nats', err: { message: (e as Error).message } }, 'inbox: could not dead-letter a message past max_deliver'));
+      },
+    });
+  }
+
   function deliveryOf(nc: NatsConnection, message: JsMsg): Delivery {
-    const js = jetstream(nc);
     return {
       body: message.data,
       key: message.headers?.get('Nats-Msg-Id') || undefined,
@@ -109,15 +145,8 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
         await message.ackAck({ timeout: 5000 }).catch(() => false);
       },
       async deadLetter(problem: DeadLetterProblem) {
-        const h = headers();
-        for (const [name, values] of message.headers ?? []) for (const value of values) if (name !== 'Nats-Msg-Id') h.append(name, value);
-        h.set('Oncely-Reason', problem.reason);
-        h.set('Oncely-Detail', problem.detail.replace(/[\r\n]/g, ' '));
-        h.set('Oncely-Stream', stream);
-        h.set('Oncely-Stream-Seq', String(message.seq));
-        if (message.headers?.get('Nats-Msg-Id')) h.set('Oncely-Msg-Id', message.headers.get('Nats-Msg-Id'));
-        // Its id is the stream sequence: dead-lettering the same message again (a crash before term) is dropped as a duplicate.
-        await js.publish(dead.subject, message.data, { headers: h, msgID: `${stream}:${message.seq}` });
+        // Dead-lettering the same message again (a crash before term) is dropped as a duplicate.
+        await publishDead(nc, message, problem);
         // No reason text: servers before 2.10 take only a bare +TERM (the reason travels in the dead letter's headers).
         message.term();
       },
@@ -133,6 +162,7 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
     try {
       await ensure(nc);
       connected();
+      watchMaxDeliveries(nc);
       const consumer = await jetstream(nc).consumers.get(stream, options.consumer);
       const messages = await consumer.consume({ max_messages: options.prefetch });
       stopping.signal.addEventListener('abort', () => void messages.close(), { once: true });

@@ -321,3 +321,46 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     expect((await delivered(system, 'accepted')) + (await delivered(system, 'duplicate'))).toBeGreaterThanOrEqual(41);
   });
 });
+
+describe('inbox: nats max_deliver', () => {
+  it('copies a message JetStream stopped delivering (max_deliver reached) to the dead-letter stream', async () => {
+    const kit = await useKit('nats');
+    const db = await useDatabase();
+    await useSystem(() => startTestSystem(db.url, { roles: { api: false, worker: true } }));
+    const a = `acct-${tag()}`;
+    const victim = credit(a, 1, 90);
+    const env = { DATABASE_URL: db.url, ...kit.env, INBOX_NATS_MAX_DELIVER: '2', ONCELY_TEST_PAUSE_AFTER_COMMIT: victim.id };
+    // Two inbox lives that each take the message and never ack it: the second delivery is the last one.
+    const first = spawnInbox(env);
+    await openAccount(kit, db.pool, a);
+    await publishEnvelope(kit, victim);
+    await waitUntil(
+      async () => first.output(),
+      (out) => out.includes(`paused-after-commit ${victim.id}`),
+      60_000,
+      'the first delivery',
+    );
+    await first.kill();
+    const second = spawnInbox(env);
+    await waitUntil(
+      async () => second.output(),
+      (out) => out.includes(`paused-after-commit ${victim.id}`),
+      60_000,
+      'the second delivery',
+    );
+
+    // Its ack wait runs out, JetStream gives up on it and says so; the live inbox copies it to <stream>_DEAD.
+    const letters = await waitUntil(
+      () => kit.deadLetters(),
+      (l) => l.length === 1,
+      60_000,
+      'the dead letter',
+    );
+    expect(letters[0]!.reason).toBe('too_many_deliveries');
+    expect((JSON.parse(letters[0]!.body) as { id: string }).id).toBe(victim.id);
+    expect(await kit.pending()).toBe(0);
+    // It was committed by the first delivery, once.
+    expect(await commandCount(db.pool, kit.clientId)).toBe(2);
+    expect((await waitForTerminal(db.pool, victim.id, 30_000, kit.clientId)).status).toBe('succeeded');
+  });
+});
