@@ -195,7 +195,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   let inbox: Inbox | undefined;
   if (inboxSources.length > 0) {
     const inboxService = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener: undefined, onSubmitted: inboxSubmissions(metrics) });
-    const submit = (tracing ? tracing.submissions(inboxService) : inboxService).submit;
+    const target = tracing ? tracing.submissions(inboxService) : inboxService;
+    const submit: CommandService['submit'] = (clientId, commands) => target.submit(clientId, commands);
     inbox = startInbox({ sources: inboxSources, registry, submit, metrics, log, hooks: options.inboxHooks });
   }
 

@@ -150,8 +150,9 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
         // No reason text: servers before 2.10 take only a bare +TERM (the reason travels in the dead letter's headers).
         message.term();
       },
-      async extend() {
+      extend() {
         message.working();
+        return Promise.resolve();
       },
     };
   }

@@ -59,8 +59,9 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
       keyName: 'AMQP message_id property',
       keyPath: 'message_id',
       live,
-      async ack() {
+      ack() {
         settle(current, message);
+        return Promise.resolve();
       },
       async deadLetter(problem: DeadLetterProblem) {
         if (!live()) return;
@@ -76,7 +77,7 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
               persistent: true,
               headers: { ...(message.properties.headers ?? {}), 'x-oncely-reason': problem.reason, 'x-oncely-detail': problem.detail, 'x-oncely-queue': queue },
             },
-            (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
+            (err: unknown) => (err ? reject(err instanceof Error ? err : new Error('the dead letter was not confirmed')) : resolve()),
           ),
         );
         settle(current, message);

@@ -123,7 +123,8 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
     }
     const reply = await reader.xReadGroup(group, consumer, { key: stream, id: from }, { COUNT: room, BLOCK: BLOCK_MS });
     let count = 0;
-    for (const { messages } of reply ?? []) {
+    const streams = (reply ?? []) as { messages: { id: string; message: Record<string, string> | null }[] }[];
+    for (const { messages } of streams) {
       for (const message of messages) {
         count++;
         // A pending entry trimmed from the stream comes back without fields: nothing to store, only to forget.
@@ -131,7 +132,7 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
           await writer.xAck(stream, group, String(message.id));
           continue;
         }
-        take({ id: String(message.id), message: message.message as Record<string, string> }, handle);
+        take({ id: String(message.id), message: message.message }, handle);
       }
     }
     return count;

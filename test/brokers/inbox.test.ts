@@ -65,7 +65,10 @@ async function openAccount(kit: BrokerKit, pool: TestDatabase['pool'], account: 
 }
 
 async function notSucceeded(pool: TestDatabase['pool'], clientId: string) {
-  const { rows } = await pool.query(`SELECT id, status, error FROM commands WHERE client_id = $1 AND status <> 'succeeded'`, [clientId]);
+  const { rows } = await pool.query<{ id: string; status: string; error: unknown }>(
+    `SELECT id, status, error FROM commands WHERE client_id = $1 AND status <> 'succeeded'`,
+    [clientId],
+  );
   return rows;
 }
 
@@ -162,7 +165,7 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     await openAccount(kit, db.pool, a);
     await publishEnvelope(kit, victim);
     await waitUntil(
-      async () => first.output(),
+      () => Promise.resolve(first.output()),
       (out) => out.includes(`paused-after-commit ${victim.id}`),
       60_000,
       'the inbox to pause after the commit',
@@ -335,7 +338,7 @@ describe('inbox: nats max_deliver', () => {
     await openAccount(kit, db.pool, a);
     await publishEnvelope(kit, victim);
     await waitUntil(
-      async () => first.output(),
+      () => Promise.resolve(first.output()),
       (out) => out.includes(`paused-after-commit ${victim.id}`),
       60_000,
       'the first delivery',
@@ -343,7 +346,7 @@ describe('inbox: nats max_deliver', () => {
     await first.kill();
     const second = spawnInbox(env);
     await waitUntil(
-      async () => second.output(),
+      () => Promise.resolve(second.output()),
       (out) => out.includes(`paused-after-commit ${victim.id}`),
       60_000,
       'the second delivery',

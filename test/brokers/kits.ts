@@ -61,7 +61,7 @@ export async function rabbitKit(): Promise<BrokerKit> {
     async publish(body, options = {}) {
       await new Promise<void>((resolve, reject) =>
         channel.sendToQueue(queue, Buffer.from(body), { persistent: true, ...(options.key ? { messageId: options.key } : {}) }, (err: unknown) =>
-          err ? reject(err as Error) : resolve(),
+          err ? reject(err instanceof Error ? err : new Error('publish not confirmed')) : resolve(),
         ),
       );
       return {};
@@ -191,8 +191,8 @@ export async function natsKit(): Promise<BrokerKit> {
       const info = await jsm.consumers.info(stream, consumer);
       return info.num_pending + info.num_ack_pending;
     },
-    async cutConnections() {
-      return proxy.cut();
+    cutConnections() {
+      return Promise.resolve(proxy.cut());
     },
     async cleanup() {
       await jsm.streams.delete(stream).catch(() => {});

@@ -35,19 +35,34 @@ describe('rabbitmq channel generations', () => {
     });
     try {
       await kit.publish('{}', { key: 'only-message' });
-      await waitUntil(async () => deliveries.length, (n) => n === 1, 30_000, 'the first delivery');
+      await waitUntil(
+        () => Promise.resolve(deliveries.length),
+        (n) => n === 1,
+        30_000,
+        'the first delivery',
+      );
       expect(deliveries[0]!.live()).toBe(true);
 
       expect(await kit.cutConnections(connectionName)).toBe(1);
       // RabbitMQ requeued the unacked message and delivers it again on the new connection, with the same tag (1).
-      await waitUntil(async () => deliveries.length, (n) => n === 2, 30_000, 'the redelivery');
+      await waitUntil(
+        () => Promise.resolve(deliveries.length),
+        (n) => n === 2,
+        30_000,
+        'the redelivery',
+      );
       expect(deliveries[0]!.live()).toBe(false);
       expect(deliveries[1]!.live()).toBe(true);
 
       // Both ack now: the stale one must be a no-op. Had it acked tag 1 on the new channel, the second ack
       // would name an unknown tag and RabbitMQ would close the channel (the delivery would not be live).
       release();
-      await waitUntil(() => kit!.pending(), (n) => n === 0, 30_000, 'the queue to be empty');
+      await waitUntil(
+        () => kit!.pending(),
+        (n) => n === 0,
+        30_000,
+        'the queue to be empty',
+      );
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(deliveries[1]!.live()).toBe(true);
       expect(deliveries).toHaveLength(2);
