@@ -84,13 +84,8 @@ interface Started {
   system: System;
 }
 
-/**
- * The one started oncely of this process, for the top-level `submit` when none is named.
- *
- * @example
- * const { registry, system } = startedInstance();
- */
-export function startedInstance(): Started {
+/** The one started oncely of this process, for the top-level `submit` when none is named. */
+function startedInstance(): Started {
   const [only, ...more] = [...started];
   if (!only) throw new OncelyUsageError('submit(tx, commands) needs a started oncely: call createOncely({ databaseUrl, domains }).start() first, or pass { oncely }');
   if (more.length > 0) throw new OncelyUsageError(`${started.size} oncely instances are started in this process: pass { oncely } to submit`);
@@ -98,7 +93,7 @@ export function startedInstance(): Started {
 }
 
 /** The instance's own state, reachable by the top-level submit through `{ oncely }`. */
-export const internals = new WeakMap<Oncely<readonly Domain[]>, () => Started>();
+const internals = new WeakMap<object, () => Started>();
 
 function configOf(databaseUrl: string, given: OncelyConfig = {}): Config & { DATABASE_URL: string } {
   const unknown = Object.keys(given).filter((key) => !Object.hasOwn(ConfigSchema.shape, key) || key === 'DATABASE_URL' || key === 'DATA_DIR');
@@ -172,6 +167,8 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
         system = next;
         started.add(self);
       })();
+      // A start that failed (the database down, the schema not migrated) may be tried again.
+      starting.catch(() => (starting = undefined));
       return starting;
     },
     get app() {
@@ -207,7 +204,7 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
       return running('submit').system;
     },
   };
-  internals.set(oncely as unknown as Oncely<readonly Domain[]>, () => running('submit'));
+  internals.set(oncely, () => running('submit'));
   return oncely;
 }
 
@@ -233,7 +230,9 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
 export async function submit(
   tx: Transaction,
   commands: readonly CommandEnvelope[],
-  options: SubmitOptions & { oncely?: Oncely<readonly Domain[]>; domains?: readonly Domain[] } = {},
+  // Any oncely, whatever its domains: its typed client makes Oncely<D> invariant in D.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  options: SubmitOptions & { oncely?: Oncely<any>; domains?: readonly Domain[] } = {},
 ): Promise<Submission[]> {
   const instance = options.oncely ? internals.get(options.oncely)?.() : startedInstance();
   if (!instance) throw new OncelyUsageError('submit(tx, commands, { oncely }) needs an instance made by createOncely');
