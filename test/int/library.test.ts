@@ -210,16 +210,18 @@ describe('oncely as a library', () => {
   });
 
   it('applies commands submitted in a drizzle transaction, through the instance and the top-level submit alike', async () => {
+    expect((await oncely.client().submit({ id: 'd1-create', type: 'counter.create', entityId: 'd1', payload: {} }, { wait: 10 })).status.status).toBe('succeeded');
     const orm = drizzle(db.pool);
     await orm.transaction(async (tx) => {
       await tx.insert(requests).values({ id: 'r2', note: 'drizzle' });
-      const [created] = await oncely.submit(tx, [{ id: 'd1-a-create', type: 'counter.create', entityId: 'd1', payload: {} }]);
-      expect(created?.outcome).toBe('accepted');
+      const [added] = await oncely.submit(tx, [{ id: 'd1-add-2', type: 'counter.add', entityId: 'd1', payload: { amount: 2 } }]);
+      expect(added?.outcome).toBe('accepted');
       // A nested transaction (a savepoint) runs on the same connection.
-      await tx.transaction(async (inner) => submit(inner, [{ id: 'd1-b-add', type: 'counter.add', entityId: 'd1', payload: { amount: 3 } }], { oncely }));
+      await tx.transaction(async (inner) => submit(inner, [{ id: 'd1-add-3', type: 'counter.add', entityId: 'd1', payload: { amount: 3 } }], { oncely }));
     });
-    expect(await waitForTerminal(db.pool, 'd1-b-add', 15_000)).toMatchObject({ status: 'succeeded', result: { total: 3, version: 2 } });
-    expect(await total('d1')).toBe(3);
+    for (const id of ['d1-add-2', 'd1-add-3']) expect((await waitForTerminal(db.pool, id, 15_000)).status).toBe('succeeded');
+    expect(await total('d1')).toBe(5);
+    expect((await db.pool.query(`SELECT note FROM lib_requests WHERE id = 'r2'`)).rows).toEqual([{ note: 'drizzle' }]);
   });
 
   it('leaves neither command nor job when the caller rolls back, with a pg client or a drizzle transaction', async () => {
