@@ -60,7 +60,9 @@ type EnvelopeOf<D extends readonly Domain[]> = {
  * await oncely.migrate();
  * await oncely.start({ api: true, worker: true });
  */
-export interface Oncely<D extends readonly Domain[] = readonly Domain[]> {
+// The default (`Oncely` alone) is any oncely, whatever its domains: its typed client makes Oncely<D> invariant in D.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface Oncely<D extends readonly Domain[] = any> {
   readonly domains: D;
   /** Applies oncely's migrations and installs its queue; safe to run from many processes at once. Run your own before or after. */
   migrate(): Promise<void>;
@@ -230,9 +232,7 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
 export async function submit(
   tx: Transaction,
   commands: readonly CommandEnvelope[],
-  // Any oncely, whatever its domains: its typed client makes Oncely<D> invariant in D.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  options: SubmitOptions & { oncely?: Oncely<any>; domains?: readonly Domain[] } = {},
+  options: SubmitOptions & { oncely?: Oncely; domains?: readonly Domain[] } = {},
 ): Promise<Submission[]> {
   const instance = options.oncely ? internals.get(options.oncely)?.() : startedInstance();
   if (!instance) throw new OncelyUsageError('submit(tx, commands, { oncely }) needs an instance made by createOncely');
