@@ -161,7 +161,7 @@ describe('the stock-reservations shop on oncely', () => {
       }),
     );
     await assert.rejects(
-      drizzle(pool).transaction((tx) => placeOrder(tx, { orderId: 'o5', sku: 'apple', quantity: 1.5 })),
+      drizzle(pool).transaction((tx) => placeOrder(tx, { orderId: 'o5', sku: 'apple', quantity: -2 })),
       (err) => err instanceof CommandRefusedError && err.reason === 'invalid_payload',
     );
     assert.equal(await count(`SELECT count(*)::int AS n FROM shop_orders WHERE id IN ('o3', 'o4', 'o5')`), 0);
