@@ -16,7 +16,12 @@ import type { Sql } from '../core/command.ts';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Transaction = pg.ClientBase | PgTransaction<any, any, any>;
 
-/** A caller's mistake in using the library (not a transaction, no oncely started): said in one line. */
+/**
+ * A caller's mistake in using the library (not a transaction, no oncely started): said in one line.
+ *
+ * @example
+ * await submit(pool as never, commands); // throws OncelyUsageError: got a pool ..., not a transaction
+ */
 export class OncelyUsageError extends Error {
   override name = 'OncelyUsageError';
 }
