@@ -22,6 +22,8 @@ npm pkg set "dependencies.oncely=file:$work/$tarball"
 npm install --no-audit --no-fund --prefer-offline --loglevel=error
 test -f node_modules/oncely/dist/index.js || { echo "oncely was not installed from the tarball"; exit 1; }
 test ! -e node_modules/oncely/src || { echo "the package ships src/: it should ship dist/ only"; exit 1; }
+# The CLI runs from dist/ in the installed package.
+npx --no-install oncely --help | grep -q '^usage: oncely' || { echo "npx oncely --help failed in the installed package"; exit 1; }
 
 npm run typecheck
 npm test
