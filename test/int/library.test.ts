@@ -294,6 +294,10 @@ describe('oncely as a library', () => {
       await inTransaction((c) => submit(c, [{ id: 's-create', type: 'counter.create', entityId: 's1' }], { oncely: submitter }));
       expect((await waitForTerminal(db.pool, 's-create', 15_000)).status).toBe('succeeded');
       expect(() => submitter.app).toThrow(/api role/);
+      // `domains` narrows what this call accepts, to types the instance also serves.
+      const narrowed = await inTransaction((c) => submit(c, [{ id: 's-narrow', type: 'counter.create', entityId: 's2' }], { oncely: submitter, domains: [] })).catch((err: unknown) => err);
+      expect(narrowed).toMatchObject({ name: 'CommandRefusedError', reason: 'unknown_command_type' });
+      expect(await readStatus(db.pool, 's-narrow')).toBeNull();
     } finally {
       await submitter.stop();
     }
