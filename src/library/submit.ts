@@ -59,7 +59,9 @@ export interface SubmitDeps {
  * Throws `CommandRefusedError` for the first bad envelope, having written nothing.
  */
 export async function submitEnvelopes(deps: SubmitDeps, tx: Transaction, envelopes: readonly CommandEnvelope[], clientId: string): Promise<Submission[]> {
-  if (!Array.isArray(envelopes)) throw new TypeError('submit(tx, commands) takes an array of commands');
+  // JavaScript callers may pass anything; checked on a copy typed unknown, as Array.isArray would narrow the elements to any.
+  const given: unknown = envelopes;
+  if (!Array.isArray(given)) throw new TypeError('submit(tx, commands) takes an array of commands');
   const sql = sqlOfTransaction(tx);
   const commands: NewCommand[] = envelopes.map((envelope, index) => {
     const intake = checkIntake(envelope, deps.registry);

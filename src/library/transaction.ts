@@ -47,7 +47,9 @@ function clientOf(tx: unknown): PgClientLike {
     throw new OncelyUsageError('submit(tx, ...) needs a pg.Client, a pg.PoolClient or a drizzle node-postgres transaction');
   }
   if (isPool(candidate)) {
-    throw new OncelyUsageError('submit(tx, ...) got a pool (or a drizzle database over one), not a transaction: pass the client your BEGIN ran on, or the tx of db.transaction()');
+    throw new OncelyUsageError(
+      'submit(tx, ...) got a pool (or a drizzle database over one), not a transaction: pass the client your BEGIN ran on, or the tx of db.transaction()',
+    );
   }
   return candidate as PgClientLike;
 }

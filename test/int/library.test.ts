@@ -69,7 +69,9 @@ const counter = { table: counterRows, name: 'counter' };
 const view = (saved: Counter) => ({ total: saved.total, version: saved.version });
 
 function decideTake(current: Counter, amount: number): Decision<Counter> {
-  return current.total < amount ? refuse('too_few', `counter ${current.id} holds ${current.total}`, { total: current.total }) : accept({ ...current, total: current.total - amount });
+  return current.total < amount
+    ? refuse('too_few', `counter ${current.id} holds ${current.total}`, { total: current.total })
+    : accept({ ...current, total: current.total - amount });
 }
 
 const create = defineCommand({
@@ -173,7 +175,11 @@ describe('oncely as a library', () => {
     expect(refused.status).toMatchObject({ status: 'rejected', error: { code: 'too_few', details: { total: 5 } } });
     expect(await client.read('lib-counters', 'h1')).toEqual({ id: 'h1', total: 5, version: 2 });
     expect(await client.read('lib-counters', 'nope')).toBeNull();
-    const res = await oncely.app.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'h-bad', type: 'account.open', entityId: 'a' }) });
+    const res = await oncely.app.request('/v1/commands', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'h-bad', type: 'account.open', entityId: 'a' }),
+    });
     // Only the domains given are served: the reference domains are not, unless the application adds them.
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ code: 'unknown_command_type' });
@@ -261,12 +267,14 @@ describe('oncely as a library', () => {
     for (const [command, reason] of cases) {
       const error = await inTransaction(async (client) => {
         await client.query(`INSERT INTO lib_requests (id, note) VALUES ($1, 'never')`, [`req-${command.id}`]);
-        return submit(client, [{ id: 'good-first', type: 'counter.create', entityId: 'g1', payload: {} }, command as never]);
+        return submit(client, [{ id: 'good-first', type: 'counter.create', entityId: 'g1', payload: {} }, command]);
       }).catch((err: unknown) => err);
       expect(error).toBeInstanceOf(CommandRefusedError);
       expect(error).toMatchObject({ reason, index: 1 });
     }
-    const refused = (await inTransaction((client) => submit(client, [{ id: 'bad-5', type: 'counter.add', entityId: 'p1', payload: { amount: 0 } }])).catch((err: unknown) => err)) as CommandRefusedError;
+    const refused = (await inTransaction((client) => submit(client, [{ id: 'bad-5', type: 'counter.add', entityId: 'p1', payload: { amount: 0 } }])).catch(
+      (err: unknown) => err,
+    )) as CommandRefusedError;
     expect(refused.errors.map((e) => e.path)).toEqual(['payload.amount']);
     expect(await commandCount(['good-first', 'bad-1', 'bad-2', 'bad-3', 'bad 4', 'bad-5'])).toBe(0);
     expect((await db.pool.query(`SELECT count(*)::int AS n FROM lib_requests WHERE note = 'never'`)).rows[0]).toEqual({ n: 0 });
@@ -295,7 +303,9 @@ describe('oncely as a library', () => {
       expect((await waitForTerminal(db.pool, 's-create', 15_000)).status).toBe('succeeded');
       expect(() => submitter.app).toThrow(/api role/);
       // `domains` narrows what this call accepts, to types the instance also serves.
-      const narrowed = await inTransaction((c) => submit(c, [{ id: 's-narrow', type: 'counter.create', entityId: 's2' }], { oncely: submitter, domains: [] })).catch((err: unknown) => err);
+      const narrowed = await inTransaction((c) => submit(c, [{ id: 's-narrow', type: 'counter.create', entityId: 's2' }], { oncely: submitter, domains: [] })).catch(
+        (err: unknown) => err,
+      );
       expect(narrowed).toMatchObject({ name: 'CommandRefusedError', reason: 'unknown_command_type' });
       expect(await readStatus(db.pool, 's-narrow')).toBeNull();
     } finally {
@@ -328,7 +338,9 @@ describe('migrate', () => {
 
   it('checks the configuration and the domains up front', () => {
     expect(() => createOncely({ databaseUrl: 'postgres://u@h/db', domains: [countersDomain], config: { WORKER_CONCURRENCY: 0 } })).toThrow(/WORKER_CONCURRENCY/);
-    expect(() => createOncely({ databaseUrl: 'postgres://u@h/db', domains: [countersDomain], config: { WORKER_CONCURENCY: 4 } as never })).toThrow(/unknown setting WORKER_CONCURENCY/);
+    expect(() => createOncely({ databaseUrl: 'postgres://u@h/db', domains: [countersDomain], config: { WORKER_CONCURENCY: 4 } as never })).toThrow(
+      /unknown setting WORKER_CONCURENCY/,
+    );
     expect(() => createOncely({ databaseUrl: 'mysql://h/db', domains: [countersDomain] })).toThrow(/DATABASE_URL/);
     expect(() => createOncely({ databaseUrl: 'postgres://u@h/db', domains: [countersDomain, countersDomain] })).toThrow(/declared by both/);
   });

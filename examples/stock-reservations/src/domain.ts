@@ -113,7 +113,15 @@ export const StockItemSchema = z
   .meta({ id: 'StockItem', description: 'Units of one SKU: on hand, reserved, available.' });
 
 export const ReservationSchema = z
-  .object({ id: z.string(), orderId: z.string(), sku: z.string(), quantity: z.number().int(), status: z.enum(RESERVATION_STATUSES), version: EntityVersion, updatedAt: Timestamp })
+  .object({
+    id: z.string(),
+    orderId: z.string(),
+    sku: z.string(),
+    quantity: z.number().int(),
+    status: z.enum(RESERVATION_STATUSES),
+    version: EntityVersion,
+    updatedAt: Timestamp,
+  })
   .meta({ id: 'Reservation' });
 
 export const stockDomain = defineDomain({
@@ -128,7 +136,9 @@ export const stockDomain = defineDomain({
       schema: StockItemSchema,
       read: async ({ db }, id) => {
         const [row] = await db.select().from(stockItems).where(eq(stockItems.id, id));
-        return row ? { id: row.id, onHand: row.onHand, reserved: row.reserved, available: available(row), version: row.version, updatedAt: row.updatedAt.toISOString() } : null;
+        return row
+          ? { id: row.id, onHand: row.onHand, reserved: row.reserved, available: available(row), version: row.version, updatedAt: row.updatedAt.toISOString() }
+          : null;
       },
     }),
     entityRead({
@@ -137,7 +147,9 @@ export const stockDomain = defineDomain({
       schema: ReservationSchema,
       read: async ({ db }, id) => {
         const [row] = await db.select().from(reservations).where(eq(reservations.id, id));
-        return row ? { id: row.id, orderId: row.orderId, sku: row.sku, quantity: row.quantity, status: row.status, version: row.version, updatedAt: row.updatedAt.toISOString() } : null;
+        return row
+          ? { id: row.id, orderId: row.orderId, sku: row.sku, quantity: row.quantity, status: row.status, version: row.version, updatedAt: row.updatedAt.toISOString() }
+          : null;
       },
     }),
   ],

@@ -43,7 +43,10 @@ export async function placeOrder(tx: ShopTransaction, order: OrderRequest): Prom
 
 /** Cancels a placed order and submits the release of its reservation, in the caller's transaction. */
 export async function cancelOrder(tx: ShopTransaction, orderId: string): Promise<Submission | null> {
-  await tx.update(shopOrders).set({ status: 'CANCELLED', updatedAt: new Date() }).where(and(eq(shopOrders.id, orderId), eq(shopOrders.status, 'PLACED')));
+  await tx
+    .update(shopOrders)
+    .set({ status: 'CANCELLED', updatedAt: new Date() })
+    .where(and(eq(shopOrders.id, orderId), eq(shopOrders.status, 'PLACED')));
   const [order] = await tx.select({ id: shopOrders.id }).from(shopOrders).where(eq(shopOrders.id, orderId));
   if (!order) return null;
   // A retried cancel (already CANCELLED) submits the same release again, which oncely answers as a duplicate.

@@ -91,7 +91,7 @@ const pick = ({ onHand, reserved, available }: { onHand: number; reserved: numbe
 const count = async (sqlText: string, values: unknown[] = []) => (await pool.query<{ n: number }>(sqlText, values)).rows[0]!.n;
 
 describe('the stock-reservations shop on oncely', () => {
-  it('receives stock over oncely\'s HTTP API', async () => {
+  it("receives stock over oncely's HTTP API", async () => {
     const received = await post('/v1/commands', { id: 'receive-apple-1', type: 'stock.receive', entityId: 'apple', payload: { quantity: 10 } }, { prefer: 'wait=10' });
     assert.equal(received.status, 200);
     assert.equal(received.body['status'], 'succeeded');
@@ -147,7 +147,7 @@ describe('the stock-reservations shop on oncely', () => {
     );
   });
 
-  it('leaves neither the order nor a command when the shop\'s transaction rolls back', async () => {
+  it("leaves neither the order nor a command when the shop's transaction rolls back", async () => {
     // A bad quantity: the order row is inserted first, then submit() refuses the command and the handler's transaction rolls back.
     const bad = await post('/shop/orders', { orderId: 'o3', sku: 'apple', quantity: 0 });
     assert.equal(bad.status, 400);
