@@ -65,6 +65,13 @@ after(async () => {
   await new Promise((resolve) => server?.close(resolve));
   await oncely?.stop();
   await pool?.end();
+  // A pool's end() resolves before its sockets have closed: let the last backends go before dropping the
+  // database, so FORCE never terminates a connection still being closed (bounded: 10 s).
+  for (let waited = 0; waited < 10_000; waited += 100) {
+    const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [databaseName]);
+    if (rows[0]?.n === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   await admin?.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
   await admin?.end();
   await embedded?.stop();
