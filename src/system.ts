@@ -14,6 +14,7 @@ import { markDead, type ApplyHooks, type ApplyTracer } from './processor/apply.t
 import { applyBatch } from './processor/batch.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
 import { isRetryable } from './processor/errors.ts';
+import type { Enqueue } from './processor/ports.ts';
 import { createStatsReader, readDuplicateCounts } from './processor/stats.ts';
 import { readQueueSnapshot } from './metrics/queue-snapshot.ts';
 import { createMetrics, type Metrics } from './metrics/registry.ts';
@@ -40,6 +41,8 @@ export interface System {
   pool: pg.Pool;
   /** This system's metrics (src/metrics/registry.ts); `metrics.render()` is the /metrics exposition. */
   metrics: Metrics;
+  /** Queues jobs inside a caller's transaction: what the library's `submit(tx, commands)` stores through. */
+  enqueue: Enqueue;
   /** Whether the database answers and its schema is current (/health/ready). */
   ready(): Promise<boolean>;
   stop(): Promise<void>;
@@ -206,6 +209,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     commands,
     pool,
     metrics,
+    enqueue: queue.enqueue,
     ready,
     stop() {
       stopping ??= (async () => {
