@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Hono } from 'hono';
-import type { Config } from './config.ts';
+import { relayUrl, type Config } from './config.ts';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { checkDomains, commandsOf, type Domain } from './core/domain.ts';
 import { createRegistry, type Registry } from './core/registry.ts';
@@ -22,10 +22,16 @@ import { commandsWithoutLiveJob } from './queue/live-jobs.ts';
 import { reconcileGraceSeconds, startReconciler, type Reconciler } from './processor/reconcile.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
+import { oldestUnsentAge } from './outbox/claim.ts';
+import { createRelayMetrics } from './outbox/metrics.ts';
+import { createPublisher } from './outbox/publishers.ts';
+import { startRelay, type Relay, type RelayHooks } from './outbox/relay.ts';
 
 export interface Roles {
   api: boolean;
   worker: boolean;
+  /** The outbox relay, when RELAY_BROKER is set (docs/outbox.md). */
+  relay?: boolean;
 }
 
 export interface System {
@@ -58,6 +64,8 @@ export interface SystemOptions {
   /** Commands a worker's reconcile sweep queued again because their job had vanished: feeds oncely_reconciled_total. */
   onReconciled?: (count: number) => void;
   migrate?: boolean;
+  /** The relay's hooks (tests: stop between publish and mark). */
+  relayHooks?: RelayHooks;
 }
 
 /**
@@ -160,6 +168,33 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         })
       : undefined;
 
+  // ---- Outbox relay: publishes stored events to RELAY_BROKER (docs/outbox.md) ----
+  let relay: Relay | undefined;
+  const brokerUrl = relayUrl(config);
+  if (roles.relay && config.RELAY_BROKER && brokerUrl) {
+    relay = startRelay({
+      pool,
+      publisher: createPublisher({
+        broker: config.RELAY_BROKER,
+        url: brokerUrl,
+        exchange: config.RELAY_EXCHANGE,
+        ...(config.RELAY_QUEUE ? { queue: config.RELAY_QUEUE } : {}),
+        subjectPrefix: config.RELAY_SUBJECT_PREFIX,
+        natsStream: config.RELAY_NATS_STREAM,
+        stream: config.RELAY_STREAM,
+      }),
+      batchSize: config.RELAY_BATCH_SIZE,
+      pollIntervalMs: config.RELAY_POLL_INTERVAL_MS,
+      typeMap: config.RELAY_TYPE_MAP,
+      retentionMs: config.OUTBOX_RETENTION,
+      log,
+      metrics: createRelayMetrics(metrics.registry, () => oldestUnsentAge(pool)),
+      ...(options.relayHooks ? { hooks: options.relayHooks } : {}),
+    });
+    log.info({ broker: config.RELAY_BROKER }, 'outbox relay started');
+  }
+  // ---- end of outbox relay ----
+
   let app: System['app'];
   if (roles.api) {
     const stats = createStatsReader(pool);
@@ -191,6 +226,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     ready,
     stop() {
       stopping ??= (async () => {
+        await relay?.stop();
         await retention?.stop();
         await reconciler?.stop();
         await queue.stop();

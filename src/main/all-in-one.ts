@@ -1,3 +1,3 @@
 import { run } from './run.ts';
 
-await run({ api: true, worker: true }, { embedded: true });
+await run({ api: true, worker: true, relay: true }, { embedded: true });
