@@ -102,7 +102,7 @@ function parseOptions() {
     require.set(key, int('require', value, 0, 1_000_000));
   }
   if (values['database-url'] !== undefined) {
-    let host = '';
+    let host: string;
     try {
       host = new URL(values['database-url']).hostname;
     } catch {

@@ -173,7 +173,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     timeline: [],
   };
   /** Marks the moment the system was left alone again (see NemesisStats.lastFaultAt). */
-  let faultEndedAt = 0;
+  let faultEndedAt: number;
   const ended = () => {
     faultEndedAt = Date.now();
   };

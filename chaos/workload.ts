@@ -326,7 +326,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
       Array.from({ length: timedBursts + faultBursts }, (_, b) =>
         Promise.all(
           burstOrders(b).map((order, j) =>
-            issue({ id: `burst${b}-create-${order}`, type: 'order.create', entityId: order, payload: { accountId: burstHot[j % burstHot.length] as string, amount: 100 + 37 * j } }),
+            issue({ id: `burst${b}-create-${order}`, type: 'order.create', entityId: order, payload: { accountId: burstHot[j % burstHot.length], amount: 100 + 37 * j } }),
           ),
         ),
       ),

@@ -35,7 +35,7 @@ const flaky = defineCommand({
   type: 'check.flaky-credit',
   summary: 'credits, and fails while the dashboard check says it is broken',
   payload: z.strictObject({ amount: Amount }),
-  plan: creditAccount.plan,
+  plan: (command) => creditAccount.plan(command),
   decide(command, state) {
     if (broken) throw new Error('check.flaky-credit is broken for now');
     return creditAccount.decide(command, state);

@@ -13,6 +13,13 @@ import { createDefaultRegistry, referenceDomains } from '../src/domains/index.ts
 import { createApp } from '../src/http/app.ts';
 import { PROBLEMS } from '../src/http/problem.ts';
 
+/** The little of the DOM that the functions run in the page use: this project's tsconfig has no DOM lib. */
+interface PageElement {
+  readonly textContent: string | null;
+  querySelector(selectors: string): PageElement | null;
+  getAttribute(name: string): string | null;
+}
+
 const { values } = parseArgs({ options: { url: { type: 'string' }, key: { type: 'string' }, screenshot: { type: 'string' } } });
 
 let server: ServerType | undefined;
@@ -24,7 +31,7 @@ if (!base) {
     commands: { submit: unused, get: unused, waitFor: unused, deadLetters: unused, replay: unused },
     domains: referenceDomains,
     readContext: { db: undefined as never, sql: { query: unused } },
-    ready: async () => true,
+    ready: () => Promise.resolve(true),
     apiKeys: [],
   });
   server = await new Promise<ServerType>((resolve) => {
@@ -74,7 +81,7 @@ try {
     .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
     .sort();
   const shown = (
-    await page.locator('.opblock').evaluateAll((blocks) =>
+    await page.locator('.opblock').evaluateAll((blocks: PageElement[]) =>
       blocks.map((block) => `${block.querySelector('.opblock-summary-method')?.textContent ?? ''} ${block.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? ''}`),
     )
   ).sort();
@@ -88,7 +95,7 @@ try {
   const submit = page.locator('.opblock:has(.opblock-summary-path[data-path="/v1/commands"]).opblock-post');
   await submit.locator('.opblock-summary-control').click();
   await submit.locator('tr.response').first().waitFor({ timeout: 5000 }).catch(() => {});
-  const statuses = await submit.locator('tr.response').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-code')));
+  const statuses = await submit.locator('tr.response').evaluateAll((rows: PageElement[]) => rows.map((row) => row.getAttribute('data-code')));
   check(statuses.join(',') === '200,202,400,401,413,415,422,500,503', `submitCommand lists its statuses (${statuses.join(',')})`);
   const requestBody = submit.locator('.opblock-section-request-body');
   await requestBody.locator('button[data-name="model"]').click();

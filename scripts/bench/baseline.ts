@@ -170,16 +170,17 @@ async function sendClosedLoop(
 async function sendOpenLoop(boss: PgBoss, commands: readonly Command[], rate: number, signal: AbortSignal, onSent: () => void): Promise<Submitted> {
   const startedAt = performance.now();
   const inFlight: Promise<void>[] = [];
-  let failure: unknown;
+  // Boxed, so that whatever was thrown (even a falsy value) is rethrown as it was.
+  let failure: { error: unknown } | undefined;
   for (const [i, command] of commands.entries()) {
     const wait = startedAt + (i * 1000) / rate - performance.now();
     if (wait > 0) await sleep(wait);
     signal.throwIfAborted();
     if (failure) break;
-    inFlight.push(boss.send(QUEUE, command).then(onSent, (err: unknown) => void (failure ??= err)));
+    inFlight.push(boss.send(QUEUE, command).then(onSent, (err: unknown) => void (failure ??= { error: err })));
   }
   await Promise.all(inFlight);
-  if (failure) throw failure;
+  if (failure) throw failure.error;
   return { startedAt, endedAt: performance.now(), latencies: [] };
 }
 

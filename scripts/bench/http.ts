@@ -155,7 +155,8 @@ export async function openLoop(
 ): Promise<SubmitStats> {
   const stats = newStats();
   const inFlight: Promise<void>[] = [];
-  let failure: unknown;
+  // Boxed, so that whatever was thrown (even a falsy value) is rethrown as it was.
+  let failure: { error: unknown } | undefined;
   for (const [i, command] of commands.entries()) {
     const due = stats.startedAt + (i * 1000) / rate;
     const wait = due - performance.now();
@@ -163,10 +164,10 @@ export async function openLoop(
     options.signal.throwIfAborted();
     if (failure) break;
     const request = postUntilAccepted(client, command, {}, stats, options.signal).then(() => options.onAccepted?.());
-    inFlight.push(request.catch((err: unknown) => void (failure ??= err)));
+    inFlight.push(request.catch((err: unknown) => void (failure ??= { error: err })));
   }
   await Promise.all(inFlight);
-  if (failure) throw failure;
+  if (failure) throw failure.error;
   stats.endedAt = performance.now();
   return stats;
 }

@@ -52,7 +52,7 @@ export const COMMON_OPTIONS = {
 export function readArgs(command: string, argv: readonly string[], options: ParseArgsOptionsConfig): ParsedArgs {
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options: { ...options, ...COMMON_OPTIONS }, allowPositionals: true, strict: true });
-    return { values: values as ParsedArgs['values'], positionals };
+    return { values, positionals };
   } catch (err) {
     const { code, message } = err as { code?: string; message?: string };
     const quoted = /'([^']+)'/.exec(message ?? '')?.[1];

@@ -99,10 +99,10 @@ export interface PageRead<S extends z.ZodType = z.ZodType> {
  * @example
  * const reads: AnyRead[] = domains.flatMap((domain) => [...domain.reads]);
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the erased type the comment above explains
 export type AnyRead = EntityRead<any> | PageRead<any>;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any domain's tables, erased like AnyRead
 type AnyRows = EntityTable<any> | AppendTable<any>;
 
 /**

@@ -61,7 +61,7 @@ export function entityTable<R extends Versioned>(definition: {
   }
   LOCK_ORDERS.set(definition.lockOrder, definition.name);
   const columns = { ...definition.columns, id: ['id', 'text'], version: ['version', 'integer'] } as unknown as Columns<R>;
-  checkNames(definition.name, columns as Record<string, readonly [string, ColumnType]>);
+  checkNames(definition.name, columns);
   return { kind: 'entity', name: definition.name, lockOrder: definition.lockOrder, columns };
 }
 
@@ -72,7 +72,7 @@ export function entityTable<R extends Versioned>(definition: {
  * const ledger = appendTable<LedgerEntry>({ name: 'ledger_entries', columns: { accountId: ['account_id', 'text'], amount: ['amount', 'bigint'] } });
  */
 export function appendTable<R>(definition: { name: string; columns: Columns<R> }): AppendTable<R> {
-  checkNames(definition.name, definition.columns as Record<string, readonly [string, ColumnType]>);
+  checkNames(definition.name, definition.columns);
   return { kind: 'append', name: definition.name, columns: definition.columns };
 }
 
@@ -84,7 +84,7 @@ export interface RowKey {
 
 /** Names a row to lock. */
 export function rowKey<R extends Versioned>(table: EntityTable<R>, id: string): RowKey {
-  return { table: table as unknown as EntityTable, id };
+  return { table, id };
 }
 
 /** Rows found by a column value, read (not locked) after every lock is held: e.g. an order's live red packets. */
@@ -96,5 +96,5 @@ export interface Lookup {
 
 export function lookup<R extends Versioned>(table: EntityTable<R>, property: keyof R & string, value: string): Lookup {
   const column = table.columns[property][0];
-  return { table: table as unknown as EntityTable, column, value };
+  return { table, column, value };
 }

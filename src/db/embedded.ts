@@ -168,7 +168,7 @@ export async function preparePostgres(): Promise<PostgresInstall> {
   const bin = binariesIn(root);
   if (!existsSync(bin.postgres)) throw new EmbeddedPostgresError(`the embedded PostgreSQL binaries are missing from ${root}: run \`npm ci\`, ${SET_DATABASE_URL}`);
   if (canReach(user, root, bin.postgres)) {
-    if (!user) await Promise.all(Object.values(bin).map((file) => chmod(file, 0o755).catch(() => {})));
+    if (!user) await Promise.all(Object.values(bin as Record<keyof Binaries, string>).map((file) => chmod(file, 0o755).catch(() => {})));
     return { bin, user };
   }
   const copy = await copyToSharedCache(root, version, user!);

@@ -19,10 +19,10 @@ export function parseSafeInteger(text: string): number {
   return value;
 }
 
-const types = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
+const types: pg.CustomTypesConfig = {
+  getTypeParser(oid, format) {
     if (oid === pg.types.builtins.INT8) return parseSafeInteger;
-    return pg.types.getTypeParser(oid, format);
+    return pg.types.getTypeParser(oid, format) as (text: string) => unknown;
   },
 };
 
@@ -71,8 +71,9 @@ export function createDatabase(pool: pg.Pool): Database {
 /** Adapts a pg client (or pool) to the processor's minimal Sql interface. */
 export function sqlOf(client: pg.Pool | pg.PoolClient): Sql {
   return {
-    async query(text, values) {
-      const result = await client.query(text, values as unknown[] | undefined);
+    async query<R>(text: string, values?: readonly unknown[]) {
+      // The row type is the caller's word for what its SQL selects, as pg's own query<R> takes it.
+      const result = await client.query<R & pg.QueryResultRow>(text, values as unknown[] | undefined);
       return { rows: result.rows, rowCount: result.rowCount };
     },
   };

@@ -129,14 +129,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   if (deps.traceRequests) app.use('*', deps.traceRequests);
 
-  app.use('*', async (c, next) => {
+  app.use('*', async (c: Context<AppEnv>, next) => {
     const started = performance.now();
     await next();
     const route = routePath(c, -1);
     metrics.httpRequest(c.req.method, route === '*' || route === '' ? 'unmatched' : route, c.res.status, (performance.now() - started) / 1000);
   });
 
-  app.use('*', async (c, next) => {
+  app.use('*', async (c: Context<AppEnv>, next) => {
     const path = new URL(c.req.url).pathname;
     // The dashboard's page holds no data (its every fetch sends the key), so a browser can load it to ask for one.
     if (keys.length === 0 || path.startsWith('/health/') || path === '/dashboard') {

@@ -286,8 +286,11 @@ function pageRoute(read: PageRead): RouteConfig {
  * routes[0]?.route.path; // '/v1/accounts/{id}'
  */
 export function createReadRoutes(reads: readonly AnyRead[]): ReadRoute[] {
+  // The type guards leave AnyRead's erased schema type behind: a route only hands what a read returns to its `schema`.
+  const entities = reads.filter((read): read is EntityRead => read.kind === 'entity');
+  const pages = reads.filter((read): read is PageRead => read.kind === 'page');
   return [
-    ...reads.flatMap((read): ReadRoute[] => (read.kind === 'entity' ? [{ kind: 'entity', read, route: entityRoute(read) }] : [])),
-    ...reads.flatMap((read): ReadRoute[] => (read.kind === 'page' ? [{ kind: 'page', read, route: pageRoute(read) }] : [])),
+    ...entities.map((read): ReadRoute => ({ kind: 'entity', read, route: entityRoute(read) })),
+    ...pages.map((read): ReadRoute => ({ kind: 'page', read, route: pageRoute(read) })),
   ];
 }

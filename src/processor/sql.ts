@@ -153,7 +153,7 @@ export class GuardViolation extends Error {
  * checked to be plain identifiers when it was described, are ever spliced into SQL text; every value is a
  * parameter.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default admits a table of any row type
 export type VersionedTable<R extends Versioned = any> = EntityTable<R>;
 
 /**

@@ -13,7 +13,7 @@ function fromDatabase(type: ColumnType, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (type === 'bigint') {
     const number = typeof value === 'number' ? value : Number(value);
-    if (!Number.isSafeInteger(number)) throw new RangeError(`not an exact integer: ${String(value)}`);
+    if (!Number.isSafeInteger(number)) throw new RangeError(`not an exact integer: ${typeof value === 'string' || typeof value === 'number' ? value : typeof value}`);
     return number;
   }
   return value;

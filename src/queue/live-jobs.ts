@@ -1,6 +1,6 @@
 // Which commands still have a job on the queue: the reconciler's question, answered from pg-boss's own
 // tables. Kept here because src/queue is the only folder that knows how pg-boss stores its jobs.
-import type { JobRef, WithoutLiveJob } from '../processor/ports.ts';
+import type { WithoutLiveJob } from '../processor/ports.ts';
 import { COMMAND_QUEUE, DEAD_LETTER_QUEUE } from './boss.ts';
 
 // pg-boss 12 keeps every queue's jobs under the table `pgboss.job`: the partitioned parent (each queue's

@@ -11,7 +11,7 @@ import type { TracingSettings } from './settings.ts';
 export interface TracerHandle {
   tracer: Tracer;
   /** Exports what is still buffered and unregisters the SDK once the last user is done. */
-  shutdown(): Promise<void>;
+  shutdown: () => Promise<void>;
 }
 
 export interface TracerOptions {

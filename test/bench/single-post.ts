@@ -6,22 +6,18 @@ import { mkdtemp, chmod, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { parseConfig } from '../../src/config.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/log.ts';
 import { startSystem } from '../../src/system.ts';
+import { watchQueries } from '../helpers/queries.ts';
 
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '8' }, seconds: { type: 'string', default: '5' } } });
 const clients = Number(values.clients);
 const seconds = Number(values.seconds);
 
 let statements = 0;
-const query = pg.Client.prototype.query;
-pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-  statements++;
-  return (query as (...a: unknown[]) => unknown).apply(this, args);
-} as typeof query;
+watchQueries(() => statements++);
 
 let stopPg = async () => {};
 let url = process.env['DATABASE_URL'];

@@ -41,7 +41,7 @@ export function httpHelpers(current: () => { system: System; db: TestDatabase })
  * The reference domains' routes with every read answered by `answer` instead of a database: for an app
  * built by hand (createApp) in a test. Spread into createApp's deps.
  */
-export function stubReads(answer: (read: AnyRead) => Promise<unknown> = async () => null): { domains: Pick<Domain, 'reads'>[]; readContext: ReadContext } {
+export function stubReads(answer: (read: AnyRead) => Promise<unknown> = () => Promise.resolve(null)): { domains: Pick<Domain, 'reads'>[]; readContext: ReadContext } {
   return {
     domains: referenceDomains.map((domain) => ({ reads: domain.reads.map((read) => ({ ...read, read: () => answer(read) }) as AnyRead) })),
     readContext: { db: undefined as never, sql: { query: () => Promise.reject(new Error('this app has no database')) } },

@@ -42,8 +42,8 @@ export async function startTestSystem(
   });
 }
 
-/** Polls `read` until `done` holds or `timeoutMs` passes (then throws with the last value). */
-export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+/** Polls `read` (a query, or a plain look at some state) until `done` holds or `timeoutMs` passes (then throws with the last value). */
+export async function waitUntil<T>(read: () => T | Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T = await read();
   while (!done(last)) {

@@ -119,9 +119,9 @@ describe('batch round trips', () => {
 
   it('settles a redelivery of the whole batch without a second effect', async () => {
     const ids = Array.from({ length: 50 }, (_, i) => `rt-c-${i}`);
-    const before = await db.pool.query(`SELECT count(*)::int AS n FROM ledger_entries`);
+    const before = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_entries`);
     expect(await applyDirectly(ids)).toBeLessThanOrEqual(3);
-    const after = await db.pool.query(`SELECT count(*)::int AS n FROM ledger_entries`);
-    expect(after.rows[0].n).toBe(before.rows[0].n);
+    const after = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_entries`);
+    expect(after.rows[0]?.n).toBe(before.rows[0]?.n);
   });
 });

@@ -81,8 +81,8 @@ describe('crash-replay', () => {
     );
     worker();
     await waitUntil(
-      () => db.pool.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = 'kill-after-commit' AND state = 'completed'`),
-      (r) => r.rows[0].n === 2,
+      () => db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = 'kill-after-commit' AND state = 'completed'`),
+      (r) => r.rows[0]?.n === 2,
       30_000,
       'the replayed job to be completed',
     );

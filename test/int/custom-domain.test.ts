@@ -273,7 +273,7 @@ describe('a domain declared outside oncely', () => {
   });
 
   it('refuses a domain that clashes with another (a taken route, command type or lock order)', () => {
-    expect(() => defineDomain({ name: 'clash', commands: [], tables: {}, reads: [entityRead({ collection: 'commands', name: 'command', schema: TicketSchema, read: async () => null })] })).toThrow(
+    expect(() => defineDomain({ name: 'clash', commands: [], tables: {}, reads: [entityRead({ collection: 'commands', name: 'command', schema: TicketSchema, read: () => Promise.resolve(null) })] })).toThrow(
       /oncely's own routes/,
     );
     const twin = defineDomain({ name: 'twin', commands: [closeTicket], tables: {}, reads: [] });

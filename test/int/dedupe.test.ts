@@ -16,8 +16,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const post = (body: unknown, headers: Record<string, string> = {}) =>
-  system.app!.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const post = async (body: unknown, headers: Record<string, string> = {}) =>
+  await system.app!.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
 describe('dedupe', () => {
   it('makes one command and one effect from 50 concurrent submissions of one id', async () => {
@@ -30,14 +30,14 @@ describe('dedupe', () => {
     const replayed = responses.filter((r) => r.headers.get('idempotent-replayed') === 'true');
     expect(replayed.length).toBe(49);
     await waitForTerminal(db.pool, 'credit-d1');
-    const commands = await db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE id = 'credit-d1'`);
-    expect(commands.rows[0].n).toBe(1);
+    const commands = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = 'credit-d1'`);
+    expect(commands.rows[0]?.n).toBe(1);
     const ledger = await db.pool.query(`SELECT count(*)::int AS n, sum(amount)::int AS total FROM ledger_entries WHERE command_id = 'credit-d1'`);
     expect(ledger.rows[0]).toEqual({ n: 1, total: 700 });
     const account = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'd1'`);
     expect(account.rows[0]).toEqual({ balance: 700, version: 2 });
-    const jobs = await db.pool.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = 'credit-d1'`);
-    expect(jobs.rows[0].n).toBe(1);
+    const jobs = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = 'credit-d1'`);
+    expect(jobs.rows[0]?.n).toBe(1);
   });
 
   it('returns the stored outcome to a re-submission after the command ended', async () => {

@@ -123,8 +123,8 @@ describe('group-committed submission', () => {
       system.app!.request('/v1/commands/batch', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ commands: batch }) }),
       ...Array.from({ length: 10 }, (_, k) => post({ id: `gb-${k}`, type: 'account.open', entityId: `gb-acc-${k}`, payload: {} })),
     ]);
-    expect(batchRes!.status).toBe(200);
-    const { results } = (await batchRes!.json()) as { results: { id: string; outcome: string }[] };
+    expect(batchRes.status).toBe(200);
+    const { results } = (await batchRes.json()) as { results: { id: string; outcome: string }[] };
     expect(results.map((r) => r.outcome).slice(25)).toEqual(Array.from({ length: 5 }, () => 'duplicate'));
     // gb-0..gb-9 were sent twice (batch and single): exactly one of the two was the new command.
     for (let k = 0; k < 10; k++) {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { watchQueries } from '../helpers/queries.ts';
 import { startTestSystem } from '../helpers/system.ts';
 
 let db: TestDatabase;
@@ -38,17 +39,15 @@ async function counts(prefix: string): Promise<{ commands: number; jobs: number 
 
 /** Counts the statements oncely's own pools send (application_name 'oncely' and 'oncely-submit'), however they are issued. */
 function countQueries(): { stop(): number } {
-  const original = pg.Client.prototype.query;
   let n = 0;
-  pg.Client.prototype.query = function (this: pg.Client & { connectionParameters?: { application_name?: string } }, ...args: unknown[]) {
+  const restore = watchQueries((client: pg.Client & { connectionParameters?: { application_name?: string } }) => {
     // The api's pool and its submission pool (where submission transactions run).
-    const name = this.connectionParameters?.application_name;
+    const name = client.connectionParameters?.application_name;
     if (name === 'oncely' || name === 'oncely-submit') n++;
-    return (original as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof original;
+  });
   return {
     stop() {
-      pg.Client.prototype.query = original;
+      restore();
       return n;
     },
   };

@@ -18,7 +18,7 @@ const fragile = defineCommand({
   type: 'test.fragile',
   summary: 'credits, and fails while the test says it is broken',
   payload: z.strictObject({ amount: Amount }),
-  plan: creditAccount.plan,
+  plan: (command) => creditAccount.plan(command),
   decide(command, state) {
     const outcome = creditAccount.decide(command, state);
     if (broken) throw new Error('fragile: broken for now');
@@ -105,8 +105,8 @@ describe('dead letters', () => {
     expect(done).toMatchObject({ id: 'frag-1', status: 'succeeded', result: { balance: 10 } });
     expect(await ledgerOf('dl')).toEqual([{ command_id: 'frag-1', amount: 10 }]);
     expect((await problemOf(oncely.replay('frag-1'))).code).toBe('not_dead');
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE id = 'frag-1'`);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = 'frag-1'`);
+    expect(rows[0]?.n).toBe(1);
   });
 
   it('lets exactly one of many concurrent replays through, and applies the command once', async () => {

@@ -148,7 +148,7 @@ describe('POST /v1/commands', () => {
         },
       }),
       duplex: 'half',
-    } as RequestInit);
+    });
     await expectProblem(await chunked, 413, 'payload_too_large');
     expect(await count('big')).toBe(0);
   });
@@ -195,7 +195,7 @@ describe('routes and failures', () => {
     const errors: unknown[] = [];
     const commands = createCommandService({ pool: dead, enqueue: async () => {}, listener: undefined });
     const reads = stubReads((read) => (read.operationId === 'getAccount' ? Promise.reject(new Error('secret SQL: SELECT * FROM accounts at /work/main/src/x.ts')) : Promise.resolve(null)));
-    const app = createApp({ registry: createDefaultRegistry(), commands, ...reads, ready: async () => false, apiKeys: [], onError: (err) => errors.push(err) });
+    const app = createApp({ registry: createDefaultRegistry(), commands, ...reads, ready: () => Promise.resolve(false), apiKeys: [], onError: (err) => errors.push(err) });
     try {
       const res = await app.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'x', type: 'account.open', entityId: 'y' }) });
       await expectProblem(res, 503, 'service_unavailable');
@@ -243,7 +243,7 @@ describe('through a real server', () => {
     const big = await sendChunked(Array.from({ length: 40 }, () => ' '.repeat(8 * 1024)));
     expect(big.status).toBe(413);
     expect(big.type).toBe('application/problem+json');
-    expect(JSON.parse(big.body).code).toBe('payload_too_large');
+    expect((JSON.parse(big.body) as { code?: string }).code).toBe('payload_too_large');
     const json = JSON.stringify({ id: 'open-chunked', type: 'account.open', entityId: 'chunked' });
     const small = await sendChunked([json.slice(0, 10), json.slice(10)]);
     expect(small.status).toBe(202);

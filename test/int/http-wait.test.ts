@@ -81,11 +81,11 @@ describe('Prefer: wait', () => {
       registry: createDefaultRegistry(),
       commands: api.commands,
       ...stubReads(),
-      ready: async () => true,
+      ready: () => Promise.resolve(true),
       apiKeys: [],
       maxWaiters: 2,
     });
-    const held = [1, 2].map(() => app.request('/v1/commands/open-w6', { headers: { prefer: 'wait=2' } }));
+    const held = [1, 2].map(async () => await app.request('/v1/commands/open-w6', { headers: { prefer: 'wait=2' } }));
     await waitUntil(
       async () => (await (await app.request('/metrics')).text()).match(/^oncely_waiting_requests (\d+)$/m)?.[1],
       (n) => n === '2',

@@ -178,7 +178,7 @@ describe('metrics of an api and a worker in one process', () => {
     expect(unknown(after) - unknown(before)).toBe(200);
     expect([...after.labelValues('oncely_http_requests_total', 'route')].filter((r) => r.includes('made'))).toEqual([]);
     // Nothing was stored for them.
-    expect((await db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE id LIKE 'm-x-%' OR id LIKE 'm-y-%'`)).rows[0].n).toBe(0);
+    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id LIKE 'm-x-%' OR id LIKE 'm-y-%'`)).rows[0]?.n).toBe(0);
   });
 });
 
@@ -212,7 +212,7 @@ describe('metrics of a worker process on METRICS_PORT', () => {
 
     worker = spawnEntry('worker', { DATABASE_URL: db.url, METRICS_PORT: '0' });
     const announced = await waitUntil(
-      async () => /oncely metrics on (http:\/\/\S+)\/metrics/.exec(worker!.output())?.[1],
+      () => /oncely metrics on (http:\/\/\S+)\/metrics/.exec(worker!.output())?.[1],
       (url) => url !== undefined,
       30_000,
       'the worker to announce its metrics listener',

@@ -50,8 +50,8 @@ describe('optimistic-lock', () => {
     }
     const account = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'ol-1'`);
     expect(account.rows[0]).toEqual({ balance: won[0]!.payload.amount, version: 2 });
-    const ledger = await db.pool.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE account_id = 'ol-1'`);
-    expect(ledger.rows[0].n).toBe(1);
+    const ledger = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_entries WHERE account_id = 'ol-1'`);
+    expect(ledger.rows[0]?.n).toBe(1);
   });
 
   it('applies all of 200 concurrent credits without a version: no lost update, no spurious conflict', async () => {

@@ -7,6 +7,7 @@ import { createPool } from '../../src/db/pool.ts';
 import { createGroupSubmitter } from '../../src/processor/submit.ts';
 import type { Enqueue } from '../../src/processor/ports.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { watchQueries } from '../helpers/queries.ts';
 import { startTestSystem } from '../helpers/system.ts';
 
 let db: TestDatabase;
@@ -14,18 +15,17 @@ let pool: pg.Pool;
 
 /** The text of every statement queued on a pipelined client, in the order queued. */
 const queued: string[] = [];
-const originalQuery = pg.Client.prototype.query;
+let restoreQueries = () => {};
 
 beforeAll(async () => {
   db = await createTestDatabase();
   pool = createPool({ connectionString: db.url, max: 2, applicationName: 'test-pipelined', onError: () => {}, pipeline: true });
-  pg.Client.prototype.query = function (this: pg.Client & { pipeline?: boolean }, config: unknown, ...rest: unknown[]) {
-    if (this.pipeline) queued.push(typeof config === 'string' ? config : (config as { text: string }).text);
-    return (originalQuery as (...args: unknown[]) => unknown).call(this, config, ...rest);
-  } as typeof pg.Client.prototype.query;
+  restoreQueries = watchQueries((client: pg.Client & { pipeline?: boolean }, config) => {
+    if (client.pipeline) queued.push(typeof config === 'string' ? config : (config as { text: string }).text);
+  });
 });
 afterAll(async () => {
-  pg.Client.prototype.query = originalQuery;
+  restoreQueries();
   await pool?.end();
   await db?.drop();
 });
@@ -47,8 +47,8 @@ describe('pipelined submission flush', () => {
     const [submission] = await submitter.submit('anonymous', [command('p1')]);
     expect(submission?.outcome).toBe('accepted');
     expect(kinds(queued)).toEqual(['BEGIN', 'commands', 'jobs', 'COMMIT']);
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE id = 'p1'`);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = 'p1'`);
+    expect(rows[0]?.n).toBe(1);
   });
 
   it('stores nothing and answers with the error when the job insert fails, though its COMMIT was already sent', async () => {
@@ -58,8 +58,8 @@ describe('pipelined submission flush', () => {
     const submitter = createGroupSubmitter({ pool, enqueue: failingEnqueue });
     await expect(submitter.submit('anonymous', [command('p2')])).rejects.toThrow(/division by zero/);
     expect(kinds(queued).slice(0, 4)).toEqual(['BEGIN', 'commands', 'jobs', 'COMMIT']);
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE id = 'p2'`);
-    expect(rows[0].n).toBe(0);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = 'p2'`);
+    expect(rows[0]?.n).toBe(0);
   });
 
   it('refuses a second queue statement once COMMIT is queued', async () => {
@@ -84,8 +84,8 @@ describe('pipelined submission flush', () => {
       expect(response.status).toBe(202);
       const flush = kinds(queued.filter((text) => text === 'BEGIN' || text === 'COMMIT' || /commands|job/i.test(text)));
       expect(flush.slice(0, 4)).toEqual(['BEGIN', 'commands', 'jobs', 'COMMIT']);
-      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = 'p4'`);
-      expect(rows[0].n).toBe(1);
+      const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = 'p4'`);
+      expect(rows[0]?.n).toBe(1);
     } finally {
       await system.stop();
     }

@@ -94,7 +94,7 @@ describe('the guarded statement', () => {
         const secondPid = (await second.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
         const cancelling = guardedTransition(sqlOf(second), orderRows, 'g3', ['CREATED'], 'CANCELLED');
         await waitUntil(
-          async () => (await db.pool.query(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [secondPid])).rows[0]?.wait_event_type,
+          async () => (await db.pool.query<{ wait_event_type: string | null }>(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [secondPid])).rows[0]?.wait_event_type,
           (waitEvent) => waitEvent === 'Lock',
           10_000,
           'the second UPDATE to wait on the row lock',
@@ -132,8 +132,8 @@ describe('illegal transitions through the processor', () => {
       });
     }
     for (const status of ORDER_STATUSES) expect(await row('orders', `ill-${status}`)).toEqual({ status, version: 7 });
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE command_id LIKE 'ill-%'`);
-    expect(rows[0].n).toBe(0);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_entries WHERE command_id LIKE 'ill-%'`);
+    expect(rows[0]?.n).toBe(0);
   });
 
   it('refuses every red packet command the state machine does not allow', async () => {

@@ -68,7 +68,7 @@ describe('tracing on (OTEL_TRACES_EXPORTER set)', () => {
     expect([200, 202]).toContain(response.status);
     expect((await waitForTerminal(db.pool, 'traced-open')).status).toBe('succeeded');
 
-    const spans = await waitUntil(async () => exporter.getFinishedSpans(), (all) => all.some(applySpanOf('traced-open')), 10_000, 'the apply span to be exported');
+    const spans = await waitUntil(() => exporter.getFinishedSpans(), (all) => all.some(applySpanOf('traced-open')), 10_000, 'the apply span to be exported');
     const server = one(spans, 'server span', (s) => s.name === 'POST /v1/commands' && s.spanContext().traceId === traceId);
     const submit = one(spans, 'submit span', (s) => s.name === 'oncely.submit' && s.spanContext().traceId === traceId);
     const apply = one(spans, 'apply span', applySpanOf('traced-open'));
@@ -107,7 +107,7 @@ describe('tracing on (OTEL_TRACES_EXPORTER set)', () => {
     await waitForTerminal(db.pool, 'traced-batch-credit');
 
     const spans = await waitUntil(
-      async () => exporter.getFinishedSpans(),
+      () => exporter.getFinishedSpans(),
       (all) => all.some(applySpanOf('traced-batch-open')) && all.some(applySpanOf('traced-batch-credit')),
       10_000,
       'both apply spans to be exported',
@@ -132,7 +132,7 @@ describe('tracing on (OTEL_TRACES_EXPORTER set)', () => {
     expect((await waitForTerminal(db.pool, 'traced-poison')).status).toBe('dead');
 
     const spans = await waitUntil(
-      async () => exporter.getFinishedSpans().filter(applySpanOf('traced-poison')),
+      () => exporter.getFinishedSpans().filter(applySpanOf('traced-poison')),
       (applies) => applies.some((s) => s.attributes['oncely.command.status'] === 'dead'),
       10_000,
       'the dead attempt to be exported',

@@ -46,8 +46,8 @@ describe('transfer-lock-order', () => {
     await waitForAllTerminal(db.pool);
     const statuses = await db.pool.query(`SELECT status, max(attempts) AS attempts, count(*)::int AS n FROM commands WHERE id LIKE 'ol-t-%' GROUP BY status`);
     expect(statuses.rows).toEqual([{ status: 'succeeded', attempts: 1, n: 100 }]);
-    const deadlocks = await db.pool.query(`SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = current_database()`);
-    expect(deadlocks.rows[0].n).toBe(0);
+    const deadlocks = await db.pool.query<{ n: number }>(`SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = current_database()`);
+    expect(deadlocks.rows[0]?.n).toBe(0);
     const balances = await db.pool.query(`SELECT id, balance::int AS balance, version FROM accounts WHERE id IN ('ol-a', 'ol-b') ORDER BY id`);
     expect(balances.rows).toEqual([
       { id: 'ol-a', balance: 10_000 - 50 * 7 + 50 * 3, version: 102 },

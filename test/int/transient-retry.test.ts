@@ -17,7 +17,7 @@ const flaky = defineCommand({
   type: 'test.flaky',
   summary: 'credits, after failing with a serialization failure as often as the test says',
   payload: z.strictObject({ amount: Amount }),
-  plan: creditAccount.plan,
+  plan: (command) => creditAccount.plan(command),
   decide(command, state) {
     const left = failuresLeft.get(command.id) ?? 0;
     if (left > 0) {
@@ -32,7 +32,7 @@ const poison = defineCommand({
   type: 'test.poison',
   summary: 'writes, then always throws',
   payload: z.strictObject({ amount: Amount }),
-  plan: creditAccount.plan,
+  plan: (command) => creditAccount.plan(command),
   decide(command, state) {
     creditAccount.decide(command, state);
     throw new Error('poison: this handler always fails');
@@ -73,7 +73,7 @@ describe('transient-retry', () => {
     failuresLeft.set('flaky-1', 2);
     await system.commands.submit('anonymous', [cmd('flaky-1', 'test.flaky', 40)]);
     await waitUntil(
-      () => db.pool.query(`SELECT status, error FROM commands WHERE id = 'flaky-1'`).then((r) => r.rows[0]),
+      () => db.pool.query<{ status: string }>(`SELECT status FROM commands WHERE id = 'flaky-1'`).then((r) => r.rows[0]),
       (row) => row?.status === 'retrying',
       10_000,
       'the retrying status to be visible',
@@ -81,8 +81,8 @@ describe('transient-retry', () => {
     const status = await waitForTerminal(db.pool, 'flaky-1', 30_000);
     expect(status.status).toBe('succeeded');
     expect(status.attempts).toBe(3);
-    const ledger = await db.pool.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE command_id = 'flaky-1'`);
-    expect(ledger.rows[0].n).toBe(1);
+    const ledger = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_entries WHERE command_id = 'flaky-1'`);
+    expect(ledger.rows[0]?.n).toBe(1);
   });
 
   it('ends a command whose handler keeps failing as dead after the retry limit, with no trace in business tables', async () => {
@@ -94,11 +94,11 @@ describe('transient-retry', () => {
     expect(status.error).toEqual({ code: 'handler_error', message: 'poison: this handler always fails' });
     const after = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'tr'`);
     expect(after.rows[0]).toEqual(before.rows[0]);
-    const ledger = await db.pool.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE command_id = 'poison-1'`);
-    expect(ledger.rows[0].n).toBe(0);
+    const ledger = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_entries WHERE command_id = 'poison-1'`);
+    expect(ledger.rows[0]?.n).toBe(0);
     // The queue agrees: the job is done, and a copy sits in pg-boss's dead-letter queue.
-    const dead = await db.pool.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands-dead' AND data->>'id' = 'poison-1'`);
-    expect(dead.rows[0].n).toBe(1);
+    const dead = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands-dead' AND data->>'id' = 'poison-1'`);
+    expect(dead.rows[0]?.n).toBe(1);
   });
 
   it('rides through pg_terminate_backend of the worker connections mid-run and applies every command once', async () => {

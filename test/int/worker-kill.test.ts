@@ -102,8 +102,8 @@ describe('worker-kill', () => {
     expect(statuses.every((s) => s === 200 || s === 202)).toBe(true);
 
     await waitForAllTerminal(db.pool, 90_000);
-    const counts = await db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE id LIKE 'c-%'`);
-    expect(counts.rows[0].n).toBe(400);
+    const counts = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id LIKE 'c-%'`);
+    expect(counts.rows[0]?.n).toBe(400);
     const notDone = await db.pool.query(`SELECT id, status, attempts, error FROM commands WHERE status NOT IN ('succeeded', 'rejected', 'conflict')`);
     expect(notDone.rows).toEqual([]);
 
@@ -122,9 +122,9 @@ describe('worker-kill', () => {
       GROUP BY c.client_id, c.id, c.type, c.status
       HAVING count(l.seq) <> CASE WHEN c.status <> 'succeeded' THEN 0 WHEN c.type = 'account.transfer' THEN 2 ELSE 1 END`);
     expect(effects.rows).toEqual([]);
-    const orphans = await db.pool.query(`
+    const orphans = await db.pool.query<{ n: number }>(`
       SELECT count(*)::int AS n FROM ledger_entries l
       WHERE NOT EXISTS (SELECT 1 FROM commands c WHERE c.client_id = l.client_id AND c.id = l.command_id AND c.status = 'succeeded')`);
-    expect(orphans.rows[0].n).toBe(0);
+    expect(orphans.rows[0]?.n).toBe(0);
   });
 });

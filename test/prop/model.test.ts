@@ -12,7 +12,7 @@ import { isTerminal, type CommandStatus } from '../../src/core/envelope.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestSystem } from '../helpers/system.ts';
-import { applyToModel, emptyWorld, permutations, stableStringify, worldKey, type ModelCommand, type Seen, type World } from './model.ts';
+import { applyToModel, emptyWorld, permutations, stableStringify, worldKey, type ModelCommand, type ModelOrder, type ModelRedPacket, type Seen, type World } from './model.ts';
 
 const SEED = process.env['ONCELY_PROP_SEED'] ? Number(process.env['ONCELY_PROP_SEED']) : Math.floor(Math.random() * 2 ** 31);
 const RUNS = process.env['ONCELY_PROP_RUNS'] ? Number(process.env['ONCELY_PROP_RUNS']) : 8;
@@ -189,18 +189,28 @@ function advance(worlds: World[], commands: ModelCommand[], observed: Map<string
 /** The business tables, for one run's entities, as a model world. */
 async function readWorld(prefix: string): Promise<World> {
   const world = emptyWorld();
-  const accounts = await db.pool.query<{ id: string; balance: number; version: number }>(
+  // bigint columns (balance, amount) come back from this plain pool as text.
+  const accounts = await db.pool.query<{ id: string; balance: string; version: number }>(
     `SELECT id, balance, version FROM accounts WHERE starts_with(id, $1)`,
     [prefix],
   );
   for (const a of accounts.rows) world.accounts[a.id] = { balance: Number(a.balance), version: a.version };
-  const orders = await db.pool.query(`SELECT id, account_id, amount, status, version FROM orders WHERE starts_with(id, $1)`, [prefix]);
+  const orders = await db.pool.query<{ id: string; account_id: string; amount: string; status: ModelOrder['status']; version: number }>(
+    `SELECT id, account_id, amount, status, version FROM orders WHERE starts_with(id, $1)`,
+    [prefix],
+  );
   for (const o of orders.rows) world.orders[o.id] = { accountId: o.account_id, amount: Number(o.amount), status: o.status, version: o.version };
-  const redPackets = await db.pool.query(`SELECT id, order_id, account_id, amount, status, version FROM red_packets WHERE starts_with(id, $1)`, [prefix]);
+  const redPackets = await db.pool.query<{ id: string; order_id: string; account_id: string; amount: string; status: ModelRedPacket['status']; version: number }>(
+    `SELECT id, order_id, account_id, amount, status, version FROM red_packets WHERE starts_with(id, $1)`,
+    [prefix],
+  );
   for (const r of redPackets.rows) {
     world.redPackets[r.id] = { orderId: r.order_id, accountId: r.account_id, amount: Number(r.amount), status: r.status, version: r.version };
   }
-  const ledger = await db.pool.query(`SELECT account_id, command_id, amount FROM ledger_entries WHERE starts_with(account_id, $1)`, [prefix]);
+  const ledger = await db.pool.query<{ account_id: string; command_id: string; amount: string }>(
+    `SELECT account_id, command_id, amount FROM ledger_entries WHERE starts_with(account_id, $1)`,
+    [prefix],
+  );
   for (const e of ledger.rows) (world.ledger[e.account_id] ??= []).push(`${e.command_id} ${Number(e.amount)}`);
   return world;
 }

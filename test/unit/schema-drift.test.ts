@@ -16,8 +16,10 @@ describe('schema drift', () => {
   it('finds nothing left to migrate between the latest snapshot and the tables of src/db/schema.ts and the domains', async () => {
     const latest = readdirSync(META).filter((f) => f.endsWith('_snapshot.json')).sort().at(-1);
     expect(latest).toBeDefined();
-    const snapshot = JSON.parse(readFileSync(`${META}/${latest}`, 'utf8'));
-    const current = generateDrizzleJson(schema, snapshot.id);
+    // drizzle-kit types its snapshots with zod 3's types, which do not resolve under this project's zod 4: the test
+    // names the one field it reads and hands the snapshots through as they are.
+    const snapshot = JSON.parse(readFileSync(`${META}/${latest}`, 'utf8')) as { id: string };
+    const current: unknown = generateDrizzleJson(schema, snapshot.id);
     expect(await generateMigration(snapshot, current)).toEqual([]);
   });
 });
