@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash } from 'node:crypto';
 
 /**
  * An event a decision emits about an entity it changed. It is stored with the effect, in the same
@@ -31,18 +31,8 @@ export interface StoredEvent extends EventDraft {
  * @example
  * eventId('anonymous', 'transfer-1', 0) // 'evt_…' (32 hex), the same on every call
  */
-export function eventId(
-  clientId: string,
-  commandId: string,
-  position: number,
-): string {
-  return (
-    "evt_" +
-    createHash("sha256")
-      .update(`${clientId}\u0000${commandId}\u0000${position}`)
-      .digest("hex")
-      .slice(0, 32)
-  );
+export function eventId(clientId: string, commandId: string, position: number): string {
+  return 'evt_' + createHash('sha256').update(`${clientId}\u0000${commandId}\u0000${position}`).digest('hex').slice(0, 32);
 }
 
 /**
@@ -51,10 +41,7 @@ export function eventId(
  * @example
  * storedEvents({ clientId: 'anonymous', id: 'c1' }, [{ type: 'account.credited', entityId: 'acc-1', payload: { amount: 5 } }])
  */
-export function storedEvents(
-  command: { clientId: string; id: string },
-  drafts: readonly EventDraft[],
-): StoredEvent[] {
+export function storedEvents(command: { clientId: string; id: string }, drafts: readonly EventDraft[]): StoredEvent[] {
   return drafts.map((draft, position) => ({
     ...draft,
     id: eventId(command.clientId, command.id, position),

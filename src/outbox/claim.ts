@@ -6,7 +6,7 @@
 // cannot lock the head (skipped), and nothing behind it is a head in its snapshot, so it skips the whole
 // entity. The holder marks everything it published in the transaction that holds the lock, so when the
 // next relay sees those events sent, they are sent (and a row re-checked under FOR UPDATE is excluded).
-import type { Sql } from "../core/command.ts";
+import type { Sql } from '../core/command.ts';
 
 /** An event row as the relay reads it. */
 export interface EventRow {
@@ -65,10 +65,7 @@ const SWEEP_SENT = `
  * @example
  * const events = await claimEvents(client, 100);
  */
-export async function claimEvents(
-  sql: Sql,
-  limit: number,
-): Promise<EventRow[]> {
+export async function claimEvents(sql: Sql, limit: number): Promise<EventRow[]> {
   const { rows } = await sql.query<EventRow>(CLAIM, [limit]);
   return rows;
 }
@@ -79,10 +76,7 @@ export async function claimEvents(
  * @example
  * await markSent(client, [1, 2, 3]);
  */
-export async function markSent(
-  sql: Sql,
-  sequences: readonly number[],
-): Promise<number> {
+export async function markSent(sql: Sql, sequences: readonly number[]): Promise<number> {
   if (sequences.length === 0) return 0;
   const { rowCount } = await sql.query(MARK_SENT, [sequences]);
   return rowCount ?? 0;
@@ -105,14 +99,7 @@ export async function oldestUnsentAge(sql: Sql): Promise<number> {
  * @example
  * const deleted = await sweepSent(pool, 7 * 86_400_000, 1000);
  */
-export async function sweepSent(
-  sql: Sql,
-  retentionMs: number,
-  limit: number,
-): Promise<number> {
-  const { rowCount } = await sql.query(SWEEP_SENT, [
-    Math.round(retentionMs),
-    limit,
-  ]);
+export async function sweepSent(sql: Sql, retentionMs: number, limit: number): Promise<number> {
+  const { rowCount } = await sql.query(SWEEP_SENT, [Math.round(retentionMs), limit]);
   return rowCount ?? 0;
 }

@@ -1,6 +1,6 @@
 // What goes on the wire: a command envelope (CONTRACT section 2), so another oncely's inbox can take an
 // event as a command, and the event's provenance beside it as headers.
-import type { EventRow } from "./claim.ts";
+import type { EventRow } from './claim.ts';
 
 /** One event as every publisher sends it. */
 export interface OutboundMessage {
@@ -20,10 +20,7 @@ export interface OutboundMessage {
  * @example
  * const message = toMessage(row, new Map([['account.credited', 'ledger.record']]));
  */
-export function toMessage(
-  event: EventRow,
-  typeMap: ReadonlyMap<string, string>,
-): OutboundMessage {
+export function toMessage(event: EventRow, typeMap: ReadonlyMap<string, string>): OutboundMessage {
   const type = typeMap.get(event.type) ?? event.type;
   return {
     id: event.id,
@@ -35,12 +32,12 @@ export function toMessage(
       payload: event.payload,
     }),
     headers: {
-      "oncely-event-type": event.type,
-      "oncely-command-id": event.command_id,
-      "oncely-client-id": event.client_id,
-      "oncely-position": String(event.position),
-      "oncely-sequence": String(event.sequence),
-      "oncely-created-at": new Date(event.created_at).toISOString(),
+      'oncely-event-type': event.type,
+      'oncely-command-id': event.command_id,
+      'oncely-client-id': event.client_id,
+      'oncely-position': String(event.position),
+      'oncely-sequence': String(event.sequence),
+      'oncely-created-at': new Date(event.created_at).toISOString(),
     },
   };
 }

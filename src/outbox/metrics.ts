@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** What the relay reports; registered on the process's metrics registry. */
 export interface RelayMetrics {
@@ -13,26 +13,23 @@ export interface RelayMetrics {
  * @example
  * const metrics = createRelayMetrics(system.metrics.registry, () => oldestUnsentAge(pool));
  */
-export function createRelayMetrics(
-  registry: Registry,
-  lag: () => Promise<number>,
-): RelayMetrics {
+export function createRelayMetrics(registry: Registry, lag: () => Promise<number>): RelayMetrics {
   const registers = [registry];
   const published = new Counter({
-    name: "oncely_outbox_events_published_total",
-    help: "Outbox events a broker confirmed and the relay marked sent, by event type.",
-    labelNames: ["type"] as const,
+    name: 'oncely_outbox_events_published_total',
+    help: 'Outbox events a broker confirmed and the relay marked sent, by event type.',
+    labelNames: ['type'] as const,
     registers,
   });
   const failures = new Counter({
-    name: "oncely_outbox_publish_failures_total",
-    help: "Publishes a broker refused, did not confirm in time, or could not take (connection lost); those events are retried.",
-    labelNames: ["broker"] as const,
+    name: 'oncely_outbox_publish_failures_total',
+    help: 'Publishes a broker refused, did not confirm in time, or could not take (connection lost); those events are retried.',
+    labelNames: ['broker'] as const,
     registers,
   });
   new Gauge({
-    name: "oncely_outbox_lag_seconds",
-    help: "Age of the oldest unsent outbox event (0 when none is waiting).",
+    name: 'oncely_outbox_lag_seconds',
+    help: 'Age of the oldest unsent outbox event (0 when none is waiting).',
     registers,
     async collect() {
       // A scrape during a database outage shows the last value rather than failing the whole exposition.

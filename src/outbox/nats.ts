@@ -1,15 +1,6 @@
-import {
-  jetstream,
-  jetstreamManager,
-  type JetStreamClient,
-} from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import {
-  CONFIRM_TIMEOUT_MS,
-  PublishError,
-  withTimeout,
-  type Publisher,
-} from "./publisher.ts";
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { CONFIRM_TIMEOUT_MS, PublishError, withTimeout, type Publisher } from './publisher.ts';
 
 export interface NatsOptions {
   /** `nats://host:port` (several comma-separated). */
@@ -28,15 +19,14 @@ export interface NatsOptions {
  * const publisher = createNatsPublisher({ url: 'nats://127.0.0.1:4222', subjectPrefix: 'oncely.events', stream: 'ONCELY_EVENTS' });
  */
 export function createNatsPublisher(options: NatsOptions): Publisher {
-  let connecting:
-    Promise<{ nc: NatsConnection; js: JetStreamClient }> | undefined;
+  let connecting: Promise<{ nc: NatsConnection; js: JetStreamClient }> | undefined;
 
   const connectOnce = () => {
     connecting ??= (async () => {
       // The client reconnects by itself within these bounds; once it gives up, the next publish starts over.
       const nc = await connect({
-        servers: options.url.split(","),
-        name: "oncely-relay",
+        servers: options.url.split(','),
+        name: 'oncely-relay',
         maxReconnectAttempts: 10,
         reconnectTimeWait: 500,
       });
@@ -46,11 +36,7 @@ export function createNatsPublisher(options: NatsOptions): Publisher {
         });
         const jsm = await jetstreamManager(nc);
         const subjects = [`${options.subjectPrefix}.>`];
-        await jsm.streams
-          .info(options.stream)
-          .catch(async () =>
-            jsm.streams.add({ name: options.stream, subjects }),
-          );
+        await jsm.streams.info(options.stream).catch(async () => jsm.streams.add({ name: options.stream, subjects }));
         return { nc, js: jetstream(nc) };
       } catch (err) {
         await nc.close().catch(() => {});
@@ -64,12 +50,11 @@ export function createNatsPublisher(options: NatsOptions): Publisher {
   };
 
   return {
-    broker: "nats",
+    broker: 'nats',
     async publish(message) {
       const { js } = await connectOnce();
       const h = headers();
-      for (const [key, value] of Object.entries(message.headers))
-        h.set(key, value);
+      for (const [key, value] of Object.entries(message.headers)) h.set(key, value);
       try {
         await withTimeout(
           js.publish(`${options.subjectPrefix}.${message.type}`, message.body, {
@@ -78,12 +63,10 @@ export function createNatsPublisher(options: NatsOptions): Publisher {
             timeout: CONFIRM_TIMEOUT_MS,
           }),
           CONFIRM_TIMEOUT_MS + 1000,
-          "nats publish",
+          'nats publish',
         );
       } catch (err) {
-        throw err instanceof PublishError
-          ? err
-          : new PublishError("nats publish failed", { cause: err });
+        throw err instanceof PublishError ? err : new PublishError('nats publish failed', { cause: err });
       }
     },
     async close() {

@@ -1,4 +1,4 @@
-import type { OutboundMessage } from "./message.ts";
+import type { OutboundMessage } from './message.ts';
 
 /**
  * A broker connection that publishes one message at a time and resolves only once the broker confirmed
@@ -6,32 +6,24 @@ import type { OutboundMessage } from "./message.ts";
  * next publish: the relay's backoff bounds how often.
  */
 export interface Publisher {
-  readonly broker: "rabbitmq" | "nats" | "redis";
+  readonly broker: 'rabbitmq' | 'nats' | 'redis';
   publish(message: OutboundMessage): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Publishing to a broker failed or was not confirmed in time; the relay retries the event later. */
 export class PublishError extends Error {
-  override name = "PublishError";
+  override name = 'PublishError';
 }
 
 /** Rejects with PublishError after `ms` unless `promise` settles first. */
-export async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(new PublishError(`${what} not confirmed within ${ms} ms`)),
-          ms,
-        );
+        timer = setTimeout(() => reject(new PublishError(`${what} not confirmed within ${ms} ms`)), ms);
       }),
     ]);
   } finally {

@@ -1,11 +1,11 @@
-import { createNatsPublisher } from "./nats.ts";
-import type { Publisher } from "./publisher.ts";
-import { createRabbitPublisher } from "./rabbitmq.ts";
-import { createRedisPublisher } from "./redis.ts";
+import { createNatsPublisher } from './nats.ts';
+import type { Publisher } from './publisher.ts';
+import { createRabbitPublisher } from './rabbitmq.ts';
+import { createRedisPublisher } from './redis.ts';
 
 /** Where the relay publishes (the RELAY_* settings). */
 export interface BrokerSettings {
-  broker: "rabbitmq" | "nats" | "redis";
+  broker: 'rabbitmq' | 'nats' | 'redis';
   url: string;
   /** RabbitMQ: the topic exchange, and a queue to bind to it (optional). */
   exchange: string;
@@ -25,19 +25,19 @@ export interface BrokerSettings {
  */
 export function createPublisher(settings: BrokerSettings): Publisher {
   switch (settings.broker) {
-    case "rabbitmq":
+    case 'rabbitmq':
       return createRabbitPublisher({
         url: settings.url,
         exchange: settings.exchange,
         ...(settings.queue ? { queue: settings.queue } : {}),
       });
-    case "nats":
+    case 'nats':
       return createNatsPublisher({
         url: settings.url,
         subjectPrefix: settings.subjectPrefix,
         stream: settings.natsStream,
       });
-    case "redis":
+    case 'redis':
       return createRedisPublisher({
         url: settings.url,
         stream: settings.stream,

@@ -1,10 +1,5 @@
-import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
-import {
-  CONFIRM_TIMEOUT_MS,
-  PublishError,
-  withTimeout,
-  type Publisher,
-} from "./publisher.ts";
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { CONFIRM_TIMEOUT_MS, PublishError, withTimeout, type Publisher } from './publisher.ts';
 
 export interface RabbitOptions {
   url: string;
@@ -24,8 +19,7 @@ export interface RabbitOptions {
  * const publisher = createRabbitPublisher({ url: 'amqp://guest:guest@127.0.0.1:5672', exchange: 'oncely.events' });
  */
 export function createRabbitPublisher(options: RabbitOptions): Publisher {
-  let connecting:
-    Promise<{ model: ChannelModel; channel: ConfirmChannel }> | undefined;
+  let connecting: Promise<{ model: ChannelModel; channel: ConfirmChannel }> | undefined;
   const forget = () => {
     connecting = undefined;
   };
@@ -34,22 +28,22 @@ export function createRabbitPublisher(options: RabbitOptions): Publisher {
     connecting ??= (async () => {
       const model = await amqp.connect(options.url, {
         clientProperties: {
-          connection_name: options.connectionName ?? "oncely-relay",
+          connection_name: options.connectionName ?? 'oncely-relay',
         },
       });
       try {
         // A lost connection or channel is dropped here and reopened by the next publish.
-        model.on("error", () => {});
-        model.on("close", forget);
+        model.on('error', () => {});
+        model.on('close', forget);
         const channel = await model.createConfirmChannel();
-        channel.on("error", () => {});
-        channel.on("close", forget);
-        await channel.assertExchange(options.exchange, "topic", {
+        channel.on('error', () => {});
+        channel.on('close', forget);
+        await channel.assertExchange(options.exchange, 'topic', {
           durable: true,
         });
         if (options.queue) {
           await channel.assertQueue(options.queue, { durable: true });
-          await channel.bindQueue(options.queue, options.exchange, "#");
+          await channel.bindQueue(options.queue, options.exchange, '#');
         }
         return { model, channel };
       } catch (err) {
@@ -62,7 +56,7 @@ export function createRabbitPublisher(options: RabbitOptions): Publisher {
   };
 
   return {
-    broker: "rabbitmq",
+    broker: 'rabbitmq',
     async publish(message) {
       const { channel } = await connect();
       const confirmed = new Promise<void>((resolve, reject) => {
@@ -74,24 +68,24 @@ export function createRabbitPublisher(options: RabbitOptions): Publisher {
             {
               messageId: message.id,
               persistent: true,
-              contentType: "application/json",
+              contentType: 'application/json',
               type: message.type,
               headers: message.headers,
             },
             (err: unknown) =>
               err
                 ? reject(
-                    new PublishError("the broker nacked the message", {
+                    new PublishError('the broker nacked the message', {
                       cause: err,
                     }),
                   )
                 : resolve(),
           );
         } catch (err) {
-          reject(new PublishError("publish failed", { cause: err }));
+          reject(new PublishError('publish failed', { cause: err }));
         }
       });
-      await withTimeout(confirmed, CONFIRM_TIMEOUT_MS, "rabbitmq publish");
+      await withTimeout(confirmed, CONFIRM_TIMEOUT_MS, 'rabbitmq publish');
     },
     async close() {
       const current = connecting;

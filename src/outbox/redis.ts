@@ -1,10 +1,5 @@
-import { createClient } from "redis";
-import {
-  CONFIRM_TIMEOUT_MS,
-  PublishError,
-  withTimeout,
-  type Publisher,
-} from "./publisher.ts";
+import { createClient } from 'redis';
+import { CONFIRM_TIMEOUT_MS, PublishError, withTimeout, type Publisher } from './publisher.ts';
 
 export interface RedisOptions {
   url: string;
@@ -28,15 +23,14 @@ export function createRedisPublisher(options: RedisOptions): Publisher {
       // Reconnects by itself with a bounded backoff; commands sent while it is down fail instead of queueing.
       const client: Client = createClient({
         url: options.url,
-        name: "oncely-relay",
+        name: 'oncely-relay',
         disableOfflineQueue: true,
         socket: {
           connectTimeout: 5000,
-          reconnectStrategy: (retries: number) =>
-            Math.min(100 * 2 ** retries, 5000),
+          reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 5000),
         },
       });
-      client.on("error", () => {});
+      client.on('error', () => {});
       await client.connect();
       return client;
     })();
@@ -47,24 +41,22 @@ export function createRedisPublisher(options: RedisOptions): Publisher {
   };
 
   return {
-    broker: "redis",
+    broker: 'redis',
     async publish(message) {
       const client = await connect();
       try {
         await withTimeout(
-          client.xAdd(options.stream, "*", {
+          client.xAdd(options.stream, '*', {
             id: message.id,
             type: message.type,
             envelope: message.body,
             ...message.headers,
           }),
           CONFIRM_TIMEOUT_MS,
-          "redis XADD",
+          'redis XADD',
         );
       } catch (err) {
-        throw err instanceof PublishError
-          ? err
-          : new PublishError("redis XADD failed", { cause: err });
+        throw err instanceof PublishError ? err : new PublishError('redis XADD failed', { cause: err });
       }
     },
     async close() {

@@ -1,12 +1,12 @@
 // The relay loop: claim heads of entities, publish each entity's events one after another (entities in
 // parallel), mark the confirmed ones in the claiming transaction, repeat. Guarantee 11 (CONTRACT section 6).
-import type pg from "pg";
-import { withTransaction } from "../db/pool.ts";
-import type { Logger } from "../log.ts";
-import { claimEvents, markSent, sweepSent, type EventRow } from "./claim.ts";
-import { toMessage } from "./message.ts";
-import type { RelayMetrics } from "./metrics.ts";
-import type { Publisher } from "./publisher.ts";
+import type pg from 'pg';
+import { withTransaction } from '../db/pool.ts';
+import type { Logger } from '../log.ts';
+import { claimEvents, markSent, sweepSent, type EventRow } from './claim.ts';
+import { toMessage } from './message.ts';
+import type { RelayMetrics } from './metrics.ts';
+import type { Publisher } from './publisher.ts';
 
 export interface RelayHooks {
   /**
@@ -57,9 +57,7 @@ export interface RoundResult {
  * @example
  * const { marked } = await relayRound(options);
  */
-export async function relayRound(
-  options: Omit<RelayOptions, "pollIntervalMs" | "log">,
-): Promise<RoundResult> {
+export async function relayRound(options: Omit<RelayOptions, 'pollIntervalMs' | 'log'>): Promise<RoundResult> {
   return withTransaction(options.pool, async (client) => {
     const events = await claimEvents(client, options.batchSize);
     if (events.length === 0) return { claimed: 0, marked: 0, failed: false };
@@ -93,8 +91,7 @@ export async function relayRound(
       published.map((event) => event.sequence),
     );
     const byType = new Map<string, number>();
-    for (const event of published)
-      byType.set(event.type, (byType.get(event.type) ?? 0) + 1);
+    for (const event of published) byType.set(event.type, (byType.get(event.type) ?? 0) + 1);
     for (const [type, count] of byType) options.metrics?.published(type, count);
     return { claimed: events.length, marked, failed };
   });
@@ -106,10 +103,7 @@ export async function relayRound(
  * @example
  * const deleted = await sweepOutbox(pool, 7 * 86_400_000);
  */
-export async function sweepOutbox(
-  pool: pg.Pool,
-  retentionMs: number,
-): Promise<number> {
+export async function sweepOutbox(pool: pg.Pool, retentionMs: number): Promise<number> {
   let total = 0;
   for (let n = 0; n < SWEEP_MAX_BATCHES; n++) {
     const deleted = await sweepSent(pool, retentionMs, SWEEP_BATCH);
@@ -148,36 +142,20 @@ export function startRelay(options: RelayOptions): Relay {
       try {
         const round = await relayRound(options);
         if (round.failed) {
-          backoff = Math.min(
-            RELAY_BACKOFF_MAX_MS,
-            backoff === 0 ? 100 : backoff * 2,
-          );
+          backoff = Math.min(RELAY_BACKOFF_MAX_MS, backoff === 0 ? 100 : backoff * 2);
           delay = backoff;
-          options.log.warn(
-            { claimed: round.claimed, marked: round.marked, retryInMs: delay },
-            "outbox relay: publish failed; unsent events are retried",
-          );
+          options.log.warn({ claimed: round.claimed, marked: round.marked, retryInMs: delay }, 'outbox relay: publish failed; unsent events are retried');
         } else {
           backoff = 0;
           if (round.claimed >= options.batchSize) delay = 0;
         }
-        if (
-          options.retentionMs !== undefined &&
-          Date.now() - lastSweep > SWEEP_INTERVAL_MS
-        ) {
+        if (options.retentionMs !== undefined && Date.now() - lastSweep > SWEEP_INTERVAL_MS) {
           lastSweep = Date.now();
           const deleted = await sweepOutbox(options.pool, options.retentionMs);
-          if (deleted > 0)
-            options.log.info(
-              { deleted },
-              "outbox: swept sent events past OUTBOX_RETENTION",
-            );
+          if (deleted > 0) options.log.info({ deleted }, 'outbox: swept sent events past OUTBOX_RETENTION');
         }
       } catch (err) {
-        backoff = Math.min(
-          RELAY_BACKOFF_MAX_MS,
-          backoff === 0 ? 100 : backoff * 2,
-        );
+        backoff = Math.min(RELAY_BACKOFF_MAX_MS, backoff === 0 ? 100 : backoff * 2);
         delay = backoff;
         options.log.warn(
           {
@@ -187,7 +165,7 @@ export function startRelay(options: RelayOptions): Relay {
             },
             retryInMs: delay,
           },
-          "outbox relay round failed",
+          'outbox relay round failed',
         );
       }
       if (delay > 0 && !stopped) await sleep(delay);

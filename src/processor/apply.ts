@@ -1,5 +1,5 @@
 import { isPlanned, type Sql } from '../core/command.ts';
-import { isTerminal, type CommandError } from '../core/envelope.ts';
+import { isTerminal, type Command, type CommandError } from '../core/envelope.ts';
 import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
 import { storedEvents, type EventDraft } from '../core/event.ts';
@@ -84,10 +84,10 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     const definition = registry.get(row.type);
     if (!definition) throw new Error(`no handler is registered for command type ${row.type}`);
     if (isPlanned(definition)) throw new Error(`command type ${row.type} is planned: it is applied by applyBatch`);
-    const payload = definition.payload.parse(row.payload);
+    const payload: unknown = definition.payload.parse(row.payload);
     await sql.query(`SAVEPOINT ${EFFECT}`);
     const drafts: EventDraft[] = [];
-    const command = {
+    const command: Command = {
       clientId: row.client_id,
       id: row.id,
       type: row.type,

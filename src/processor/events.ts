@@ -1,7 +1,7 @@
 // Storing emitted events in the outbox (docs/outbox.md): one statement for every event of a batch, in the
 // effect's transaction, so an event exists exactly when its command's effect does.
-import type { Sql } from "../core/command.ts";
-import type { StoredEvent } from "../core/event.ts";
+import type { Sql } from '../core/command.ts';
+import type { StoredEvent } from '../core/event.ts';
 
 // WITH ORDINALITY + ORDER BY: sequence numbers are drawn in the order given (batch order, then position),
 // so one entity's events from one batch keep the order its commands were decided in.
@@ -19,10 +19,7 @@ const INSERT_EVENTS = `
  * @example
  * await insertEvents(sql, storedEvents(command, drafts));
  */
-export async function insertEvents(
-  sql: Sql,
-  events: readonly StoredEvent[],
-): Promise<void> {
+export async function insertEvents(sql: Sql, events: readonly StoredEvent[]): Promise<void> {
   if (events.length === 0) return;
   await sql.query(INSERT_EVENTS, [
     events.map((e) => e.id),

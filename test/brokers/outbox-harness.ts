@@ -1,19 +1,14 @@
 // The outbox relay against a real broker, the same four checks for each (test/brokers/outbox-*.test.ts):
 // message id = event id and a strict envelope body; per-entity order with two relays at once; a relay
 // SIGKILLed between publish and mark re-publishes the same ids and the table marks them once; retention.
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NewCommand } from "../../src/processor/submit.ts";
-import type { System } from "../../src/system.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
-import {
-  FAST_ENV,
-  startTestSystem,
-  waitForAllTerminal,
-  waitUntil,
-} from "../helpers/system.ts";
-import { startTcpProxy } from "./tcp-proxy.ts";
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NewCommand } from '../../src/processor/submit.ts';
+import type { System } from '../../src/system.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { FAST_ENV, startTestSystem, waitForAllTerminal, waitUntil } from '../helpers/system.ts';
+import { startTcpProxy } from './tcp-proxy.ts';
 
 /** One message as the broker delivered it to the test's own consumer, in broker order. */
 export interface Seen {
@@ -32,7 +27,7 @@ export interface Observer {
 }
 
 export interface BrokerUnderTest {
-  broker: "rabbitmq" | "nats" | "redis";
+  broker: 'rabbitmq' | 'nats' | 'redis';
   /** RELAY_* for a relay publishing to this test's unique exchange / stream / subjects. */
   env: Record<string, string>;
   /** The broker's URL with its port replaced (to go through a proxy). */
@@ -45,7 +40,7 @@ export interface BrokerUnderTest {
   routingOf(type: string): string;
 }
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 interface EventRow {
   sequence: number;
@@ -57,18 +52,10 @@ interface EventRow {
   sent_at: Date | null;
 }
 
-const command = (
-  id: string,
-  type: string,
-  entityId: string,
-  payload: object = {},
-): NewCommand => ({ id, type, entityId, payload, expectedVersion: undefined });
+const command = (id: string, type: string, entityId: string, payload: object = {}): NewCommand => ({ id, type, entityId, payload, expectedVersion: undefined });
 
 /** The four outbox checks against one broker. */
-export function describeOutbox(
-  name: string,
-  target: () => BrokerUnderTest,
-): void {
+export function describeOutbox(name: string, target: () => BrokerUnderTest): void {
   describe(`outbox relay to ${name}`, () => {
     let db: TestDatabase;
     let api: System;
@@ -93,7 +80,7 @@ export function describeOutbox(
 
     const relayEnv = (extra: Record<string, string> = {}) => ({
       ...broker.env,
-      RELAY_POLL_INTERVAL_MS: "20",
+      RELAY_POLL_INTERVAL_MS: '20',
       ...extra,
     });
     const startRelay = async (extra: Record<string, string> = {}) => {
@@ -108,17 +95,17 @@ export function describeOutbox(
       await system.stop();
       systems.splice(systems.indexOf(system), 1);
     };
-    const rows = async (where = "true") =>
+    const rows = async (where = 'true') =>
       (
         await db.pool.query<EventRow>(
           `SELECT sequence::int AS sequence, id, type, entity_id, command_id, payload, sent_at FROM outbox_events WHERE ${where} ORDER BY sequence`,
         )
       ).rows;
     const apply = async (commands: NewCommand[]) => {
-      await api.commands.submit("anonymous", commands);
+      await api.commands.submit('anonymous', commands);
       const worker = await startTestSystem(db.url, {
         roles: { api: false, worker: true },
-        env: { WORKER_BATCH_SIZE: "20" },
+        env: { WORKER_BATCH_SIZE: '20' },
       });
       try {
         await waitForAllTerminal(db.pool);
@@ -127,32 +114,26 @@ export function describeOutbox(
       }
     };
 
-    it("publishes each event with message id = event id and a strict envelope body; with two relays at once, each entity in stored order", async () => {
+    it('publishes each event with message id = event id and a strict envelope body; with two relays at once, each entity in stored order', async () => {
       const accounts = Array.from({ length: 6 }, (_, i) => `${name}-acc-${i}`);
-      await apply(
-        accounts.map((id) => command(`open-${id}`, "account.open", id)),
-      );
-      await apply(
-        accounts.map((id) =>
-          command(`fund-${id}`, "account.credit", id, { amount: 1000 }),
-        ),
-      );
+      await apply(accounts.map((id) => command(`open-${id}`, 'account.open', id)));
+      await apply(accounts.map((id) => command(`fund-${id}`, 'account.credit', id, { amount: 1000 })));
       const typeMap = {
-        RELAY_TYPE_MAP: "account.credited=ledger.record",
-        RELAY_BATCH_SIZE: "4",
+        RELAY_TYPE_MAP: 'account.credited=ledger.record',
+        RELAY_BATCH_SIZE: '4',
       };
       const relays = [await startRelay(typeMap), await startRelay(typeMap)];
       // Commands applied while both relays run, in waves: events keep arriving during the claims.
       for (let wave = 0; wave < 4; wave++) {
         await apply(
           accounts.flatMap((id, a) => [
-            command(`c-${id}-${wave}-1`, "account.credit", id, {
+            command(`c-${id}-${wave}-1`, 'account.credit', id, {
               amount: 100 + wave,
             }),
-            command(`c-${id}-${wave}-2`, "account.credit", id, {
+            command(`c-${id}-${wave}-2`, 'account.credit', id, {
               amount: 10 + a,
             }),
-            command(`t-${id}-${wave}`, "account.transfer", id, {
+            command(`t-${id}-${wave}`, 'account.transfer', id, {
               to: accounts[(a + 1) % accounts.length]!,
               amount: 5,
             }),
@@ -160,45 +141,31 @@ export function describeOutbox(
         );
       }
       await waitUntil(
-        () => rows("sent_at IS NULL"),
+        () => rows('sent_at IS NULL'),
         (r) => r.length === 0,
         60_000,
-        "every event marked sent",
+        'every event marked sent',
       );
       const stored = await rows();
       // Every command succeeded: 6 funding credits, then per account and wave 2 credits and 2 transfer sides.
-      expect(
-        (
-          await db.pool.query(
-            `SELECT id FROM commands WHERE status <> 'succeeded'`,
-          )
-        ).rows,
-      ).toEqual([]);
+      expect((await db.pool.query(`SELECT id FROM commands WHERE status <> 'succeeded'`)).rows).toEqual([]);
       expect(stored.length).toBe(6 + 6 * 4 * 4);
       const seen = await waitUntil(
         () => observer.seen(),
         (s) => s.length >= stored.length,
         30_000,
-        "every message at the broker",
+        'every message at the broker',
       );
       for (const relay of relays) await stop(relay);
 
       expect(seen.length).toBe(stored.length);
-      expect(new Set(seen.map((m) => m.messageId))).toEqual(
-        new Set(stored.map((r) => r.id)),
-      );
+      expect(new Set(seen.map((m) => m.messageId))).toEqual(new Set(stored.map((r) => r.id)));
       const byId = new Map(stored.map((r) => [r.id, r]));
       for (const message of seen) {
         const row = byId.get(message.messageId)!;
         const body = JSON.parse(message.body) as Record<string, unknown>;
-        const wireType =
-          row.type === "account.credited" ? "ledger.record" : row.type;
-        expect(Object.keys(body).sort()).toEqual([
-          "entityId",
-          "id",
-          "payload",
-          "type",
-        ]);
+        const wireType = row.type === 'account.credited' ? 'ledger.record' : row.type;
+        expect(Object.keys(body).sort()).toEqual(['entityId', 'id', 'payload', 'type']);
         expect(body).toEqual({
           id: row.id,
           type: wireType,
@@ -207,17 +174,15 @@ export function describeOutbox(
         });
         expect(message.routing).toBe(broker.routingOf(wireType));
         expect(message.headers).toMatchObject({
-          "oncely-event-type": row.type,
-          "oncely-command-id": row.command_id,
-          "oncely-sequence": String(row.sequence),
+          'oncely-event-type': row.type,
+          'oncely-command-id': row.command_id,
+          'oncely-sequence': String(row.sequence),
         });
       }
       // Both relays' counters together: every event once.
       let published = 0;
       for (const relay of relays) {
-        const metric = await relay.metrics.registry
-          .getSingleMetric("oncely_outbox_events_published_total")!
-          .get();
+        const metric = await relay.metrics.registry.getSingleMetric('oncely_outbox_events_published_total')!.get();
         published += metric.values.reduce((sum, v) => sum + v.value, 0);
       }
       expect(published).toBe(stored.length);
@@ -227,49 +192,41 @@ export function describeOutbox(
           .map((m) => byId.get(m.messageId)!)
           .filter((r) => r.entity_id === account)
           .map((r) => r.sequence);
-        const expected = stored
-          .filter((r) => r.entity_id === account)
-          .map((r) => r.sequence);
+        const expected = stored.filter((r) => r.entity_id === account).map((r) => r.sequence);
         expect(arrived).toEqual(expected);
       }
     });
 
-    it("re-publishes with the same ids after a relay is SIGKILLed between publish and mark; the table marks them once", async () => {
+    it('re-publishes with the same ids after a relay is SIGKILLed between publish and mark; the table marks them once', async () => {
       const account = `${name}-kill`;
-      await apply([command(`open-${account}`, "account.open", account)]);
+      await apply([command(`open-${account}`, 'account.open', account)]);
       await apply(
         [1, 2, 3].map((n) =>
-          command(`k-${account}-${n}`, "account.credit", account, {
+          command(`k-${account}-${n}`, 'account.credit', account, {
             amount: n,
           }),
         ),
       );
       const before = (await observer.seen()).length;
-      const child = spawn(
-        process.execPath,
-        ["test/brokers/entries/relay-with-pause.ts"],
-        {
-          cwd: ROOT,
-          env: {
-            PATH: process.env["PATH"] ?? "",
-            ...FAST_ENV,
-            ...relayEnv(),
-            DATABASE_URL: db.url,
-          },
-          stdio: ["ignore", "pipe", "pipe"],
+      const child = spawn(process.execPath, ['test/brokers/entries/relay-with-pause.ts'], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          ...FAST_ENV,
+          ...relayEnv(),
+          DATABASE_URL: db.url,
         },
-      );
-      let output = "";
-      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-      const exited = new Promise<void>((resolve) =>
-        child.on("exit", () => resolve()),
-      );
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
       const paused = await waitUntil(
-        async () => /PAUSED (\[.*\])/.exec(output),
+        () => Promise.resolve(/PAUSED (\[.*\])/.exec(output)),
         (m) => m !== null || child.exitCode !== null,
         60_000,
-        "the relay to pause after publishing",
+        'the relay to pause after publishing',
       );
       expect(paused, output).not.toBeNull();
       const ids = JSON.parse(paused![1]!) as string[];
@@ -278,60 +235,50 @@ export function describeOutbox(
         () => observer.seen(),
         (s) => s.length >= before + ids.length,
         30_000,
-        "the first copies at the broker",
+        'the first copies at the broker',
       );
-      child.kill("SIGKILL");
+      child.kill('SIGKILL');
       await exited;
       // Killed before the mark: all still unsent.
-      expect(
-        (await rows(`entity_id = '${account}' AND sent_at IS NULL`)).map(
-          (r) => r.id,
-        ),
-      ).toEqual(ids);
+      expect((await rows(`entity_id = '${account}' AND sent_at IS NULL`)).map((r) => r.id)).toEqual(ids);
 
       const relay = await startRelay();
       await waitUntil(
         () => rows(`entity_id = '${account}' AND sent_at IS NULL`),
         (r) => r.length === 0,
         30_000,
-        "the events marked by the second relay",
+        'the events marked by the second relay',
       );
       const seen = await waitUntil(
         () => observer.seen(),
         (s) => s.length >= before + 2 * ids.length,
         30_000,
-        "the second copies at the broker",
+        'the second copies at the broker',
       );
       await stop(relay);
-      for (const id of ids)
-        expect(seen.filter((m) => m.messageId === id).length, id).toBe(2);
+      for (const id of ids) expect(seen.filter((m) => m.messageId === id).length, id).toBe(2);
       // Same id, same body both times; and the second copies came in stored order too.
       const copies = seen.slice(before).map((m) => m.messageId);
       expect(copies).toEqual([...ids, ...ids]);
-      const marked = await db.pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM outbox_events WHERE id = ANY($1) AND sent_at IS NOT NULL`,
-        [ids],
-      );
+      const marked = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE id = ANY($1) AND sent_at IS NOT NULL`, [ids]);
       expect(marked.rows[0]!.n).toBe(ids.length);
     });
 
-    it("survives a lost broker connection: publishes fail while the broker is unreachable, nothing is marked, and everything goes out after it returns", async () => {
+    it('survives a lost broker connection: publishes fail while the broker is unreachable, nothing is marked, and everything goes out after it returns', async () => {
       const proxy = await startTcpProxy(broker.port);
       const account = `${name}-flaky`;
       try {
-        await apply([command(`open-${account}`, "account.open", account)]);
+        await apply([command(`open-${account}`, 'account.open', account)]);
         const before = (await observer.seen()).length;
         const relay = await startRelay({
           RELAY_URL: broker.urlVia(proxy.port),
         });
-        await apply([
-          command(`f-${account}-1`, "account.credit", account, { amount: 1 }),
-        ]);
+        await apply([command(`f-${account}-1`, 'account.credit', account, { amount: 1 })]);
         await waitUntil(
           () => rows(`entity_id = '${account}' AND sent_at IS NULL`),
           (r) => r.length === 0,
           30_000,
-          "the first event sent",
+          'the first event sent',
         );
         const connected = proxy.connections();
         expect(connected).toBeGreaterThan(0);
@@ -339,31 +286,16 @@ export function describeOutbox(
         proxy.down();
         await apply(
           [2, 3, 4].map((n) =>
-            command(`f-${account}-${n}`, "account.credit", account, {
+            command(`f-${account}-${n}`, 'account.credit', account, {
               amount: n,
             }),
           ),
         );
         const failures = async () =>
-          (
-            await relay.metrics.registry
-              .getSingleMetric("oncely_outbox_publish_failures_total")!
-              .get()
-          ).values.reduce((sum, v) => sum + v.value, 0);
-        await waitUntil(
-          failures,
-          (n) => n > 0,
-          30_000,
-          "a failed publish while the broker is unreachable",
-        );
-        expect(
-          (await rows(`entity_id = '${account}' AND sent_at IS NULL`)).length,
-        ).toBe(3);
-        const lag = (
-          await relay.metrics.registry
-            .getSingleMetric("oncely_outbox_lag_seconds")!
-            .get()
-        ).values[0]!.value;
+          (await relay.metrics.registry.getSingleMetric('oncely_outbox_publish_failures_total')!.get()).values.reduce((sum, v) => sum + v.value, 0);
+        await waitUntil(failures, (n) => n > 0, 30_000, 'a failed publish while the broker is unreachable');
+        expect((await rows(`entity_id = '${account}' AND sent_at IS NULL`)).length).toBe(3);
+        const lag = (await relay.metrics.registry.getSingleMetric('oncely_outbox_lag_seconds')!.get()).values[0]!.value;
         expect(lag).toBeGreaterThan(0);
 
         proxy.up();
@@ -371,7 +303,7 @@ export function describeOutbox(
           () => rows(`entity_id = '${account}' AND sent_at IS NULL`),
           (r) => r.length === 0,
           60_000,
-          "the backlog sent after reconnecting",
+          'the backlog sent after reconnecting',
         );
         await stop(relay);
         expect(proxy.connections()).toBeGreaterThan(connected);
@@ -380,7 +312,7 @@ export function describeOutbox(
           () => observer.seen(),
           (s) => s.length >= before + stored.length,
           30_000,
-          "every message at the broker",
+          'every message at the broker',
         );
         // Each event at least once, in stored order once duplicates are dropped (a publish confirmed too late may be repeated).
         const arrived = seen
@@ -393,44 +325,34 @@ export function describeOutbox(
       }
     });
 
-    it("sweeps sent events past OUTBOX_RETENTION and keeps recent ones; unsent events are published, not swept", async () => {
+    it('sweeps sent events past OUTBOX_RETENTION and keeps recent ones; unsent events are published, not swept', async () => {
       const old = await rows(`entity_id LIKE '${name}-acc-%'`);
       expect(old.length).toBeGreaterThan(0);
-      await db.pool.query(
-        `UPDATE outbox_events SET sent_at = now() - interval '2 days', created_at = now() - interval '2 days' WHERE entity_id LIKE '${name}-acc-%'`,
-      );
+      await db.pool.query(`UPDATE outbox_events SET sent_at = now() - interval '2 days', created_at = now() - interval '2 days' WHERE entity_id LIKE '${name}-acc-%'`);
       const recent = await rows(`entity_id = '${name}-kill'`);
       const account = `${name}-late`;
-      await apply([command(`open-${account}`, "account.open", account)]);
-      await apply([
-        command(`l-${account}`, "account.credit", account, { amount: 9 }),
-      ]);
-      await db.pool.query(
-        `UPDATE outbox_events SET created_at = now() - interval '3 days' WHERE entity_id = '${account}'`,
-      );
+      await apply([command(`open-${account}`, 'account.open', account)]);
+      await apply([command(`l-${account}`, 'account.credit', account, { amount: 9 })]);
+      await db.pool.query(`UPDATE outbox_events SET created_at = now() - interval '3 days' WHERE entity_id = '${account}'`);
       const before = (await observer.seen()).length;
-      const relay = await startRelay({ OUTBOX_RETENTION: "1d" });
+      const relay = await startRelay({ OUTBOX_RETENTION: '1d' });
       await waitUntil(
         () => rows(`entity_id LIKE '${name}-acc-%'`),
         (r) => r.length === 0,
         30_000,
-        "the old sent events swept",
+        'the old sent events swept',
       );
       await waitUntil(
         () => rows(`entity_id = '${account}' AND sent_at IS NULL`),
         (r) => r.length === 0,
         30_000,
-        "the late event sent",
+        'the late event sent',
       );
       await stop(relay);
-      expect(
-        (await rows(`entity_id = '${name}-kill'`)).map((r) => r.id),
-      ).toEqual(recent.map((r) => r.id));
+      expect((await rows(`entity_id = '${name}-kill'`)).map((r) => r.id)).toEqual(recent.map((r) => r.id));
       const late = await rows(`entity_id = '${account}'`);
       expect(late.length).toBe(1);
-      expect(
-        (await observer.seen()).slice(before).map((m) => m.messageId),
-      ).toEqual([late[0]!.id]);
+      expect((await observer.seen()).slice(before).map((m) => m.messageId)).toEqual([late[0]!.id]);
     });
   });
 }

@@ -1,18 +1,18 @@
-import { randomBytes } from "node:crypto";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, nanos } from "@nats-io/transport-node";
-import { describeOutbox, type Seen } from "./outbox-harness.ts";
+import { randomBytes } from 'node:crypto';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, nanos } from '@nats-io/transport-node';
+import { describeOutbox, type Seen } from './outbox-harness.ts';
 
-const URL = "nats://127.0.0.1:4222";
+const URL = 'nats://127.0.0.1:4222';
 
-describeOutbox("nats", () => {
-  const suffix = randomBytes(4).toString("hex");
+describeOutbox('nats', () => {
+  const suffix = randomBytes(4).toString('hex');
   const prefix = `oncelytest.${suffix}.events`;
   const stream = `ONCELY_TEST_OUTBOX_${suffix}`;
   return {
-    broker: "nats",
+    broker: 'nats',
     env: {
-      RELAY_BROKER: "nats",
+      RELAY_BROKER: 'nats',
       RELAY_URL: URL,
       RELAY_SUBJECT_PREFIX: prefix,
       RELAY_NATS_STREAM: stream,
@@ -36,10 +36,9 @@ describeOutbox("nats", () => {
       void (async () => {
         for await (const m of messages) {
           const headers: Record<string, string> = {};
-          for (const key of m.headers?.keys() ?? [])
-            headers[key] = m.headers!.get(key);
+          for (const key of m.headers?.keys() ?? []) headers[key] = m.headers!.get(key);
           seen.push({
-            messageId: m.headers?.get("Nats-Msg-Id") ?? "",
+            messageId: m.headers?.get('Nats-Msg-Id') ?? '',
             routing: m.subject,
             body: m.string(),
             headers,
@@ -47,7 +46,7 @@ describeOutbox("nats", () => {
         }
       })();
       return {
-        seen: async () => [...seen],
+        seen: () => Promise.resolve([...seen]),
         async close() {
           await messages.close();
           await jsm.streams.delete(stream);

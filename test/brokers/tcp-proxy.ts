@@ -1,6 +1,6 @@
 // A loopback TCP proxy in front of a broker, so a test can cut only its own relay's connections (the
 // brokers are shared): `down()` resets every connection and refuses new ones until `up()`.
-import net from "node:net";
+import net from 'node:net';
 
 export interface TcpProxy {
   port: number;
@@ -11,10 +11,7 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(
-  targetPort: number,
-  targetHost = "127.0.0.1",
-): Promise<TcpProxy> {
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
   let accepted = 0;
   let isDown = false;
@@ -27,8 +24,8 @@ export async function startTcpProxy(
     const upstream = net.connect(targetPort, targetHost);
     for (const socket of [client, upstream]) {
       open.add(socket);
-      socket.on("error", () => {});
-      socket.on("close", () => {
+      socket.on('error', () => {});
+      socket.on('close', () => {
         open.delete(socket);
         client.destroy();
         upstream.destroy();
@@ -37,7 +34,7 @@ export async function startTcpProxy(
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
     connections: () => accepted,
