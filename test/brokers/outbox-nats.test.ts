@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos } from '@nats-io/transport-node';
 import { describeOutbox, type Seen } from './outbox-harness.ts';
 
@@ -11,12 +11,7 @@ describeOutbox('nats', () => {
   const stream = `ONCELY_TEST_OUTBOX_${suffix}`;
   return {
     broker: 'nats',
-    env: {
-      RELAY_BROKER: 'nats',
-      RELAY_URL: URL,
-      RELAY_SUBJECT_PREFIX: prefix,
-      RELAY_NATS_STREAM: stream,
-    },
+    env: { RELAY_BROKER: 'nats', RELAY_URL: URL, RELAY_SUBJECT_PREFIX: prefix, RELAY_NATS_STREAM: stream },
     port: 4222,
     urlVia: (port) => `nats://127.0.0.1:${port}`,
     routingOf: (type) => `${prefix}.${type}`,
@@ -25,30 +20,22 @@ describeOutbox('nats', () => {
       const jsm = await jetstreamManager(nc);
       // A short duplicate window, so the stream keeps a re-published copy and the test can see both
       // (with the default two minutes, JetStream itself would drop the copy by its Nats-Msg-Id).
-      await jsm.streams.add({
-        name: stream,
-        subjects: [`${prefix}.>`],
-        duplicate_window: nanos(200),
-      });
-      const consumer = await jetstream(nc).consumers.get(stream);
-      const messages = await consumer.consume();
+      await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`], duplicate_window: nanos(200) });
       const seen: Seen[] = [];
-      void (async () => {
-        for await (const m of messages) {
-          const headers: Record<string, string> = {};
-          for (const key of m.headers?.keys() ?? []) headers[key] = m.headers!.get(key);
-          seen.push({
-            messageId: m.headers?.get('Nats-Msg-Id') ?? '',
-            routing: m.subject,
-            body: m.string(),
-            headers,
-          });
-        }
-      })();
+      // The stream read by sequence, as stored: no consumer state that could lag or stall.
       return {
-        seen: () => Promise.resolve([...seen]),
+        async seen() {
+          const last = (await jsm.streams.info(stream)).state.last_seq;
+          for (let seq = seen.length + 1; seq <= last; seq++) {
+            const m = await jsm.streams.getMessage(stream, { seq });
+            if (!m) throw new Error(`stream message ${seq} is missing`);
+            const headers: Record<string, string> = {};
+            for (const key of m.header.keys()) headers[key] = m.header.get(key);
+            seen.push({ messageId: m.header.get('Nats-Msg-Id'), routing: m.subject, body: m.string(), headers });
+          }
+          return [...seen];
+        },
         async close() {
-          await messages.close();
           await jsm.streams.delete(stream);
           await nc.close();
         },
