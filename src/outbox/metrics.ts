@@ -3,6 +3,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 /** What the relay reports; registered on the process's metrics registry. */
 export interface RelayMetrics {
   published(type: string, count: number): void;
+  /** A publish the broker confirmed as a repeat of a message id it held (absorbed there). */
+  duplicate(broker: string): void;
   failed(broker: string): void;
 }
 
@@ -27,6 +29,12 @@ export function createRelayMetrics(registry: Registry, lag: () => Promise<number
     labelNames: ['broker'] as const,
     registers,
   });
+  const duplicates = new Counter({
+    name: 'oncely_outbox_broker_duplicates_total',
+    help: 'Publishes the broker confirmed as repeats of a message id it already held (JetStream dedupe): a re-published event absorbed at the broker.',
+    labelNames: ['broker'] as const,
+    registers,
+  });
   new Gauge({
     name: 'oncely_outbox_lag_seconds',
     help: 'Age of the oldest unsent outbox event (0 when none is waiting).',
@@ -39,5 +47,6 @@ export function createRelayMetrics(registry: Registry, lag: () => Promise<number
   return {
     published: (type, count) => published.inc({ type }, count),
     failed: (broker) => failures.inc({ broker }),
+    duplicate: (broker) => duplicates.inc({ broker }),
   };
 }

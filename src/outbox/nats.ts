@@ -56,7 +56,7 @@ export function createNatsPublisher(options: NatsOptions): Publisher {
       const h = headers();
       for (const [key, value] of Object.entries(message.headers)) h.set(key, value);
       try {
-        await withTimeout(
+        const ack = await withTimeout(
           js.publish(`${options.subjectPrefix}.${message.type}`, message.body, {
             msgID: message.id,
             headers: h,
@@ -65,6 +65,7 @@ export function createNatsPublisher(options: NatsOptions): Publisher {
           CONFIRM_TIMEOUT_MS + 1000,
           'nats publish',
         );
+        return ack.duplicate ? 'duplicate' : 'stored';
       } catch (err) {
         throw err instanceof PublishError ? err : new PublishError('nats publish failed', { cause: err });
       }

@@ -7,7 +7,8 @@ import type { OutboundMessage } from './message.ts';
  */
 export interface Publisher {
   readonly broker: 'rabbitmq' | 'nats' | 'redis';
-  publish(message: OutboundMessage): Promise<void>;
+  /** Resolves `duplicate` when the broker confirmed it already held this message id (JetStream's dedupe), else `stored`. */
+  publish(message: OutboundMessage): Promise<'stored' | 'duplicate'>;
   close(): Promise<void>;
 }
 

@@ -86,6 +86,7 @@ export function createRabbitPublisher(options: RabbitOptions): Publisher {
         }
       });
       await withTimeout(confirmed, CONFIRM_TIMEOUT_MS, 'rabbitmq publish');
+      return 'stored';
     },
     async close() {
       const current = connecting;

@@ -55,6 +55,7 @@ export function createRedisPublisher(options: RedisOptions): Publisher {
           CONFIRM_TIMEOUT_MS,
           'redis XADD',
         );
+        return 'stored';
       } catch (err) {
         throw err instanceof PublishError ? err : new PublishError('redis XADD failed', { cause: err });
       }

@@ -73,7 +73,8 @@ export async function relayRound(options: Omit<RelayOptions, 'pollIntervalMs' | 
         const confirmed: EventRow[] = [];
         for (const event of chain) {
           try {
-            await options.publisher.publish(toMessage(event, options.typeMap));
+            const result = await options.publisher.publish(toMessage(event, options.typeMap));
+            if (result === 'duplicate') options.metrics?.duplicate(options.publisher.broker);
           } catch {
             failed = true;
             options.metrics?.failed(options.publisher.broker);

@@ -414,7 +414,7 @@ describe('outbox: the relay’s claim', () => {
       return {
         broker: 'redis',
         pending,
-        async publish(message: OutboundMessage) {
+        async publish(message: OutboundMessage): Promise<'stored'> {
           const envelope = JSON.parse(message.body) as {
             entityId: string;
             payload: { n: number };
@@ -433,6 +433,7 @@ describe('outbox: the relay’s claim', () => {
             n: envelope.payload.n,
           });
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+          return 'stored';
         },
         async close() {},
       };
@@ -481,7 +482,7 @@ describe('outbox: the relay’s claim', () => {
           payload: { n: number };
         };
         if (envelope.entityId === 'cf-0' && envelope.payload.n === 1) return Promise.reject(new Error('broker down'));
-        return Promise.resolve();
+        return Promise.resolve('stored' as const);
       },
       async close() {},
     };
