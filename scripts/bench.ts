@@ -22,10 +22,11 @@ import { dropScratchDatabases, openServer, type Server } from './bench/postgres.
 import { killAllChildrenNow, ROOT } from './bench/processes.ts';
 import { buildRows, renderScenario, type ScenarioReport } from './bench/report.ts';
 import type { RunContext } from './bench/result.ts';
-import { buildScenario, parseScenarioList, SCENARIO_KEYS } from './bench/scenarios.ts';
+import { buildScenario, DEFAULT_SCENARIOS, parseScenarioList, SCENARIO_KEYS } from './bench/scenarios.ts';
 
 const USAGE = `usage: npm run bench -- [options]
-  --scenarios LIST   comma-separated, from ${SCENARIO_KEYS.join(', ')} (or 1-${SCENARIO_KEYS.length}); default all
+  --scenarios LIST   comma-separated, from ${SCENARIO_KEYS.join(', ')} (or 1-${SCENARIO_KEYS.length}); default ${DEFAULT_SCENARIOS.join(',')}
+                     (the inbox-* scenarios need RabbitMQ, NATS JetStream or Redis on 127.0.0.1)
   --scale X          multiply every command count by X (e.g. 0.1); default 1
   --workers N        worker processes (oncely and baseline alike); default 1
   --producers N      concurrent HTTP producers of the closed-loop scenarios; default 8
@@ -45,7 +46,7 @@ function options() {
   try {
     values = parseArgs({
       options: {
-        scenarios: { type: 'string', default: SCENARIO_KEYS.join(',') },
+        scenarios: { type: 'string', default: DEFAULT_SCENARIOS.join(',') },
         scale: { type: 'string', default: '1' },
         workers: { type: 'string', default: '1' },
         producers: { type: 'string', default: '8' },

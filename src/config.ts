@@ -114,6 +114,46 @@ export function relayUrl(config: Pick<Config, 'RELAY_BROKER' | 'RELAY_URL'>): st
 }
 // ---- end of outbox relay ----
 
+// Broker inboxes (docs/brokers.md). A source runs when its URL is set; its commands are stored under its own
+// client id (default `<broker>:<queue or stream>`), so one id on two sources never collides.
+const brokerUrl = (...protocols: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting ${protocols.map((p) => `${p}//`).join(' or ')}`);
+const inboxClientId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
+const inboxVariables = {
+  INBOX_RABBITMQ_URL: brokerUrl('amqp:', 'amqps:').optional(),
+  INBOX_RABBITMQ_QUEUE: z.string().min(1).max(200).default('oncely.commands'),
+  /** Unacked deliveries in hand at once (basic.qos). */
+  INBOX_RABBITMQ_PREFETCH: integer(1, 10_000).default(50),
+  INBOX_RABBITMQ_CLIENT_ID: inboxClientId.optional(),
+  INBOX_NATS_URL: brokerUrl('nats:', 'tls:').optional(),
+  /** The JetStream stream (created if missing) and, beside it, `<stream>_DEAD` for dead letters. */
+  INBOX_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and - (a JetStream stream name)').default('ONCELY_COMMANDS'),
+  INBOX_NATS_SUBJECT: z.string().regex(/^[^\s]{1,255}$/, 'must be a NATS subject').default('oncely.commands'),
+  /** The durable pull consumer (created if missing). */
+  INBOX_NATS_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and -').default('oncely-inbox'),
+  INBOX_NATS_CLIENT_ID: inboxClientId.optional(),
+  INBOX_NATS_PREFETCH: integer(1, 10_000).default(50),
+  INBOX_NATS_ACK_WAIT_SECONDS: integer(5, 3600).default(30),
+  INBOX_NATS_MAX_DELIVER: integer(2, 10_000).default(20),
+  INBOX_REDIS_URL: brokerUrl('redis:', 'rediss:').optional(),
+  INBOX_REDIS_STREAM: z.string().min(1).max(200).default('oncely:commands'),
+  INBOX_REDIS_GROUP: z.string().min(1).max(200).default('oncely'),
+  /** This process's consumer name in the group; default `<hostname>-<pid>`. */
+  INBOX_REDIS_CONSUMER: z.string().min(1).max(200).optional(),
+  INBOX_REDIS_CLIENT_ID: inboxClientId.optional(),
+  INBOX_REDIS_PREFETCH: integer(1, 10_000).default(50),
+  /** Entries another consumer left pending this long (it died) are claimed. */
+  INBOX_REDIS_CLAIM_IDLE_MS: integer(1000, 86_400_000).default(60_000),
+  /** Deliveries after which a claimed entry goes to `<stream>:dead`. */
+  INBOX_REDIS_MAX_DELIVERIES: integer(2, 10_000).default(20),
+};
+
 /** The whole environment oncely reads. Nothing else touches process.env. */
 export const ConfigSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
@@ -188,6 +228,7 @@ export const ConfigSchema = z.object({
     .transform((value) => value === 'true')
     .default(false),
   ...relaySettings,
+  ...inboxVariables,
 });
 
 export type Config = z.output<typeof ConfigSchema>;

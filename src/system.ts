@@ -14,6 +14,7 @@ import { markDead, type ApplyHooks, type ApplyTracer } from './processor/apply.t
 import { applyBatch } from './processor/batch.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
 import { isRetryable } from './processor/errors.ts';
+import type { Enqueue } from './processor/ports.ts';
 import { createStatsReader, readDuplicateCounts } from './processor/stats.ts';
 import { readQueueSnapshot } from './metrics/queue-snapshot.ts';
 import { createMetrics, type Metrics } from './metrics/registry.ts';
@@ -22,14 +23,20 @@ import { commandsWithoutLiveJob } from './queue/live-jobs.ts';
 import { reconcileGraceSeconds, startReconciler, type Reconciler } from './processor/reconcile.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
+import { createInboxSources, inboxSubmissions, startInbox, type Inbox, type InboxHooks } from './inbox/index.ts';
 import { oldestUnsentAge } from './outbox/claim.ts';
 import { createRelayMetrics } from './outbox/metrics.ts';
 import { createPublisher } from './outbox/publishers.ts';
 import { startRelay, type Relay, type RelayHooks } from './outbox/relay.ts';
 
+export type { InboxHooks };
+export { inboxConfigured } from './inbox/index.ts';
+
 export interface Roles {
   api: boolean;
   worker: boolean;
+  /** The broker consumers configured by INBOX_*_URL (none configured: nothing runs). */
+  inbox?: boolean;
   /** The outbox relay, when RELAY_BROKER is set (docs/outbox.md). */
   relay?: boolean;
 }
@@ -40,6 +47,8 @@ export interface System {
   pool: pg.Pool;
   /** This system's metrics (src/metrics/registry.ts); `metrics.render()` is the /metrics exposition. */
   metrics: Metrics;
+  /** Queues jobs inside a caller's transaction: what the library's `submit(tx, commands)` stores through. */
+  enqueue: Enqueue;
   /** Whether the database answers and its schema is current (/health/ready). */
   ready(): Promise<boolean>;
   stop(): Promise<void>;
@@ -64,6 +73,8 @@ export interface SystemOptions {
   /** Commands a worker's reconcile sweep queued again because their job had vanished: feeds oncely_reconciled_total. */
   onReconciled?: (count: number) => void;
   migrate?: boolean;
+  /** Test hooks into the inbox (a kill between commit and ack); production passes none. */
+  inboxHooks?: InboxHooks;
   /** The relay's hooks (tests: stop between publish and mark). */
   relayHooks?: RelayHooks;
 }
@@ -104,7 +115,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
   const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
   // Submission flushes only: pipelined, so a flush's BEGIN goes out with its command insert and its COMMIT with its job insert.
-  const submitPool = roles.api
+  const inboxSources = roles.inbox ? createInboxSources(config, { log }) : [];
+  const submitPool = roles.api || inboxSources.length > 0
     ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
     : undefined;
   const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
@@ -217,15 +229,26 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     });
   }
 
+  // Broker inboxes: a service of their own (same group-committed submission) so their duplicates count at stage `inbox`.
+  let inbox: Inbox | undefined;
+  if (inboxSources.length > 0) {
+    const inboxService = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener: undefined, onSubmitted: inboxSubmissions(metrics) });
+    const target = tracing ? tracing.submissions(inboxService) : inboxService;
+    const submit: CommandService['submit'] = (clientId, commands) => target.submit(clientId, commands);
+    inbox = startInbox({ sources: inboxSources, registry, submit, metrics, log, hooks: options.inboxHooks });
+  }
+
   let stopping: Promise<void> | undefined;
   return {
     app,
     commands,
     pool,
     metrics,
+    enqueue: queue.enqueue,
     ready,
     stop() {
       stopping ??= (async () => {
+        await inbox?.stop();
         await relay?.stop();
         await retention?.stop();
         await reconciler?.stop();

@@ -241,7 +241,7 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
   const url = await createDatabase(ctx.server, dbName);
   const pool = observerPool(url);
   const mode = workload.mode;
-  const producers = mode.kind === 'closed' ? mode.producers : mode.kind === 'wait' ? mode.clients : 4;
+  const producers = mode.kind === 'closed' ? mode.producers : mode.kind === 'wait' ? mode.clients : mode.kind === 'broker' ? 8 : 4;
   const boss = new PgBoss({ connectionString: url, max: Math.min(producers + 2, 20), application_name: 'bench-baseline-producer', supervise: false, schedule: false });
   boss.on('error', () => {});
   let workers: Child[] = [];
@@ -288,7 +288,7 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(1, Math.round(deadline - performance.now())))]);
     let sent: Submitted;
     try {
-      if (mode.kind === 'closed') sent = await sendClosedLoop(boss, workload.commands, mode.producers, { perClient: false, signal, onSent });
+      if (mode.kind === 'closed' || mode.kind === 'broker') sent = await sendClosedLoop(boss, workload.commands, producers, { perClient: false, signal, onSent });
       else if (mode.kind === 'wait') sent = await sendClosedLoop(boss, workload.commands, mode.clients, { perClient: true, waitFor: listener!.waitFor, signal, onSent });
       else if (mode.kind === 'open') sent = await sendOpenLoop(boss, workload.commands, mode.rate, signal, onSent);
       else sent = await insertBacklog(boss, workload.commands, mode.batchSize, signal, onSent);

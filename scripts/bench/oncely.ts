@@ -7,7 +7,8 @@ import { freePort } from '../../src/db/embedded.ts';
 import { batchSubmit, closedLoop, httpClient, openLoop, type Command, type HttpClient, type SubmitStats } from './http.ts';
 import { deadlocks, observerPool, one, percentile, resetStatements, statementCount, waitUntilTerminal } from './measure.ts';
 import { createDatabase, dropDatabase } from './postgres.ts';
-import { startApi, startWorker, type Child } from './processes.ts';
+import { openBenchBroker, type BenchBroker } from './brokers.ts';
+import { oncelyEnv, startApi, startChild, startWorker, type Child } from './processes.ts';
 import { checkBalances, emptyResult, type RunContext, type RunResult } from './result.ts';
 import { MEASURED_PREFIX, type Workload } from './scenarios.ts';
 
@@ -22,6 +23,7 @@ function sockets(workload: Workload): number {
     case 'open':
       return 64;
     case 'drain':
+    case 'broker':
       return 1;
   }
 }
@@ -44,14 +46,19 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
   const client = httpClient(`http://127.0.0.1:${port}`, sockets(workload));
   let api: Child | undefined;
   let workers: Child[] = [];
+  // The inbox scenarios: the broker's queue or stream, and `npm run inbox` taking from it.
+  let broker: BenchBroker | undefined;
+  let inbox: Child | undefined;
+  let publishStartedAt: number | undefined;
   const alive = () => {
     ctx.signal.throwIfAborted();
-    for (const child of [api, ...workers]) if (child?.unplannedExit) throw new Error(child.unplannedExit);
+    for (const child of [api, inbox, ...workers]) if (child?.unplannedExit) throw new Error(child.unplannedExit);
   };
   const startWorkers = async () => {
     workers = await Promise.all(Array.from({ length: ctx.workers }, (_, i) => startWorker(url, port, logDir, i + 1)));
   };
   const stopAll = async () => {
+    await inbox?.stop();
     await Promise.all(workers.map((w) => w.stop()));
     await api?.stop();
   };
@@ -104,7 +111,22 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     const signal = AbortSignal.any([ctx.signal, timeout]);
     let stats: SubmitStats;
     try {
-      stats = await submit(client, workload, signal, onAccepted);
+      if (workload.mode.kind === 'broker') {
+        broker = await openBenchBroker(workload.mode.broker, ctx.runId);
+        inbox = await startChild({
+          name: 'inbox',
+          script: 'src/main/inbox.ts',
+          env: { ...oncelyEnv(url, port), ...broker.env, METRICS_PORT: '0' },
+          readyText: 'oncely metrics on',
+          logDir,
+        });
+        const startedAt = performance.now();
+        publishStartedAt = Date.now();
+        await broker.publishAll(workload.commands, onAccepted);
+        stats = { accepted: workload.commands.length, errors: 0, firstError: undefined, startedAt, endedAt: performance.now(), latencies: [], answered200: 0 };
+      } else {
+        stats = await submit(client, workload, signal, onAccepted);
+      }
     } finally {
       clearInterval(ticker);
     }
@@ -136,11 +158,18 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     result.error = (err as Error).message;
   } finally {
     await stopAll().catch(() => {});
+    await broker?.close().catch(() => {});
     client.close();
   }
 
   try {
     await readFigures(pool, workload, result);
+    // The inbox stores a command when it takes the message, so the database's clock would start late: end to
+    // end runs from the first publish instead.
+    if (publishStartedAt !== undefined && result.finished) {
+      const last = await one<{ ms: number }>(pool, `SELECT extract(epoch FROM max(completed_at))::float8 * 1000 AS ms FROM commands WHERE id LIKE $1`, [`${MEASURED_PREFIX}%`]);
+      result.endToEndPerSec = (workload.commands.length / (last.ms - publishStartedAt)) * 1000;
+    }
   } catch (err) {
     result.error ??= `reading the figures: ${(err as Error).message}`;
   }
@@ -161,6 +190,8 @@ function submit(client: HttpClient, workload: Workload, signal: AbortSignal, onA
       return openLoop(client, workload.commands, mode.rate, { signal, onAccepted: () => onAccepted() });
     case 'drain':
       return batchSubmit(client, workload.commands, mode.batchSize, { signal, onAccepted });
+    case 'broker':
+      throw new Error('broker scenarios publish to the broker, not over HTTP');
   }
 }
 

@@ -10,7 +10,9 @@ export type Mode =
   /** One command every 1/rate seconds, whatever the answers. */
   | { kind: 'open'; rate: number }
   /** Submitted in batches while no worker runs; the workers start once everything is stored. */
-  | { kind: 'drain'; batchSize: number };
+  | { kind: 'drain'; batchSize: number }
+  /** Published to a broker as fast as it confirms, and taken in by `npm run inbox` (the baseline: a closed loop of 8 pg-boss producers). */
+  | { kind: 'broker'; broker: 'rabbitmq' | 'nats' | 'redis' };
 
 export interface Workload {
   key: string;
@@ -29,7 +31,9 @@ export interface Workload {
 
 export const MEASURED_PREFIX = 'm-';
 
-export const SCENARIO_KEYS = ['credits', 'hot', 'transfers', 'wait', 'open', 'drain'] as const;
+export const SCENARIO_KEYS = ['credits', 'hot', 'transfers', 'wait', 'open', 'drain', 'inbox-rabbitmq', 'inbox-nats', 'inbox-redis'] as const;
+/** What `npm run bench` runs without --scenarios: the inbox scenarios need the brokers, so they are asked for by name. */
+export const DEFAULT_SCENARIOS = SCENARIO_KEYS.filter((key) => !key.startsWith('inbox-'));
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 
 export interface ScenarioOptions {
@@ -122,6 +126,22 @@ export function buildScenario(key: ScenarioKey, options: ScenarioOptions): Workl
       const n = scaled(100_000, scale);
       const accounts = accountIds(1000);
       return credits(key, `6. drain of a ${n}-command backlog (batch submission, workers started after), 1000 accounts`, accounts, n, { kind: 'drain', batchSize: 1000 }, (i) => accounts[i % accounts.length]!);
+    }
+    case 'inbox-rabbitmq':
+    case 'inbox-nats':
+    case 'inbox-redis': {
+      const broker = key.slice('inbox-'.length) as 'rabbitmq' | 'nats' | 'redis';
+      const n = scaled(10_000, scale);
+      const accounts = accountIds(100);
+      const number = SCENARIO_KEYS.indexOf(key) + 1;
+      return credits(
+        key,
+        `${number}. ${n} credits over 100 accounts published to ${broker} and taken in by the inbox (submissions/s: the broker's confirmed publish rate; end to end: first publish to last terminal); pg-boss: 8 producers`,
+        accounts,
+        n,
+        { kind: 'broker', broker },
+        (i) => accounts[i % accounts.length]!,
+      );
     }
   }
 }

@@ -60,7 +60,7 @@ export const StatsSchema = z
         scope: z.literal('process').describe('Counters are per process: these are the answering api process\'s since it started.'),
         counted: z.boolean().describe('Whether this process has the `oncely_duplicates_absorbed_total` counter.'),
         knownStages: z.array(z.string()).describe('The stages the counter has reported in this process.'),
-        byStage: z.record(z.string(), z.number().min(0)).describe('Duplicates absorbed per stage (resubmission, in_request, redelivery, broker); 0 when not counted.'),
+        byStage: z.record(z.string(), z.number().min(0)).describe('Duplicates absorbed per stage (resubmission, in_request, redelivery, broker, inbox); 0 when not counted.'),
       })
       .describe('Duplicates absorbed instead of applied twice; a rate is the difference of two reads over the time between them.'),
   })

@@ -9,6 +9,7 @@ import { startSystem, type Roles } from '../system.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
 import type { Registry } from '../core/registry.ts';
 import type { ApplyHooks } from '../processor/apply.ts';
+import type { InboxHooks } from '../system.ts';
 
 /** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
 export function fail(message: string, code = 1): never {
@@ -64,6 +65,8 @@ export interface RunOptions {
   registry?: Registry;
   /** Hooks into each command's transaction, given the database URL once it is known (the test harness's fault injection). */
   hooks?: (databaseUrl: string) => ApplyHooks | undefined;
+  /** Hooks into the inbox (a test's kill between commit and ack). */
+  inboxHooks?: InboxHooks;
 }
 
 /**
@@ -74,7 +77,7 @@ export interface RunOptions {
  */
 export async function run(roles: Roles, options: RunOptions = {}): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL, roles.api && roles.worker ? 'oncely' : roles.api ? 'oncely-api' : roles.worker ? 'oncely-worker' : 'oncely-relay');
+  const log = createLogger(config.LOG_LEVEL, roles.api && roles.worker ? 'oncely' : roles.api ? 'oncely-api' : roles.worker ? 'oncely-worker' : roles.relay ? 'oncely-relay' : 'oncely-inbox');
   let embedded: EmbeddedServer | undefined;
   let url: string;
   try {
@@ -89,7 +92,7 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
   }
   const hooks = options.hooks?.(url);
   const registry = options.registry;
-  const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log, ...(hooks ? { hooks } : {}), ...(registry ? { registry } : {}) }).catch(
+  const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log, ...(hooks ? { hooks } : {}), ...(registry ? { registry } : {}), ...(options.inboxHooks ? { inboxHooks: options.inboxHooks } : {}) }).catch(
     (err: unknown) => fail(describe(err)),
   );
 
@@ -107,7 +110,7 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
     log.info({ url: `http://${config.HOST}:${port}` }, 'listening');
     process.stdout.write(`oncely listening on http://${config.HOST}:${port}${embedded ? ` (embedded PostgreSQL at ${embedded.url})` : ''}\n`);
   } else {
-    log.info(roles.worker ? 'worker started' : 'started');
+    log.info(roles.worker ? 'worker started' : roles.relay ? 'relay started' : 'inbox started');
   }
 
   // A process without the API (a worker) is scraped here; with the API, /metrics is on PORT as well.

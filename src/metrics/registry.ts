@@ -12,9 +12,9 @@ export type Answer = (typeof ANSWERS)[number];
 /**
  * Where a duplicate was absorbed: a replayed id (`resubmission`), an id repeated inside one request or one
  * group-commit flush (`in_request`), a job delivered again for an ended command (`redelivery`), a duplicate
- * the queue itself dropped (`broker`).
+ * the queue itself dropped (`broker`), a broker message delivered or published again to the inbox (`inbox`).
  */
-export const DUPLICATE_STAGES = ['resubmission', 'in_request', 'redelivery', 'broker'] as const;
+export const DUPLICATE_STAGES = ['resubmission', 'in_request', 'redelivery', 'broker', 'inbox'] as const;
 export type DuplicateStage = (typeof DUPLICATE_STAGES)[number];
 
 export const OUTCOME_STATUSES = ['succeeded', 'rejected', 'conflict', 'dead'] as const;
@@ -163,7 +163,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
   const duplicates = new Counter({
     name: 'oncely_duplicates_absorbed_total',
-    help: 'Duplicates absorbed without a second effect, by stage: resubmission, in_request (one request or one group-commit flush), redelivery (a job for an ended command), broker.',
+    help: 'Duplicates absorbed without a second effect, by stage: resubmission, in_request (one request or one group-commit flush), redelivery (a job for an ended command), broker, inbox (a broker message seen again).',
     labelNames: ['stage'] as const,
     registers,
   });

@@ -182,7 +182,7 @@ export function createStatsReader(pool: pg.Pool, options: { maxAgeMs?: number } 
 }
 
 /** The duplicate stages the metrics name (oncely_duplicates_absorbed_total{stage}). */
-export const DUPLICATE_STAGES = ['resubmission', 'in_request', 'redelivery', 'broker'] as const;
+export const DUPLICATE_STAGES = ['resubmission', 'in_request', 'redelivery', 'broker', 'inbox'] as const;
 export const DUPLICATES_METRIC = 'oncely_duplicates_absorbed_total';
 
 export interface DuplicateCounts {

@@ -52,4 +52,14 @@ describe('configuration', () => {
     expect(() => parseConfig({ OUTBOX_RETENTION: '10s' })).toThrow(/OUTBOX_RETENTION/);
     expect(() => parseConfig({ RELAY_BATCH_SIZE: '0' })).toThrow(/RELAY_BATCH_SIZE/);
   });
+
+  it('runs no inbox unless an INBOX_*_URL is set, and checks each broker URL and name', () => {
+    const config = parseConfig({});
+    expect(config).toMatchObject({ INBOX_RABBITMQ_QUEUE: 'oncely.commands', INBOX_NATS_ACK_WAIT_SECONDS: 30, INBOX_REDIS_CLAIM_IDLE_MS: 60_000 });
+    expect([config.INBOX_RABBITMQ_URL, config.INBOX_NATS_URL, config.INBOX_REDIS_URL]).toEqual([undefined, undefined, undefined]);
+    expect(parseConfig({ INBOX_REDIS_URL: 'redis://127.0.0.1:6379' }).INBOX_REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(() => parseConfig({ INBOX_RABBITMQ_URL: 'http://127.0.0.1:5672' })).toThrow(/INBOX_RABBITMQ_URL/);
+    expect(() => parseConfig({ INBOX_NATS_STREAM: 'has.dots' })).toThrow(/INBOX_NATS_STREAM/);
+    expect(() => parseConfig({ INBOX_REDIS_CLIENT_ID: 'two words' })).toThrow(/INBOX_REDIS_CLIENT_ID/);
+  });
 });

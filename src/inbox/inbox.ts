@@ -1,0 +1,148 @@
+// What every broker inbox shares: a source hands over deliveries, and one handler takes each through the
+// processor's intake and group-committed submission, acknowledging it only once its command row and job are
+// committed (contract guarantee 10). A source knows its broker; the handler knows nothing of brokers.
+import type { Registry } from '../core/registry.ts';
+import type { Logger } from '../log.ts';
+import { checkIntake, type IntakeReason } from '../processor/intake.ts';
+import type { NewCommand, Submission } from '../processor/submit.ts';
+import { backoffDelay, pause, type Backoff } from './backoff.ts';
+import type { InboxMetrics } from './metrics.ts';
+
+export type SourceName = 'rabbitmq' | 'nats' | 'redis';
+
+/** Why a delivery went to the dead-letter path: an intake reason, a key reused for another command, or a poison message. */
+export type DeadLetterReason = IntakeReason | 'idempotency_key_reused' | 'too_many_deliveries';
+
+export interface DeadLetterProblem {
+  reason: DeadLetterReason;
+  /** For a human; never the payload. */
+  detail: string;
+}
+
+/** One message as a broker delivered it, with the broker's ways to settle it. */
+export interface Delivery {
+  /** The envelope as sent (JSON), or undefined when the message has no body where the source expects one. */
+  body: Uint8Array | string | undefined;
+  /** The id the broker carries beside the body (AMQP message_id, Nats-Msg-Id, the entry's `id` field). */
+  key: string | undefined;
+  /** Where `key` came from, for humans (`AMQP message_id property`). */
+  keyName: string;
+  /** Where `key` came from, as a field path (`message_id`). */
+  keyPath: string;
+  /**
+   * Whether this delivery can still be settled: false once the channel or connection it came on was replaced
+   * (the broker redelivers it, and an ack on the new channel would name another message).
+   */
+  live(): boolean;
+  /** Acknowledges it: the broker forgets it. */
+  ack(): Promise<void>;
+  /** Stores it on the broker's dead-letter path with the problem attached, then acknowledges the original. */
+  deadLetter(problem: DeadLetterProblem): Promise<void>;
+  /** Tells the broker the delivery is still being worked on (held while PostgreSQL is down), where it can. */
+  extend?(): Promise<void>;
+}
+
+/** A broker consumer: connects, reconnects by itself, and hands every delivery to `handle`. */
+export interface InboxSource {
+  readonly name: SourceName;
+  /** The client the commands are stored under, so one id on two sources never collides. */
+  readonly clientId: string;
+  /** Starts consuming in the background; connection failures are retried with capped backoff until stop. */
+  start(handle: (delivery: Delivery) => Promise<void>): void;
+  /** Stops taking deliveries, lets the ones in hand finish, and closes the connection. */
+  stop(): Promise<void>;
+}
+
+export type DeliveryResult = 'accepted' | 'duplicate' | 'dead_lettered' | 'abandoned';
+
+/** Test hooks; production passes none. */
+export interface InboxHooks {
+  /** Runs after a delivery's command is committed and before it is acknowledged (a test kills the process here). */
+  afterCommit?: (event: { source: SourceName; id: string; outcome: Submission['outcome'] }) => Promise<void>;
+}
+
+export interface DeliveryHandlerOptions {
+  source: SourceName;
+  clientId: string;
+  registry: Registry;
+  /** The command service's group-committed submit: resolves once the transaction is committed. */
+  submit: (clientId: string, commands: readonly NewCommand[]) => Promise<Submission[]>;
+  metrics: InboxMetrics;
+  log: Logger;
+  /** Aborted when the inbox stops: a delivery held by a PostgreSQL outage is left unacknowledged for redelivery. */
+  signal: AbortSignal;
+  backoff: Backoff;
+  hooks?: InboxHooks | undefined;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const NOT_JSON = Symbol('not JSON');
+
+function parseBody(body: Uint8Array | string): unknown {
+  try {
+    return JSON.parse(typeof body === 'string' ? body : decoder.decode(body));
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+/**
+ * The one path of every delivery: parse, check the envelope, submit (group-committed with every other
+ * submission of this process), then acknowledge, or dead-letter what can never be stored. If the submission
+ * fails (PostgreSQL down) the delivery is held and retried with capped backoff, never acknowledged and never
+ * dead-lettered; the loop ends when the delivery commits, the inbox stops, or the delivery's channel is gone
+ * (the broker then redelivers it).
+ *
+ * @example
+ * const handle = createDeliveryHandler({ source: 'redis', clientId: 'redis:commands', registry, submit: service.submit, metrics, log, signal, backoff: DEFAULT_BACKOFF });
+ * source.start(handle);
+ */
+export function createDeliveryHandler(options: DeliveryHandlerOptions): (delivery: Delivery) => Promise<DeliveryResult> {
+  const { source, clientId, registry, metrics, log, signal } = options;
+
+  const deadLetter = async (delivery: Delivery, problem: DeadLetterProblem): Promise<DeliveryResult> => {
+    if (!delivery.live()) return 'abandoned';
+    await delivery.deadLetter(problem);
+    metrics.delivery(source, 'dead_lettered');
+    log.warn({ source, key: delivery.key, reason: problem.reason, detail: problem.detail }, 'inbox: message dead-lettered');
+    return 'dead_lettered';
+  };
+
+  return async (delivery) => {
+    if (delivery.body === undefined) return deadLetter(delivery, { reason: 'invalid_request', detail: 'the message carries no envelope' });
+    const raw = parseBody(delivery.body);
+    if (raw === NOT_JSON) return deadLetter(delivery, { reason: 'invalid_request', detail: 'the message body is not UTF-8 JSON' });
+    const intake = checkIntake(raw, registry, { key: delivery.key, keyName: delivery.keyName, keyPath: delivery.keyPath });
+    if (!intake.ok) return deadLetter(delivery, { reason: intake.reason, detail: intake.detail });
+
+    const command = intake.command;
+    let submission: Submission | undefined;
+    for (let attempt = 0; submission === undefined; attempt++) {
+      // Bounded by the inbox's life and the delivery's: each wait is capped, stop or a lost channel ends it.
+      if (signal.aborted || !delivery.live()) return 'abandoned';
+      try {
+        [submission] = await options.submit(clientId, [command]);
+        if (!submission) throw new Error('the command service gave no answer');
+      } catch (err) {
+        metrics.delivery(source, 'retried');
+        // The first failure and every tenth after it: an outage holds up to a prefetch's worth of deliveries.
+        if (attempt % 10 === 0) {
+          const error = { message: (err as Error).message, code: (err as { code?: string }).code };
+          log.warn({ source, key: command.id, attempt, err: error }, 'inbox: submission failed, holding the message');
+        }
+        await delivery.extend?.().catch(() => {});
+        await pause(backoffDelay(attempt, options.backoff), signal);
+      }
+    }
+
+    await options.hooks?.afterCommit?.({ source, id: command.id, outcome: submission.outcome });
+    if (submission.outcome === 'reused') {
+      return deadLetter(delivery, { reason: 'idempotency_key_reused', detail: `the id ${command.id} was already used for a different command` });
+    }
+    // Committed: from here a lost ack only means a redelivery, which comes back as a duplicate.
+    if (!delivery.live()) return 'abandoned';
+    await delivery.ack();
+    metrics.delivery(source, submission.outcome);
+    return submission.outcome;
+  };
+}
