@@ -16,7 +16,7 @@ import { Amount } from '../../src/core/envelope.ts';
 import { succeeded } from '../../src/core/outcome.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
 import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { FAST_ENV, startTestSystem, waitForAllTerminal, waitUntil } from '../helpers/system.ts';
 import { KITS, type BrokerKit, type BrokerName } from './kits.ts';
 
