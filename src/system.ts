@@ -119,7 +119,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const submitPool = roles.api || inboxSources.length > 0
     ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
     : undefined;
-  const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
+  const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: (commands, answers) => metrics.submissions(commands, answers) });
   const commands = tracing ? tracing.submissions(service) : service;
 
   if (roles.worker) {

@@ -116,7 +116,7 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
   // A process without the API (a worker) is scraped here; with the API, /metrics is on PORT as well.
   let metricsListener: MetricsListener | undefined;
   if (config.METRICS_PORT !== undefined) {
-    metricsListener = await startMetricsListener({ port: config.METRICS_PORT, host: config.HOST, metrics: system.metrics, ready: system.ready }).catch(
+    metricsListener = await startMetricsListener({ port: config.METRICS_PORT, host: config.HOST, metrics: system.metrics, ready: () => system.ready() }).catch(
       (err: NodeJS.ErrnoException) =>
         fail(err.code === 'EADDRINUSE' ? `METRICS_PORT ${config.METRICS_PORT} on HOST ${config.HOST} is already in use` : `cannot listen: ${err.message}`),
     );

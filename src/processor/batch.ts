@@ -110,7 +110,7 @@ class State implements BatchState {
   }
 
   insert<R extends Versioned>(table: EntityTable<R>, row: Omit<R, 'version'>): R {
-    const entry = this.lockedEntry(table as unknown as EntityTable, row.id);
+    const entry = this.lockedEntry(table, row.id);
     if (entry.current) throw new Error(`${table.name} ${row.id} already exists`);
     const created = { ...row, version: 1 } as R;
     entry.current = created;
@@ -119,7 +119,7 @@ class State implements BatchState {
   }
 
   update<R extends Versioned>(table: EntityTable<R>, row: R): R {
-    const entry = this.lockedEntry(table as unknown as EntityTable, row.id);
+    const entry = this.lockedEntry(table, row.id);
     const before = entry.current;
     if (!before || before.version !== row.version) throw new Error(`${table.name} ${row.id} is not at version ${row.version}`);
     const next = { ...row, version: row.version + 1 };
