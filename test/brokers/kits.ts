@@ -160,7 +160,7 @@ export async function natsKit(): Promise<BrokerKit> {
       INBOX_NATS_SUBJECT: subject,
       INBOX_NATS_CONSUMER: consumer,
       INBOX_NATS_PREFETCH: '20',
-      INBOX_NATS_ACK_WAIT_SECONDS: '5',
+      INBOX_NATS_ACK_WAIT_SECONDS: '15',
     },
     clientId: `nats:${stream}`,
     async publish(body, options = {}) {
@@ -218,7 +218,7 @@ export async function redisKit(): Promise<BrokerKit> {
       INBOX_REDIS_STREAM: stream,
       INBOX_REDIS_GROUP: group,
       INBOX_REDIS_PREFETCH: '20',
-      INBOX_REDIS_CLAIM_IDLE_MS: '2000',
+      INBOX_REDIS_CLAIM_IDLE_MS: '15000',
     },
     clientId: `redis:${stream}`,
     async publish(body, options = {}) {
