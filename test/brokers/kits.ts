@@ -25,6 +25,8 @@ export interface DeadLetter {
 export interface PublishOptions {
   /** The broker-side id: AMQP message_id, Nats-Msg-Id, the entry's `id` field. */
   key?: string;
+  /** RabbitMQ only: the message's expiration (per-message TTL, ms as text). */
+  expiration?: string;
 }
 
 export interface BrokerKit {
@@ -60,7 +62,7 @@ export async function rabbitKit(): Promise<BrokerKit> {
     clientId: `rabbitmq:${queue}`,
     async publish(body, options = {}) {
       await new Promise<void>((resolve, reject) =>
-        channel.sendToQueue(queue, Buffer.from(body), { persistent: true, ...(options.key ? { messageId: options.key } : {}) }, (err: unknown) =>
+        channel.sendToQueue(queue, Buffer.from(body), { persistent: true, ...(options.key ? { messageId: options.key } : {}), ...(options.expiration ? { expiration: options.expiration } : {}) }, (err: unknown) =>
           err ? reject(err instanceof Error ? err : new Error('publish not confirmed')) : resolve(),
         ),
       );
@@ -142,7 +144,7 @@ export async function startTcpProxy(targetPort: number): Promise<{ port: number;
   };
 }
 
-export async function natsKit(): Promise<BrokerKit> {
+export async function natsKit(): Promise<BrokerKit & { deleteConsumer(): Promise<void> }> {
   const stream = `ONCELY_T_${suffix()}`;
   const subject = `oncely.test.${stream}`;
   const consumer = 'inbox';
@@ -193,6 +195,9 @@ export async function natsKit(): Promise<BrokerKit> {
     },
     cutConnections() {
       return Promise.resolve(proxy.cut());
+    },
+    async deleteConsumer() {
+      await jsm.consumers.delete(stream, consumer);
     },
     async cleanup() {
       await jsm.streams.delete(stream).catch(() => {});
