@@ -94,6 +94,13 @@ function parseBody(body: Uint8Array | string): unknown {
   }
 }
 
+/** Why a submission failed, without SQL or a stack: PostgreSQL's SQLSTATE, or the first line of a bug's message. */
+function whyUnstorable(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return `PostgreSQL refused it (SQLSTATE ${code})`;
+  return describeFailure(err).message.split('\n')[0] ?? 'unknown error';
+}
+
 /**
  * The one path of every delivery: parse, check the envelope, submit (group-committed with every other
  * submission of this process), then acknowledge, or dead-letter what can never be stored. If the submission
@@ -139,9 +146,7 @@ export function createDeliveryHandler(options: DeliveryHandlerOptions): (deliver
       } catch (err) {
         const transient = isRetryable(err);
         if (!transient && ++unstorable >= MAX_UNSTORABLE_ATTEMPTS) {
-          // No SQL, no stack: the SQLSTATE (or the first line of a bug's message) says enough to look further.
-          const { message } = describeFailure(err);
-          return deadLetter(delivery, { reason: 'unstorable', detail: `the command could not be stored after ${unstorable} attempts: ${message.split('\n')[0]}` });
+          return deadLetter(delivery, { reason: 'unstorable', detail: `the command could not be stored after ${unstorable} attempts: ${whyUnstorable(err)}` });
         }
         metrics.delivery(source, 'retried');
         // The first failure and every tenth after it: an outage holds up to a prefetch's worth of deliveries.
