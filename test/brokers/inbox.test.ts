@@ -252,9 +252,9 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
 
     await publishEnvelope(kit, { ...credit(a, 1, 5), id: `${a}-refused` });
     await kit.publish(JSON.stringify({ ...credit(a, 2, 5), payload: { amount: 5, pad: 'x'.repeat(300 * 1024) } }), { key: credit(a, 2, 5).id });
-    let deep: unknown = 1;
-    for (let i = 0; i < 10_000; i++) deep = [deep];
-    await kit.publish(JSON.stringify({ ...credit(a, 3, 5), payload: { amount: 5, deep } }), { key: credit(a, 3, 5).id });
+    // 10,000 levels: JSON.parse takes it, a recursive walk (a schema, the fingerprint's canonical JSON) would overflow.
+    const deep = `${'['.repeat(10_000)}1${']'.repeat(10_000)}`;
+    await kit.publish(JSON.stringify({ ...credit(a, 3, 5), payload: { amount: 5, deep: 0 } }).replace('"deep":0', `"deep":${deep}`), { key: credit(a, 3, 5).id });
     await publishEnvelope(kit, credit(a, 4, 7));
 
     const letters = await waitUntil(
