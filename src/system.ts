@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Hono } from 'hono';
-import type { Config } from './config.ts';
+import { relayUrl, type Config } from './config.ts';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { checkDomains, commandsOf, type Domain } from './core/domain.ts';
 import { createRegistry, type Registry } from './core/registry.ts';
@@ -24,6 +24,10 @@ import { reconcileGraceSeconds, startReconciler, type Reconciler } from './proce
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
 import { createInboxSources, inboxSubmissions, startInbox, type Inbox, type InboxHooks } from './inbox/index.ts';
+import { oldestUnsentAge } from './outbox/claim.ts';
+import { createRelayMetrics } from './outbox/metrics.ts';
+import { createPublisher } from './outbox/publishers.ts';
+import { startRelay, type Relay, type RelayHooks } from './outbox/relay.ts';
 
 export type { InboxHooks };
 export { inboxConfigured } from './inbox/index.ts';
@@ -33,6 +37,8 @@ export interface Roles {
   worker: boolean;
   /** The broker consumers configured by INBOX_*_URL (none configured: nothing runs). */
   inbox?: boolean;
+  /** The outbox relay, when RELAY_BROKER is set (docs/outbox.md). */
+  relay?: boolean;
 }
 
 export interface System {
@@ -69,6 +75,8 @@ export interface SystemOptions {
   migrate?: boolean;
   /** Test hooks into the inbox (a kill between commit and ack); production passes none. */
   inboxHooks?: InboxHooks;
+  /** The relay's hooks (tests: stop between publish and mark). */
+  relayHooks?: RelayHooks;
 }
 
 /**
@@ -111,7 +119,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const submitPool = roles.api || inboxSources.length > 0
     ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
     : undefined;
-  const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
+  const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: (commands, answers) => metrics.submissions(commands, answers) });
   const commands = tracing ? tracing.submissions(service) : service;
 
   if (roles.worker) {
@@ -172,6 +180,33 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         })
       : undefined;
 
+  // ---- Outbox relay: publishes stored events to RELAY_BROKER (docs/outbox.md) ----
+  let relay: Relay | undefined;
+  const brokerUrl = relayUrl(config);
+  if (roles.relay && config.RELAY_BROKER && brokerUrl) {
+    relay = startRelay({
+      pool,
+      publisher: createPublisher({
+        broker: config.RELAY_BROKER,
+        url: brokerUrl,
+        exchange: config.RELAY_EXCHANGE,
+        ...(config.RELAY_QUEUE ? { queue: config.RELAY_QUEUE } : {}),
+        subjectPrefix: config.RELAY_SUBJECT_PREFIX,
+        natsStream: config.RELAY_NATS_STREAM,
+        stream: config.RELAY_STREAM,
+      }),
+      batchSize: config.RELAY_BATCH_SIZE,
+      pollIntervalMs: config.RELAY_POLL_INTERVAL_MS,
+      typeMap: config.RELAY_TYPE_MAP,
+      retentionMs: config.OUTBOX_RETENTION,
+      log,
+      metrics: createRelayMetrics(metrics.registry, () => oldestUnsentAge(pool)),
+      ...(options.relayHooks ? { hooks: options.relayHooks } : {}),
+    });
+    log.info({ broker: config.RELAY_BROKER }, 'outbox relay started');
+  }
+  // ---- end of outbox relay ----
+
   let app: System['app'];
   if (roles.api) {
     const stats = createStatsReader(pool);
@@ -214,6 +249,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     stop() {
       stopping ??= (async () => {
         await inbox?.stop();
+        await relay?.stop();
         await retention?.stop();
         await reconciler?.stop();
         await queue.stop();

@@ -129,7 +129,7 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
   let stopping: Promise<void> | undefined;
 
   const running = (what: string): Started => {
-    if (!system) throw new OncelyUsageError(`${what} needs a started oncely: await oncely.start() first`);
+    if (!system) throw new OncelyUsageError(stopping ? `${what}: this oncely was stopped` : `${what} needs a started oncely: await oncely.start() first`);
     return { registry, system };
   };
 
@@ -195,7 +195,10 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
       stopping ??= (async () => {
         await starting?.catch(() => {});
         started.delete(self);
-        await system?.stop();
+        const stopped = system;
+        // From here on submit() and app refuse with a clear error instead of using a stopping queue.
+        system = undefined;
+        await stopped?.stop();
       })();
       return stopping;
     },
@@ -240,7 +243,9 @@ export async function submit(
   if (options.domains) {
     // Only types this oncely also serves: anything else would be stored and never applied.
     const served = instance.registry;
-    const narrowed = createRegistry(commandsOf(options.domains).filter((definition) => served.get(definition.type) !== undefined));
+    // The served definitions, not the caller's: a same-named type with a looser schema must not let through
+    // payloads the worker would refuse.
+    const narrowed = createRegistry(commandsOf(options.domains).flatMap((definition) => served.get(definition.type) ?? []));
     registry = narrowed;
   }
   return submitEnvelopes({ registry, enqueue: instance.system.enqueue }, tx, commands, options.clientId ?? 'anonymous');
