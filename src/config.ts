@@ -139,7 +139,11 @@ const inboxVariables = {
   INBOX_NATS_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and -').default('oncely-inbox'),
   INBOX_NATS_CLIENT_ID: inboxClientId.optional(),
   INBOX_NATS_PREFETCH: integer(1, 10_000).default(50),
-  INBOX_NATS_ACK_WAIT_SECONDS: integer(5, 3600).default(30),
+  /**
+   * How long JetStream waits for an ack. A held message's deadline is pushed back every third of it, so it must
+   * exceed a reconnect's worst pause (backoff cap 5 s + connect timeout 5 s): at least 15.
+   */
+  INBOX_NATS_ACK_WAIT_SECONDS: integer(15, 3600).default(30),
   INBOX_NATS_MAX_DELIVER: integer(2, 10_000).default(20),
   INBOX_REDIS_URL: brokerUrl('redis:', 'rediss:').optional(),
   INBOX_REDIS_STREAM: z.string().min(1).max(200).default('oncely:commands'),
@@ -148,8 +152,11 @@ const inboxVariables = {
   INBOX_REDIS_CONSUMER: z.string().min(1).max(200).optional(),
   INBOX_REDIS_CLIENT_ID: inboxClientId.optional(),
   INBOX_REDIS_PREFETCH: integer(1, 10_000).default(50),
-  /** Entries another consumer left pending this long (it died) are claimed. */
-  INBOX_REDIS_CLAIM_IDLE_MS: integer(1000, 86_400_000).default(60_000),
+  /**
+   * Entries another consumer left pending this long (it died) are claimed. Entries in hand are re-claimed every
+   * third of it, so it must exceed a reconnect's worst pause (backoff cap 5 s + connect timeout 5 s): at least 15000.
+   */
+  INBOX_REDIS_CLAIM_IDLE_MS: integer(15_000, 86_400_000).default(60_000),
   /** Deliveries after which a claimed entry goes to `<stream>:dead`. */
   INBOX_REDIS_MAX_DELIVERIES: integer(2, 10_000).default(20),
 };

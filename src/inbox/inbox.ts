@@ -3,6 +3,7 @@
 // committed (contract guarantee 10). A source knows its broker; the handler knows nothing of brokers.
 import type { Registry } from '../core/registry.ts';
 import type { Logger } from '../log.ts';
+import { describeFailure, isRetryable } from '../processor/errors.ts';
 import { checkIntake, type IntakeReason } from '../processor/intake.ts';
 import type { NewCommand, Submission } from '../processor/submit.ts';
 import { backoffDelay, pause, type Backoff } from './backoff.ts';
@@ -10,8 +11,17 @@ import type { InboxMetrics } from './metrics.ts';
 
 export type SourceName = 'rabbitmq' | 'nats' | 'redis';
 
-/** Why a delivery went to the dead-letter path: an intake reason, a key reused for another command, or a poison message. */
-export type DeadLetterReason = IntakeReason | 'idempotency_key_reused' | 'too_many_deliveries';
+/**
+ * Why a delivery went to the dead-letter path: an intake reason, a body over the size limit, a key reused for
+ * another command, a poison message, or one whose storing failed for a reason that is not transient.
+ */
+export type DeadLetterReason = IntakeReason | 'payload_too_large' | 'idempotency_key_reused' | 'too_many_deliveries' | 'unstorable';
+
+/** The largest body taken, as over HTTP: a larger one is dead-lettered unread. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Failures of a submission that are not transient (a value PostgreSQL refuses, a bug) before it is dead-lettered. */
+export const MAX_UNSTORABLE_ATTEMPTS = 3;
 
 export interface DeadLetterProblem {
   reason: DeadLetterReason;
@@ -38,8 +48,6 @@ export interface Delivery {
   ack(): Promise<void>;
   /** Stores it on the broker's dead-letter path with the problem attached, then acknowledges the original. */
   deadLetter(problem: DeadLetterProblem): Promise<void>;
-  /** Tells the broker the delivery is still being worked on (held while PostgreSQL is down), where it can. */
-  extend?(): Promise<void>;
 }
 
 /** A broker consumer: connects, reconnects by itself, and hands every delivery to `handle`. */
@@ -86,12 +94,21 @@ function parseBody(body: Uint8Array | string): unknown {
   }
 }
 
+/** Why a submission failed, without SQL or a stack: PostgreSQL's SQLSTATE, or the first line of a bug's message. */
+function whyUnstorable(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return `PostgreSQL refused it (SQLSTATE ${code})`;
+  return describeFailure(err).message.split('\n')[0] ?? 'unknown error';
+}
+
 /**
  * The one path of every delivery: parse, check the envelope, submit (group-committed with every other
  * submission of this process), then acknowledge, or dead-letter what can never be stored. If the submission
- * fails (PostgreSQL down) the delivery is held and retried with capped backoff, never acknowledged and never
- * dead-lettered; the loop ends when the delivery commits, the inbox stops, or the delivery's channel is gone
- * (the broker then redelivers it).
+ * fails transiently (PostgreSQL down: `isRetryable`) the delivery is held and retried with capped backoff,
+ * never acknowledged and never dead-lettered (the source keeps extending its deadline meanwhile); the loop
+ * ends when the delivery commits, the inbox stops, or the delivery's channel is gone (the broker then
+ * redelivers it). A failure that is not transient (a value PostgreSQL refuses, a bug) is tried
+ * MAX_UNSTORABLE_ATTEMPTS times, then dead-lettered as `unstorable`, so it holds no prefetch slot forever.
  *
  * @example
  * const handle = createDeliveryHandler({ source: 'redis', clientId: 'redis:commands', registry, submit: service.submit, metrics, log, signal, backoff: DEFAULT_BACKOFF });
@@ -110,6 +127,8 @@ export function createDeliveryHandler(options: DeliveryHandlerOptions): (deliver
 
   return async (delivery) => {
     if (delivery.body === undefined) return deadLetter(delivery, { reason: 'invalid_request', detail: 'the message carries no envelope' });
+    const size = typeof delivery.body === 'string' ? Buffer.byteLength(delivery.body) : delivery.body.byteLength;
+    if (size > MAX_BODY_BYTES) return deadLetter(delivery, { reason: 'payload_too_large', detail: `the body is ${size} bytes, over ${MAX_BODY_BYTES}` });
     const raw = parseBody(delivery.body);
     if (raw === NOT_JSON) return deadLetter(delivery, { reason: 'invalid_request', detail: 'the message body is not UTF-8 JSON' });
     const intake = checkIntake(raw, registry, { key: delivery.key, keyName: delivery.keyName, keyPath: delivery.keyPath });
@@ -117,6 +136,7 @@ export function createDeliveryHandler(options: DeliveryHandlerOptions): (deliver
 
     const command = intake.command;
     let submission: Submission | undefined;
+    let unstorable = 0;
     for (let attempt = 0; submission === undefined; attempt++) {
       // Bounded by the inbox's life and the delivery's: each wait is capped, stop or a lost channel ends it.
       if (signal.aborted || !delivery.live()) return 'abandoned';
@@ -124,13 +144,16 @@ export function createDeliveryHandler(options: DeliveryHandlerOptions): (deliver
         [submission] = await options.submit(clientId, [command]);
         if (!submission) throw new Error('the command service gave no answer');
       } catch (err) {
+        const transient = isRetryable(err);
+        if (!transient && ++unstorable >= MAX_UNSTORABLE_ATTEMPTS) {
+          return deadLetter(delivery, { reason: 'unstorable', detail: `the command could not be stored after ${unstorable} attempts: ${whyUnstorable(err)}` });
+        }
         metrics.delivery(source, 'retried');
         // The first failure and every tenth after it: an outage holds up to a prefetch's worth of deliveries.
-        if (attempt % 10 === 0) {
+        if (attempt % 10 === 0 || !transient) {
           const error = { message: (err as Error).message, code: (err as { code?: string }).code };
-          log.warn({ source, key: command.id, attempt, err: error }, 'inbox: submission failed, holding the message');
+          log.warn({ source, key: command.id, attempt, transient, err: error }, 'inbox: submission failed, holding the message');
         }
-        await delivery.extend?.().catch(() => {});
         await pause(backoffDelay(attempt, options.backoff), signal);
       }
     }

@@ -67,6 +67,8 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
   const dead = natsDeadLetterNames(stream);
   const stopping = new AbortController();
   const inFlight = new Set<Promise<void>>();
+  /** Messages in hand: their ack deadline is pushed back on a timer while they are held. */
+  const held = new Set<JsMsg>();
   let running: Promise<void> | undefined;
 
   async function ensure(nc: NatsConnection): Promise<void> {
@@ -150,10 +152,6 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
         // No reason text: servers before 2.10 take only a bare +TERM (the reason travels in the dead letter's headers).
         message.term();
       },
-      extend() {
-        message.working();
-        return Promise.resolve();
-      },
     };
   }
 
@@ -165,13 +163,17 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
       connected();
       watchMaxDeliveries(nc);
       const consumer = await jetstream(nc).consumers.get(stream, options.consumer);
-      const messages = await consumer.consume({ max_messages: options.prefetch });
+      // A deleted consumer or stream ends the session (instead of waiting for it forever), and the next one
+      // declares them again.
+      const messages = await consumer.consume({ max_messages: options.prefetch, abort_on_missing_resource: true });
       stopping.signal.addEventListener('abort', () => void messages.close(), { once: true });
       void nc.closed().then(() => messages.close());
       log.info({ source: 'nats', stream, consumer: options.consumer }, 'inbox: consuming');
       for await (const message of messages) {
         await slots.acquire();
+        held.add(message);
         const task = handle(deliveryOf(nc, message)).finally(() => {
+          held.delete(message);
           slots.release();
           inFlight.delete(task);
         });
@@ -188,12 +190,28 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
     name: 'nats',
     clientId: options.clientId,
     start(handle) {
+      if (running) return;
+      // working() pushes a held message's ack deadline back: every third of the ack wait, independently of
+      // the submit attempts, so a message held through a PostgreSQL outage is never redelivered meanwhile.
+      const extender = setInterval(
+        () => {
+          for (const message of held) {
+            try {
+              message.working();
+            } catch {
+              // Its connection is closed: the server redelivers it anyway, and the held copy is abandoned.
+            }
+          }
+        },
+        Math.max(100, Math.floor(options.ackWaitMs / 3)),
+      );
+      stopping.signal.addEventListener('abort', () => clearInterval(extender), { once: true });
       const wrapped = async (delivery: Delivery) => {
         await handle(delivery).catch((err: unknown) =>
           log.error({ source: 'nats', err: { message: (err as Error).message } }, 'inbox: delivery failed; left for redelivery'),
         );
       };
-      running ??= (async () => {
+      running = (async () => {
         for (let attempt = 0; !stopping.signal.aborted; attempt++) {
           try {
             await runSession(wrapped, () => (attempt = 0));

@@ -73,7 +73,11 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
             queue,
             message.content,
             {
-              ...message.properties,
+              // Built field by field, not spread: a foreign user_id would make RabbitMQ close the channel (and the
+              // dead-lettering loop forever), an expiration would make the dead copy vanish.
+              ...(message.properties.messageId === undefined ? {} : { messageId: message.properties.messageId as string }),
+              ...(message.properties.contentType === undefined ? {} : { contentType: message.properties.contentType as string }),
+              ...(message.properties.timestamp === undefined ? {} : { timestamp: message.properties.timestamp as number }),
               persistent: true,
               headers: { ...(message.properties.headers ?? {}), 'x-oncely-reason': problem.reason, 'x-oncely-detail': problem.detail, 'x-oncely-queue': queue },
             },
@@ -124,7 +128,21 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
             void model.close().catch(() => {});
             return;
           }
-          const task = handle(deliveryOf(message, current)).finally(() => inFlight.delete(task));
+          const delivery = deliveryOf(message, current);
+          const task = handle(delivery)
+            .catch(async (err: unknown) => {
+              log.error({ source: 'rabbitmq', err: { message: (err as Error).message } }, 'inbox: delivery failed; requeued after a pause');
+              // Left unacked it would hold a prefetch slot until consumer_timeout: requeue it after a bounded
+              // pause (so a failing message does not spin), unless its channel is gone (that requeued it).
+              await pause(options.backoff.capMs, stopping.signal);
+              if (!delivery.live()) return;
+              try {
+                channel.nack(message, false, true);
+              } catch {
+                // Closed meanwhile: RabbitMQ requeued it.
+              }
+            })
+            .finally(() => inFlight.delete(task));
           inFlight.add(task);
         },
         { noAck: false },
@@ -147,16 +165,11 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
     name: 'rabbitmq',
     clientId: options.clientId,
     start(handle) {
-      const wrapped = async (delivery: Delivery) => {
-        await handle(delivery).catch((err: unknown) =>
-          log.error({ source: 'rabbitmq', err: { message: (err as Error).message } }, 'inbox: delivery failed; left for redelivery'),
-        );
-      };
       running ??= (async () => {
         for (let attempt = 0; !stopping.signal.aborted;) {
           const before = generation;
           try {
-            await runSession(wrapped);
+            await runSession(handle);
           } catch (err) {
             log.warn({ source: 'rabbitmq', attempt, err: { message: (err as Error).message } }, 'inbox: RabbitMQ unavailable, reconnecting');
           }

@@ -76,10 +76,6 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
           .xAck(stream, group, id)
           .exec();
       },
-      async extend() {
-        // Claiming it for ourselves again resets its idle time, so no other consumer claims it while it is held.
-        await writer.xClaimJustId(stream, group, consumer, 0, id);
-      },
     };
   }
 
@@ -97,7 +93,22 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
     }
   }
 
-  /** Entries whose consumer died: claimed for this one; a poison entry (delivered too often) goes to dead. */
+  /**
+   * Claims every entry in hand for this consumer again, which resets its idle time (JUSTID leaves its delivery
+   * count alone), so no consumer's claim sweep takes it while it is held, however long PostgreSQL is down.
+   * Runs on a timer of its own, not with submit attempts, so a slow attempt cannot let an entry go idle.
+   */
+  async function extendHeld(): Promise<void> {
+    const ids = [...inFlight.keys()];
+    if (ids.length === 0 || !writer.isReady) return;
+    await writer.xClaimJustId(stream, group, consumer, 0, ids);
+  }
+
+  /**
+   * Entries whose consumer died: claimed for this one; a poison entry (delivered too often) goes to dead.
+   * XAUTOCLAIM also returns this consumer's own idle entries: one still in hand is skipped before its
+   * delivery count is looked at, so a held entry is never dead-lettered while its submission may yet commit.
+   */
   async function claimIdle(handle: (delivery: Delivery) => Promise<void>): Promise<void> {
     const room = options.prefetch - inFlight.size;
     if (room <= 0) return;
@@ -105,6 +116,7 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
     for (const message of messages) {
       if (!message) continue;
       const entry = { id: String(message.id), message: message.message as Record<string, string> };
+      if (inFlight.has(entry.id)) continue;
       const [pending] = await writer.xPendingRange(stream, group, entry.id, entry.id, 1);
       if (pending && Number(pending.deliveriesCounter) > options.maxDeliveries) {
         await deliveryOf(entry).deadLetter({ reason: 'too_many_deliveries', detail: `delivered ${pending.deliveriesCounter} times without being settled` });
@@ -142,12 +154,18 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
     name: 'redis',
     clientId: options.clientId,
     start(handle) {
+      if (running) return;
       const wrapped = async (delivery: Delivery) => {
         await handle(delivery).catch((err: unknown) =>
           log.error({ source: 'redis', err: { message: (err as Error).message } }, 'inbox: delivery failed; left pending for a claim'),
         );
       };
-      running ??= (async () => {
+      const extender = setInterval(
+        () => void extendHeld().catch((err: unknown) => log.debug({ source: 'redis', err: { message: (err as Error).message } }, 'inbox: could not extend held entries')),
+        Math.max(100, Math.floor(options.claimIdleMs / 3)),
+      );
+      stopping.signal.addEventListener('abort', () => clearInterval(extender), { once: true });
+      running = (async () => {
         let attempt = 0;
         let ownPendingRead = false;
         let lastClaim = 0;

@@ -82,6 +82,12 @@ export function checkIntake(raw: unknown, registry: Registry, keys: IntakeKeys =
       extra: { ifMatch: matchVersion, expectedVersion: envelope.expectedVersion },
     });
   }
+  // Before the schema: a recursive schema (or the fingerprint's canonical JSON) would overflow the stack on it.
+  if (depthOf(envelope.payload) > MAX_PAYLOAD_DEPTH) {
+    return refuse('invalid_payload', `the payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`, {
+      errors: [{ path: 'payload', message: `must nest at most ${MAX_PAYLOAD_DEPTH} objects or arrays deep` }],
+    });
+  }
   const checked = checkPayload(registry, envelope.type, envelope.payload);
   if (!checked.ok) {
     if (checked.reason === 'unknown_command_type') {
@@ -99,6 +105,23 @@ export function checkIntake(raw: unknown, registry: Registry, keys: IntakeKeys =
     ok: true,
     command: { id, type: envelope.type, entityId: envelope.entityId, expectedVersion: envelope.expectedVersion ?? matchVersion, payload: envelope.payload },
   };
+}
+
+/** The deepest nesting of objects and arrays a payload may have (the payload object itself is level 1). */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+/** How deep `value` nests objects and arrays, counted without recursion (so any depth is measured safely). */
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_PAYLOAD_DEPTH) return deepest;
+    for (const item of Array.isArray(node) ? node : Object.values(node)) stack.push([item, depth + 1]);
+  }
+  return deepest;
 }
 
 /**

@@ -15,7 +15,7 @@ import { createLogger } from '../../src/log.ts';
 import { startSystem, type System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { FAST_ENV, readStatus, startTestSystem, testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
-import { KITS, type BrokerKit, type BrokerName } from './kits.ts';
+import { KITS, natsKit, type BrokerKit, type BrokerName } from './kits.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUR_CONNECTIONS = `oncely-inbox-${hostname()}-${process.pid}`;
@@ -241,13 +241,54 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     );
   });
 
+  it('dead-letters what can never be stored (a value PostgreSQL refuses, an oversized body, a deep payload) and keeps consuming', async () => {
+    const kit = await useKit(broker);
+    const db = await useDatabase();
+    // A value PostgreSQL refuses, deterministically: retrying it would hold the message (and a prefetch slot) forever.
+    await db.pool.query(`ALTER TABLE commands ADD CONSTRAINT oncely_test_refused CHECK (id NOT LIKE '%-refused')`);
+    const system = await useSystem(() => startTestSystem(db.url, { roles: { api: false, worker: true, inbox: true }, env: kit.env }));
+    const a = `acct-${tag()}`;
+    await openAccount(kit, db.pool, a);
+
+    await publishEnvelope(kit, { ...credit(a, 1, 5), id: `${a}-refused` });
+    await kit.publish(JSON.stringify({ ...credit(a, 2, 5), payload: { amount: 5, pad: 'x'.repeat(300 * 1024) } }), { key: credit(a, 2, 5).id });
+    // 10,000 levels: JSON.parse takes it, a recursive walk (a schema, the fingerprint's canonical JSON) would overflow.
+    const deep = `${'['.repeat(10_000)}1${']'.repeat(10_000)}`;
+    await kit.publish(JSON.stringify({ ...credit(a, 3, 5), payload: { amount: 5, deep: 0 } }).replace('"deep":0', `"deep":${deep}`), { key: credit(a, 3, 5).id });
+    await publishEnvelope(kit, credit(a, 4, 7));
+
+    const letters = await waitUntil(
+      () => kit.deadLetters(),
+      (l) => l.length === 3,
+      60_000,
+      'three dead letters',
+    );
+    const byReason = new Map(letters.map((l) => [l.reason, l]));
+    expect([...byReason.keys()].sort()).toEqual(['invalid_payload', 'payload_too_large', 'unstorable']);
+    // Said without SQL or a stack: the SQLSTATE only.
+    expect(byReason.get('unstorable')?.detail).toMatch(/SQLSTATE 23514/);
+    expect(byReason.get('unstorable')?.detail).not.toMatch(/CHECK|commands|oncely_test_refused|\n\s+at /);
+    expect(byReason.get('invalid_payload')?.detail).toMatch(/nests deeper than 64/);
+    expect((JSON.parse(byReason.get('unstorable')!.body) as { id: string }).id).toBe(`${a}-refused`);
+    expect((await waitForTerminal(db.pool, credit(a, 4, 7).id, 30_000, kit.clientId)).status).toBe('succeeded');
+    expect(await account(db.pool, a)).toEqual({ balance: 7, ledgerRows: 1 });
+    expect(await commandCount(db.pool, kit.clientId)).toBe(2);
+    expect(await delivered(system, 'dead_lettered')).toBe(3);
+    await waitUntil(
+      () => kit.pending(),
+      (n) => n === 0,
+      30_000,
+      'the broker to hold nothing',
+    );
+  });
+
   it('loses and acks nothing while PostgreSQL is down, then applies every message once', async () => {
     const kit = await useKit(broker);
     const dir = await mkdtemp(path.join(tmpdir(), 'oncely-inbox-pg-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const pg: ChaosPostgres = await startChaosPostgres({ dir: path.join(dir, 'pg'), log: () => {} });
     cleanups.push(() => pg.stop());
-    const config = testConfig(pg.url, { ...kit.env, RECONCILE_INTERVAL_SECONDS: '2' });
+    const config = testConfig(pg.url, { ...kit.env, RECONCILE_INTERVAL_SECONDS: '2', INBOX_NATS_MAX_DELIVER: '2', INBOX_REDIS_MAX_DELIVERIES: '2' });
     const system = await useSystem(() => startSystem({ config, roles: { api: false, worker: true, inbox: true }, log: createLogger('silent', 'test') }));
     const pool = system.pool;
 
@@ -269,7 +310,9 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
       30_000,
       'the inbox to retry',
     );
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Longer than the ack wait (NATS) and the claim idle time (Redis): the held deliveries must be extended
+    // meanwhile, or JetStream redelivers them and XAUTOCLAIM counts (and dead-letters) them.
+    await new Promise((resolve) => setTimeout(resolve, broker === 'rabbitmq' ? 1500 : 20_000));
     // Nothing committed, so nothing acked: the broker still holds every message published during the outage.
     expect(await delivered(system, 'accepted')).toBe(11);
     expect(await kit.pending()).toBeGreaterThanOrEqual(20);
@@ -292,6 +335,9 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     expect(await commandCount(db.pool, kit.clientId)).toBe(31);
     expect(await notSucceeded(db.pool, kit.clientId)).toEqual([]);
     expect(await account(db.pool, a)).toEqual({ balance: (30 * 31) / 2, ledgerRows: 30 });
+    // Held, not redelivered: no second copy came back as a duplicate, none was dead-lettered.
+    expect(await delivered(system, 'duplicate')).toBe(0);
+    expect(await kit.deadLetters()).toEqual([]);
   });
 
   it('rides through a forced close of its broker connection', async () => {
@@ -333,7 +379,7 @@ describe('inbox: nats max_deliver', () => {
     const a = `acct-${tag()}`;
     const victim = credit(a, 1, 90);
     const env = { DATABASE_URL: db.url, ...kit.env, INBOX_NATS_MAX_DELIVER: '2', ONCELY_TEST_PAUSE_AFTER_COMMIT: victim.id };
-    // Two inbox lives that each take the message and never ack it: the second delivery is the last one.
+    // Two inbox lives that each take the message and are killed before the ack: the second delivery is the last one.
     const first = spawnInbox(env);
     await openAccount(kit, db.pool, a);
     await publishEnvelope(kit, victim);
@@ -352,7 +398,10 @@ describe('inbox: nats max_deliver', () => {
       'the second delivery',
     );
 
-    // Its ack wait runs out, JetStream gives up on it and says so; the live inbox copies it to <stream>_DEAD.
+    // A held delivery's deadline is extended while its inbox lives: killed, its ack wait runs out, JetStream
+    // gives up on it and says so, and a live inbox copies it to <stream>_DEAD.
+    await second.kill();
+    spawnInbox({ DATABASE_URL: db.url, ...kit.env, INBOX_NATS_MAX_DELIVER: '2' });
     const letters = await waitUntil(
       () => kit.deadLetters(),
       (l) => l.length === 1,
@@ -365,5 +414,40 @@ describe('inbox: nats max_deliver', () => {
     // It was committed by the first delivery, once.
     expect(await commandCount(db.pool, kit.clientId)).toBe(2);
     expect((await waitForTerminal(db.pool, victim.id, 30_000, kit.clientId)).status).toBe('succeeded');
+  });
+});
+
+describe('inbox: nats consumer deleted', () => {
+  it('declares its consumer again when it is deleted under it, and applies what is published next', async () => {
+    const kit = await natsKit();
+    cleanups.push(() => kit.cleanup());
+    const db = await useDatabase();
+    await useSystem(() => startTestSystem(db.url, { roles: { api: false, worker: true, inbox: true }, env: kit.env }));
+    const a = `acct-${tag()}`;
+    await openAccount(kit, db.pool, a);
+    await kit.deleteConsumer();
+    await publishEnvelope(kit, credit(a, 1, 40));
+    expect((await waitForTerminal(db.pool, credit(a, 1, 40).id, 60_000, kit.clientId)).status).toBe('succeeded');
+    expect(await account(db.pool, a)).toEqual({ balance: 40, ledgerRows: 1 });
+    expect(await commandCount(db.pool, kit.clientId)).toBe(2);
+  });
+});
+
+describe('inbox: rabbitmq dead letters', () => {
+  it('keeps a dead letter whose original had an expiration (the copy does not inherit it)', async () => {
+    const kit = await useKit('rabbitmq');
+    const db = await useDatabase();
+    await useSystem(() => startTestSystem(db.url, { roles: { api: false, worker: true, inbox: true }, env: kit.env }));
+    await kit.publish('not json', { key: `expiring-${tag()}`, expiration: '3000' });
+    await waitUntil(
+      () => kit.deadLetters(),
+      (l) => l.length === 1,
+      30_000,
+      'the dead letter',
+    );
+    // Past the original's expiration: a copy that inherited it would be gone from the dead-letter queue.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    const letters = await kit.deadLetters();
+    expect(letters.map((l) => [l.reason, l.body])).toEqual([['invalid_request', 'not json']]);
   });
 });

@@ -25,6 +25,8 @@ export interface DeadLetter {
 export interface PublishOptions {
   /** The broker-side id: AMQP message_id, Nats-Msg-Id, the entry's `id` field. */
   key?: string;
+  /** RabbitMQ only: the message's expiration (per-message TTL, ms as text). */
+  expiration?: string;
 }
 
 export interface BrokerKit {
@@ -60,7 +62,7 @@ export async function rabbitKit(): Promise<BrokerKit> {
     clientId: `rabbitmq:${queue}`,
     async publish(body, options = {}) {
       await new Promise<void>((resolve, reject) =>
-        channel.sendToQueue(queue, Buffer.from(body), { persistent: true, ...(options.key ? { messageId: options.key } : {}) }, (err: unknown) =>
+        channel.sendToQueue(queue, Buffer.from(body), { persistent: true, ...(options.key ? { messageId: options.key } : {}), ...(options.expiration ? { expiration: options.expiration } : {}) }, (err: unknown) =>
           err ? reject(err instanceof Error ? err : new Error('publish not confirmed')) : resolve(),
         ),
       );
@@ -142,7 +144,7 @@ export async function startTcpProxy(targetPort: number): Promise<{ port: number;
   };
 }
 
-export async function natsKit(): Promise<BrokerKit> {
+export async function natsKit(): Promise<BrokerKit & { deleteConsumer(): Promise<void> }> {
   const stream = `ONCELY_T_${suffix()}`;
   const subject = `oncely.test.${stream}`;
   const consumer = 'inbox';
@@ -160,7 +162,7 @@ export async function natsKit(): Promise<BrokerKit> {
       INBOX_NATS_SUBJECT: subject,
       INBOX_NATS_CONSUMER: consumer,
       INBOX_NATS_PREFETCH: '20',
-      INBOX_NATS_ACK_WAIT_SECONDS: '5',
+      INBOX_NATS_ACK_WAIT_SECONDS: '15',
     },
     clientId: `nats:${stream}`,
     async publish(body, options = {}) {
@@ -194,6 +196,9 @@ export async function natsKit(): Promise<BrokerKit> {
     cutConnections() {
       return Promise.resolve(proxy.cut());
     },
+    async deleteConsumer() {
+      await jsm.consumers.delete(stream, consumer);
+    },
     async cleanup() {
       await jsm.streams.delete(stream).catch(() => {});
       await jsm.streams.delete(dead.stream).catch(() => {});
@@ -218,7 +223,7 @@ export async function redisKit(): Promise<BrokerKit> {
       INBOX_REDIS_STREAM: stream,
       INBOX_REDIS_GROUP: group,
       INBOX_REDIS_PREFETCH: '20',
-      INBOX_REDIS_CLAIM_IDLE_MS: '2000',
+      INBOX_REDIS_CLAIM_IDLE_MS: '15000',
     },
     clientId: `redis:${stream}`,
     async publish(body, options = {}) {

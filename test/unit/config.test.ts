@@ -61,5 +61,9 @@ describe('configuration', () => {
     expect(() => parseConfig({ INBOX_RABBITMQ_URL: 'http://127.0.0.1:5672' })).toThrow(/INBOX_RABBITMQ_URL/);
     expect(() => parseConfig({ INBOX_NATS_STREAM: 'has.dots' })).toThrow(/INBOX_NATS_STREAM/);
     expect(() => parseConfig({ INBOX_REDIS_CLIENT_ID: 'two words' })).toThrow(/INBOX_REDIS_CLIENT_ID/);
+    // Below a reconnect's worst pause a held delivery could be redelivered or claimed while it is held.
+    expect(() => parseConfig({ INBOX_REDIS_CLAIM_IDLE_MS: '14999' })).toThrow(/INBOX_REDIS_CLAIM_IDLE_MS/);
+    expect(() => parseConfig({ INBOX_NATS_ACK_WAIT_SECONDS: '14' })).toThrow(/INBOX_NATS_ACK_WAIT_SECONDS/);
+    expect(parseConfig({ INBOX_REDIS_CLAIM_IDLE_MS: '15000', INBOX_NATS_ACK_WAIT_SECONDS: '15' })).toMatchObject({ INBOX_REDIS_CLAIM_IDLE_MS: 15_000, INBOX_NATS_ACK_WAIT_SECONDS: 15 });
   });
 });
