@@ -146,7 +146,7 @@ export function planFaults(
     add('reset', every(30));
   }
   // Added last, so a run without inboxes places every other fault exactly where it did before.
-  if (faults.has('kill') && brokers.inboxes) add('kill-inbox', every(15));
+  if (faults.has('kill') && brokers.inboxes) add('kill-inbox', every(20));
   if (brokers.cuts) add('broker-cut', every(30));
   // Each kind spread evenly over the window (its i-th of n at (i + 0.2..0.8) / n of it), so even a rare
   // kind (two PostgreSQL restarts) never bunches at the end, where the run may cut the plan short for its
