@@ -47,7 +47,8 @@ const USAGE = `usage: npm run chaos -- [options]
   --pg-start-command C and one that starts it again (e.g. "pg_ctlcluster 15 main start")
   --broker B           feed part of the workload through rabbitmq, nats, redis or all of them (default: none)
   --broker-share F     share of the paced commands published to the broker(s) instead of POSTed (default 0.3)
-  --inboxes N          inbox processes consuming them (default 2), SIGKILLed with the workers (inbox-kills)
+  --inboxes N          inbox processes consuming them (default 2); the faults inbox (SIGKILL one) and broker
+                       (close their RabbitMQ / Redis connections) act on them
   --keep               keep the run directory (logs, history) even when every figure holds`;
 
 const sh = promisify(execFile);

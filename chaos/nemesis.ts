@@ -6,8 +6,8 @@ import type { ManagedProcess } from './processes.ts';
 import type { ChaosProxy } from './proxy.ts';
 import { createRandom, type Random } from './random.ts';
 
-/** `broker`: close the inbox processes' own broker connections (only in a run with --broker). */
-export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy', 'broker'] as const;
+/** `inbox` and `broker` act only in a run with --broker: SIGKILL an inbox process, close its broker connections. */
+export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy', 'inbox', 'broker'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 type Event =
@@ -80,7 +80,7 @@ export interface NemesisOptions {
   active: () => boolean;
   /** The run's start (ms since epoch), so the nemesis's t=... stamps match the rest of the run's output. */
   origin?: number;
-  /** Inbox processes (broker consumers): SIGKILLed like the workers when `kill` is among the faults. */
+  /** Inbox processes (broker consumers): SIGKILLed and started again when `inbox` is among the faults. */
   inboxes?: readonly ManagedProcess[];
   /** Closes the inbox processes' broker connections from the broker's side; says what it did. */
   cutBrokers?: (r: Random) => Promise<{ closed: number; what: string }>;
@@ -146,7 +146,7 @@ export function planFaults(
     add('reset', every(30));
   }
   // Added last, so a run without inboxes places every other fault exactly where it did before.
-  if (faults.has('kill') && brokers.inboxes) add('kill-inbox', every(20));
+  if (faults.has('inbox') && brokers.inboxes) add('kill-inbox', every(20));
   if (brokers.cuts) add('broker-cut', every(30));
   // Each kind spread evenly over the window (its i-th of n at (i + 0.2..0.8) / n of it), so even a rare
   // kind (two PostgreSQL restarts) never bunches at the end, where the run may cut the plan short for its
