@@ -209,7 +209,10 @@ export async function createBrokerFeed(options: { brokers: readonly BrokerName[]
             WHERE (client_id || ' ' || id) = ANY($1) AND status IN ('succeeded', 'rejected', 'conflict', 'dead')`,
           [keys],
         )
-        .then((r) => r.rows, () => []);
+        .then(
+          (r) => r.rows,
+          () => [],
+        );
       const found = new Map(rows.map((row) => [row.key, row]));
       const now = Date.now();
       for (const key of keys) {
@@ -271,7 +274,10 @@ export async function createBrokerFeed(options: { brokers: readonly BrokerName[]
           const item: Garbage = { broker, key, kind, published: false };
           garbage.push(item);
           for (let attempt = 0; attempt < 10 && !item.published; attempt++) {
-            item.published = await publishRaw(broker, body, key).then(() => true, () => false);
+            item.published = await publishRaw(broker, body, key).then(
+              () => true,
+              () => false,
+            );
             if (!item.published) await sleep(500);
           }
         }
