@@ -405,7 +405,14 @@ async function main(): Promise<number> {
       onProgress: (share) => {
         pacedShare = share;
       },
-      feed: feed ? { brokers: feed.brokers, share: options.brokerShare, publish: feed.publish, outcome: feed.outcome } : undefined,
+      feed: feed
+        ? {
+            brokers: feed.brokers,
+            share: options.brokerShare,
+            publish: (broker, envelope, deadline) => feed.publish(broker, envelope, deadline),
+            outcome: (broker, id, deadline) => feed.outcome(broker, id, deadline),
+          }
+        : undefined,
     }).finally(() => {
       workloadDone = true;
       workloadEndedAt = Date.now();
