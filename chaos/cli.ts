@@ -38,7 +38,8 @@ const USAGE = `usage: npm run chaos -- [options]
                        failures with the production backoff)
   --expire S           override the processes' JOB_EXPIRE_SECONDS (default: the production default)
   --retry-limit N      override the processes' RETRY_LIMIT (default: the production default)
-  --require LIST       minimum fault counts, e.g. worker-kills=5,pg-restarts=2,commit-cuts=20, and
+  --require LIST       minimum fault counts, e.g. worker-kills=5,pg-restarts=2,commit-cuts=20 (also api-kills,
+                       worker-stops, terminate-sweeps, inbox-kills, broker-cuts), and
                        terminal-within=S: every command (poison aside) terminal within S seconds of the
                        last fault (default 10 when not given; the figure is always checked)
   --database-url URL   use this server (a fresh database on it) instead of an embedded PostgreSQL
