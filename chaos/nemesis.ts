@@ -282,8 +282,20 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         stats.postgresRestarts++;
         const down = r.int(500, 4000);
         log(`${stamp()} nemesis: PostgreSQL stopped -m immediate, down for ${down / 1000}s`);
-        await sleep(down);
+        // While PostgreSQL is down the inboxes hold their deliveries unacknowledged: an inbox SIGKILLed now
+        // surely dies with messages in hand, which the broker must deliver again (JetStream after ack_wait).
+        const inboxes = options.faults.has('inbox') ? (options.inboxes ?? []) : [];
+        const victim = inboxes.length > 0 ? r.pick(inboxes) : undefined;
+        if (victim) {
+          await sleep(Math.min(down / 2, 1000));
+          const pid = victim.pid;
+          await victim.kill();
+          stats.inboxKills++;
+          log(`${stamp()} nemesis: SIGKILL ${victim.name} (pid ${pid}) while PostgreSQL is down, its deliveries in hand`);
+        }
+        await sleep(victim ? down - Math.min(down / 2, 1000) : down);
         await options.postgres.start();
+        if (victim) await restart(victim);
         ended();
         log(`${stamp()} nemesis: PostgreSQL started again (accepting connections)`);
         const recovery = await firstCommandAfter(options.databaseUrl, 60_000);
