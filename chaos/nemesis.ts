@@ -295,9 +295,12 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         }
         await sleep(victim ? down - Math.min(down / 2, 1000) : down);
         await options.postgres.start();
-        if (victim) await restart(victim);
-        ended();
         log(`${stamp()} nemesis: PostgreSQL started again (accepting connections)`);
+        if (victim) {
+          await restart(victim);
+          log(`${stamp()} nemesis: ${victim.name} started again`);
+        }
+        ended();
         const recovery = await firstCommandAfter(options.databaseUrl, 60_000);
         stats.recoveries.push(recovery);
         log(`${stamp()} nemesis: ${recovery === null ? 'no command applied within 60 s' : `first command applied ${recovery.toFixed(1)}s`} after PostgreSQL came back`);
