@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Launches the oncely CLI (src/cli/main.ts) with a Node.js that runs TypeScript directly: the Node 24 of the
+// Launches the oncely CLI (src/cli/main.ts, or dist/cli/main.js in the installed package) with a Node.js that runs TypeScript directly: the Node 24 of the
 // `node` devDependency when there is one (a checkout: `npx oncely` runs this file with whatever node is on
 // PATH, which may be too old to strip types), else the running Node if it is 23.6 or newer.
 // Plain JavaScript on purpose: it must start on any Node npm can run.
@@ -9,7 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const entry = path.join(root, 'src', 'cli', 'main.ts');
+// A checkout runs the TypeScript sources; the installed package (npm pack) ships them compiled to dist/.
+const source = path.join(root, 'src', 'cli', 'main.ts');
+const compiled = path.join(root, 'dist', 'cli', 'main.js');
+const entry = existsSync(source) ? source : compiled;
 
 function supportsTypeStripping(version) {
   const [major, minor] = version.replace(/^v/, '').split('.').map(Number);
@@ -30,7 +33,7 @@ function findNode() {
   return undefined;
 }
 
-const node = findNode();
+const node = entry === compiled ? process.execPath : findNode();
 if (!node) {
   process.stderr.write(`oncely: needs Node.js 23.6 or newer to run (this is ${process.version}); run npm ci to install the project's Node 24\n`);
   process.exit(1);

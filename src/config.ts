@@ -56,6 +56,64 @@ const otlpHeaders = z.string().transform((value, ctx) => {
   return headers;
 });
 
+// ---- Outbox relay (docs/outbox.md) ----
+const DEFAULT_BROKER_URLS = { rabbitmq: 'amqp://guest:guest@127.0.0.1:5672', nats: 'nats://127.0.0.1:4222', redis: 'redis://127.0.0.1:6379' } as const;
+
+/** `from=to,from=to`: event types renamed on the wire (each side an envelope type name). */
+const typeMap = z.string().transform((value, ctx) => {
+  const map = new Map<string, string>();
+  for (const pair of value.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+    const [from, to, extra] = pair.split('=').map((side) => side.trim());
+    if (!from || !to || extra !== undefined || ![from, to].every((name) => /^[A-Za-z0-9._:-]{1,128}$/.test(name))) {
+      ctx.addIssue({ code: 'custom', message: 'must be type=type pairs separated by commas' });
+      return z.NEVER;
+    }
+    map.set(from, to);
+  }
+  return map;
+});
+
+const relaySettings = {
+  /** The broker the relay publishes outbox events to; unset: no relay (`npm start` runs one when set). */
+  RELAY_BROKER: z.enum(['rabbitmq', 'nats', 'redis']).optional(),
+  /** The broker's URL; default: the broker's local default (amqp://guest:guest@127.0.0.1:5672, nats://127.0.0.1:4222, redis://127.0.0.1:6379). */
+  RELAY_URL: z.string().min(1).optional(),
+  /** RabbitMQ: the topic exchange events go to (routing key = event type). */
+  RELAY_EXCHANGE: z.string().min(1).max(255).default('oncely.events'),
+  /** RabbitMQ: a durable queue bound to the exchange with `#` (optional). */
+  RELAY_QUEUE: z.string().min(1).max(255).optional(),
+  /** NATS: events go to `<prefix>.<type>`. */
+  RELAY_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated subject tokens').default('oncely.events'),
+  /** NATS: the JetStream stream capturing `<prefix>.>`, created when missing. */
+  RELAY_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a stream name (letters, digits, _ and -)').default('ONCELY_EVENTS'),
+  /** Redis: the stream key events are appended to. */
+  RELAY_STREAM: z.string().min(1).default('oncely.events'),
+  /** Events one relay transaction claims at most. */
+  RELAY_BATCH_SIZE: integer(1, 1000).default(100),
+  /** How long an idle relay waits before looking for new events. */
+  RELAY_POLL_INTERVAL_MS: integer(10, 60_000).default(200),
+  /** `account.credited=ledger.record,...`: event types renamed on the wire, so another oncely's inbox takes them as its commands. */
+  RELAY_TYPE_MAP: typeMap.default(new Map()),
+  /** How long sent events are kept before the relay deletes them (a duration: `7d`, `12h`); at least 1m. */
+  OUTBOX_RETENTION: z
+    .string()
+    .default('7d')
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === null || ms < 60_000) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration of at least 1m: ${DURATION_FORMAT}` });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+};
+
+/** The relay's broker URL: RELAY_URL, else the broker's local default. */
+export function relayUrl(config: Pick<Config, 'RELAY_BROKER' | 'RELAY_URL'>): string | undefined {
+  return config.RELAY_BROKER ? (config.RELAY_URL ?? DEFAULT_BROKER_URLS[config.RELAY_BROKER]) : undefined;
+}
+// ---- end of outbox relay ----
+
 // Broker inboxes (docs/brokers.md). A source runs when its URL is set; its commands are stored under its own
 // client id (default `<broker>:<queue or stream>`), so one id on two sources never collides.
 const brokerUrl = (...protocols: string[]) =>
@@ -169,6 +227,7 @@ export const ConfigSchema = z.object({
     .pipe(z.enum(['true', 'false']))
     .transform((value) => value === 'true')
     .default(false),
+  ...relaySettings,
   ...inboxVariables,
 });
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Hono } from 'hono';
-import type { Config } from './config.ts';
+import { relayUrl, type Config } from './config.ts';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { checkDomains, commandsOf, type Domain } from './core/domain.ts';
 import { createRegistry, type Registry } from './core/registry.ts';
@@ -14,6 +14,7 @@ import { markDead, type ApplyHooks, type ApplyTracer } from './processor/apply.t
 import { applyBatch } from './processor/batch.ts';
 import { createCommandService, type CommandService } from './processor/commands.ts';
 import { isRetryable } from './processor/errors.ts';
+import type { Enqueue } from './processor/ports.ts';
 import { createStatsReader, readDuplicateCounts } from './processor/stats.ts';
 import { readQueueSnapshot } from './metrics/queue-snapshot.ts';
 import { createMetrics, type Metrics } from './metrics/registry.ts';
@@ -23,6 +24,10 @@ import { reconcileGraceSeconds, startReconciler, type Reconciler } from './proce
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
 import { createInboxSources, inboxSubmissions, startInbox, type Inbox, type InboxHooks } from './inbox/index.ts';
+import { oldestUnsentAge } from './outbox/claim.ts';
+import { createRelayMetrics } from './outbox/metrics.ts';
+import { createPublisher } from './outbox/publishers.ts';
+import { startRelay, type Relay, type RelayHooks } from './outbox/relay.ts';
 
 export type { InboxHooks };
 export { inboxConfigured } from './inbox/index.ts';
@@ -32,6 +37,8 @@ export interface Roles {
   worker: boolean;
   /** The broker consumers configured by INBOX_*_URL (none configured: nothing runs). */
   inbox?: boolean;
+  /** The outbox relay, when RELAY_BROKER is set (docs/outbox.md). */
+  relay?: boolean;
 }
 
 export interface System {
@@ -40,6 +47,8 @@ export interface System {
   pool: pg.Pool;
   /** This system's metrics (src/metrics/registry.ts); `metrics.render()` is the /metrics exposition. */
   metrics: Metrics;
+  /** Queues jobs inside a caller's transaction: what the library's `submit(tx, commands)` stores through. */
+  enqueue: Enqueue;
   /** Whether the database answers and its schema is current (/health/ready). */
   ready(): Promise<boolean>;
   stop(): Promise<void>;
@@ -66,6 +75,8 @@ export interface SystemOptions {
   migrate?: boolean;
   /** Test hooks into the inbox (a kill between commit and ack); production passes none. */
   inboxHooks?: InboxHooks;
+  /** The relay's hooks (tests: stop between publish and mark). */
+  relayHooks?: RelayHooks;
 }
 
 /**
@@ -108,7 +119,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const submitPool = roles.api || inboxSources.length > 0
     ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
     : undefined;
-  const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: metrics.submissions });
+  const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: (commands, answers) => metrics.submissions(commands, answers) });
   const commands = tracing ? tracing.submissions(service) : service;
 
   if (roles.worker) {
@@ -169,6 +180,33 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         })
       : undefined;
 
+  // ---- Outbox relay: publishes stored events to RELAY_BROKER (docs/outbox.md) ----
+  let relay: Relay | undefined;
+  const brokerUrl = relayUrl(config);
+  if (roles.relay && config.RELAY_BROKER && brokerUrl) {
+    relay = startRelay({
+      pool,
+      publisher: createPublisher({
+        broker: config.RELAY_BROKER,
+        url: brokerUrl,
+        exchange: config.RELAY_EXCHANGE,
+        ...(config.RELAY_QUEUE ? { queue: config.RELAY_QUEUE } : {}),
+        subjectPrefix: config.RELAY_SUBJECT_PREFIX,
+        natsStream: config.RELAY_NATS_STREAM,
+        stream: config.RELAY_STREAM,
+      }),
+      batchSize: config.RELAY_BATCH_SIZE,
+      pollIntervalMs: config.RELAY_POLL_INTERVAL_MS,
+      typeMap: config.RELAY_TYPE_MAP,
+      retentionMs: config.OUTBOX_RETENTION,
+      log,
+      metrics: createRelayMetrics(metrics.registry, () => oldestUnsentAge(pool)),
+      ...(options.relayHooks ? { hooks: options.relayHooks } : {}),
+    });
+    log.info({ broker: config.RELAY_BROKER }, 'outbox relay started');
+  }
+  // ---- end of outbox relay ----
+
   let app: System['app'];
   if (roles.api) {
     const stats = createStatsReader(pool);
@@ -206,10 +244,12 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     commands,
     pool,
     metrics,
+    enqueue: queue.enqueue,
     ready,
     stop() {
       stopping ??= (async () => {
         await inbox?.stop();
+        await relay?.stop();
         await retention?.stop();
         await reconciler?.stop();
         await queue.stop();

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Command } from './envelope.ts';
+import type { EventDraft } from './event.ts';
 import type { Outcome } from './outcome.ts';
 import type { AppendTable, EntityTable, Lookup, RowKey, Versioned } from './table.ts';
 
@@ -12,6 +13,8 @@ export interface CommandContext<P> {
   /** Runs inside the one transaction that also dedupes the command and records its outcome. */
   sql: Sql;
   command: Command<P>;
+  /** Stages an event, stored with the effect if the handler succeeds (docs/outbox.md); a refusal drops it. */
+  emit(event: EventDraft): void;
 }
 
 /** The rows a batch has locked, as the commands before this one in the batch left them. */
@@ -28,6 +31,8 @@ export interface BatchState extends ReadState {
   /** The next state of a locked row, given at the version it was read at; returns it at the next version. */
   update<R extends Versioned>(table: EntityTable<R>, row: R): R;
   append<R>(table: AppendTable<R>, row: R): void;
+  /** Stages an event about a row this batch locked, kept only if the decision succeeds (docs/outbox.md). */
+  emit(event: EventDraft): void;
 }
 
 /**

@@ -1,13 +1,23 @@
 import { z } from 'zod';
 
-/** The alphabet of command ids and entity ids (CONTRACT section 2). */
+/**
+ * The alphabet of command ids and entity ids (CONTRACT section 2).
+ *
+ * @example
+ * const payload = z.strictObject({ orderId: Identifier });
+ */
 export const Identifier = z
   .string()
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9._:-]+$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
 
-/** Money: an integer number of minor units (cents). Never a float. */
+/**
+ * Money: an integer number of minor units (cents). Never a float.
+ *
+ * @example
+ * const payload = z.strictObject({ amount: Amount });
+ */
 export const Amount = z.number().int().min(1).max(1_000_000_000_000);
 
 /** The envelope as it arrives, before its payload is checked against the type's schema. */
@@ -36,6 +46,12 @@ export const COMMAND_STATUSES = ['queued', 'retrying', 'succeeded', 'rejected', 
 export type CommandStatusName = (typeof COMMAND_STATUSES)[number];
 export const TERMINAL_STATUSES: ReadonlySet<CommandStatusName> = new Set(['succeeded', 'rejected', 'conflict', 'dead']);
 
+/**
+ * Whether a status is final: succeeded, rejected, conflict or dead.
+ *
+ * @example
+ * if (isTerminal(status.status)) return status;
+ */
 export function isTerminal(status: CommandStatusName): boolean {
   return TERMINAL_STATUSES.has(status);
 }

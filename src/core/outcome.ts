@@ -9,14 +9,32 @@ export type Outcome =
   | { status: 'rejected'; error: CommandError }
   | { status: 'conflict'; error: CommandError };
 
+/**
+ * The command applied; `result` is stored and replayed to every re-submission.
+ *
+ * @example
+ * return succeeded({ status: saved.status, version: saved.version });
+ */
 export function succeeded(result: unknown): Outcome {
   return { status: 'succeeded', result };
 }
 
+/**
+ * A business refusal: stored and replayed like a success, and it writes nothing.
+ *
+ * @example
+ * return rejected('already_exists', `ticket ${command.entityId} already exists`);
+ */
 export function rejected(code: string, message: string, details?: Record<string, unknown>): Outcome {
   return { status: 'rejected', error: details ? { code, message, details } : { code, message } };
 }
 
+/**
+ * The entity is not at the command's `expectedVersion`: the command ends `conflict`.
+ *
+ * @example
+ * if (row.version !== command.expectedVersion) return versionConflict(command.expectedVersion, row.version);
+ */
 export function versionConflict(expectedVersion: number, actualVersion: number): Outcome {
   return {
     status: 'conflict',
@@ -28,6 +46,12 @@ export function versionConflict(expectedVersion: number, actualVersion: number):
   };
 }
 
+/**
+ * The entity a command needs does not exist: `rejected` with code `not_found`.
+ *
+ * @example
+ * if (!state.get(accountRows, accountId)) return notFound('account', accountId);
+ */
 export function notFound(what: string, id: string): Outcome {
   return rejected('not_found', `${what} ${id} does not exist`, { id });
 }
@@ -35,10 +59,22 @@ export function notFound(what: string, id: string): Outcome {
 /** A pure decision over one entity: the next state, or a refusal. */
 export type Decision<S> = { ok: true; state: S } | { ok: false; outcome: Outcome };
 
+/**
+ * A decision's next state.
+ *
+ * @example
+ * return accept({ ...card, status: 'REDEEMED' });
+ */
 export function accept<S>(state: S): Decision<S> {
   return { ok: true, state };
 }
 
+/**
+ * A decision's refusal, as the `rejected` outcome to return.
+ *
+ * @example
+ * if (card.status !== 'ACTIVE') return refuse('illegal_transition', `gift card ${card.id} is ${card.status}`, { from: card.status, to: 'REDEEMED' });
+ */
 export function refuse<S>(code: string, message: string, details?: Record<string, unknown>): Decision<S> {
   return { ok: false, outcome: rejected(code, message, details) };
 }

@@ -82,7 +82,12 @@ export interface RowKey {
   readonly id: string;
 }
 
-/** Names a row to lock. */
+/**
+ * Names a row to lock.
+ *
+ * @example
+ * plan: (command) => ({ lock: [rowKey(accountRows, command.entityId)] })
+ */
 export function rowKey<R extends Versioned>(table: EntityTable<R>, id: string): RowKey {
   return { table, id };
 }
@@ -94,6 +99,12 @@ export interface Lookup {
   readonly value: string;
 }
 
+/**
+ * Rows of `table` whose `property` equals `value`, read after every lock is held.
+ *
+ * @example
+ * plan: (command) => ({ lock: [rowKey(orderRows, command.payload.orderId)], lookups: [lookup(redPacketRows, 'orderId', command.payload.orderId)] })
+ */
 export function lookup<R extends Versioned>(table: EntityTable<R>, property: keyof R & string, value: string): Lookup {
   const column = table.columns[property][0];
   return { table, column, value };

@@ -77,7 +77,7 @@ export interface RunOptions {
  */
 export async function run(roles: Roles, options: RunOptions = {}): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL, roles.api && roles.worker ? 'oncely' : roles.api ? 'oncely-api' : roles.worker ? 'oncely-worker' : 'oncely-inbox');
+  const log = createLogger(config.LOG_LEVEL, roles.api && roles.worker ? 'oncely' : roles.api ? 'oncely-api' : roles.worker ? 'oncely-worker' : roles.relay ? 'oncely-relay' : 'oncely-inbox');
   let embedded: EmbeddedServer | undefined;
   let url: string;
   try {
@@ -110,13 +110,13 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
     log.info({ url: `http://${config.HOST}:${port}` }, 'listening');
     process.stdout.write(`oncely listening on http://${config.HOST}:${port}${embedded ? ` (embedded PostgreSQL at ${embedded.url})` : ''}\n`);
   } else {
-    log.info(roles.worker ? 'worker started' : 'inbox started');
+    log.info(roles.worker ? 'worker started' : roles.relay ? 'relay started' : 'inbox started');
   }
 
   // A process without the API (a worker) is scraped here; with the API, /metrics is on PORT as well.
   let metricsListener: MetricsListener | undefined;
   if (config.METRICS_PORT !== undefined) {
-    metricsListener = await startMetricsListener({ port: config.METRICS_PORT, host: config.HOST, metrics: system.metrics, ready: system.ready }).catch(
+    metricsListener = await startMetricsListener({ port: config.METRICS_PORT, host: config.HOST, metrics: system.metrics, ready: () => system.ready() }).catch(
       (err: NodeJS.ErrnoException) =>
         fail(err.code === 'EADDRINUSE' ? `METRICS_PORT ${config.METRICS_PORT} on HOST ${config.HOST} is already in use` : `cannot listen: ${err.message}`),
     );

@@ -1,8 +1,10 @@
 import { isPlanned, type Sql } from '../core/command.ts';
-import { isTerminal, type CommandError } from '../core/envelope.ts';
+import { isTerminal, type Command, type CommandError } from '../core/envelope.ts';
 import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
+import { storedEvents, type EventDraft } from '../core/event.ts';
 import { describeFailure, isConnectionLost, isRetryable } from './errors.ts';
+import { insertEvents } from './events.ts';
 import { LOCK_COMMAND, MARK_DEAD, RECORD_FAILURE, RECORD_OUTCOME, type CommandRow } from './sql.ts';
 
 /** One delivery of a command's job. */
@@ -82,20 +84,25 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     const definition = registry.get(row.type);
     if (!definition) throw new Error(`no handler is registered for command type ${row.type}`);
     if (isPlanned(definition)) throw new Error(`command type ${row.type} is planned: it is applied by applyBatch`);
-    const payload = definition.payload.parse(row.payload);
+    const payload: unknown = definition.payload.parse(row.payload);
     await sql.query(`SAVEPOINT ${EFFECT}`);
+    const drafts: EventDraft[] = [];
+    const command: Command = {
+      clientId: row.client_id,
+      id: row.id,
+      type: row.type,
+      entityId: row.entity_id,
+      expectedVersion: row.expected_version ?? undefined,
+      payload,
+    };
     const outcome = await definition.handle({
       sql,
-      command: {
-        clientId: row.client_id,
-        id: row.id,
-        type: row.type,
-        entityId: row.entity_id,
-        expectedVersion: row.expected_version ?? undefined,
-        payload,
-      },
+      command,
+      emit: (event) => void drafts.push({ type: event.type, entityId: event.entityId, payload: structuredClone(event.payload) }),
     });
-    // A refusal must leave nothing behind, whatever the handler wrote before it decided to refuse.
+    // Events go in with the effect, under the same savepoint; a refusal must leave nothing behind, whatever
+    // the handler wrote or emitted before it decided to refuse.
+    if (outcome.status === 'succeeded') await insertEvents(sql, storedEvents(command, drafts));
     await sql.query(outcome.status === 'succeeded' ? `RELEASE SAVEPOINT ${EFFECT}` : `ROLLBACK TO SAVEPOINT ${EFFECT}`);
     const result = outcome.status === 'succeeded' ? outcome.result : null;
     const error = outcome.status === 'succeeded' ? null : outcome.error;

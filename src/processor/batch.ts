@@ -12,12 +12,14 @@
 import type { AnyCommandDefinition, BatchState, PlannedDefinition, Sql } from '../core/command.ts';
 import { isPlanned } from '../core/command.ts';
 import { isTerminal, type Command } from '../core/envelope.ts';
+import { storedEvents, type EventDraft, type StoredEvent } from '../core/event.ts';
 import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
 import type { AppendTable, EntityTable, Lookup, RowKey, Versioned } from '../core/table.ts';
 import type { ApplyOptions, Delivery, Settlement } from './apply.ts';
 import { applyDelivery, recordFailure } from './apply.ts';
 import { isConnectionLost } from './errors.ts';
+import { insertEvents } from './events.ts';
 import { LOCK_COMMANDS, RECORD_OUTCOMES, type CommandRow } from './sql.ts';
 import { insertRows, lockRows, readRowsBy, updateRows } from './tables.ts';
 
@@ -40,8 +42,12 @@ interface Loaded {
 class State implements BatchState {
   readonly tables = new Map<string, { table: EntityTable; rows: Map<string, Loaded> }>();
   readonly appends = new Map<string, { table: AppendTable; rows: unknown[] }>();
+  /** Events of the commands that succeeded so far, in decision order. */
+  readonly events: StoredEvent[] = [];
   /** The current command's staged writes: undone if it is refused. */
   private undo: (() => void)[] = [];
+  /** The current command's events: kept only if it succeeds. */
+  private drafts: EventDraft[] = [];
 
   rowsOf(table: EntityTable) {
     let entry = this.tables.get(table.name);
@@ -60,11 +66,24 @@ class State implements BatchState {
 
   begin() {
     this.undo = [];
+    this.drafts = [];
   }
 
   rollback() {
     for (const step of this.undo.reverse()) step();
     this.undo = [];
+    this.drafts = [];
+  }
+
+  /** Keeps the current command's events, once it succeeded. */
+  commit(command: Command) {
+    this.events.push(...storedEvents(command, this.drafts));
+    this.drafts = [];
+  }
+
+  emit(event: EventDraft): void {
+    // A copy: a decision that reuses its object after emitting cannot change what is stored.
+    this.drafts.push({ type: event.type, entityId: event.entityId, payload: structuredClone(event.payload) });
   }
 
   get<R extends Versioned>(table: EntityTable<R>, id: string): R | undefined {
@@ -91,7 +110,7 @@ class State implements BatchState {
   }
 
   insert<R extends Versioned>(table: EntityTable<R>, row: Omit<R, 'version'>): R {
-    const entry = this.lockedEntry(table as unknown as EntityTable, row.id);
+    const entry = this.lockedEntry(table, row.id);
     if (entry.current) throw new Error(`${table.name} ${row.id} already exists`);
     const created = { ...row, version: 1 } as R;
     entry.current = created;
@@ -100,7 +119,7 @@ class State implements BatchState {
   }
 
   update<R extends Versioned>(table: EntityTable<R>, row: R): R {
-    const entry = this.lockedEntry(table as unknown as EntityTable, row.id);
+    const entry = this.lockedEntry(table, row.id);
     const before = entry.current;
     if (!before || before.version !== row.version) throw new Error(`${table.name} ${row.id} is not at version ${row.version}`);
     const next = { ...row, version: row.version + 1 };
@@ -184,7 +203,8 @@ async function applySetBased(
       state.rollback();
       throw err;
     }
-    if (outcome.status !== 'succeeded') state.rollback();
+    if (outcome.status === 'succeeded') state.commit(job.command);
+    else state.rollback();
     outcomes.push({ job, outcome });
   }
 
@@ -270,7 +290,7 @@ async function readLookups(sql: Sql, state: State, jobs: readonly Job[]): Promis
   }
 }
 
-/** One INSERT and one versioned UPDATE per entity table (parents first: reverse lock order), then the appends. */
+/** One INSERT and one versioned UPDATE per entity table (parents first: reverse lock order), then the appends and the events. */
 async function writeState(sql: Sql, state: State): Promise<void> {
   const tables = [...state.tables.values()].sort((a, b) => b.table.lockOrder - a.table.lockOrder);
   for (const { table, rows } of tables) {
@@ -286,6 +306,7 @@ async function writeState(sql: Sql, state: State): Promise<void> {
     await updateRows(sql, table, changed);
   }
   for (const { table, rows } of state.appends.values()) await insertRows(sql, table, rows);
+  await insertEvents(sql, state.events);
 }
 
 /**

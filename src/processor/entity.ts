@@ -50,7 +50,12 @@ export function changeEntity<R extends Versioned>(
   return succeeded(view(saved));
 }
 
-/** For creating commands: with `expectedVersion`, a missing entity counts as version 0. */
+/**
+ * For creating commands: with `expectedVersion`, a missing entity counts as version 0.
+ *
+ * @example
+ * return creationConflict(command, existing?.version ?? null) ?? succeeded(view(state.insert(ticketRows, ticket)));
+ */
 export function creationConflict(command: Command, existingVersion: number | null): Outcome | null {
   const actual = existingVersion ?? 0;
   if (command.expectedVersion !== undefined && command.expectedVersion !== actual) {
@@ -59,7 +64,12 @@ export function creationConflict(command: Command, existingVersion: number | nul
   return null;
 }
 
-/** Reads a bigint column as an exact number, whichever way the driver returned it. */
+/**
+ * Reads a bigint column as an exact number, whichever way the driver returned it.
+ *
+ * @example
+ * const balance = int(row.balance);
+ */
 export function int(value: unknown): number {
   const number = typeof value === 'number' ? value : Number(value);
   if (!Number.isSafeInteger(number)) throw new RangeError(`not an exact integer: ${String(value)}`);

@@ -6,7 +6,7 @@ import { fingerprint } from '../core/fingerprint.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
 import { isRetryable } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
-import type { Enqueue, JobRef } from './ports.ts';
+import type { Enqueue } from './ports.ts';
 import { INSERT_OR_READ_COMMANDS, SELECT_COMMANDS_OF_CLIENTS, type CommandRow } from './sql.ts';
 import { toCommandStatus } from './status.ts';
 
@@ -92,7 +92,11 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
     }),
   );
   // The jobs go last: the transaction's last statement, so a pipelined flush can send its COMMIT with it.
-  if (inserted.length > 0) await enqueue(sql, inserted.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })));
+  // In submission order (the insert returns them in key order): commands submitted together on one entity
+  // share a job and are applied in the order they were given (`order.create` before `order.pay`).
+  const position = new Map([...records.keys()].map((key, i) => [key, i]));
+  const ordered = inserted.toSorted((a, b) => position.get(keyOf(a.client_id, a.id))! - position.get(keyOf(b.client_id, b.id))!);
+  if (ordered.length > 0) await enqueue(sql, ordered.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })));
   return answers;
 }
 
@@ -126,8 +130,8 @@ const statementName = (text: string) => `oncely_${createHash('sha1').update(text
  */
 export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sql {
   return {
-    async query(text, values) {
-      const sent = client.query({ name: statementName(text), text, values: values as unknown[] | undefined });
+    async query<R>(text: string, values?: readonly unknown[]) {
+      const sent = client.query<R & pg.QueryResultRow>({ name: statementName(text), text, values: values as unknown[] | undefined });
       afterEach?.();
       const result = await sent;
       return { rows: result.rows, rowCount: result.rowCount };
@@ -165,7 +169,7 @@ async function runFlush(
     begin = client.query('BEGIN');
     begin.catch(() => {});
     // Its first statement (the command insert) is queued right behind BEGIN, without waiting for it.
-    const submissions = await submitRequestsInTransaction(preparedSqlOf(client), (sql, jobs) => enqueue(lastStatementOf(sql), jobs), requests);
+    const submissions = await submitRequestsInTransaction(preparedSqlOf(client), (_sql, jobs) => enqueue(lastStatementOf(), jobs), requests);
     await begin;
     // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
     release?.();
@@ -187,7 +191,7 @@ async function runFlush(
   }
 
   /** The queue adapter's view: its one statement goes out with the COMMIT behind it. */
-  function lastStatementOf(sql: Sql): Sql {
+  function lastStatementOf(): Sql {
     return {
       query(text, values) {
         if (commit) return Promise.reject(new Error('pipelined submission: the queue adapter sent a second statement after its COMMIT was queued'));

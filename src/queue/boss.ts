@@ -134,7 +134,7 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
   const enqueue: Enqueue = async (sql, refs) => {
     if (refs.length === 0) return;
     const jobs: JobInsert<JobData>[] = [];
-    for (let i = 0; i < refs.length; i += COMMANDS_PER_JOB) jobs.push({ data: jobData(refs.slice(i, i + COMMANDS_PER_JOB)) });
+    for (const chunk of chunksByEntity(refs, COMMANDS_PER_JOB)) jobs.push({ data: jobData(chunk) });
     await boss.insert(COMMAND_QUEUE, jobs, { db: toDatabase(sql) });
   };
 
@@ -211,4 +211,32 @@ async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBos
     // Another process created it at the same moment.
     if (!(await boss.getQueue(name))) throw err;
   }
+}
+
+/**
+ * Splits refs into jobs of about `size` commands without ever splitting one entity's commands across two
+ * jobs (separate jobs may run at once on different workers): each entity's commands stay together, in the
+ * order given, so commands submitted together on one entity apply in that order. An entity with more than
+ * `size` commands gets a job of its own.
+ */
+export function chunksByEntity<R extends { entityId?: string | undefined }>(refs: readonly R[], size: number): R[][] {
+  const byEntity = new Map<string, R[]>();
+  for (const ref of refs) {
+    // A ref without an entity (replays of old jobs) forms its own group.
+    const key = ref.entityId ?? `\u0000${byEntity.size}`;
+    const group = byEntity.get(key);
+    if (group) group.push(ref);
+    else byEntity.set(key, [ref]);
+  }
+  const chunks: R[][] = [];
+  let current: R[] = [];
+  for (const group of byEntity.values()) {
+    if (current.length > 0 && current.length + group.length > size) {
+      chunks.push(current);
+      current = [];
+    }
+    current.push(...group);
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }

@@ -34,6 +34,10 @@ const LAYERS = {
   client: ['core', 'domains', 'http'],
   // The composition root: the one place that knows every adapter.
   system: ['config', 'core', 'db', 'domains', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
+  // oncely as a library (createOncely, submit(tx)): wraps the composition root for an application's process.
+  library: ['client', 'config', 'core', 'db', 'log', 'processor', 'queue', 'system'],
+  // The package's public entry (src/index.ts): re-exports only; test/unit/public-api.test.ts pins the list.
+  index: ['config', 'core', 'domains', 'library', 'processor'],
   main: ['config', 'core', 'db', 'log', 'metrics', 'processor', 'system'],
   cli: ['config', 'core', 'db', 'main', 'processor', 'queue'],
 } as const satisfies Record<string, readonly string[]>;

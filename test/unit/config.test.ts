@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config.ts';
+import { ConfigError, parseConfig, relayUrl } from '../../src/config.ts';
 
 describe('configuration', () => {
   it('fills in the contract defaults', () => {
@@ -32,6 +32,25 @@ describe('configuration', () => {
   it('rejects a port out of range', () => {
     expect(() => parseConfig({ PORT: '70000' })).toThrow(/PORT/);
     expect(parseConfig({ PORT: '0' }).PORT).toBe(0);
+  });
+
+  it('reads the relay settings: broker, per-broker default URL, type map, retention', () => {
+    const none = parseConfig({});
+    expect(none.RELAY_BROKER).toBeUndefined();
+    expect(relayUrl(none)).toBeUndefined();
+    expect(none).toMatchObject({ RELAY_EXCHANGE: 'oncely.events', RELAY_BATCH_SIZE: 100, RELAY_POLL_INTERVAL_MS: 200, OUTBOX_RETENTION: 7 * 86_400_000 });
+    expect(relayUrl(parseConfig({ RELAY_BROKER: 'nats' }))).toBe('nats://127.0.0.1:4222');
+    expect(relayUrl(parseConfig({ RELAY_BROKER: 'redis', RELAY_URL: 'redis://cache:6380' }))).toBe('redis://cache:6380');
+    const mapped = parseConfig({ RELAY_TYPE_MAP: 'account.credited=ledger.record, account.debited = ledger.record' });
+    expect([...mapped.RELAY_TYPE_MAP]).toEqual([
+      ['account.credited', 'ledger.record'],
+      ['account.debited', 'ledger.record'],
+    ]);
+    expect(() => parseConfig({ RELAY_BROKER: 'kafka' })).toThrow(/RELAY_BROKER/);
+    expect(() => parseConfig({ RELAY_TYPE_MAP: 'account.credited' })).toThrow(/RELAY_TYPE_MAP/);
+    expect(() => parseConfig({ RELAY_TYPE_MAP: 'a=b=c' })).toThrow(/RELAY_TYPE_MAP/);
+    expect(() => parseConfig({ OUTBOX_RETENTION: '10s' })).toThrow(/OUTBOX_RETENTION/);
+    expect(() => parseConfig({ RELAY_BATCH_SIZE: '0' })).toThrow(/RELAY_BATCH_SIZE/);
   });
 
   it('runs no inbox unless an INBOX_*_URL is set, and checks each broker URL and name', () => {

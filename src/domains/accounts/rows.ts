@@ -34,8 +34,9 @@ export const ledgerRows = appendTable<LedgerEntry>({
 });
 
 /**
- * Writes an account's next state, decided elsewhere, and the ledger row for the change: every balance
- * change of every command goes through here.
+ * Writes an account's next state, decided elsewhere, the ledger row for the change, and the event that
+ * announces it (`account.credited` or `account.debited`): every balance change of every command goes
+ * through here, so every one is published (docs/outbox.md).
  */
 export function postToAccount(state: BatchState, command: { clientId: string; id: string }, previous: Account, next: Account): Account {
   const saved = state.update(accountRows, next);
@@ -46,6 +47,14 @@ export function postToAccount(state: BatchState, command: { clientId: string; id
     amount: next.balance - previous.balance,
     balanceAfter: saved.balance,
   });
+  const amount = next.balance - previous.balance;
+  if (amount !== 0) {
+    state.emit({
+      type: amount > 0 ? 'account.credited' : 'account.debited',
+      entityId: saved.id,
+      payload: { amount: Math.abs(amount), currency: saved.currency, balance: saved.balance, version: saved.version },
+    });
+  }
   return saved;
 }
 

@@ -53,7 +53,12 @@ export const payOrder = defineCommand({
       const decision = decidePay(current, account);
       if (!decision.ok) return decision.outcome;
       const paid = state.update(orderRows, decision.state.order);
-      postToAccount(state, command, account, decision.state.account);
+      const debited = postToAccount(state, command, account, decision.state.account);
+      state.emit({
+        type: 'order.paid',
+        entityId: paid.id,
+        payload: { accountId: paid.accountId, amount: paid.amount, status: paid.status, version: paid.version, balance: debited.balance },
+      });
       return succeeded(view(paid));
     }),
 });
@@ -83,7 +88,18 @@ export const cancelOrder = defineCommand({
       const decision = decideCancel(current, account);
       if (!decision.ok) return decision.outcome;
       const cancelled = state.update(orderRows, decision.state.order);
-      if (decision.state.account) postToAccount(state, command, account, decision.state.account);
+      const refunded = decision.state.account ? postToAccount(state, command, account, decision.state.account) : undefined;
+      state.emit({
+        type: 'order.cancelled',
+        entityId: cancelled.id,
+        payload: {
+          accountId: cancelled.accountId,
+          amount: cancelled.amount,
+          refunded: refunded ? cancelled.amount : 0,
+          status: cancelled.status,
+          version: cancelled.version,
+        },
+      });
       return succeeded(view(cancelled));
     }),
 });

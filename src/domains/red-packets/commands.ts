@@ -61,7 +61,12 @@ export const payRedPacket = defineCommand({
       const decision = decideRedPacketPay(current, account);
       if (!decision.ok) return decision.outcome;
       const paid = state.update(redPacketRows, decision.state.redPacket);
-      postToAccount(state, command, account, decision.state.account);
+      const credited = postToAccount(state, command, account, decision.state.account);
+      state.emit({
+        type: 'redPacket.paid',
+        entityId: paid.id,
+        payload: { orderId: paid.orderId, accountId: paid.accountId, amount: paid.amount, status: paid.status, version: paid.version, balance: credited.balance },
+      });
       return succeeded(view(paid));
     }),
 });

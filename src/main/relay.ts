@@ -1,0 +1,4 @@
+import { fail, loadConfig, run } from './run.ts';
+
+if (!loadConfig().RELAY_BROKER) fail('RELAY_BROKER is not set: name the broker the relay publishes to (rabbitmq, nats or redis)', 2);
+await run({ api: false, worker: false, relay: true });

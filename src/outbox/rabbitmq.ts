@@ -1,0 +1,98 @@
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { CONFIRM_TIMEOUT_MS, PublishError, withTimeout, type Publisher } from './publisher.ts';
+
+export interface RabbitOptions {
+  url: string;
+  /** A topic exchange, declared durable; the routing key is the message type. */
+  exchange: string;
+  /** A durable queue bound to the exchange with `#` (optional). */
+  queue?: string;
+  /** Shown in the broker's connection list (rabbitmqctl list_connections client_properties). */
+  connectionName?: string;
+}
+
+/**
+ * Publishes to a RabbitMQ topic exchange through a confirm channel: persistent messages, `message_id` =
+ * event id, provenance in headers; resolves when the broker acked the message.
+ *
+ * @example
+ * const publisher = createRabbitPublisher({ url: 'amqp://guest:guest@127.0.0.1:5672', exchange: 'oncely.events' });
+ */
+export function createRabbitPublisher(options: RabbitOptions): Publisher {
+  let connecting: Promise<{ model: ChannelModel; channel: ConfirmChannel }> | undefined;
+  const forget = () => {
+    connecting = undefined;
+  };
+
+  const connect = () => {
+    connecting ??= (async () => {
+      const model = await amqp.connect(options.url, {
+        clientProperties: {
+          connection_name: options.connectionName ?? 'oncely-relay',
+        },
+      });
+      try {
+        // A lost connection or channel is dropped here and reopened by the next publish.
+        model.on('error', () => {});
+        model.on('close', forget);
+        const channel = await model.createConfirmChannel();
+        channel.on('error', () => {});
+        channel.on('close', forget);
+        await channel.assertExchange(options.exchange, 'topic', {
+          durable: true,
+        });
+        if (options.queue) {
+          await channel.assertQueue(options.queue, { durable: true });
+          await channel.bindQueue(options.queue, options.exchange, '#');
+        }
+        return { model, channel };
+      } catch (err) {
+        await model.close().catch(() => {});
+        throw err;
+      }
+    })();
+    connecting.catch(forget);
+    return connecting;
+  };
+
+  return {
+    broker: 'rabbitmq',
+    async publish(message) {
+      const { channel } = await connect();
+      const confirmed = new Promise<void>((resolve, reject) => {
+        try {
+          channel.publish(
+            options.exchange,
+            message.type,
+            Buffer.from(message.body),
+            {
+              messageId: message.id,
+              persistent: true,
+              contentType: 'application/json',
+              type: message.type,
+              headers: message.headers,
+            },
+            (err: unknown) =>
+              err
+                ? reject(
+                    new PublishError('the broker nacked the message', {
+                      cause: err,
+                    }),
+                  )
+                : resolve(),
+          );
+        } catch (err) {
+          reject(new PublishError('publish failed', { cause: err }));
+        }
+      });
+      await withTimeout(confirmed, CONFIRM_TIMEOUT_MS, 'rabbitmq publish');
+      return 'stored';
+    },
+    async close() {
+      const current = connecting;
+      connecting = undefined;
+      const open = await current?.catch(() => undefined);
+      await open?.model.close().catch(() => {});
+    },
+  };
+}
