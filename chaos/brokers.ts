@@ -315,3 +315,60 @@ export async function createBrokerFeed(options: { brokers: readonly BrokerName[]
     },
   };
 }
+
+/** An event as the relay published it to the run's Redis stream, in stream order. */
+export interface PublishedEvent {
+  id: string;
+  entityId: string | undefined;
+}
+
+export interface EventCollector {
+  /** The RELAY_* variables of the relay process. */
+  readonly env: Record<string, string>;
+  /** Every entry of the events stream, in stream (publish) order, duplicates included. */
+  read(): Promise<PublishedEvent[]>;
+  /** Deletes the stream. */
+  close(): Promise<void>;
+}
+
+/**
+ * The harness's consumer of the relay's events: a Redis stream of the run's own, read at the end.
+ *
+ * @example
+ * const events = await createEventCollector();
+ * const published = await events.read();
+ */
+export async function createEventCollector(): Promise<EventCollector> {
+  const stream = `oncely:chaos:${randomBytes(4).toString('hex')}:events`;
+  const client = createClient({ url: 'redis://127.0.0.1:6379', name: 'oncely-chaos-events' });
+  client.on('error', () => {});
+  await client.connect();
+  return {
+    env: { RELAY_BROKER: 'redis', RELAY_URL: 'redis://127.0.0.1:6379', RELAY_STREAM: stream },
+    async read() {
+      const events: PublishedEvent[] = [];
+      let from = '-';
+      for (let page = 0; page < 10_000; page++) {
+        const entries = (await client.xRange(stream, from, '+', { COUNT: 1000 })) ?? [];
+        for (const { id, message } of entries) {
+          if (id === from) continue;
+          const envelope = (() => {
+            try {
+              return JSON.parse(message['envelope'] ?? '') as { entityId?: string };
+            } catch {
+              return {};
+            }
+          })();
+          events.push({ id: message['id'] ?? '', entityId: envelope.entityId });
+        }
+        if (entries.length < 1000) break;
+        from = entries[entries.length - 1]?.id ?? '+';
+      }
+      return events;
+    },
+    async close() {
+      await client.del(stream).catch(() => {});
+      await client.close().catch(() => {});
+    },
+  };
+}

@@ -562,6 +562,57 @@ export function brokerFigures(history: History, state: FinalState, settleSeconds
   return figures;
 }
 
+/** An outbox event as stored, with the status of the command that emitted it. */
+export interface StoredEvent {
+  id: string;
+  entity_id: string;
+  sequence: number;
+  status: string | null;
+}
+
+/**
+ * The relay's figures (contract guarantee 11): every stored event was published (by its id; duplicates of an
+ * id are allowed), nothing was published that is not stored, no event belongs to a command that did not
+ * succeed, and each entity's events were first published in the order they were stored.
+ *
+ * @example
+ * figures.push(...relayFigures(stored, published));
+ */
+export function relayFigures(stored: readonly StoredEvent[], published: readonly { id: string; entityId: string | undefined }[]): Figure[] {
+  const publishedIds = new Set(published.map((event) => event.id));
+  const storedIds = new Map(stored.map((event) => [event.id, event]));
+  const missing = stored.filter((event) => !publishedIds.has(event.id)).map((event) => event.id);
+  const phantom = [...publishedIds].filter((id) => !storedIds.has(id));
+  const ofFailed = stored.filter((event) => event.status !== 'succeeded').map((event) => event.id);
+  const duplicates = published.length - publishedIds.size;
+  // Per entity, the stored sequence of each id in the order of its first publication must only grow.
+  const lastSequence = new Map<string, number>();
+  const first = new Set<string>();
+  const outOfOrder: string[] = [];
+  for (const event of published) {
+    if (first.has(event.id)) continue;
+    first.add(event.id);
+    const row = storedIds.get(event.id);
+    if (!row) continue;
+    const before = lastSequence.get(row.entity_id) ?? -Infinity;
+    if (row.sequence < before) outOfOrder.push(`${row.entity_id}:${event.id}`);
+    lastSequence.set(row.entity_id, Math.max(before, row.sequence));
+  }
+  return [
+    {
+      name: 'outbox events not published (by id), or published and not stored',
+      value: `${missing.length + phantom.length} (${stored.length} stored, ${published.length} published, ${duplicates} duplicates of an id)${sample([...missing, ...phantom])}`,
+      ok: missing.length + phantom.length === 0 && stored.length > 0,
+    },
+    { name: 'outbox events of commands that did not succeed', value: `${ofFailed.length}${sample(ofFailed)}`, ok: ofFailed.length === 0 },
+    {
+      name: 'entities whose events were first published out of their stored order',
+      value: `${outOfOrder.length} of ${lastSequence.size} entities${sample(outOfOrder)}`,
+      ok: outOfOrder.length === 0,
+    },
+  ];
+}
+
 function sample(ids: readonly string[]): string {
   return ids.length === 0 ? '' : ` (e.g. ${[...new Set(ids)].slice(0, 5).join(', ')})`;
 }

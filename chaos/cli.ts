@@ -9,8 +9,8 @@ import pg from 'pg';
 import { parseConfig, type Config } from '../src/config.ts';
 import { EmbeddedPostgresError, freePort } from '../src/db/embedded.ts';
 import { runMigrations } from '../src/db/migrate.ts';
-import { BROKER_NAMES, createBrokerFeed, type BrokerFeed, type BrokerName } from './brokers.ts';
-import { checkRun, historySummary, readFinalState, recoveryFigure, type Figure } from './checker.ts';
+import { BROKER_NAMES, createBrokerFeed, createEventCollector, type BrokerFeed, type BrokerName, type EventCollector } from './brokers.ts';
+import { checkRun, historySummary, relayFigures, type StoredEvent, readFinalState, recoveryFigure, type Figure } from './checker.ts';
 import { createChaosClient } from './client.ts';
 import { createHistory } from './history.ts';
 import { FAULT_KINDS, runNemesis, type FaultKind, type NemesisStats, type Restartable } from './nemesis.ts';
@@ -50,6 +50,8 @@ const USAGE = `usage: npm run chaos -- [options]
   --broker-share F     share of the paced commands published to the broker(s) instead of POSTed (default 0.3)
   --inboxes N          inbox processes consuming them (default 2); the faults inbox (SIGKILL one) and broker
                        (close their RabbitMQ / Redis connections) act on them
+  --relay              run the outbox relay (publishing to a Redis stream of the run's own), SIGKILL it
+                       (relay-kills) and check every stored event was published, per entity in order
   --keep               keep the run directory (logs, history) even when every figure holds`;
 
 const sh = promisify(execFile);
@@ -81,6 +83,7 @@ function parseOptions() {
       broker: { type: 'string', default: 'none' },
       'broker-share': { type: 'string', default: '0.3' },
       inboxes: { type: 'string', default: '2' },
+      relay: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -156,6 +159,7 @@ function parseOptions() {
     brokers: brokerList as BrokerName[],
     brokerShare,
     inboxes: int('inboxes', values.inboxes, 1, 32),
+    relay: values.relay,
   };
 }
 
@@ -186,6 +190,7 @@ const REQUIREMENTS: Record<string, (stats: NemesisStats, proxy: ChaosProxy | und
   'commit-cuts': (_, proxy) => proxy?.stats().commitCuts ?? 0,
   'inbox-kills': (stats) => stats.inboxKills,
   'broker-cuts': (stats) => stats.brokerCuts,
+  'relay-kills': (stats) => stats.relayKills,
 };
 
 /** Garbage messages (bad JSON, an unknown type) per broker, published twice in the run: at the start and midway. */
@@ -313,13 +318,20 @@ async function main(): Promise<number> {
         `client ids ${options.brokers.map((b) => created.clientIds[b]).join(', ')}`,
     );
   }
+  let events: EventCollector | undefined;
+  if (options.relay) {
+    const created = await createEventCollector();
+    events = created;
+    undo.push(() => created.close());
+    say(`chaos: the outbox relay publishes to the Redis stream ${created.env['RELAY_STREAM']}`);
+  }
   const unplanned: UnplannedExit[] = [];
   let shuttingDown = false;
   const onUnplannedExit = (exit: UnplannedExit) => {
     unplanned.push(exit);
     say(`chaos: UNPLANNED EXIT of ${exit.name} (pid ${exit.pid}, code ${exit.code}, signal ${exit.signal}): ${exit.tail.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
     if (!shuttingDown) {
-      const proc = [api, ...workers, ...inboxes].find((p) => p.name === exit.name);
+      const proc = all.find((p) => p.name === exit.name);
       setTimeout(() => void proc?.start().catch(() => {}), 1000);
     }
   };
@@ -352,14 +364,17 @@ async function main(): Promise<number> {
         }),
       )
     : [];
-  const all = [api, ...workers, ...inboxes];
+  const relay = events
+    ? createManagedProcess({ name: 'relay', entry: 'relay', env: { ...common, DATABASE_URL: workerUrl, PORT: '0', ...events.env }, logDir, onUnplannedExit })
+    : undefined;
+  const all = [api, ...workers, ...inboxes, ...(relay ? [relay] : [])];
   undo.push(async () => {
     shuttingDown = true;
     await Promise.all(all.map((proc) => proc.terminate(10_000)));
   });
   if (proxy) undo.push(() => proxy.close());
   await api.start();
-  await Promise.all([...workers, ...inboxes].map((proc) => proc.start()));
+  await Promise.all([...workers, ...inboxes, ...(relay ? [relay] : [])].map((proc) => proc.start()));
   say(
     `chaos: api on http://127.0.0.1:${apiPort}, ${workers.length} workers${inboxes.length > 0 ? ` and ${inboxes.length} inbox processes` : ''}` +
       `${proxy ? ` through the proxy on 127.0.0.1:${proxy.port}` : ''}`,
@@ -429,6 +444,7 @@ async function main(): Promise<number> {
       databaseUrl: url,
       expireSeconds: config.JOB_EXPIRE_SECONDS,
       inboxes,
+      relay,
       ...(feed && faults.has('broker') && (feed.brokers.includes('rabbitmq') || feed.brokers.includes('redis'))
         ? {
             cutBrokers: async (r) => {
@@ -475,9 +491,9 @@ async function main(): Promise<number> {
     : [];
   const nonTerminal = async () => {
     const open = (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1;
-    if (published.length === 0) return open;
     const stored = (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE (client_id || ' ' || id) = ANY($1)`, [published])).rows[0]?.n ?? 0;
-    return open + published.length - stored;
+    const unsent = relay ? ((await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE sent_at IS NULL`)).rows[0]?.n ?? 0) : 0;
+    return open + published.length - stored + unsent;
   };
   let left = await nonTerminal();
   while (left > 0 && Date.now() - healedAt < settleSeconds * 1000) {
@@ -489,6 +505,15 @@ async function main(): Promise<number> {
   await sleep(2000);
   const clientIds = ['anonymous', ...(feed ? feed.brokers.map((b) => feed.clientIds[b]) : [])];
   const state = await readFinalState(checkerDb, clientIds);
+  const storedEvents = relay
+    ? (
+        await checkerDb.query<StoredEvent>(
+          `SELECT e.id, e.entity_id, e.sequence::float8 AS sequence, c.status FROM outbox_events e
+             LEFT JOIN commands c ON c.client_id = e.client_id AND c.id = e.command_id WHERE e.client_id = ANY($1) ORDER BY e.sequence`,
+          [clientIds],
+        )
+      ).rows
+    : [];
   // The recovery figure, and what the late commands (if any) went through, from their rows and their jobs.
   const recoveryInput = { lastFaultAt: stats.lastFaultAt, limitSeconds: terminalWithin, startedAt: started };
   const recovery = recoveryFigure(history, state, recoveryInput);
@@ -511,6 +536,8 @@ async function main(): Promise<number> {
     ? { clientIds: feed.clientIds, garbage: feed.garbage(), deadLetters: await feed.deadLetters(), pending: await feed.pending(), lastFaultAt: stats.lastFaultAt }
     : undefined;
   await feed?.close();
+  const publishedEvents = events ? await events.read() : [];
+  await events?.close();
   await proxy?.close();
   await history.close();
 
@@ -540,6 +567,7 @@ async function main(): Promise<number> {
     recovery: recoveryInput,
     ...(brokerInput ? { brokers: brokerInput } : {}),
   });
+  if (relay) figures.push(...relayFigures(storedEvents, publishedEvents));
   const summary = historySummary([...history.commands.values()]);
   const counts = history.counts();
   const proxyStats = proxy?.stats();
@@ -549,7 +577,8 @@ async function main(): Promise<number> {
     `faults: worker kills ${stats.workerKills}, api kills ${stats.apiKills}, worker SIGSTOPs ${stats.workerStops}, PostgreSQL restarts ${stats.postgresRestarts}, ` +
       `terminate sweeps ${stats.terminateSweeps} (${stats.backendsTerminated} sessions), COMMIT cuts ${proxyStats?.commitCuts ?? 0}, ` +
       `resets ${stats.resetConnections}, black holes ${stats.blackholedConnections}, latency spells ${stats.latencySpells}` +
-      (feed ? `, inbox kills ${stats.inboxKills}, broker cuts ${stats.brokerCuts} (${stats.brokerConnectionsClosed} connections)` : ''),
+      (feed ? `, inbox kills ${stats.inboxKills}, broker cuts ${stats.brokerCuts} (${stats.brokerConnectionsClosed} connections)` : '') +
+      (relay ? `, relay kills ${stats.relayKills}` : ''),
   );
   if (feed) {
     const fed = [...history.commands.values()].filter((record) => record.via);

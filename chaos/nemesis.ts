@@ -6,8 +6,11 @@ import type { ManagedProcess } from './processes.ts';
 import type { ChaosProxy } from './proxy.ts';
 import { createRandom, type Random } from './random.ts';
 
-/** `inbox` and `broker` act only in a run with --broker: SIGKILL an inbox process, close its broker connections. */
-export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy', 'inbox', 'broker'] as const;
+/**
+ * `inbox` and `broker` act only in a run with --broker (SIGKILL an inbox process, close its broker
+ * connections), `relay` only with --relay (SIGKILL the outbox relay).
+ */
+export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy', 'inbox', 'broker', 'relay'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 type Event =
@@ -21,7 +24,8 @@ type Event =
   | 'blackhole'
   | 'reset'
   | 'kill-inbox'
-  | 'broker-cut';
+  | 'broker-cut'
+  | 'kill-relay';
 
 export interface NemesisStats {
   workerKills: number;
@@ -39,6 +43,8 @@ export interface NemesisStats {
   /** Times the inbox processes' own broker connections were closed from the broker's side, and how many. */
   brokerCuts: number;
   brokerConnectionsClosed: number;
+  /** Outbox relay processes SIGKILLed (and started again). */
+  relayKills: number;
   /** Seconds from each PostgreSQL restart to the first command applied after it (null: none within 60 s). */
   recoveries: (number | null)[];
   /** When the last fault was healed (ms since epoch), or undefined if none ran. */
@@ -82,6 +88,8 @@ export interface NemesisOptions {
   origin?: number;
   /** Inbox processes (broker consumers): SIGKILLed and started again when `inbox` is among the faults. */
   inboxes?: readonly ManagedProcess[];
+  /** The outbox relay process, SIGKILLed and started again when `relay` is among the faults. */
+  relay?: ManagedProcess | undefined;
   /** Closes the inbox processes' broker connections from the broker's side; says what it did. */
   cutBrokers?: (r: Random) => Promise<{ closed: number; what: string }>;
   /** Told when a fault begins (the workload fires an open-loop burst into some of them). */
@@ -124,7 +132,7 @@ export function planFaults(
   seed: number,
   durationMs: number,
   faults: ReadonlySet<FaultKind>,
-  brokers: { inboxes: boolean; cuts: boolean } = { inboxes: false, cuts: false },
+  brokers: { inboxes: boolean; cuts: boolean; relay?: boolean } = { inboxes: false, cuts: false },
 ): { at: number; event: Event }[] {
   const seconds = durationMs / 1000;
   const every = (interval: number) => Math.max(1, Math.round(seconds / interval));
@@ -148,6 +156,7 @@ export function planFaults(
   // Added last, so a run without inboxes places every other fault exactly where it did before.
   if (faults.has('inbox') && brokers.inboxes) add('kill-inbox', every(20));
   if (brokers.cuts) add('broker-cut', every(30));
+  if (faults.has('relay') && brokers.relay) add('kill-relay', every(20));
   // Each kind spread evenly over the window (its i-th of n at (i + 0.2..0.8) / n of it), so even a rare
   // kind (two PostgreSQL restarts) never bunches at the end, where the run may cut the plan short for its
   // calm tail. The window ends at 70% of the duration: faults run one at a time and each holds for a while
@@ -190,6 +199,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     inboxKills: 0,
     brokerCuts: 0,
     brokerConnectionsClosed: 0,
+    relayKills: 0,
     recoveries: [],
     lastHealedAt: undefined,
     lastFaultAt: undefined,
@@ -200,7 +210,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
   const ended = () => {
     faultEndedAt = Date.now();
   };
-  const brokerFaults = { inboxes: (options.inboxes?.length ?? 0) > 0, cuts: options.cutBrokers !== undefined };
+  const brokerFaults = { inboxes: (options.inboxes?.length ?? 0) > 0, cuts: options.cutBrokers !== undefined, relay: options.relay !== undefined };
   const firstPlan = planFaults(options.seed, options.durationMs, options.faults, brokerFaults);
   const random = createRandom(options.seed, 4);
   const started = options.origin ?? Date.now();
@@ -348,6 +358,18 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         log(`${stamp()} nemesis: SIGKILL ${inbox.name} (pid ${pid})`);
         await sleep(r.int(200, 2000));
         await restart(inbox);
+        ended();
+        return;
+      }
+      case 'kill-relay': {
+        const relay = options.relay;
+        if (!relay) return;
+        const pid = relay.pid;
+        await relay.kill();
+        stats.relayKills++;
+        log(`${stamp()} nemesis: SIGKILL relay (pid ${pid})`);
+        await sleep(r.int(200, 2000));
+        await restart(relay);
         ended();
         return;
       }

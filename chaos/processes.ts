@@ -35,13 +35,13 @@ export interface ManagedProcess {
 
 export interface ProcessOptions {
   name: string;
-  entry: 'api' | 'worker' | 'inbox';
+  entry: 'api' | 'worker' | 'inbox' | 'relay';
   env: Record<string, string>;
   logDir: string;
   onUnplannedExit: (exit: UnplannedExit) => void;
 }
 
-const READY = { api: 'oncely listening on', worker: '"msg":"worker started"', inbox: '"msg":"inbox started"' } as const;
+const READY = { api: 'oncely listening on', worker: '"msg":"worker started"', inbox: '"msg":"inbox started"', relay: '"msg":"relay started"' } as const;
 
 /**
  * One supervised oncely process.
