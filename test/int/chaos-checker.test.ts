@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokerFigures, checkRun, recoveryFigure, type FinalState } from '../../chaos/checker.ts';
+import { brokerFigures, checkRun, recoveryFigure, relayFigures, type FinalState } from '../../chaos/checker.ts';
 import { createHistory, type Envelope, type History } from '../../chaos/history.ts';
 
 let dir: string;
@@ -202,6 +202,28 @@ describe('chaos checker', () => {
       input.brokers.deadLetters.push({ broker: 'redis', key: 'mq-credit', reason: 'too_many_deliveries' });
       const names = brokerFigures(input.history, input.state, 60, input.brokers).filter((figure) => !figure.ok).map((figure) => figure.name);
       expect(names).toEqual(['commands stored under another client id, or under more than one (each must be one command of its own source)', 'valid broker messages dead-lettered']);
+    });
+  });
+
+  describe('relay figures', () => {
+    const stored = [
+      { id: 'e1', entity_id: 'a', sequence: 1, status: 'succeeded' },
+      { id: 'e2', entity_id: 'b', sequence: 2, status: 'succeeded' },
+      { id: 'e3', entity_id: 'a', sequence: 3, status: 'succeeded' },
+    ];
+    const failingNames = (published: { id: string; entityId: string }[], rows = stored) =>
+      relayFigures(rows, published).filter((figure) => !figure.ok).map((figure) => figure.name);
+
+    it('passes every event published, duplicates of an id included, each entity in stored order', () => {
+      expect(failingNames([{ id: 'e1', entityId: 'a' }, { id: 'e2', entityId: 'b' }, { id: 'e1', entityId: 'a' }, { id: 'e3', entityId: 'a' }])).toEqual([]);
+    });
+
+    it('catches a missing event, an event of a failed command and one entity out of order', () => {
+      expect(failingNames([{ id: 'e3', entityId: 'a' }, { id: 'e1', entityId: 'a' }], [...stored, { id: 'e4', entity_id: 'c', sequence: 4, status: 'rejected' }])).toEqual([
+        'outbox events not published (by id), or published and not stored',
+        'outbox events of commands that did not succeed',
+        'entities whose events were first published out of their stored order',
+      ]);
     });
   });
 });
