@@ -42,7 +42,12 @@ export function createRabbitPublisher(options: RabbitOptions): Publisher {
           durable: true,
         });
         if (options.queue) {
-          await channel.assertQueue(options.queue, { durable: true });
+          // An existing queue (another oncely's inbox declared it, with its own arguments) is only bound:
+          // redeclaring it with other arguments is a channel error. A missing one is declared the way
+          // oncely's inbox declares its queue (dead letters to `<queue>.dlx`), so either may start first.
+          if (!(await queueExists(model, options.queue))) {
+            await channel.assertQueue(options.queue, { durable: true, arguments: { 'x-dead-letter-exchange': `${options.queue}.dlx` } });
+          }
           await channel.bindQueue(options.queue, options.exchange, '#');
         }
         return { model, channel };
@@ -95,4 +100,18 @@ export function createRabbitPublisher(options: RabbitOptions): Publisher {
       await open?.model.close().catch(() => {});
     },
   };
+}
+
+/** Whether the queue exists, asked on a scratch channel (a passive declare of a missing queue closes its channel). */
+async function queueExists(model: ChannelModel, queue: string): Promise<boolean> {
+  const scratch = await model.createChannel();
+  scratch.on('error', () => {});
+  try {
+    await scratch.checkQueue(queue);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await scratch.close().catch(() => {});
+  }
 }
