@@ -1,6 +1,7 @@
 // The checker: compares the client's history with the final state of the database and turns the guarantees
 // of CONTRACT section 1 into figures, each of which holds or does not.
 import type pg from 'pg';
+import type { DeadLetterSeen, Garbage } from './brokers.ts';
 import { isTerminalStatus } from './client.ts';
 import type { CommandRecord, History, Op } from './history.ts';
 
@@ -12,6 +13,8 @@ export interface Figure {
 
 interface CommandRow {
   id: string;
+  /** The HTTP client (`anonymous`) or the inbox source's client id the command is stored under. */
+  client_id?: string;
   type: string;
   entity_id: string;
   payload: Record<string, unknown>;
@@ -49,16 +52,24 @@ export interface FinalState {
   redPackets: Map<string, EntityRow>;
   idleInTransaction: number;
   nonTerminal: number;
+  /** Ids stored under more than one of the run's client ids (the workload never uses an id twice). */
+  sharedIds?: string[];
   /** Commands that ended after more than one attempt (not counting poison), and the most attempts any took. */
   redelivered?: { commands: number; maxAttempts: number };
 }
 
-/** Reads everything the checker needs, straight from the run's database. */
-export async function readFinalState(client: pg.Client): Promise<FinalState> {
+/**
+ * Reads everything the checker needs, straight from the run's database: the commands of the HTTP client and
+ * of each inbox source's client id.
+ */
+export async function readFinalState(client: pg.Client, clientIds: readonly string[] = ['anonymous']): Promise<FinalState> {
   const commands = await client.query<CommandRow>(
-    `SELECT id, type, entity_id, payload, status, result, error, attempts, (extract(epoch FROM completed_at) * 1000)::float8 AS completed_ms
-       FROM commands WHERE client_id = 'anonymous'`,
+    `SELECT id, client_id, type, entity_id, payload, status, result, error, attempts, (extract(epoch FROM completed_at) * 1000)::float8 AS completed_ms
+       FROM commands WHERE client_id = ANY($1)`,
+    [clientIds],
   );
+  const seenIds = new Set<string>();
+  const sharedIds = commands.rows.filter((row) => seenIds.has(row.id) || !seenIds.add(row.id)).map((row) => row.id);
   const ledger = await client.query<LedgerRow>(
     `SELECT seq::float8 AS seq, account_id, command_id, amount::float8 AS amount, balance_after::float8 AS balance_after FROM ledger_entries ORDER BY seq`,
   );
@@ -77,6 +88,7 @@ export async function readFinalState(client: pg.Client): Promise<FinalState> {
     redPackets: byId(redPackets.rows),
     idleInTransaction: idle.rows[0]?.n ?? -1,
     nonTerminal: commands.rows.filter((row) => !isTerminalStatus(row.status)).length,
+    sharedIds,
     redelivered: {
       commands: commands.rows.filter((row) => row.attempts > 1 && row.status !== 'dead').length,
       maxAttempts: commands.rows.filter((row) => row.status !== 'dead').reduce((max, row) => Math.max(max, row.attempts), 0),
@@ -114,6 +126,18 @@ export interface CheckInput {
   extra?: Figure[];
   /** The "terminal within N s of the last fault" figure; left out when undefined. */
   recovery?: RecoveryInput;
+  /** The broker-fed part of the workload, when the run had one. */
+  brokers?: BrokerCheckInput;
+}
+
+export interface BrokerCheckInput {
+  /** The client id each broker's inbox stores its commands under. */
+  clientIds: Readonly<Record<string, string>>;
+  garbage: readonly Garbage[];
+  deadLetters: readonly DeadLetterSeen[];
+  /** Messages each broker still holds unacknowledged at the end. */
+  pending: Readonly<Record<string, number>>;
+  lastFaultAt: number | undefined;
 }
 
 export interface RecoveryInput {
@@ -154,11 +178,13 @@ const SUBMITTING = new Set(['submit', 'retry', 'concurrent']);
  * const { figure } = recoveryFigure(history, state, { lastFaultAt, limitSeconds: 10, startedAt });
  */
 export function recoveryFigure(history: History, state: FinalState, input: RecoveryInput): Recovery {
-  const poison = new Set([...history.commands.values()].filter((record) => record.poison).map((record) => record.envelope.id));
+  // Broker-fed commands have a figure of their own (brokerFigures): a message in the hands of a SIGKILLed
+  // inbox comes back only after the broker's redelivery time (JetStream's ack_wait).
+  const poison = new Set([...history.commands.values()].filter((record) => record.poison || record.via).map((record) => record.envelope.id));
   let lastSubmissionAt = 0;
   const firstSent = new Map<string, number>();
   for (const record of history.commands.values()) {
-    if (record.poison) continue;
+    if (record.poison || record.via) continue;
     for (const op of record.ops) {
       if (!SUBMITTING.has(op.kind)) continue;
       lastSubmissionAt = Math.max(lastSubmissionAt, op.invokedAt);
@@ -234,11 +260,12 @@ export function checkRun(input: CheckInput): Figure[] {
   };
 
   // --- Acknowledged commands: stored, and every terminal answer the client saw is what is stored.
-  const acknowledged = records.filter((record) => record.ops.some((op) => op.outcome === 'ok' && op.kind !== 'read' && op.kind !== 'different'));
+  const acknowledged = records.filter((record) => !record.via && record.ops.some((op) => op.outcome === 'ok' && op.kind !== 'read' && op.kind !== 'different'));
   const lost = acknowledged.filter((record) => !state.commands.has(record.envelope.id));
   figure('acknowledged commands lost', `${lost.length} of ${acknowledged.length}${sample(lost.map((r) => r.envelope.id))}`, lost.length === 0);
   figure(`commands not terminal ${input.settleSeconds}s after the last fault (poison included)`, state.nonTerminal, state.nonTerminal === 0);
   if (input.recovery) figures.push(recoveryFigure(history, state, input.recovery).figure);
+  if (input.brokers) figures.push(...brokerFigures(history, state, input.settleSeconds, input.brokers));
 
   const submitted = new Set(records.map((record) => record.envelope.id));
   const strangers = [...state.commands.keys()].filter((id) => !submitted.has(id));
@@ -448,6 +475,142 @@ export function checkRun(input: CheckInput): Figure[] {
   figure('processes that did not stop cleanly on SIGTERM', input.uncleanStops, input.uncleanStops === 0);
   for (const extra of input.extra ?? []) figures.push(extra);
   return figures;
+}
+
+/**
+ * The broker-fed commands held to the HTTP ones' standard: every confirmed publish has exactly one command
+ * under its inbox's client id (re-publishes and redeliveries included), every garbage message is in its
+ * broker's dead-letter path and no valid one is, nothing is left unacknowledged, and every broker-fed command
+ * is terminal within the final wait of the later of the last fault and its first publish. Their effects are
+ * checked with everything else (double effects, ledger, order histories).
+ *
+ * @example
+ * figures.push(...brokerFigures(history, state, 42, { clientIds, garbage, deadLetters, pending, lastFaultAt }));
+ */
+export function brokerFigures(history: History, state: FinalState, settleSeconds: number, input: BrokerCheckInput): Figure[] {
+  const figures: Figure[] = [];
+  const figure = (name: string, value: string, ok: boolean) => figures.push({ name, value, ok });
+  const fed = [...history.commands.values()].filter((record) => record.via);
+  const perBroker = new Map<string, number>();
+  for (const record of fed) perBroker.set(record.via ?? '', (perBroker.get(record.via ?? '') ?? 0) + 1);
+  const confirmed = fed.filter((record) => record.ops.some((op) => op.kind === 'publish' && op.outcome === 'ok'));
+  const twice = fed.filter((record) => record.ops.filter((op) => op.kind === 'publish').length > 1).length;
+  const lost = confirmed.filter((record) => !state.commands.has(record.envelope.id));
+  const split = [...perBroker.entries()].map(([broker, n]) => `${broker} ${n}`).join(', ');
+  figure(
+    'broker-fed commands lost (publish confirmed, no command under the inbox client id)',
+    `${lost.length} of ${confirmed.length} (${split}; ${twice} published more than once)${sample(lost.map((r) => r.envelope.id))}`,
+    lost.length === 0 && confirmed.length > 0,
+  );
+  const wrongClient = fed.filter((record) => {
+    const row = state.commands.get(record.envelope.id);
+    return row !== undefined && row.client_id !== input.clientIds[record.via ?? ''];
+  });
+  const httpUnderInbox = [...history.commands.values()].filter((record) => !record.via && state.commands.get(record.envelope.id)?.client_id !== undefined && state.commands.get(record.envelope.id)?.client_id !== 'anonymous');
+  const shared = state.sharedIds ?? [];
+  const misplaced = [...wrongClient, ...httpUnderInbox].map((record) => record.envelope.id);
+  figure(
+    'commands stored under another client id, or under more than one (each must be one command of its own source)',
+    `${misplaced.length + shared.length}${sample([...misplaced, ...shared])}`,
+    misplaced.length + shared.length === 0,
+  );
+
+  const dead = new Map<string, DeadLetterSeen[]>();
+  for (const letter of input.deadLetters) {
+    const key = `${letter.broker} ${letter.key ?? ''}`;
+    dead.set(key, [...(dead.get(key) ?? []), letter]);
+  }
+  const published = input.garbage.filter((item) => item.published);
+  const missingDead = published.filter((item) => !dead.has(`${item.broker} ${item.key}`)).map((item) => `${item.broker}:${item.key}`);
+  const reasons = new Map<string, number>();
+  for (const letter of input.deadLetters) reasons.set(letter.reason ?? '?', (reasons.get(letter.reason ?? '?') ?? 0) + 1);
+  figure(
+    'garbage messages not in the dead-letter path',
+    `${missingDead.length} of ${published.length} (${input.deadLetters.length} dead letters: ${[...reasons.entries()].map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none'})${sample(missingDead)}`,
+    missingDead.length === 0 && published.length === input.garbage.length && published.length > 0,
+  );
+  const validDead = input.deadLetters.filter((letter) => letter.key !== undefined && history.commands.get(letter.key)?.via === letter.broker).map((letter) => `${letter.broker}:${letter.key}`);
+  figure('valid broker messages dead-lettered', `${validDead.length}${sample(validDead)}`, validDead.length === 0);
+  const left = Object.values(input.pending).reduce((sum, n) => sum + n, 0);
+  figure(
+    'messages left unacknowledged in the brokers at the end',
+    `${left} (${Object.entries(input.pending).map(([broker, n]) => `${broker} ${n}`).join(', ')})`,
+    left === 0,
+  );
+
+  const lastFault = input.lastFaultAt ?? 0;
+  const late: string[] = [];
+  let worst = 0;
+  let worstId = '';
+  for (const record of fed) {
+    const row = state.commands.get(record.envelope.id);
+    if (!row) continue;
+    const firstPublish = Math.min(...record.ops.filter((op) => op.kind === 'publish').map((op) => op.invokedAt));
+    if (typeof row.completed_ms !== 'number' || !isTerminalStatus(row.status)) {
+      late.push(`${row.id}:${row.status}`);
+      continue;
+    }
+    const seconds = (row.completed_ms - Math.max(lastFault, firstPublish)) / 1000;
+    if (seconds > worst) [worst, worstId] = [seconds, row.id];
+    if (seconds > settleSeconds) late.push(`${row.id}:${seconds.toFixed(1)}s`);
+  }
+  figure(
+    `broker-fed commands terminal within ${settleSeconds}s of the later of the last fault and their first publish`,
+    `${late.length} late (worst ${worst.toFixed(1)}s${worstId ? `, ${worstId}` : ''})${sample(late)}`,
+    late.length === 0,
+  );
+  return figures;
+}
+
+/** An outbox event as stored, with the status of the command that emitted it. */
+export interface StoredEvent {
+  id: string;
+  entity_id: string;
+  sequence: number;
+  status: string | null;
+}
+
+/**
+ * The relay's figures (contract guarantee 11): every stored event was published (by its id; duplicates of an
+ * id are allowed), nothing was published that is not stored, no event belongs to a command that did not
+ * succeed, and each entity's events were first published in the order they were stored.
+ *
+ * @example
+ * figures.push(...relayFigures(stored, published));
+ */
+export function relayFigures(stored: readonly StoredEvent[], published: readonly { id: string; entityId: string | undefined }[]): Figure[] {
+  const publishedIds = new Set(published.map((event) => event.id));
+  const storedIds = new Map(stored.map((event) => [event.id, event]));
+  const missing = stored.filter((event) => !publishedIds.has(event.id)).map((event) => event.id);
+  const phantom = [...publishedIds].filter((id) => !storedIds.has(id));
+  const ofFailed = stored.filter((event) => event.status !== 'succeeded').map((event) => event.id);
+  const duplicates = published.length - publishedIds.size;
+  // Per entity, the stored sequence of each id in the order of its first publication must only grow.
+  const lastSequence = new Map<string, number>();
+  const first = new Set<string>();
+  const outOfOrder: string[] = [];
+  for (const event of published) {
+    if (first.has(event.id)) continue;
+    first.add(event.id);
+    const row = storedIds.get(event.id);
+    if (!row) continue;
+    const before = lastSequence.get(row.entity_id) ?? -Infinity;
+    if (row.sequence < before) outOfOrder.push(`${row.entity_id}:${event.id}`);
+    lastSequence.set(row.entity_id, Math.max(before, row.sequence));
+  }
+  return [
+    {
+      name: 'outbox events not published (by id), or published and not stored',
+      value: `${missing.length + phantom.length} (${stored.length} stored, ${published.length} published, ${duplicates} duplicates of an id)${sample([...missing, ...phantom])}`,
+      ok: missing.length + phantom.length === 0 && stored.length > 0,
+    },
+    { name: 'outbox events of commands that did not succeed', value: `${ofFailed.length}${sample(ofFailed)}`, ok: ofFailed.length === 0 },
+    {
+      name: 'entities whose events were first published out of their stored order',
+      value: `${outOfOrder.length} of ${lastSequence.size} entities${sample(outOfOrder)}`,
+      ok: outOfOrder.length === 0,
+    },
+  ];
 }
 
 function sample(ids: readonly string[]): string {

@@ -2,14 +2,15 @@
 // verdict. See docs/chaos.md.
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import os, { hostname } from 'node:os';
 import path from 'node:path';
 import { promisify, parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseConfig, type Config } from '../src/config.ts';
 import { EmbeddedPostgresError, freePort } from '../src/db/embedded.ts';
 import { runMigrations } from '../src/db/migrate.ts';
-import { checkRun, historySummary, readFinalState, recoveryFigure, type Figure } from './checker.ts';
+import { BROKER_NAMES, createBrokerFeed, createEventCollector, type BrokerFeed, type BrokerName, type EventCollector } from './brokers.ts';
+import { checkRun, historySummary, relayFigures, type StoredEvent, readFinalState, recoveryFigure, type Figure } from './checker.ts';
 import { createChaosClient } from './client.ts';
 import { createHistory } from './history.ts';
 import { FAULT_KINDS, runNemesis, type FaultKind, type NemesisStats, type Restartable } from './nemesis.ts';
@@ -37,13 +38,20 @@ const USAGE = `usage: npm run chaos -- [options]
                        failures with the production backoff)
   --expire S           override the processes' JOB_EXPIRE_SECONDS (default: the production default)
   --retry-limit N      override the processes' RETRY_LIMIT (default: the production default)
-  --require LIST       minimum fault counts, e.g. worker-kills=5,pg-restarts=2,commit-cuts=20, and
+  --require LIST       minimum fault counts, e.g. worker-kills=5,pg-restarts=2,commit-cuts=20 (also api-kills,
+                       worker-stops, terminate-sweeps, inbox-kills, broker-cuts), and
                        terminal-within=S: every command (poison aside) terminal within S seconds of the
                        last fault (default 10 when not given; the figure is always checked)
   --database-url URL   use this server (a fresh database on it) instead of an embedded PostgreSQL
   --may-restart        with --database-url: the nemesis may crash and restart that server, using
   --pg-stop-command C  a shell command that stops it at once (e.g. "pg_ctlcluster 15 main stop -m immediate")
   --pg-start-command C and one that starts it again (e.g. "pg_ctlcluster 15 main start")
+  --broker B           feed part of the workload through rabbitmq, nats, redis or all of them (default: none)
+  --broker-share F     share of the paced commands published to the broker(s) instead of POSTed (default 0.3)
+  --inboxes N          inbox processes consuming them (default 2); the faults inbox (SIGKILL one) and broker
+                       (close their RabbitMQ / Redis connections) act on them
+  --relay              run the outbox relay (publishing to a Redis stream of the run's own), SIGKILL it
+                       (relay-kills) and check every stored event was published, per entity in order
   --keep               keep the run directory (logs, history) even when every figure holds`;
 
 const sh = promisify(execFile);
@@ -72,6 +80,10 @@ function parseOptions() {
       'may-restart': { type: 'boolean', default: false },
       'pg-stop-command': { type: 'string' },
       'pg-start-command': { type: 'string' },
+      broker: { type: 'string', default: 'none' },
+      'broker-share': { type: 'string', default: '0.3' },
+      inboxes: { type: 'string', default: '2' },
+      relay: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -101,6 +113,12 @@ function parseOptions() {
     if (!key || !REQUIREMENTS[key]) throw new Error(`--require: unknown key ${key} (known: ${[...Object.keys(REQUIREMENTS), TERMINAL_WITHIN].join(', ')})`);
     require.set(key, int('require', value, 0, 1_000_000));
   }
+  const brokerList = values.broker === 'all' ? [...BROKER_NAMES] : values.broker === 'none' ? [] : values.broker.split(',').map((b) => b.trim());
+  for (const name of brokerList) {
+    if (!(BROKER_NAMES as readonly string[]).includes(name)) throw new Error(`--broker: unknown broker ${name} (known: ${BROKER_NAMES.join(', ')}, all, none)`);
+  }
+  const brokerShare = Number(values['broker-share']);
+  if (!(brokerShare >= 0 && brokerShare <= 1)) throw new Error('--broker-share must be a number from 0 to 1');
   if (values['database-url'] !== undefined) {
     let host: string;
     try {
@@ -138,6 +156,10 @@ function parseOptions() {
     stopCommand: values['pg-stop-command'],
     startCommand: values['pg-start-command'],
     keep: values.keep,
+    brokers: brokerList as BrokerName[],
+    brokerShare,
+    inboxes: int('inboxes', values.inboxes, 1, 32),
+    relay: values.relay,
   };
 }
 
@@ -166,7 +188,13 @@ const REQUIREMENTS: Record<string, (stats: NemesisStats, proxy: ChaosProxy | und
   'pg-restarts': (stats) => stats.postgresRestarts,
   'terminate-sweeps': (stats) => stats.terminateSweeps,
   'commit-cuts': (_, proxy) => proxy?.stats().commitCuts ?? 0,
+  'inbox-kills': (stats) => stats.inboxKills,
+  'broker-cuts': (stats) => stats.brokerCuts,
+  'relay-kills': (stats) => stats.relayKills,
 };
+
+/** Garbage messages (bad JSON, an unknown type) per broker, published twice in the run: at the start and midway. */
+const GARBAGE_PER_BROKER = 3;
 
 function databaseUrlFor(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);
@@ -277,13 +305,33 @@ async function main(): Promise<number> {
       `${options.expireSeconds === undefined && options.retryLimit === undefined ? ' (production defaults)' : ''}; ` +
       `final wait ${settleSeconds}s${options.settleSeconds === undefined ? ` (a poison command ends dead within ${deadWithin}s)` : ''}`,
   );
+  // --- The brokers, when part of the workload goes through them: the run's own queue and streams, deleted
+  // at the end.
+  const history = createHistory(path.join(dir, 'history.jsonl'));
+  let feed: BrokerFeed | undefined;
+  if (options.brokers.length > 0) {
+    const created = await createBrokerFeed({ brokers: options.brokers, databaseUrl: url, history, hostname: hostname() });
+    feed = created;
+    undo.push(() => created.close());
+    say(
+      `chaos: brokers ${options.brokers.join(', ')} take ${Math.round(options.brokerShare * 100)}% of the paced commands, ${options.inboxes} inbox processes; ` +
+        `client ids ${options.brokers.map((b) => created.clientIds[b]).join(', ')}`,
+    );
+  }
+  let events: EventCollector | undefined;
+  if (options.relay) {
+    const created = await createEventCollector();
+    events = created;
+    undo.push(() => created.close());
+    say(`chaos: the outbox relay publishes to the Redis stream ${created.env['RELAY_STREAM']}`);
+  }
   const unplanned: UnplannedExit[] = [];
   let shuttingDown = false;
   const onUnplannedExit = (exit: UnplannedExit) => {
     unplanned.push(exit);
     say(`chaos: UNPLANNED EXIT of ${exit.name} (pid ${exit.pid}, code ${exit.code}, signal ${exit.signal}): ${exit.tail.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
     if (!shuttingDown) {
-      const proc = [api, ...workers].find((p) => p.name === exit.name);
+      const proc = all.find((p) => p.name === exit.name);
       setTimeout(() => void proc?.start().catch(() => {}), 1000);
     }
   };
@@ -303,17 +351,36 @@ async function main(): Promise<number> {
       onUnplannedExit,
     }),
   );
+  // Inbox processes: the same env as `npm run inbox`, through the proxy like the workers (so PostgreSQL faults
+  // reach their submissions too); each keeps its Redis consumer name across restarts, as docs/brokers.md asks.
+  const inboxes: ManagedProcess[] = feed
+    ? Array.from({ length: options.inboxes }, (_, i) =>
+        createManagedProcess({
+          name: `inbox-${i + 1}`,
+          entry: 'inbox',
+          env: { ...common, DATABASE_URL: workerUrl, PORT: '0', ...feed.env, ...(feed.env['INBOX_REDIS_URL'] ? { INBOX_REDIS_CONSUMER: `chaos-inbox-${i + 1}` } : {}) },
+          logDir,
+          onUnplannedExit,
+        }),
+      )
+    : [];
+  const relay = events
+    ? createManagedProcess({ name: 'relay', entry: 'relay', env: { ...common, DATABASE_URL: workerUrl, PORT: '0', ...events.env }, logDir, onUnplannedExit })
+    : undefined;
+  const all = [api, ...workers, ...inboxes, ...(relay ? [relay] : [])];
   undo.push(async () => {
     shuttingDown = true;
-    await Promise.all([api, ...workers].map((proc) => proc.terminate(10_000)));
+    await Promise.all(all.map((proc) => proc.terminate(10_000)));
   });
   if (proxy) undo.push(() => proxy.close());
   await api.start();
-  await Promise.all(workers.map((worker) => worker.start()));
-  say(`chaos: api on http://127.0.0.1:${apiPort}, ${workers.length} workers${proxy ? ` through the proxy on 127.0.0.1:${proxy.port}` : ''}`);
+  await Promise.all([...workers, ...inboxes, ...(relay ? [relay] : [])].map((proc) => proc.start()));
+  say(
+    `chaos: api on http://127.0.0.1:${apiPort}, ${workers.length} workers${inboxes.length > 0 ? ` and ${inboxes.length} inbox processes` : ''}` +
+      `${proxy ? ` through the proxy on 127.0.0.1:${proxy.port}` : ''}`,
+  );
 
   // --- Workload and nemesis side by side.
-  const history = createHistory(path.join(dir, 'history.jsonl'));
   const client = createChaosClient(`http://127.0.0.1:${apiPort}`, history);
   let workloadDone = false;
   let pacedShare = 0;
@@ -329,6 +396,10 @@ async function main(): Promise<number> {
     say(`chaos: t=${((Date.now() - started) / 1000).toFixed(0)}s ${history.commands.size} commands, ops ok ${counts.ok} failed ${counts.failed} unknown ${counts.unknown}`);
   }, 15_000);
   const nemesisLog = (line: string) => say(`chaos: ${line}`);
+  // Garbage for the dead-letter paths: some at the start, some midway (into the faults).
+  const garbageRuns = feed
+    ? [feed.publishGarbage(GARBAGE_PER_BROKER), sleep(options.durationMs / 2).then(() => feed.publishGarbage(GARBAGE_PER_BROKER))]
+    : [];
   const [workload, stats] = await Promise.all([
     runWorkload({
       seed: options.seed,
@@ -350,6 +421,14 @@ async function main(): Promise<number> {
       onProgress: (share) => {
         pacedShare = share;
       },
+      feed: feed
+        ? {
+            brokers: feed.brokers,
+            share: options.brokerShare,
+            publish: (broker, envelope, deadline) => feed.publish(broker, envelope, deadline),
+            outcome: (broker, id, deadline) => feed.outcome(broker, id, deadline),
+          }
+        : undefined,
     }).finally(() => {
       workloadDone = true;
       workloadEndedAt = Date.now();
@@ -364,6 +443,19 @@ async function main(): Promise<number> {
       proxy,
       databaseUrl: url,
       expireSeconds: config.JOB_EXPIRE_SECONDS,
+      inboxes,
+      relay,
+      ...(feed && faults.has('broker') && (feed.brokers.includes('rabbitmq') || feed.brokers.includes('redis'))
+        ? {
+            cutBrokers: async (r) => {
+              const own = feed.brokers.filter((b): b is 'rabbitmq' | 'redis' => b === 'rabbitmq' || b === 'redis');
+              const broker = r.pick(own);
+              const pids = inboxes.map((inbox) => inbox.pid).filter((pid): pid is number => pid !== undefined);
+              const closed = await feed.cut(broker, pids).catch(() => 0);
+              return { closed, what: `closed ${closed} inbox connections on ${broker} from the broker's side` };
+            },
+          }
+        : {}),
       log: nemesisLog,
       origin: started,
       active: () => !workloadDone && pacedShare < CALM_TAIL_SHARE,
@@ -377,12 +469,13 @@ async function main(): Promise<number> {
     }),
   ]);
   clearInterval(progress);
+  await Promise.all(garbageRuns);
   say(`chaos: workload done: ${workload.issued} commands in ${(workload.elapsedMs / 1000).toFixed(0)}s (${workload.scenarios} scenarios, ${workload.poison} poison, ${workload.bursts.length} bursts)`);
   if (workload.unsupportedTypes.length > 0) say(`chaos: note: skipped command types the API does not know: ${workload.unsupportedTypes.join(', ')}`);
 
   // --- Heal everything, then a quiet period for the system to finish what it accepted.
   proxy?.heal();
-  for (const proc of [api, ...workers]) {
+  for (const proc of all) {
     proc.resume();
     if (!proc.running) await proc.start();
   }
@@ -390,8 +483,18 @@ async function main(): Promise<number> {
   const checkerDb = new pg.Client({ connectionString: url, application_name: 'oncely-chaos-checker' });
   checkerDb.on('error', () => {});
   await checkerDb.connect();
-  const nonTerminal = async () =>
-    (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1;
+  // Broker-fed commands whose publish was confirmed must also be stored (the inbox may still be taking them).
+  const published = feed
+    ? [...history.commands.values()]
+        .filter((record) => record.via && record.ops.some((op) => op.kind === 'publish' && op.outcome === 'ok'))
+        .map((record) => `${feed.clientIds[record.via as BrokerName]} ${record.envelope.id}`)
+    : [];
+  const nonTerminal = async () => {
+    const open = (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1;
+    const stored = (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE (client_id || ' ' || id) = ANY($1)`, [published])).rows[0]?.n ?? 0;
+    const unsent = relay ? ((await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE sent_at IS NULL`)).rows[0]?.n ?? 0) : 0;
+    return open + published.length - stored + unsent;
+  };
   let left = await nonTerminal();
   while (left > 0 && Date.now() - healedAt < settleSeconds * 1000) {
     await sleep(500);
@@ -400,7 +503,17 @@ async function main(): Promise<number> {
   say(`chaos: quiet period: ${left === 0 ? 'every command terminal' : `${left} commands still not terminal`} ${((Date.now() - healedAt) / 1000).toFixed(1)}s after the last fault`);
   // Let in-flight acknowledgements and sessions settle before reading.
   await sleep(2000);
-  const state = await readFinalState(checkerDb);
+  const clientIds = ['anonymous', ...(feed ? feed.brokers.map((b) => feed.clientIds[b]) : [])];
+  const state = await readFinalState(checkerDb, clientIds);
+  const storedEvents = relay
+    ? (
+        await checkerDb.query<StoredEvent>(
+          `SELECT e.id, e.entity_id, e.sequence::float8 AS sequence, c.status FROM outbox_events e
+             LEFT JOIN commands c ON c.client_id = e.client_id AND c.id = e.command_id WHERE e.client_id = ANY($1) ORDER BY e.sequence`,
+          [clientIds],
+        )
+      ).rows
+    : [];
   // The recovery figure, and what the late commands (if any) went through, from their rows and their jobs.
   const recoveryInput = { lastFaultAt: stats.lastFaultAt, limitSeconds: terminalWithin, startedAt: started };
   const recovery = recoveryFigure(history, state, recoveryInput);
@@ -411,13 +524,20 @@ async function main(): Promise<number> {
   // --- Stop everything the run started.
   shuttingDown = true;
   let uncleanStops = 0;
-  const codes = await Promise.all([api, ...workers].map((proc) => proc.terminate(30_000)));
+  const codes = await Promise.all(all.map((proc) => proc.terminate(30_000)));
   for (const [i, code] of codes.entries()) {
     if (code !== 0) {
       uncleanStops++;
-      say(`chaos: ${[api, ...workers][i]?.name} exited with ${code ?? 'SIGKILL'} on SIGTERM`);
+      say(`chaos: ${all[i]?.name} exited with ${code ?? 'SIGKILL'} on SIGTERM`);
     }
   }
+  // What the brokers hold once every inbox has stopped: dead letters, and anything never acknowledged.
+  const brokerInput = feed
+    ? { clientIds: feed.clientIds, garbage: feed.garbage(), deadLetters: await feed.deadLetters(), pending: await feed.pending(), lastFaultAt: stats.lastFaultAt }
+    : undefined;
+  await feed?.close();
+  const publishedEvents = events ? await events.read() : [];
+  await events?.close();
   await proxy?.close();
   await history.close();
 
@@ -437,7 +557,17 @@ async function main(): Promise<number> {
     const count = REQUIREMENTS[key]?.(stats, proxy) ?? 0;
     extra.push({ name: `faults injected: ${key} (at least ${minimum})`, value: String(count), ok: count >= minimum });
   }
-  const figures = checkRun({ history, state, settleSeconds, unplannedExits: unplanned.length, uncleanStops, extra, recovery: recoveryInput });
+  const figures = checkRun({
+    history,
+    state,
+    settleSeconds,
+    unplannedExits: unplanned.length,
+    uncleanStops,
+    extra,
+    recovery: recoveryInput,
+    ...(brokerInput ? { brokers: brokerInput } : {}),
+  });
+  if (relay) figures.push(...relayFigures(storedEvents, publishedEvents));
   const summary = historySummary([...history.commands.values()]);
   const counts = history.counts();
   const proxyStats = proxy?.stats();
@@ -446,8 +576,19 @@ async function main(): Promise<number> {
   say(
     `faults: worker kills ${stats.workerKills}, api kills ${stats.apiKills}, worker SIGSTOPs ${stats.workerStops}, PostgreSQL restarts ${stats.postgresRestarts}, ` +
       `terminate sweeps ${stats.terminateSweeps} (${stats.backendsTerminated} sessions), COMMIT cuts ${proxyStats?.commitCuts ?? 0}, ` +
-      `resets ${stats.resetConnections}, black holes ${stats.blackholedConnections}, latency spells ${stats.latencySpells}`,
+      `resets ${stats.resetConnections}, black holes ${stats.blackholedConnections}, latency spells ${stats.latencySpells}` +
+      (feed ? `, inbox kills ${stats.inboxKills}, broker cuts ${stats.brokerCuts} (${stats.brokerConnectionsClosed} connections)` : '') +
+      (relay ? `, relay kills ${stats.relayKills}` : ''),
   );
+  if (feed) {
+    const fed = [...history.commands.values()].filter((record) => record.via);
+    const publishes = fed.flatMap((record) => record.ops.filter((op) => op.kind === 'publish'));
+    say(
+      `brokers: ${fed.length} commands published (${feed.brokers.map((b) => `${b} ${fed.filter((r) => r.via === b).length}`).join(', ')}), ${publishes.length} publishes ` +
+        `(${publishes.filter((op) => op.outcome === 'unknown').length} unconfirmed), ${fed.filter((r) => r.ops.filter((op) => op.kind === 'publish').length > 1).length} published more than once, ` +
+        `${feed.garbage().length} garbage messages`,
+    );
+  }
   const at = (ms: number) => `t=${((ms - started) / 1000).toFixed(1)}s`;
   // How long each burst took to drain: from its firing to the last of its commands terminal.
   const drained = (index: number) => {

@@ -17,7 +17,8 @@ export interface SeenStatus {
   error: { code: string } | null;
 }
 
-export type OpKind = 'submit' | 'resend' | 'concurrent' | 'retry' | 'different' | 'read';
+/** `publish`: the command published to a broker (ok: the broker confirmed it; unknown: no confirmation). */
+export type OpKind = 'submit' | 'resend' | 'concurrent' | 'retry' | 'different' | 'read' | 'publish';
 
 export interface Op {
   id: string;
@@ -37,13 +38,15 @@ export interface CommandRecord {
   envelope: Envelope;
   /** Poison commands always fail; the checker expects exactly them among the dead. */
   poison: boolean;
+  /** The broker it was published to, for a broker-fed command (stored under that inbox's client id). */
+  via?: string;
   ops: Op[];
 }
 
 export interface History {
   readonly commands: ReadonlyMap<string, CommandRecord>;
   /** Registers a command the workload is about to send (its first invocation). */
-  register(envelope: Envelope, poison?: boolean): CommandRecord;
+  register(envelope: Envelope, poison?: boolean, via?: string): CommandRecord;
   record(op: Op): void;
   /** How many operations of each outcome. */
   counts(): Record<Op['outcome'], number>;
@@ -62,12 +65,12 @@ export function createHistory(file: string): History {
   const out: WriteStream = createWriteStream(file);
   return {
     commands,
-    register(envelope, poison = false) {
+    register(envelope, poison = false, via) {
       let record = commands.get(envelope.id);
       if (!record) {
-        record = { envelope, poison, ops: [] };
+        record = { envelope, poison, ops: [], ...(via ? { via } : {}) };
         commands.set(envelope.id, record);
-        out.write(JSON.stringify({ register: envelope, poison }) + '\n');
+        out.write(JSON.stringify({ register: envelope, poison, ...(via ? { via } : {}) }) + '\n');
       }
       return record;
     },

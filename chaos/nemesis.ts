@@ -6,7 +6,11 @@ import type { ManagedProcess } from './processes.ts';
 import type { ChaosProxy } from './proxy.ts';
 import { createRandom, type Random } from './random.ts';
 
-export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy'] as const;
+/**
+ * `inbox` and `broker` act only in a run with --broker (SIGKILL an inbox process, close its broker
+ * connections), `relay` only with --relay (SIGKILL the outbox relay).
+ */
+export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy', 'inbox', 'broker', 'relay'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 type Event =
@@ -18,7 +22,10 @@ type Event =
   | 'commit-cut'
   | 'latency'
   | 'blackhole'
-  | 'reset';
+  | 'reset'
+  | 'kill-inbox'
+  | 'broker-cut'
+  | 'kill-relay';
 
 export interface NemesisStats {
   workerKills: number;
@@ -31,6 +38,13 @@ export interface NemesisStats {
   blackholedConnections: number;
   resetConnections: number;
   commitCutsArmed: number;
+  /** Inbox processes SIGKILLed (and started again). */
+  inboxKills: number;
+  /** Times the inbox processes' own broker connections were closed from the broker's side, and how many. */
+  brokerCuts: number;
+  brokerConnectionsClosed: number;
+  /** Outbox relay processes SIGKILLed (and started again). */
+  relayKills: number;
   /** Seconds from each PostgreSQL restart to the first command applied after it (null: none within 60 s). */
   recoveries: (number | null)[];
   /** When the last fault was healed (ms since epoch), or undefined if none ran. */
@@ -72,6 +86,12 @@ export interface NemesisOptions {
   active: () => boolean;
   /** The run's start (ms since epoch), so the nemesis's t=... stamps match the rest of the run's output. */
   origin?: number;
+  /** Inbox processes (broker consumers): SIGKILLed and started again when `inbox` is among the faults. */
+  inboxes?: readonly ManagedProcess[];
+  /** The outbox relay process, SIGKILLed and started again when `relay` is among the faults. */
+  relay?: ManagedProcess | undefined;
+  /** Closes the inbox processes' broker connections from the broker's side; says what it did. */
+  cutBrokers?: (r: Random) => Promise<{ closed: number; what: string }>;
   /** Told when a fault begins (the workload fires an open-loop burst into some of them). */
   onFault?: (event: Event) => void;
 }
@@ -108,7 +128,12 @@ async function firstCommandAfter(databaseUrl: string, ms: number): Promise<numbe
 }
 
 /** The seeded list of events: counts follow from the duration, order and timing from the seed. */
-export function planFaults(seed: number, durationMs: number, faults: ReadonlySet<FaultKind>): { at: number; event: Event }[] {
+export function planFaults(
+  seed: number,
+  durationMs: number,
+  faults: ReadonlySet<FaultKind>,
+  brokers: { inboxes: boolean; cuts: boolean; relay?: boolean } = { inboxes: false, cuts: false },
+): { at: number; event: Event }[] {
   const seconds = durationMs / 1000;
   const every = (interval: number) => Math.max(1, Math.round(seconds / interval));
   const events: Event[] = [];
@@ -128,6 +153,10 @@ export function planFaults(seed: number, durationMs: number, faults: ReadonlySet
     add('blackhole', every(40));
     add('reset', every(30));
   }
+  // Added last, so a run without inboxes places every other fault exactly where it did before.
+  if (faults.has('inbox') && brokers.inboxes) add('kill-inbox', every(20));
+  if (brokers.cuts) add('broker-cut', every(30));
+  if (faults.has('relay') && brokers.relay) add('kill-relay', every(20));
   // Each kind spread evenly over the window (its i-th of n at (i + 0.2..0.8) / n of it), so even a rare
   // kind (two PostgreSQL restarts) never bunches at the end, where the run may cut the plan short for its
   // calm tail. The window ends at 70% of the duration: faults run one at a time and each holds for a while
@@ -167,6 +196,10 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     blackholedConnections: 0,
     resetConnections: 0,
     commitCutsArmed: 0,
+    inboxKills: 0,
+    brokerCuts: 0,
+    brokerConnectionsClosed: 0,
+    relayKills: 0,
     recoveries: [],
     lastHealedAt: undefined,
     lastFaultAt: undefined,
@@ -177,7 +210,8 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
   const ended = () => {
     faultEndedAt = Date.now();
   };
-  const firstPlan = planFaults(options.seed, options.durationMs, options.faults);
+  const brokerFaults = { inboxes: (options.inboxes?.length ?? 0) > 0, cuts: options.cutBrokers !== undefined, relay: options.relay !== undefined };
+  const firstPlan = planFaults(options.seed, options.durationMs, options.faults, brokerFaults);
   const random = createRandom(options.seed, 4);
   const started = options.origin ?? Date.now();
   const stamp = () => `t=${((Date.now() - started) / 1000).toFixed(1)}s`;
@@ -258,10 +292,25 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         stats.postgresRestarts++;
         const down = r.int(500, 4000);
         log(`${stamp()} nemesis: PostgreSQL stopped -m immediate, down for ${down / 1000}s`);
-        await sleep(down);
+        // While PostgreSQL is down the inboxes hold their deliveries unacknowledged: an inbox SIGKILLed now
+        // surely dies with messages in hand, which the broker must deliver again (JetStream after ack_wait).
+        const inboxes = options.faults.has('inbox') ? (options.inboxes ?? []) : [];
+        const victim = inboxes.length > 0 ? r.pick(inboxes) : undefined;
+        if (victim) {
+          await sleep(Math.min(down / 2, 1000));
+          const pid = victim.pid;
+          await victim.kill();
+          stats.inboxKills++;
+          log(`${stamp()} nemesis: SIGKILL ${victim.name} (pid ${pid}) while PostgreSQL is down, its deliveries in hand`);
+        }
+        await sleep(victim ? down - Math.min(down / 2, 1000) : down);
         await options.postgres.start();
-        ended();
         log(`${stamp()} nemesis: PostgreSQL started again (accepting connections)`);
+        if (victim) {
+          await restart(victim);
+          log(`${stamp()} nemesis: ${victim.name} started again`);
+        }
+        ended();
         const recovery = await firstCommandAfter(options.databaseUrl, 60_000);
         stats.recoveries.push(recovery);
         log(`${stamp()} nemesis: ${recovery === null ? 'no command applied within 60 s' : `first command applied ${recovery.toFixed(1)}s`} after PostgreSQL came back`);
@@ -301,6 +350,38 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         ended();
         return;
       }
+      case 'kill-inbox': {
+        const inbox = r.pick(options.inboxes ?? []);
+        const pid = inbox.pid;
+        await inbox.kill();
+        stats.inboxKills++;
+        log(`${stamp()} nemesis: SIGKILL ${inbox.name} (pid ${pid})`);
+        await sleep(r.int(200, 2000));
+        await restart(inbox);
+        ended();
+        return;
+      }
+      case 'kill-relay': {
+        const relay = options.relay;
+        if (!relay) return;
+        const pid = relay.pid;
+        await relay.kill();
+        stats.relayKills++;
+        log(`${stamp()} nemesis: SIGKILL relay (pid ${pid})`);
+        await sleep(r.int(200, 2000));
+        await restart(relay);
+        ended();
+        return;
+      }
+      case 'broker-cut': {
+        if (!options.cutBrokers) return;
+        const { closed, what } = await options.cutBrokers(r);
+        stats.brokerCuts++;
+        stats.brokerConnectionsClosed += closed;
+        ended();
+        log(`${stamp()} nemesis: ${what}`);
+        return;
+      }
       case 'reset': {
         if (!proxy) return;
         const n = proxy.reset(r.int(1, 4), (n) => r.int(0, n - 1));
@@ -315,7 +396,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
   // While the workload is still running after a round (and not yet in its calm tail), another round of the
   // same mix follows (its own seed stream), so faults go on for as long as commands do. No fault starts
   // once active() says the calm tail has begun, in the first round too.
-  for (let round = 0, plan = firstPlan; options.active(); plan = planFaults(options.seed + ++round * 7919, options.durationMs, options.faults)) {
+  for (let round = 0, plan = firstPlan; options.active(); plan = planFaults(options.seed + ++round * 7919, options.durationMs, options.faults, brokerFaults)) {
     const roundStart = Date.now();
     const going = () => options.active();
     for (const { at, event } of plan) {

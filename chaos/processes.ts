@@ -22,7 +22,7 @@ export interface ManagedProcess {
   readonly pid: number | undefined;
   readonly running: boolean;
   readonly stopped: boolean;
-  /** Starts it and resolves once it says it is ready (listening / worker started). */
+  /** Starts it and resolves once it says it is ready (listening / worker started / inbox started). */
   start(): Promise<void>;
   /** SIGKILL, planned. */
   kill(): Promise<void>;
@@ -35,13 +35,13 @@ export interface ManagedProcess {
 
 export interface ProcessOptions {
   name: string;
-  entry: 'api' | 'worker';
+  entry: 'api' | 'worker' | 'inbox' | 'relay';
   env: Record<string, string>;
   logDir: string;
   onUnplannedExit: (exit: UnplannedExit) => void;
 }
 
-const READY = { api: 'oncely listening on', worker: '"msg":"worker started"' } as const;
+const READY = { api: 'oncely listening on', worker: '"msg":"worker started"', inbox: '"msg":"inbox started"', relay: '"msg":"relay started"' } as const;
 
 /**
  * One supervised oncely process.

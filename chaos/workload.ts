@@ -2,6 +2,7 @@
 // pay-against-cancel races, several red-packet issues per order, re-sends under the same id (some at the
 // same moment), a few re-sends with a different request, a few poison commands, and open-loop bursts: a few
 // hundred to a few thousand mixed commands over a few hot entities fired all at once, with no think time.
+import type { BrokerFeed } from './brokers.ts';
 import { isTerminalStatus, type ChaosClient } from './client.ts';
 import type { Envelope, History, SeenStatus } from './history.ts';
 import { POISON_TYPE } from './poison.ts';
@@ -29,6 +30,11 @@ export interface WorkloadOptions {
   burstInFlight?: number;
   /** Handed a function that fires a burst at once (up to faultBursts of them), so the run can fire bursts into faults. */
   burstTrigger?: (fire: (reason: string) => void) => void;
+  /**
+   * Brokers that take `share` (0..1) of the paced commands instead of HTTP: each is published with its id as
+   * the broker's message id, some twice, and its outcome read from its row under the inbox's client id.
+   */
+  feed?: (Pick<BrokerFeed, 'brokers' | 'publish' | 'outcome'> & { share: number }) | undefined;
   /** Told the share (0..1) of the paced commands issued so far, after each one (the nemesis stops at the tail). */
   onProgress?: (share: number) => void;
 }
@@ -103,8 +109,23 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
     issued++;
     pacedIssued++;
     options.onProgress?.(pacedIssued / options.commands);
-    history.register(envelope, poison);
     const deadline = Date.now() + COMMAND_DEADLINE_MS;
+    const feed = options.feed;
+    // Whether it goes through a broker is drawn from a stream of its own, so a run without brokers sends
+    // exactly what it sent before brokers existed.
+    const route = feed && !poison ? createRandom(options.seed, streamOf(`${envelope.id}#broker`)) : undefined;
+    if (feed && route?.chance(feed.share)) {
+      const broker = route.pick(feed.brokers);
+      history.register(envelope, poison, broker);
+      // A producer that re-publishes: at the same moment (its confirm was slow) or after the command ended.
+      const again = route.weighted({ once: 70, now: 20, later: 10 });
+      if (again === 'now') await Promise.all([feed.publish(broker, envelope, deadline), feed.publish(broker, envelope, deadline)]);
+      else await feed.publish(broker, envelope, deadline);
+      const outcome = await feed.outcome(broker, envelope.id, deadline);
+      if (again === 'later') await feed.publish(broker, envelope, deadline);
+      return outcome;
+    }
+    history.register(envelope, poison);
     const mode = r.weighted({ single: 70, concurrent: 15, later: 15 });
     const wait = r.chance(0.8) ? 5 : undefined;
     let answer;

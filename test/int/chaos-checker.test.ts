@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkRun, recoveryFigure, type FinalState } from '../../chaos/checker.ts';
+import { brokerFigures, checkRun, recoveryFigure, relayFigures, type FinalState } from '../../chaos/checker.ts';
 import { createHistory, type Envelope, type History } from '../../chaos/history.ts';
 
 let dir: string;
@@ -152,6 +152,78 @@ describe('chaos checker', () => {
       if (stuck) w.state.commands.set('o1-pay', { ...stuck, completed_ms: 24_000 });
       expect(verdict(w)?.ok).toBe(false);
       expect(recoveryFigure(w.history, w.state, recovery).worstId).toBe('o1-pay');
+    });
+  });
+
+  describe('broker-fed commands', () => {
+    const clientIds = { redis: 'redis:s', rabbitmq: 'rabbitmq:q' };
+    /** The clean world plus a credit published to Redis (twice) and stored under the Redis inbox's client id. */
+    const fed = () => {
+      const input = world();
+      const envelope = { id: 'mq-credit', type: 'account.credit', entityId: 'a', payload: { amount: 7 } };
+      input.history.register(envelope, false, 'redis');
+      for (const at of [5, 6]) input.history.record({ id: envelope.id, kind: 'publish', invokedAt: at, completedAt: at + 1, outcome: 'ok' });
+      input.state.commands.set(envelope.id, {
+        id: envelope.id, client_id: 'redis:s', type: envelope.type, entity_id: 'a', payload: envelope.payload, status: 'succeeded', result: { balance: 67, version: 4 }, error: null, attempts: 1, completed_ms: 10,
+      });
+      input.state.ledger.push({ seq: 3, account_id: 'a', command_id: envelope.id, amount: 7, balance_after: 67 });
+      input.state.accounts.set('a', { id: 'a', version: 4, balance: 67 });
+      const garbage = [{ broker: 'redis' as const, key: 'garbage-redis-0', kind: 'not-json' as const, published: true }];
+      const deadLetters = [{ broker: 'redis' as const, key: 'garbage-redis-0', reason: 'invalid_request' }];
+      return { ...input, brokers: { clientIds, garbage, deadLetters, pending: { redis: 0 }, lastFaultAt: 8 } };
+    };
+    const failingWith = (input: ReturnType<typeof fed>) =>
+      checkRun({ history: input.history, state: input.state, settleSeconds: 60, unplannedExits: 0, uncleanStops: 0, brokers: input.brokers })
+        .filter((figure) => !figure.ok)
+        .map((figure) => figure.name);
+
+    it('passes a broker-fed command stored once under its inbox client id, and garbage in the dead-letter path', () => {
+      expect(failingWith(fed())).toEqual([]);
+    });
+
+    it('catches a confirmed publish with no command, garbage missing from the dead-letter path, and a message left unacknowledged', () => {
+      const input = fed();
+      input.state.commands.delete('mq-credit');
+      input.state.ledger.pop();
+      input.state.accounts.set('a', { id: 'a', version: 3, balance: 60 });
+      input.brokers.deadLetters = [];
+      input.brokers.pending = { redis: 1 };
+      expect(failingWith(input)).toEqual([
+        'broker-fed commands lost (publish confirmed, no command under the inbox client id)',
+        'garbage messages not in the dead-letter path',
+        'messages left unacknowledged in the brokers at the end',
+      ]);
+    });
+
+    it('catches a command stored under another client id and a valid message dead-lettered', () => {
+      const input = fed();
+      const row = input.state.commands.get('mq-credit');
+      if (row) row.client_id = 'anonymous';
+      input.brokers.deadLetters.push({ broker: 'redis', key: 'mq-credit', reason: 'too_many_deliveries' });
+      const names = brokerFigures(input.history, input.state, 60, input.brokers).filter((figure) => !figure.ok).map((figure) => figure.name);
+      expect(names).toEqual(['commands stored under another client id, or under more than one (each must be one command of its own source)', 'valid broker messages dead-lettered']);
+    });
+  });
+
+  describe('relay figures', () => {
+    const stored = [
+      { id: 'e1', entity_id: 'a', sequence: 1, status: 'succeeded' },
+      { id: 'e2', entity_id: 'b', sequence: 2, status: 'succeeded' },
+      { id: 'e3', entity_id: 'a', sequence: 3, status: 'succeeded' },
+    ];
+    const failingNames = (published: { id: string; entityId: string }[], rows = stored) =>
+      relayFigures(rows, published).filter((figure) => !figure.ok).map((figure) => figure.name);
+
+    it('passes every event published, duplicates of an id included, each entity in stored order', () => {
+      expect(failingNames([{ id: 'e1', entityId: 'a' }, { id: 'e2', entityId: 'b' }, { id: 'e1', entityId: 'a' }, { id: 'e3', entityId: 'a' }])).toEqual([]);
+    });
+
+    it('catches a missing event, an event of a failed command and one entity out of order', () => {
+      expect(failingNames([{ id: 'e3', entityId: 'a' }, { id: 'e1', entityId: 'a' }], [...stored, { id: 'e4', entity_id: 'c', sequence: 4, status: 'rejected' }])).toEqual([
+        'outbox events not published (by id), or published and not stored',
+        'outbox events of commands that did not succeed',
+        'entities whose events were first published out of their stored order',
+      ]);
     });
   });
 });
