@@ -111,7 +111,11 @@ const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.s
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]));
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
   }
   return value;
 }
@@ -240,7 +244,6 @@ export function recoveryFigure(history: History, state: FinalState, input: Recov
   };
 }
 
-
 /**
  * Computes every figure. A figure holds when its `ok` is true; the run passes when all hold.
  *
@@ -272,7 +275,11 @@ export function checkRun(input: CheckInput): Figure[] {
   const refusedButStored = records.filter(
     (record) => record.ops.length > 0 && record.ops.every((op) => op.outcome === 'failed' && op.kind !== 'read') && state.commands.has(record.envelope.id),
   );
-  figure('commands stored that were refused at submission (4xx) or never sent', `${refusedButStored.length + strangers.length}${sample([...strangers, ...refusedButStored.map((r) => r.envelope.id)])}`, refusedButStored.length + strangers.length === 0);
+  figure(
+    'commands stored that were refused at submission (4xx) or never sent',
+    `${refusedButStored.length + strangers.length}${sample([...strangers, ...refusedButStored.map((r) => r.envelope.id)])}`,
+    refusedButStored.length + strangers.length === 0,
+  );
 
   // --- Expected money movements, from succeeded commands only.
   const orderOf = new Map<string, { accountId: string; amount: number }>();
@@ -327,17 +334,29 @@ export function checkRun(input: CheckInput): Figure[] {
   for (const [id, packet] of state.redPackets) {
     if (packet.version !== (packetCommands.get(id)?.length ?? 0)) overVersioned.push(id);
   }
-  figure('double effects (ledger rows or entity versions beyond the succeeded commands)', `${doubles.length + overVersioned.length}${sample([...doubles, ...overVersioned])}`, doubles.length + overVersioned.length === 0);
+  figure(
+    'double effects (ledger rows or entity versions beyond the succeeded commands)',
+    `${doubles.length + overVersioned.length}${sample([...doubles, ...overVersioned])}`,
+    doubles.length + overVersioned.length === 0,
+  );
 
   const effectOfFailed = state.ledger.filter((entry) => !succeeded(entry.command_id));
   const neverSubmittedEffects = state.ledger.filter((entry) => !submitted.has(entry.command_id));
   const creators = new Set(records.map((record) => record.envelope.entityId));
   const phantomEntities = [...state.accounts.keys(), ...state.orders.keys(), ...state.redPackets.keys()].filter((id) => !creators.has(id));
-  figure('effects of ids never submitted', `${neverSubmittedEffects.length + phantomEntities.length}${sample([...neverSubmittedEffects.map((e) => e.command_id), ...phantomEntities])}`, neverSubmittedEffects.length + phantomEntities.length === 0);
+  figure(
+    'effects of ids never submitted',
+    `${neverSubmittedEffects.length + phantomEntities.length}${sample([...neverSubmittedEffects.map((e) => e.command_id), ...phantomEntities])}`,
+    neverSubmittedEffects.length + phantomEntities.length === 0,
+  );
   figure('effects of rejected, conflict or dead commands', `${effectOfFailed.length}${sample(effectOfFailed.map((e) => e.command_id))}`, effectOfFailed.length === 0);
   const missing = [...expected.entries()].filter(([key, amount]) => actual.get(key)?.amount !== amount && amount !== 0).map(([key]) => key);
   const unexpected = [...actual.keys()].filter((key) => !expected.has(key) && succeeded(key.split(' ')[0] ?? ''));
-  figure('succeeded commands whose money movement is missing or wrong', `${missing.length + unexpected.length}${sample([...missing, ...unexpected])}`, missing.length + unexpected.length === 0);
+  figure(
+    'succeeded commands whose money movement is missing or wrong',
+    `${missing.length + unexpected.length}${sample([...missing, ...unexpected])}`,
+    missing.length + unexpected.length === 0,
+  );
 
   // --- Ledger conservation per account and in total.
   const byAccount = new Map<string, LedgerRow[]>();
@@ -360,11 +379,19 @@ export function checkRun(input: CheckInput): Figure[] {
       violations.push(id);
     }
   }
-  figure('ledger conservation violations (balance = ledger sum = succeeded commands, version = 1 + entries)', `${violations.length} of ${state.accounts.size} accounts${sample(violations)}`, violations.length === 0);
+  figure(
+    'ledger conservation violations (balance = ledger sum = succeeded commands, version = 1 + entries)',
+    `${violations.length} of ${state.accounts.size} accounts${sample(violations)}`,
+    violations.length === 0,
+  );
   const totalActual = [...state.accounts.values()].reduce((sum, account) => sum + (account.balance ?? 0), 0);
   const totalExpected = [...expected.values()].reduce((sum, amount) => sum + amount, 0);
   const totalLedger = state.ledger.reduce((sum, entry) => sum + entry.amount, 0);
-  figure('total money (balances = ledger = succeeded commands)', `${totalActual} = ${totalLedger} = ${totalExpected}`, totalActual === totalExpected && totalLedger === totalExpected);
+  figure(
+    'total money (balances = ledger = succeeded commands)',
+    `${totalActual} = ${totalLedger} = ${totalExpected}`,
+    totalActual === totalExpected && totalLedger === totalExpected,
+  );
 
   // --- Order histories: the succeeded commands, in version order, walk the state machine to the stored row.
   const illegal: string[] = [];
@@ -387,7 +414,11 @@ export function checkRun(input: CheckInput): Figure[] {
     if (!ok || status !== order.status || steps.length !== order.version) illegal.push(id);
   }
   const ordersWithoutCreate = [...orderCommands.keys()].filter((id) => !state.orders.has(id));
-  figure('illegal order histories', `${illegal.length + ordersWithoutCreate.length} of ${state.orders.size} orders${sample([...illegal, ...ordersWithoutCreate])}`, illegal.length + ordersWithoutCreate.length === 0);
+  figure(
+    'illegal order histories',
+    `${illegal.length + ordersWithoutCreate.length} of ${state.orders.size} orders${sample([...illegal, ...ordersWithoutCreate])}`,
+    illegal.length + ordersWithoutCreate.length === 0,
+  );
 
   // --- Red packets: at most one live per order, and exactly the one a valid issue left live.
   const packetProblems: string[] = [];
@@ -426,7 +457,11 @@ export function checkRun(input: CheckInput): Figure[] {
   const dead = new Set([...state.commands.values()].filter((row) => row.status === 'dead').map((row) => row.id));
   const extraDead = [...dead].filter((id) => !poison.has(id));
   const poisonNotDead = [...poison].filter((id) => !dead.has(id));
-  figure('dead letters = poison commands', `${dead.size} dead, ${poison.size} poison, ${extraDead.length} dead not poison, ${poisonNotDead.length} poison not dead${sample([...extraDead, ...poisonNotDead])}`, extraDead.length === 0 && poisonNotDead.length === 0 && poison.size > 0);
+  figure(
+    'dead letters = poison commands',
+    `${dead.size} dead, ${poison.size} poison, ${extraDead.length} dead not poison, ${poisonNotDead.length} poison not dead${sample([...extraDead, ...poisonNotDead])}`,
+    extraDead.length === 0 && poisonNotDead.length === 0 && poison.size > 0,
+  );
 
   // --- Replays and idempotency as the client saw it.
   let terminalAnswers = 0;
@@ -454,7 +489,8 @@ export function checkRun(input: CheckInput): Figure[] {
       if (!isTerminalStatus(op.seen.status)) continue;
       terminalAnswers++;
       first ??= op;
-      const matchesStored = !!stored && stored.status === op.seen.status && same(stored.result, op.seen.result) && (stored.error?.code ?? null) === (op.seen.error?.code ?? null);
+      const matchesStored =
+        !!stored && stored.status === op.seen.status && same(stored.result, op.seen.result) && (stored.error?.code ?? null) === (op.seen.error?.code ?? null);
       const matchesFirst = op.seen.status === first.seen?.status && same(op.seen.result, first.seen.result);
       if (!matchesStored || !matchesFirst) mismatched.push(record.envelope.id);
       if (op.replayed) {
@@ -465,7 +501,11 @@ export function checkRun(input: CheckInput): Figure[] {
     if (accepted > 1) acceptedTwice.push(record.envelope.id);
   }
   const percent = replays === 0 ? '100' : ((100 * replaysMatching) / replays).toFixed(2);
-  figure('replays answering the same status and result as the first answer', `${percent}% (${replaysMatching} of ${replays})`, replaysMatching === replays && replays > 0);
+  figure(
+    'replays answering the same status and result as the first answer',
+    `${percent}% (${replaysMatching} of ${replays})`,
+    replaysMatching === replays && replays > 0,
+  );
   figure('terminal answers that differ from the stored outcome', `${mismatched.length} of ${terminalAnswers}${sample(mismatched)}`, mismatched.length === 0);
   figure('ids accepted more than once (2xx without Idempotent-Replayed)', `${acceptedTwice.length}${sample(acceptedTwice)}`, acceptedTwice.length === 0);
   figure('re-sends with a different request answered 422 idempotency_key_reused', `${different422} of ${different}${sample(differentOther)}`, different422 === different);
@@ -506,7 +546,9 @@ export function brokerFigures(history: History, state: FinalState, settleSeconds
     const row = state.commands.get(record.envelope.id);
     return row !== undefined && row.client_id !== input.clientIds[record.via ?? ''];
   });
-  const httpUnderInbox = [...history.commands.values()].filter((record) => !record.via && state.commands.get(record.envelope.id)?.client_id !== undefined && state.commands.get(record.envelope.id)?.client_id !== 'anonymous');
+  const httpUnderInbox = [...history.commands.values()].filter(
+    (record) => !record.via && state.commands.get(record.envelope.id)?.client_id !== undefined && state.commands.get(record.envelope.id)?.client_id !== 'anonymous',
+  );
   const shared = state.sharedIds ?? [];
   const misplaced = [...wrongClient, ...httpUnderInbox].map((record) => record.envelope.id);
   figure(
@@ -529,12 +571,16 @@ export function brokerFigures(history: History, state: FinalState, settleSeconds
     `${missingDead.length} of ${published.length} (${input.deadLetters.length} dead letters: ${[...reasons.entries()].map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none'})${sample(missingDead)}`,
     missingDead.length === 0 && published.length === input.garbage.length && published.length > 0,
   );
-  const validDead = input.deadLetters.filter((letter) => letter.key !== undefined && history.commands.get(letter.key)?.via === letter.broker).map((letter) => `${letter.broker}:${letter.key}`);
+  const validDead = input.deadLetters
+    .filter((letter) => letter.key !== undefined && history.commands.get(letter.key)?.via === letter.broker)
+    .map((letter) => `${letter.broker}:${letter.key}`);
   figure('valid broker messages dead-lettered', `${validDead.length}${sample(validDead)}`, validDead.length === 0);
   const left = Object.values(input.pending).reduce((sum, n) => sum + n, 0);
   figure(
     'messages left unacknowledged in the brokers at the end',
-    `${left} (${Object.entries(input.pending).map(([broker, n]) => `${broker} ${n}`).join(', ')})`,
+    `${left} (${Object.entries(input.pending)
+      .map(([broker, n]) => `${broker} ${n}`)
+      .join(', ')})`,
     left === 0,
   );
 

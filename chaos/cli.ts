@@ -99,12 +99,18 @@ function parseOptions() {
     return n;
   };
   const faults = new Set<FaultKind>();
-  for (const name of values.faults.split(',').map((s) => s.trim()).filter((s) => s && s !== 'none')) {
+  for (const name of values.faults
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s && s !== 'none')) {
     if (!(FAULT_KINDS as readonly string[]).includes(name)) throw new Error(`--faults: unknown fault ${name} (known: ${FAULT_KINDS.join(', ')})`);
     faults.add(name as FaultKind);
   }
   const require = new Map<string, number>();
-  for (const item of values.require.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of values.require
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [key, value] = item.split('=');
     if (key === TERMINAL_WITHIN) {
       require.set(key, int('require', value, 1, 3600));
@@ -174,7 +180,9 @@ const DEFAULT_TERMINAL_WITHIN_SECONDS = 10;
  * (POLL_INTERVAL_SECONDS) and run (a second), plus one takeover of an expired job (a killed worker's:
  * JOB_EXPIRE_SECONDS + SUPERVISE_INTERVAL_SECONDS) and a margin.
  */
-function deadWithinSeconds(config: Pick<Config, 'RETRY_LIMIT' | 'RETRY_DELAY_MAX_SECONDS' | 'POLL_INTERVAL_SECONDS' | 'JOB_EXPIRE_SECONDS' | 'SUPERVISE_INTERVAL_SECONDS'>): number {
+function deadWithinSeconds(
+  config: Pick<Config, 'RETRY_LIMIT' | 'RETRY_DELAY_MAX_SECONDS' | 'POLL_INTERVAL_SECONDS' | 'JOB_EXPIRE_SECONDS' | 'SUPERVISE_INTERVAL_SECONDS'>,
+): number {
   let backoff = 0;
   for (let failures = 1; failures < config.RETRY_LIMIT; failures++) backoff += Math.min(config.RETRY_DELAY_MAX_SECONDS, 2 ** (failures - 1));
   const perAttempt = config.POLL_INTERVAL_SECONDS + 1;
@@ -227,7 +235,9 @@ async function main(): Promise<number> {
   const logDir = path.join(dir, 'logs');
   await mkdir(logDir, { recursive: true });
   const faults = new Set(options.faults);
-  say(`chaos: seed ${options.seed}, ${options.commands} commands over ${options.durationMs / 1000}s, ${options.workers} workers x ${options.concurrency}, faults ${[...faults].join(',') || 'none'}`);
+  say(
+    `chaos: seed ${options.seed}, ${options.commands} commands over ${options.durationMs / 1000}s, ${options.workers} workers x ${options.concurrency}, faults ${[...faults].join(',') || 'none'}`,
+  );
   say(`chaos: run directory ${dir}`);
 
   // --- PostgreSQL: our own, or a fresh database on the server we were given.
@@ -246,7 +256,10 @@ async function main(): Promise<number> {
           for (let i = 0; i < 300; i++) {
             const probe = new pg.Client({ connectionString: serverUrl });
             probe.on('error', () => {});
-            const ok = await probe.connect().then(() => true, () => false);
+            const ok = await probe.connect().then(
+              () => true,
+              () => false,
+            );
             await probe.end().catch(() => {});
             if (ok) return;
             await sleep(100);
@@ -329,7 +342,9 @@ async function main(): Promise<number> {
   let shuttingDown = false;
   const onUnplannedExit = (exit: UnplannedExit) => {
     unplanned.push(exit);
-    say(`chaos: UNPLANNED EXIT of ${exit.name} (pid ${exit.pid}, code ${exit.code}, signal ${exit.signal}): ${exit.tail.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
+    say(
+      `chaos: UNPLANNED EXIT of ${exit.name} (pid ${exit.pid}, code ${exit.code}, signal ${exit.signal}): ${exit.tail.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`,
+    );
     if (!shuttingDown) {
       const proc = all.find((p) => p.name === exit.name);
       setTimeout(() => void proc?.start().catch(() => {}), 1000);
@@ -393,13 +408,13 @@ async function main(): Promise<number> {
   const burstFaults = new Set<string>();
   const progress = setInterval(() => {
     const counts = history.counts();
-    say(`chaos: t=${((Date.now() - started) / 1000).toFixed(0)}s ${history.commands.size} commands, ops ok ${counts.ok} failed ${counts.failed} unknown ${counts.unknown}`);
+    say(
+      `chaos: t=${((Date.now() - started) / 1000).toFixed(0)}s ${history.commands.size} commands, ops ok ${counts.ok} failed ${counts.failed} unknown ${counts.unknown}`,
+    );
   }, 15_000);
   const nemesisLog = (line: string) => say(`chaos: ${line}`);
   // Garbage for the dead-letter paths: some at the start, some midway (into the faults).
-  const garbageRuns = feed
-    ? [feed.publishGarbage(GARBAGE_PER_BROKER), sleep(options.durationMs / 2).then(() => feed.publishGarbage(GARBAGE_PER_BROKER))]
-    : [];
+  const garbageRuns = feed ? [feed.publishGarbage(GARBAGE_PER_BROKER), sleep(options.durationMs / 2).then(() => feed.publishGarbage(GARBAGE_PER_BROKER))] : [];
   const [workload, stats] = await Promise.all([
     runWorkload({
       seed: options.seed,
@@ -470,7 +485,9 @@ async function main(): Promise<number> {
   ]);
   clearInterval(progress);
   await Promise.all(garbageRuns);
-  say(`chaos: workload done: ${workload.issued} commands in ${(workload.elapsedMs / 1000).toFixed(0)}s (${workload.scenarios} scenarios, ${workload.poison} poison, ${workload.bursts.length} bursts)`);
+  say(
+    `chaos: workload done: ${workload.issued} commands in ${(workload.elapsedMs / 1000).toFixed(0)}s (${workload.scenarios} scenarios, ${workload.poison} poison, ${workload.bursts.length} bursts)`,
+  );
   if (workload.unsupportedTypes.length > 0) say(`chaos: note: skipped command types the API does not know: ${workload.unsupportedTypes.join(', ')}`);
 
   // --- Heal everything, then a quiet period for the system to finish what it accepted.
@@ -491,7 +508,8 @@ async function main(): Promise<number> {
     : [];
   const nonTerminal = async () => {
     const open = (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1;
-    const stored = (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE (client_id || ' ' || id) = ANY($1)`, [published])).rows[0]?.n ?? 0;
+    const stored =
+      (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE (client_id || ' ' || id) = ANY($1)`, [published])).rows[0]?.n ?? 0;
     const unsent = relay ? ((await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE sent_at IS NULL`)).rows[0]?.n ?? 0) : 0;
     return open + published.length - stored + unsent;
   };
@@ -500,7 +518,9 @@ async function main(): Promise<number> {
     await sleep(500);
     left = await nonTerminal();
   }
-  say(`chaos: quiet period: ${left === 0 ? 'every command terminal' : `${left} commands still not terminal`} ${((Date.now() - healedAt) / 1000).toFixed(1)}s after the last fault`);
+  say(
+    `chaos: quiet period: ${left === 0 ? 'every command terminal' : `${left} commands still not terminal`} ${((Date.now() - healedAt) / 1000).toFixed(1)}s after the last fault`,
+  );
   // Let in-flight acknowledgements and sessions settle before reading.
   await sleep(2000);
   const clientIds = ['anonymous', ...(feed ? feed.brokers.map((b) => feed.clientIds[b]) : [])];
@@ -517,8 +537,16 @@ async function main(): Promise<number> {
   // The recovery figure, and what the late commands (if any) went through, from their rows and their jobs.
   const recoveryInput = { lastFaultAt: stats.lastFaultAt, limitSeconds: terminalWithin, startedAt: started };
   const recovery = recoveryFigure(history, state, recoveryInput);
-  const lateReport = await describeLate(checkerDb, recovery.late.slice(0, 50).map((row) => row.id), recovery.from, started);
-  const ready = await fetch(`http://127.0.0.1:${apiPort}/health/ready`).then((res) => res.status, () => 0);
+  const lateReport = await describeLate(
+    checkerDb,
+    recovery.late.slice(0, 50).map((row) => row.id),
+    recovery.from,
+    started,
+  );
+  const ready = await fetch(`http://127.0.0.1:${apiPort}/health/ready`).then(
+    (res) => res.status,
+    () => 0,
+  );
   await checkerDb.end();
 
   // --- Stop everything the run started.
@@ -572,7 +600,9 @@ async function main(): Promise<number> {
   const counts = history.counts();
   const proxyStats = proxy?.stats();
   say('');
-  say(`history: ${summary.commands} commands, ${summary.ops} operations (ok ${counts.ok}, failed ${counts.failed}, unknown ${counts.unknown}), ${summary.resent} sent more than once, ${summary.unknownOnly} never answered`);
+  say(
+    `history: ${summary.commands} commands, ${summary.ops} operations (ok ${counts.ok}, failed ${counts.failed}, unknown ${counts.unknown}), ${summary.resent} sent more than once, ${summary.unknownOnly} never answered`,
+  );
   say(
     `faults: worker kills ${stats.workerKills}, api kills ${stats.apiKills}, worker SIGSTOPs ${stats.workerStops}, PostgreSQL restarts ${stats.postgresRestarts}, ` +
       `terminate sweeps ${stats.terminateSweeps} (${stats.backendsTerminated} sessions), COMMIT cuts ${proxyStats?.commitCuts ?? 0}, ` +
@@ -614,10 +644,14 @@ async function main(): Promise<number> {
     }`,
   );
   say(
-    `last fault: ${stats.timeline.length > 0 ? (() => {
-      const last = stats.timeline.reduce((a, b) => (b.endedAt > a.endedAt ? b : a));
-      return `${last.event} ended ${at(last.endedAt)}`;
-    })() : 'none'}; workload ended ${at(workloadEndedAt)}${stats.lastFaultAt ? ` (calm tail ${((workloadEndedAt - stats.lastFaultAt) / 1000).toFixed(1)}s)` : ''}`,
+    `last fault: ${
+      stats.timeline.length > 0
+        ? (() => {
+            const last = stats.timeline.reduce((a, b) => (b.endedAt > a.endedAt ? b : a));
+            return `${last.event} ended ${at(last.endedAt)}`;
+          })()
+        : 'none'
+    }; workload ended ${at(workloadEndedAt)}${stats.lastFaultAt ? ` (calm tail ${((workloadEndedAt - stats.lastFaultAt) / 1000).toFixed(1)}s)` : ''}`,
   );
   if (lateReport.length > 0) {
     say(`late commands (terminal more than ${terminalWithin}s after ${at(recovery.from)}, or never), latest first:`);
@@ -673,7 +707,15 @@ async function describeLate(db: pg.Client, ids: string[], from: number, started:
   if (ids.length === 0) return [];
   const rel = (ms: number | null) => (ms === null ? '-' : `t=${((ms - started) / 1000).toFixed(1)}s`);
   const { rows } = await db.query<{
-    id: string; type: string; entity_id: string; status: string; attempts: number; failures: number; error: unknown; created_ms: number; completed_ms: number | null;
+    id: string;
+    type: string;
+    entity_id: string;
+    status: string;
+    attempts: number;
+    failures: number;
+    error: unknown;
+    created_ms: number;
+    completed_ms: number | null;
   }>(
     `SELECT id, type, entity_id, status, attempts, failures, error, (extract(epoch FROM submitted_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM completed_at) * 1000)::float8 AS completed_ms
@@ -681,7 +723,17 @@ async function describeLate(db: pg.Client, ids: string[], from: number, started:
     [ids],
   );
   const jobs = await db
-    .query<{ id: string; name: string; size: number; state: string; retry_count: number; created_ms: number; start_after_ms: number; started_ms: number | null; completed_ms: number | null }>(
+    .query<{
+      id: string;
+      name: string;
+      size: number;
+      state: string;
+      retry_count: number;
+      created_ms: number;
+      start_after_ms: number;
+      started_ms: number | null;
+      completed_ms: number | null;
+    }>(
       // A job carries one command ({clientId, id}) or several ({commands: [...]}).
       `SELECT coalesce(c.ref->>'id', j.data->>'id') AS id, j.name, coalesce(jsonb_array_length(j.data->'commands'), 1) AS size, j.state::text AS state, j.retry_count,
               (extract(epoch FROM j.created_on) * 1000)::float8 AS created_ms, (extract(epoch FROM j.start_after) * 1000)::float8 AS start_after_ms,
@@ -691,14 +743,34 @@ async function describeLate(db: pg.Client, ids: string[], from: number, started:
         WHERE coalesce(c.ref->>'id', j.data->>'id') = ANY($1) ORDER BY j.created_on`,
       [ids],
     )
-    .then((result) => result.rows, (err: Error) => [{ id: '', name: `pgboss.job unreadable: ${err.message}`, size: 0, state: '', retry_count: 0, created_ms: 0, start_after_ms: 0, started_ms: null, completed_ms: null }]);
+    .then(
+      (result) => result.rows,
+      (err: Error) => [
+        {
+          id: '',
+          name: `pgboss.job unreadable: ${err.message}`,
+          size: 0,
+          state: '',
+          retry_count: 0,
+          created_ms: 0,
+          start_after_ms: 0,
+          started_ms: null,
+          completed_ms: null,
+        },
+      ],
+    );
   return rows.map((row) => {
     const own = jobs.filter((job) => job.id === row.id);
     const late = row.completed_ms === null ? 'never' : `${((row.completed_ms - from) / 1000).toFixed(1)}s after the window opened`;
     return (
       `${row.id} ${row.type} ${row.entity_id}: ${row.status} (${late}), attempts ${row.attempts}, failures ${row.failures}, created ${rel(row.created_ms)}, ended ${rel(row.completed_ms)}` +
       `, error ${JSON.stringify(row.error)?.slice(0, 200)}; jobs: ` +
-      own.map((job) => `[${job.name} (${job.size} commands) ${job.state} retry ${job.retry_count} created ${rel(job.created_ms)} due ${rel(job.start_after_ms)} started ${rel(job.started_ms)} done ${rel(job.completed_ms)}]`).join(' ')
+      own
+        .map(
+          (job) =>
+            `[${job.name} (${job.size} commands) ${job.state} retry ${job.retry_count} created ${rel(job.created_ms)} due ${rel(job.start_after_ms)} started ${rel(job.started_ms)} done ${rel(job.completed_ms)}]`,
+        )
+        .join(' ')
     );
   });
 }

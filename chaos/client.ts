@@ -36,12 +36,7 @@ function seenOf(body: unknown): SeenStatus | undefined {
  * const answer = await client.submit({ id: 'c1', type: 'account.open', entityId: 'a1', payload: {} }, Date.now() + 60_000);
  */
 export function createChaosClient(baseUrl: string, history: History, requestTimeoutMs = 40_000): ChaosClient {
-  async function request(
-    id: string,
-    kind: OpKind,
-    url: string,
-    init: RequestInit,
-  ): Promise<Answer> {
+  async function request(id: string, kind: OpKind, url: string, init: RequestInit): Promise<Answer> {
     const invokedAt = Date.now();
     let op: Op;
     let problemCode: string | undefined;

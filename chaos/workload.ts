@@ -149,9 +149,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
     if (r.chance(DIFFERENT_PAYLOAD_RATE)) {
       const amount = envelope.payload['amount'];
       const altered =
-        typeof amount === 'number'
-          ? { ...envelope, payload: { ...envelope.payload, amount: amount + 1 } }
-          : { ...envelope, entityId: `${envelope.entityId}-x` };
+        typeof amount === 'number' ? { ...envelope, payload: { ...envelope.payload, amount: amount + 1 } } : { ...envelope, entityId: `${envelope.entityId}-x` };
       await client.send(altered, 'different');
     }
     return seen;
@@ -300,7 +298,9 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
       issued++;
       history.register(envelope);
     }
-    log(`burst ${b + 1} (${reason}): ${ready.length} commands over ${burstHot.length} hot accounts and ${orders.length} orders, ${options.burstInFlight ?? 64} in flight`);
+    log(
+      `burst ${b + 1} (${reason}): ${ready.length} commands over ${burstHot.length} hot accounts and ${orders.length} orders, ${options.burstInFlight ?? 64} in flight`,
+    );
     let cursor = 0;
     const sender = async () => {
       while (cursor < ready.length) {
@@ -347,7 +347,12 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
       Array.from({ length: timedBursts + faultBursts }, (_, b) =>
         Promise.all(
           burstOrders(b).map((order, j) =>
-            issue({ id: `burst${b}-create-${order}`, type: 'order.create', entityId: order, payload: { accountId: burstHot[j % burstHot.length], amount: 100 + 37 * j } }),
+            issue({
+              id: `burst${b}-create-${order}`,
+              type: 'order.create',
+              entityId: order,
+              payload: { accountId: burstHot[j % burstHot.length], amount: 100 + 37 * j },
+            }),
           ),
         ),
       ),

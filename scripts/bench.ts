@@ -161,7 +161,14 @@ try {
     interrupted.signal.throwIfAborted();
     const baseline = await runBaseline(workload, ctx);
     interrupted.signal.throwIfAborted();
-    const report: ScenarioReport = { key, title: workload.title, commands: workload.commands.length, oncely, baseline, rows: buildRows(workload, oncely, baseline, server.statementsAvailable) };
+    const report: ScenarioReport = {
+      key,
+      title: workload.title,
+      commands: workload.commands.length,
+      oncely,
+      baseline,
+      rows: buildRows(workload, oncely, baseline, server.statementsAvailable),
+    };
     reports.push(report);
     say(`${renderScenario(report)}\n`);
   }
@@ -174,7 +181,14 @@ try {
       node: process.version,
       machine: { cpus: os.cpus().length, platform: `${os.platform()} ${os.arch()}` },
       postgres: { version: server.version, kind: server.kind, statements: server.statementsAvailable ? 'pg_stat_statements' : `n/a: ${server.statementsNote}` },
-      settings: { scale: opts.scale, workers: opts.workers, producers: opts.producers, scenarios: opts.scenarios, timeoutSeconds: opts.timeoutMs / 1000, stallSeconds: opts.stallMs / 1000 },
+      settings: {
+        scale: opts.scale,
+        workers: opts.workers,
+        producers: opts.producers,
+        scenarios: opts.scenarios,
+        timeoutSeconds: opts.timeoutMs / 1000,
+        stallSeconds: opts.stallMs / 1000,
+      },
       scenarios: reports,
     };
     await writeFile(opts.json, `${JSON.stringify(document, null, 2)}\n`);

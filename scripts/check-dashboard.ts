@@ -123,7 +123,12 @@ try {
   let sent = 0;
   const flow = async () => {
     while (flowing) {
-      const batch: Record<string, unknown>[] = Array.from({ length: 40 }, (_, i) => ({ id: `credit-${sent + i}`, type: 'account.credit', entityId: `acct-${(sent + i) % 20}`, payload: { amount: 1 } }));
+      const batch: Record<string, unknown>[] = Array.from({ length: 40 }, (_, i) => ({
+        id: `credit-${sent + i}`,
+        type: 'account.credit',
+        entityId: `acct-${(sent + i) % 20}`,
+        payload: { amount: 1 },
+      }));
       // The previous batch's first command again: a duplicate absorbed at submission.
       if (sent > 0) batch.push({ id: `credit-${sent - 40}`, type: 'account.credit', entityId: `acct-${(sent - 40) % 20}`, payload: { amount: 1 } });
       // A debit beyond the balance (rejected) and a credit at a stale version (conflict).
@@ -145,7 +150,8 @@ try {
   const foreign: string[] = [];
   page.on('console', (message) => {
     // The page's own 401 before a key is entered is expected; anything else is not.
-    if ((message.type() === 'error' || message.type() === 'warning') && !/status of 401/.test(message.text())) problems.push(`console ${message.type()}: ${message.text()}`);
+    if ((message.type() === 'error' || message.type() === 'warning') && !/status of 401/.test(message.text()))
+      problems.push(`console ${message.type()}: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('request', (request) => {
@@ -175,13 +181,21 @@ try {
   traffic = flow();
   const after = await waitFor(succeeded, (n) => n >= before + 200, 30_000);
   check(after >= before + 200, `the succeeded count moves while commands flow (${before} -> ${after})`);
-  const rate = await waitFor(async () => Number(await page.locator('#completed-rate').innerText()), (n) => n > 0, 10_000);
+  const rate = await waitFor(
+    async () => Number(await page.locator('#completed-rate').innerText()),
+    (n) => n > 0,
+    10_000,
+  );
   check(rate > 0, `completed / s shows the flow (${rate})`);
   const bars = await page.locator('#chart rect').count();
   check(bars > 0, `the chart draws the throughput (${bars} bars)`);
   const p50 = await page.locator('#p50').innerText();
   check(/\d/.test(p50), `latency percentiles are shown (p50 ${p50})`);
-  const resubmissions = await waitFor(async () => Number(await page.locator('#duplicates tr[data-stage="resubmission"] td.num').first().innerText()), (n) => n > 0, 10_000);
+  const resubmissions = await waitFor(
+    async () => Number(await page.locator('#duplicates tr[data-stage="resubmission"] td.num').first().innerText()),
+    (n) => n > 0,
+    10_000,
+  );
   check(resubmissions > 0, `duplicates absorbed at resubmission are counted (${resubmissions})`);
 
   // A command that dies shows up in the dead-letter table.
@@ -194,7 +208,11 @@ try {
 
   if (values.screenshot) {
     // A few buckets of traffic, so the chart shows a flow rather than a spike.
-    await waitFor(() => page.locator('#chart rect[fill="var(--succeeded)"]').count(), (n) => n >= 5, 40_000);
+    await waitFor(
+      () => page.locator('#chart rect[fill="var(--succeeded)"]').count(),
+      (n) => n >= 5,
+      40_000,
+    );
     await page.screenshot({ path: values.screenshot, fullPage: true });
     log(`screenshot: ${values.screenshot}`);
   }
@@ -205,7 +223,11 @@ try {
   await row.waitFor({ state: 'detached', timeout: 15_000 }).catch(() => {});
   check((await row.count()) === 0, 'after Replay the command leaves the dead-letter table');
   check((await page.locator('#replay-message').innerText()).includes('queued again'), 'the page says the command was queued again');
-  const status = await waitFor(async () => (await api('GET', `/v1/commands/${dead}`)).body['status'], (s) => s === 'succeeded', 15_000);
+  const status = await waitFor(
+    async () => (await api('GET', `/v1/commands/${dead}`)).body['status'],
+    (s) => s === 'succeeded',
+    15_000,
+  );
   check(status === 'succeeded', `the replayed command succeeded (${String(status)})`);
 
   flowing = false;

@@ -47,7 +47,10 @@ const check = (ok: boolean, what: string) => {
 };
 
 const headers: Record<string, string> = values.key ? { authorization: `Bearer ${values.key}` } : {};
-const document = (await (await fetch(`${base}/openapi.json`, { headers })).json()) as { paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
+const document = (await (await fetch(`${base}/openapi.json`, { headers })).json()) as {
+  paths: Record<string, Record<string, unknown>>;
+  components: { schemas: Record<string, unknown> };
+};
 const operationCount = Object.values(document.paths).reduce((n, item) => n + Object.keys(item).length, 0);
 
 const browser = await chromium.launch({
@@ -81,9 +84,14 @@ try {
     .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
     .sort();
   const shown = (
-    await page.locator('.opblock').evaluateAll((blocks: PageElement[]) =>
-      blocks.map((block) => `${block.querySelector('.opblock-summary-method')?.textContent ?? ''} ${block.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? ''}`),
-    )
+    await page
+      .locator('.opblock')
+      .evaluateAll((blocks: PageElement[]) =>
+        blocks.map(
+          (block) =>
+            `${block.querySelector('.opblock-summary-method')?.textContent ?? ''} ${block.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? ''}`,
+        ),
+      )
   ).sort();
   check(shown.length === operationCount && shown.join('|') === expected.join('|'), `every operation is shown (${shown.length} of ${operationCount})`);
 
@@ -94,7 +102,11 @@ try {
   // Open submitCommand: its responses and the request body's schema, one variant per command type.
   const submit = page.locator('.opblock:has(.opblock-summary-path[data-path="/v1/commands"]).opblock-post');
   await submit.locator('.opblock-summary-control').click();
-  await submit.locator('tr.response').first().waitFor({ timeout: 5000 }).catch(() => {});
+  await submit
+    .locator('tr.response')
+    .first()
+    .waitFor({ timeout: 5000 })
+    .catch(() => {});
   const statuses = await submit.locator('tr.response').evaluateAll((rows: PageElement[]) => rows.map((row) => row.getAttribute('data-code')));
   check(statuses.join(',') === '200,202,400,401,413,415,422,500,503', `submitCommand lists its statuses (${statuses.join(',')})`);
   const requestBody = submit.locator('.opblock-section-request-body');
@@ -103,13 +115,19 @@ try {
   const alternatives = /\(((?:object \| )*object)\)/.exec(await requestBody.innerText())?.[1]?.split(' | ').length ?? 0;
   const types = createDefaultRegistry().types.length;
   check(alternatives === types, `the request body's schema has one alternative per command type (${alternatives} of ${types})`);
-  const example = await requestBody.locator('button[data-name="example"]').click().then(() => requestBody.innerText());
+  const example = await requestBody
+    .locator('button[data-name="example"]')
+    .click()
+    .then(() => requestBody.innerText());
   check(example.includes('"type": "account.open"'), 'the request body has an example envelope');
 
   // The schemas section lists every component schema.
   await page.locator('.models-control').click();
   const listed = page.locator('section.models article[data-json-schema-level="0"] > .json-schema-2020-12-head .json-schema-2020-12__title');
-  await listed.first().waitFor({ timeout: 5000 }).catch(() => {});
+  await listed
+    .first()
+    .waitFor({ timeout: 5000 })
+    .catch(() => {});
   const schemas = (await listed.allInnerTexts()).filter((name) => name in document.components.schemas).length;
   const schemaCount = Object.keys(document.components.schemas).length;
   check(schemas === schemaCount, `every schema is listed (${schemas} of ${schemaCount})`);

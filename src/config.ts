@@ -1,23 +1,16 @@
 import { z } from 'zod';
 import { DURATION_FORMAT, parseDuration } from './core/duration.ts';
 
-const integer = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+const integer = (min: number, max: number) => z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
-const postgresUrl = z
-  .string()
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.pathname.length > 1;
-    } catch {
-      return false;
-    }
-  }, 'must be a postgres://user@host:port/database URL');
+const postgresUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}, 'must be a postgres://user@host:port/database URL');
 
 const seconds = (min: number, max: number) =>
   z
@@ -62,7 +55,10 @@ const DEFAULT_BROKER_URLS = { rabbitmq: 'amqp://guest:guest@127.0.0.1:5672', nat
 /** `from=to,from=to`: event types renamed on the wire (each side an envelope type name). */
 const typeMap = z.string().transform((value, ctx) => {
   const map = new Map<string, string>();
-  for (const pair of value.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+  for (const pair of value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')) {
     const [from, to, extra] = pair.split('=').map((side) => side.trim());
     if (!from || !to || extra !== undefined || ![from, to].every((name) => /^[A-Za-z0-9._:-]{1,128}$/.test(name))) {
       ctx.addIssue({ code: 'custom', message: 'must be type=type pairs separated by commas' });
@@ -83,9 +79,15 @@ const relaySettings = {
   /** RabbitMQ: a durable queue bound to the exchange with `#` (optional). */
   RELAY_QUEUE: z.string().min(1).max(255).optional(),
   /** NATS: events go to `<prefix>.<type>`. */
-  RELAY_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated subject tokens').default('oncely.events'),
+  RELAY_SUBJECT_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated subject tokens')
+    .default('oncely.events'),
   /** NATS: the JetStream stream capturing `<prefix>.>`, created when missing. */
-  RELAY_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a stream name (letters, digits, _ and -)').default('ONCELY_EVENTS'),
+  RELAY_NATS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be a stream name (letters, digits, _ and -)')
+    .default('ONCELY_EVENTS'),
   /** Redis: the stream key events are appended to. */
   RELAY_STREAM: z.string().min(1).default('oncely.events'),
   /** Events one relay transaction claims at most. */
@@ -117,13 +119,16 @@ export function relayUrl(config: Pick<Config, 'RELAY_BROKER' | 'RELAY_URL'>): st
 // Broker inboxes (docs/brokers.md). A source runs when its URL is set; its commands are stored under its own
 // client id (default `<broker>:<queue or stream>`), so one id on two sources never collides.
 const brokerUrl = (...protocols: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return protocols.includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL starting ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  );
 const inboxClientId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
 const inboxVariables = {
   INBOX_RABBITMQ_URL: brokerUrl('amqp:', 'amqps:').optional(),
@@ -133,10 +138,19 @@ const inboxVariables = {
   INBOX_RABBITMQ_CLIENT_ID: inboxClientId.optional(),
   INBOX_NATS_URL: brokerUrl('nats:', 'tls:').optional(),
   /** The JetStream stream (created if missing) and, beside it, `<stream>_DEAD` for dead letters. */
-  INBOX_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and - (a JetStream stream name)').default('ONCELY_COMMANDS'),
-  INBOX_NATS_SUBJECT: z.string().regex(/^[^\s]{1,255}$/, 'must be a NATS subject').default('oncely.commands'),
+  INBOX_NATS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and - (a JetStream stream name)')
+    .default('ONCELY_COMMANDS'),
+  INBOX_NATS_SUBJECT: z
+    .string()
+    .regex(/^[^\s]{1,255}$/, 'must be a NATS subject')
+    .default('oncely.commands'),
   /** The durable pull consumer (created if missing). */
-  INBOX_NATS_CONSUMER: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and -').default('oncely-inbox'),
+  INBOX_NATS_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and -')
+    .default('oncely-inbox'),
   INBOX_NATS_CLIENT_ID: inboxClientId.optional(),
   INBOX_NATS_PREFETCH: integer(1, 10_000).default(50),
   /**
@@ -176,7 +190,12 @@ export const ConfigSchema = z.object({
   API_KEYS: z
     .string()
     .optional()
-    .transform((value) => (value ?? '').split(',').map((key) => key.trim()).filter((key) => key.length > 0))
+    .transform((value) =>
+      (value ?? '')
+        .split(',')
+        .map((key) => key.trim())
+        .filter((key) => key.length > 0),
+    )
     .pipe(z.array(z.string().min(16, 'each key must be at least 16 characters'))),
   /** How long a claimed job may run before another worker may take it over. */
   JOB_EXPIRE_SECONDS: integer(2, 3600).default(5),
@@ -216,7 +235,12 @@ export const ConfigSchema = z.object({
   /** Comma-separated exporters: `otlp`, `console`; `none` keeps tracing off even with an endpoint set. */
   OTEL_TRACES_EXPORTER: z
     .string()
-    .transform((value) => value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== ''))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((name) => name.trim().toLowerCase())
+        .filter((name) => name !== ''),
+    )
     .pipe(z.array(z.enum(['otlp', 'console', 'none'])).min(1))
     .optional(),
   /** OTLP/HTTP base URL; traces go to `<endpoint>/v1/traces`. */

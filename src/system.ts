@@ -116,10 +116,17 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
   // Submission flushes only: pipelined, so a flush's BEGIN goes out with its command insert and its COMMIT with its job insert.
   const inboxSources = roles.inbox ? createInboxSources(config, { log }) : [];
-  const submitPool = roles.api || inboxSources.length > 0
-    ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
-    : undefined;
-  const service = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener, onSubmitted: (commands, answers) => metrics.submissions(commands, answers) });
+  const submitPool =
+    roles.api || inboxSources.length > 0
+      ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
+      : undefined;
+  const service = createCommandService({
+    pool,
+    submitPool,
+    enqueue: queue.enqueue,
+    listener,
+    onSubmitted: (commands, answers) => metrics.submissions(commands, answers),
+  });
   const commands = tracing ? tracing.submissions(service) : service;
 
   if (roles.worker) {
@@ -128,16 +135,19 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       batchSize: config.WORKER_BATCH_SIZE,
       pollIntervalSeconds: config.POLL_INTERVAL_SECONDS,
       apply: (sql, deliveries) => {
-        const run = (tracer?: ApplyTracer) => metrics.timeBatch(deliveries.length, () => applyBatch(sql, registry, deliveries, {
-          maxFailures: config.RETRY_LIMIT,
-          retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
-          // Well inside the job's expiry, so a batch of slow handlers defers its tail instead of expiring whole.
-          batchBudgetMs: (config.JOB_EXPIRE_SECONDS * 1000) / 3,
-          // Imperative handlers only: they lock in their own order, so a blocked one gives way.
-          lockTimeoutMs: Math.min(2000, (config.JOB_EXPIRE_SECONDS * 1000) / 4),
-          ...(options.hooks ? { hooks: options.hooks } : {}),
-          ...(tracer ? { tracer } : {}),
-        }));
+        const run = (tracer?: ApplyTracer) =>
+          metrics.timeBatch(deliveries.length, () =>
+            applyBatch(sql, registry, deliveries, {
+              maxFailures: config.RETRY_LIMIT,
+              retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
+              // Well inside the job's expiry, so a batch of slow handlers defers its tail instead of expiring whole.
+              batchBudgetMs: (config.JOB_EXPIRE_SECONDS * 1000) / 3,
+              // Imperative handlers only: they lock in their own order, so a blocked one gives way.
+              lockTimeoutMs: Math.min(2000, (config.JOB_EXPIRE_SECONDS * 1000) / 4),
+              ...(options.hooks ? { hooks: options.hooks } : {}),
+              ...(tracer ? { tracer } : {}),
+            }),
+          );
         return tracing ? tracing.batch(deliveries, run) : run();
       },
       onDead: (sql, job, deadLetteredAt) => markDead(sql, job.clientId, job.id, deadLetteredAt),

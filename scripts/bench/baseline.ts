@@ -57,7 +57,10 @@ async function applyJob(pool: pg.Pool, job: JobData, notify: boolean): Promise<v
     if (fresh.rowCount === 1) {
       const amount = job.payload.amount;
       if (job.type === 'account.credit') {
-        const { rows } = await client.query<{ balance: string }>('UPDATE accounts SET balance = balance + $1, version = version + 1 WHERE id = $2 RETURNING balance', [amount, job.entityId]);
+        const { rows } = await client.query<{ balance: string }>('UPDATE accounts SET balance = balance + $1, version = version + 1 WHERE id = $2 RETURNING balance', [
+          amount,
+          job.entityId,
+        ]);
         await client.query('INSERT INTO ledger (account_id, msg_id, amount, balance_after) VALUES ($1, $2, $3, $4)', [job.entityId, job.id, amount, rows[0]!.balance]);
       } else if (job.type === 'account.transfer') {
         const from = await client.query<{ balance: string }>(
@@ -65,9 +68,22 @@ async function applyJob(pool: pg.Pool, job: JobData, notify: boolean): Promise<v
           [amount, job.entityId],
         );
         if (from.rowCount === 1) {
-          const to = await client.query<{ balance: string }>('UPDATE accounts SET balance = balance + $1, version = version + 1 WHERE id = $2 RETURNING balance', [amount, job.payload.to]);
-          await client.query('INSERT INTO ledger (account_id, msg_id, amount, balance_after) VALUES ($1, $2, $3, $4)', [job.entityId, job.id, -amount, from.rows[0]!.balance]);
-          await client.query('INSERT INTO ledger (account_id, msg_id, amount, balance_after) VALUES ($1, $2, $3, $4)', [job.payload.to, job.id, amount, to.rows[0]!.balance]);
+          const to = await client.query<{ balance: string }>('UPDATE accounts SET balance = balance + $1, version = version + 1 WHERE id = $2 RETURNING balance', [
+            amount,
+            job.payload.to,
+          ]);
+          await client.query('INSERT INTO ledger (account_id, msg_id, amount, balance_after) VALUES ($1, $2, $3, $4)', [
+            job.entityId,
+            job.id,
+            -amount,
+            from.rows[0]!.balance,
+          ]);
+          await client.query('INSERT INTO ledger (account_id, msg_id, amount, balance_after) VALUES ($1, $2, $3, $4)', [
+            job.payload.to,
+            job.id,
+            amount,
+            to.rows[0]!.balance,
+          ]);
         }
       } else {
         throw new Error(`unknown job type ${job.type}`);
@@ -189,7 +205,10 @@ async function insertBacklog(boss: PgBoss, commands: readonly Command[], size: n
   for (let i = 0; i < commands.length; i += size) {
     signal.throwIfAborted();
     const chunk = commands.slice(i, i + size);
-    await boss.insert(QUEUE, chunk.map((data) => ({ data })));
+    await boss.insert(
+      QUEUE,
+      chunk.map((data) => ({ data })),
+    );
     onSent(chunk.length);
   }
   return { startedAt, endedAt: performance.now(), latencies: [] };
@@ -258,7 +277,8 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
     await listener?.close();
     await boss.stop({ graceful: false, close: true }).catch(() => {});
   };
-  const terminalCount = async () => Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM pgboss.job WHERE name = $1 AND state IN ${TERMINAL}`, [QUEUE])).n);
+  const terminalCount = async () =>
+    Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM pgboss.job WHERE name = $1 AND state IN ${TERMINAL}`, [QUEUE])).n);
 
   try {
     ctx.progress(`${label} creating tables and starting ${ctx.workers} worker(s)`);
@@ -281,7 +301,10 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
     };
     const ticker = setInterval(() => {
       void terminalCount().then(
-        (n) => ctx.progress(`${label} submitted ${submitted}/${workload.commands.length}, terminal ${n}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
+        (n) =>
+          ctx.progress(
+            `${label} submitted ${submitted}/${workload.commands.length}, terminal ${n}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+          ),
         () => {},
       );
     }, 1000);
@@ -310,7 +333,9 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
       stallMs: ctx.stallMs,
       deadline,
       progress: (n) =>
-        ctx.progress(`${label} submitted ${submitted}/${workload.commands.length}, terminal ${n}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
+        ctx.progress(
+          `${label} submitted ${submitted}/${workload.commands.length}, terminal ${n}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+        ),
       intervalMs: 500,
     });
     if (ctx.server.statementsAvailable) result.statementsPerCommand = (await statementCount(pool)) / workload.commands.length;
@@ -365,7 +390,9 @@ async function readFigures(pool: pg.Pool, workload: Workload, result: RunResult)
   const notDone = workload.commands.length - (result.statuses['completed'] ?? 0);
   checks.push(notDone === 0 ? `ok: all ${workload.commands.length} jobs completed` : `FAIL ${notDone} jobs not completed (${JSON.stringify(result.statuses)})`);
   const processed = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM processed`)).n);
-  checks.push(processed === workload.commands.length ? `ok: ${processed} messages processed once` : `FAIL ${processed} processed rows, expected ${workload.commands.length}`);
+  checks.push(
+    processed === workload.commands.length ? `ok: ${processed} messages processed once` : `FAIL ${processed} processed rows, expected ${workload.commands.length}`,
+  );
   const { rows: balances } = await pool.query<{ id: string; balance: number }>(`/* oncely-bench observer */ SELECT id, balance::float8 AS balance FROM accounts`);
   const ledger = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM ledger`)).n);
   checks.push(...checkBalances(workload.expectedBalances, new Map(balances.map((r) => [r.id, r.balance])), workload.expectedLedgerRows, ledger));

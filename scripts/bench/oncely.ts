@@ -76,7 +76,10 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     }
     const opens = setup.filter((c) => c.type === 'account.open');
     const seeds = setup.filter((c) => c.type !== 'account.open');
-    for (const [phase, commands, before] of [['opening accounts', opens, 0], ['crediting accounts', seeds, opens.length]] as const) {
+    for (const [phase, commands, before] of [
+      ['opening accounts', opens, 0],
+      ['crediting accounts', seeds, opens.length],
+    ] as const) {
       if (commands.length === 0) continue;
       await batchSubmit(client, commands, 1000, { signal: ctx.signal });
       await waitUntilTerminal({
@@ -103,7 +106,10 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     };
     const ticker = setInterval(() => {
       void terminalCount().then(
-        (n) => ctx.progress(`${label} submitted ${submitted}/${workload.commands.length}, terminal ${n - setup.length}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
+        (n) =>
+          ctx.progress(
+            `${label} submitted ${submitted}/${workload.commands.length}, terminal ${n - setup.length}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+          ),
         () => {},
       );
     }, 1000);
@@ -147,7 +153,9 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
       stallMs: ctx.stallMs,
       deadline,
       progress: (n) =>
-        ctx.progress(`${label} submitted ${submitted}/${workload.commands.length}, terminal ${n}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
+        ctx.progress(
+          `${label} submitted ${submitted}/${workload.commands.length}, terminal ${n}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+        ),
       intervalMs: 500,
     });
     if (ctx.server.statementsAvailable) result.statementsPerCommand = (await statementCount(pool)) / workload.commands.length;
@@ -167,7 +175,9 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     // The inbox stores a command when it takes the message, so the database's clock would start late: end to
     // end runs from the first publish instead.
     if (publishStartedAt !== undefined && result.finished) {
-      const last = await one<{ ms: number }>(pool, `SELECT extract(epoch FROM max(completed_at))::float8 * 1000 AS ms FROM commands WHERE id LIKE $1`, [`${MEASURED_PREFIX}%`]);
+      const last = await one<{ ms: number }>(pool, `SELECT extract(epoch FROM max(completed_at))::float8 * 1000 AS ms FROM commands WHERE id LIKE $1`, [
+        `${MEASURED_PREFIX}%`,
+      ]);
       result.endToEndPerSec = (workload.commands.length / (last.ms - publishStartedAt)) * 1000;
     }
   } catch (err) {

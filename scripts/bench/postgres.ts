@@ -47,7 +47,13 @@ async function describeServer(url: string): Promise<{ version: string; preloaded
       `SELECT current_setting('server_version') AS v, current_setting('shared_preload_libraries') AS libs`,
     );
     const row = rows[0]!;
-    return { version: row.v, preloaded: row.libs.split(',').map((s) => s.trim()).includes('pg_stat_statements') };
+    return {
+      version: row.v,
+      preloaded: row.libs
+        .split(',')
+        .map((s) => s.trim())
+        .includes('pg_stat_statements'),
+    };
   });
 }
 

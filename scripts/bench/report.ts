@@ -39,7 +39,12 @@ export function buildRows(workload: Workload, oncely: RunResult, baseline: RunRe
   if (workload.mode.kind === 'wait') {
     rows.push(numericRow('p50 request (waits for outcome), ms', oncely.requestP50Ms, baseline.requestP50Ms));
     rows.push(numericRow('p99 request (waits for outcome), ms', oncely.requestP99Ms, baseline.requestP99Ms));
-    rows.push({ metric: 'answered with the outcome (200, not 202)', oncely: oncely.answeredWithOutcome === null ? null : `${oncely.answeredWithOutcome}/${oncely.commands}`, baseline: null, ratio: null });
+    rows.push({
+      metric: 'answered with the outcome (200, not 202)',
+      oncely: oncely.answeredWithOutcome === null ? null : `${oncely.answeredWithOutcome}/${oncely.commands}`,
+      baseline: null,
+      ratio: null,
+    });
   }
   if (workload.mode.kind === 'drain') rows.push(numericRow('worker applied/s (first to last completion)', oncely.workerAppliedPerSec, baseline.workerAppliedPerSec));
   rows.push(numericRow('deadlocks', oncely.deadlocks, baseline.deadlocks));

@@ -79,12 +79,7 @@ export function emptyResult(system: RunResult['system'], commands: number): RunR
 }
 
 /** Compares balances and ledger row counts with what the workload expects. */
-export function checkBalances(
-  expected: Map<string, number>,
-  actual: Map<string, number>,
-  expectedLedgerRows: number,
-  actualLedgerRows: number,
-): string[] {
+export function checkBalances(expected: Map<string, number>, actual: Map<string, number>, expectedLedgerRows: number, actualLedgerRows: number): string[] {
   const problems: string[] = [];
   let wrong = 0;
   let example = '';

@@ -98,7 +98,14 @@ export function buildScenario(key: ScenarioKey, options: ScenarioOptions): Workl
     case 'credits': {
       const n = scaled(10_000, scale);
       const accounts = accountIds(n);
-      return credits(key, `1. ${n} credits, each on its own account, ${producers} HTTP producers (closed loop)`, accounts, n, { kind: 'closed', producers }, (i) => accounts[i]!);
+      return credits(
+        key,
+        `1. ${n} credits, each on its own account, ${producers} HTTP producers (closed loop)`,
+        accounts,
+        n,
+        { kind: 'closed', producers },
+        (i) => accounts[i]!,
+      );
     }
     case 'hot': {
       const n = scaled(5_000, scale);
@@ -113,19 +120,40 @@ export function buildScenario(key: ScenarioKey, options: ScenarioOptions): Workl
       const n = clients * scaled(20, scale);
       const accounts = accountIds(clients);
       // Client c posts commands c, c + 128, ...: all on its own account.
-      return credits(key, `4. ${clients} clients each waiting for its own outcome (Prefer: wait=30), ${n} credits`, accounts, n, { kind: 'wait', clients }, (i) => accounts[i % clients]!);
+      return credits(
+        key,
+        `4. ${clients} clients each waiting for its own outcome (Prefer: wait=30), ${n} credits`,
+        accounts,
+        n,
+        { kind: 'wait', clients },
+        (i) => accounts[i % clients]!,
+      );
     }
     case 'open': {
       const rate = 50;
       const seconds = Math.max(5, Math.round(20 * scale));
       const n = rate * seconds;
       const accounts = accountIds(100);
-      return credits(key, `5. open loop: ${rate} credits/s for ${seconds} s over 100 accounts`, accounts, n, { kind: 'open', rate }, (i) => accounts[i % accounts.length]!);
+      return credits(
+        key,
+        `5. open loop: ${rate} credits/s for ${seconds} s over 100 accounts`,
+        accounts,
+        n,
+        { kind: 'open', rate },
+        (i) => accounts[i % accounts.length]!,
+      );
     }
     case 'drain': {
       const n = scaled(100_000, scale);
       const accounts = accountIds(1000);
-      return credits(key, `6. drain of a ${n}-command backlog (batch submission, workers started after), 1000 accounts`, accounts, n, { kind: 'drain', batchSize: 1000 }, (i) => accounts[i % accounts.length]!);
+      return credits(
+        key,
+        `6. drain of a ${n}-command backlog (batch submission, workers started after), 1000 accounts`,
+        accounts,
+        n,
+        { kind: 'drain', batchSize: 1000 },
+        (i) => accounts[i % accounts.length]!,
+      );
     }
     case 'inbox-rabbitmq':
     case 'inbox-nats':

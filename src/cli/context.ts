@@ -79,16 +79,18 @@ export async function openContext(config: Config & { DATABASE_URL: string }, out
     },
     queue() {
       // Like an api process: enqueue only, no supervision or workers, with the same queue policy.
-      queue ??= import('../queue/boss.ts').then(({ startQueue }) => startQueue({
-        connectionString: config.DATABASE_URL,
-        maxAttempts: config.RETRY_LIMIT,
-        expireSeconds: config.JOB_EXPIRE_SECONDS,
-        superviseIntervalSeconds: config.SUPERVISE_INTERVAL_SECONDS,
-        supervise: false,
-        poolSize: 2,
-        applicationName: 'oncely-cli',
-        onError: () => {},
-      }));
+      queue ??= import('../queue/boss.ts').then(({ startQueue }) =>
+        startQueue({
+          connectionString: config.DATABASE_URL,
+          maxAttempts: config.RETRY_LIMIT,
+          expireSeconds: config.JOB_EXPIRE_SECONDS,
+          superviseIntervalSeconds: config.SUPERVISE_INTERVAL_SECONDS,
+          supervise: false,
+          poolSize: 2,
+          applicationName: 'oncely-cli',
+          onError: () => {},
+        }),
+      );
       return queue;
     },
     async close() {

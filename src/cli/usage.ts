@@ -57,7 +57,8 @@ export function readArgs(command: string, argv: readonly string[], options: Pars
     const { code, message } = err as { code?: string; message?: string };
     const quoted = /'([^']+)'/.exec(message ?? '')?.[1];
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${quoted ?? ''} for '${command}' (see oncely ${command} --help)`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`${quoted?.replace(/ <value>$/, '') ?? 'an option'} needs a value (see oncely ${command} --help)`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+      throw new UsageError(`${quoted?.replace(/ <value>$/, '') ?? 'an option'} needs a value (see oncely ${command} --help)`);
     throw new UsageError(`${message ?? String(err)} (see oncely ${command} --help)`);
   }
 }

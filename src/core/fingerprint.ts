@@ -16,12 +16,7 @@ export function canonicalJson(value: unknown): string {
  * @example
  * fingerprint({ type: 'account.credit', entityId: 'acc-1', expectedVersion: undefined, payload: { amount: 5 } })
  */
-export function fingerprint(request: {
-  type: string;
-  entityId: string;
-  expectedVersion: number | undefined;
-  payload: unknown;
-}): string {
+export function fingerprint(request: { type: string; entityId: string; expectedVersion: number | undefined; payload: unknown }): string {
   const { type, entityId, expectedVersion, payload } = request;
   return createHash('sha256').update(canonicalJson({ type, entityId, expectedVersion, payload })).digest('hex');
 }

@@ -4,10 +4,7 @@ import type { CommandError } from './envelope.ts';
  * What applying a command decided. Refusals are values, stored and replayed like successes;
  * only infrastructure failures and bugs are thrown.
  */
-export type Outcome =
-  | { status: 'succeeded'; result: unknown }
-  | { status: 'rejected'; error: CommandError }
-  | { status: 'conflict'; error: CommandError };
+export type Outcome = { status: 'succeeded'; result: unknown } | { status: 'rejected'; error: CommandError } | { status: 'conflict'; error: CommandError };
 
 /**
  * The command applied; `result` is stored and replayed to every re-submission.

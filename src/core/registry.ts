@@ -8,9 +8,7 @@ export interface Registry {
 }
 
 export type PayloadCheck =
-  | { ok: true; payload: unknown }
-  | { ok: false; reason: 'unknown_command_type' }
-  | { ok: false; reason: 'invalid_payload'; issues: z.core.$ZodIssue[] };
+  { ok: true; payload: unknown } | { ok: false; reason: 'unknown_command_type' } | { ok: false; reason: 'invalid_payload'; issues: z.core.$ZodIssue[] };
 
 /**
  * A value-level registry of command types: the one place that maps a type name to its schema and handler.

@@ -50,11 +50,7 @@ function checkNames(name: string, columns: Record<string, readonly [string, Colu
  * @example
  * const accounts = entityTable<Account>({ name: 'accounts', lockOrder: 30, columns: { currency: ['currency', 'text'], balance: ['balance', 'bigint'] } });
  */
-export function entityTable<R extends Versioned>(definition: {
-  name: string;
-  lockOrder: number;
-  columns: Columns<Omit<R, 'id' | 'version'>>;
-}): EntityTable<R> {
+export function entityTable<R extends Versioned>(definition: { name: string; lockOrder: number; columns: Columns<Omit<R, 'id' | 'version'>> }): EntityTable<R> {
   const holder = LOCK_ORDERS.get(definition.lockOrder);
   if (holder !== undefined && holder !== definition.name) {
     throw new Error(`lockOrder ${definition.lockOrder} of ${definition.name} is already ${holder}'s: each table needs its own place in the lock order`);

@@ -27,13 +27,14 @@ export const commands = pgTable(
   (t) => [
     // Command ids are unique per client: the idempotency key.
     primaryKey({ columns: [t.clientId, t.id] }),
-    check(
-      'commands_status_check',
-      sql`${t.status} in ('queued', 'retrying', 'succeeded', 'rejected', 'conflict', 'dead')`,
-    ),
-    index('commands_dead_letters_idx').on(t.clientId, t.completedAt, t.id).where(sql`${t.status} = 'dead'`),
+    check('commands_status_check', sql`${t.status} in ('queued', 'retrying', 'succeeded', 'rejected', 'conflict', 'dead')`),
+    index('commands_dead_letters_idx')
+      .on(t.clientId, t.completedAt, t.id)
+      .where(sql`${t.status} = 'dead'`),
     // Commands not yet ended, oldest first: the queue gauges, /v1/stats and the reconciler read only these.
     // A command enters it once, at submission; its terminal version is outside the predicate.
-    index('commands_in_flight_idx').on(t.submittedAt).where(sql`${t.status} in ('queued', 'retrying')`),
+    index('commands_in_flight_idx')
+      .on(t.submittedAt)
+      .where(sql`${t.status} in ('queued', 'retrying')`),
   ],
 );

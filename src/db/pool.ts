@@ -6,11 +6,7 @@ import type { Sql } from '../core/command.ts';
 export type Database = NodePgDatabase<typeof schema>;
 
 /** Server-side bounds on every session, so a stuck client can never hold locks or a transaction open forever. */
-export const SESSION_OPTIONS = [
-  '-c statement_timeout=30000',
-  '-c lock_timeout=10000',
-  '-c idle_in_transaction_session_timeout=60000',
-].join(' ');
+export const SESSION_OPTIONS = ['-c statement_timeout=30000', '-c lock_timeout=10000', '-c idle_in_transaction_session_timeout=60000'].join(' ');
 
 /** bigint columns hold money; they come back as exact numbers or not at all. */
 export function parseSafeInteger(text: string): number {

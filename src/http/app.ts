@@ -144,7 +144,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       return next();
     }
     const match = /^Bearer +([\x21-\x7e]{1,512})$/i.exec(c.req.header('authorization') ?? '');
-    const given = createHash('sha256').update(match?.[1] ?? '').digest();
+    const given = createHash('sha256')
+      .update(match?.[1] ?? '')
+      .digest();
     // Compare digests in constant time against every key, so timing tells nothing about which key is close.
     let clientId: string | undefined;
     for (const key of keys) if (timingSafeEqual(given, key.digest) && match) clientId = key.clientId;
@@ -285,7 +287,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const query = parseQuery(c, deadLetterQuery);
     if (!query.ok) return sendProblem(c, query.problem);
     const page = await deps.commands.deadLetters(c.get('clientId'), { limit: Number(query.value.limit ?? 50), cursor: query.value.cursor });
-    if (!page) return sendProblem(c, problem('invalid_request', 'the cursor is not one this API handed out', { errors: [{ path: 'cursor', message: 'unknown cursor' }] }));
+    if (!page)
+      return sendProblem(c, problem('invalid_request', 'the cursor is not one this API handed out', { errors: [{ path: 'cursor', message: 'unknown cursor' }] }));
     return c.json(page);
   });
 
@@ -324,7 +327,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   serve(routes.live, (c) => c.json({ status: 'ok' as const }));
   serve(routes.ready, async (c) => {
     const ok = await deps.ready().catch(() => false);
-    return ok ? c.json({ status: 'ok' as const }) : sendProblem(c, problem('service_unavailable', 'the database is not reachable or its schema is not current'), { 'retry-after': '5' });
+    return ok
+      ? c.json({ status: 'ok' as const })
+      : sendProblem(c, problem('service_unavailable', 'the database is not reachable or its schema is not current'), { 'retry-after': '5' });
   });
   serve(routes.metrics, () => metricsResponse(metrics));
 
@@ -346,4 +351,3 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   return app;
 }
-

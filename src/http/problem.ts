@@ -13,16 +13,28 @@ export const PROBLEMS = {
   idempotency_key_mismatch: { status: 400, title: 'Idempotency key mismatch', meaning: 'The `Idempotency-Key` header and the body `id` differ.' },
   unknown_command_type: { status: 400, title: 'Unknown command type', meaning: 'The `type` is not registered; `knownTypes` lists those that are.' },
   invalid_payload: { status: 400, title: 'Invalid payload', meaning: "The payload fails the command type's schema; `errors` lists each field." },
-  version_mismatch: { status: 400, title: 'If-Match and expectedVersion disagree', meaning: 'Both `If-Match` and the body `expectedVersion` are given and name different versions.' },
+  version_mismatch: {
+    status: 400,
+    title: 'If-Match and expectedVersion disagree',
+    meaning: 'Both `If-Match` and the body `expectedVersion` are given and name different versions.',
+  },
   unauthorized: { status: 401, title: 'Unauthorized', meaning: 'API keys are configured and the request carries none or an unknown one.' },
   not_found: { status: 404, title: 'Not found', meaning: 'No such route, or no command or entity with this id (for this client).' },
   method_not_allowed: { status: 405, title: 'Method not allowed', meaning: 'The path exists but not for this method; `Allow` lists the methods it takes.' },
   not_dead: { status: 409, title: 'Command is not dead', meaning: 'Only a `dead` command can be replayed; `commandStatus` is its current status.' },
   payload_too_large: { status: 413, title: 'Payload too large', meaning: 'The body is over 256 KiB (counted while reading, chunked bodies too).' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type', meaning: 'The body is not sent as `application/json`.' },
-  idempotency_key_reused: { status: 422, title: 'Idempotency key reused', meaning: 'This id was already used by this client for a different request (a different fingerprint).' },
+  idempotency_key_reused: {
+    status: 422,
+    title: 'Idempotency key reused',
+    meaning: 'This id was already used by this client for a different request (a different fingerprint).',
+  },
   internal_error: { status: 500, title: 'Internal error', meaning: 'A bug; the details are logged, never sent.' },
-  service_unavailable: { status: 503, title: 'Service unavailable', meaning: 'The database cannot be reached or refused for a transient reason; retry after `Retry-After` seconds. Safe to retry: submissions are idempotent.' },
+  service_unavailable: {
+    status: 503,
+    title: 'Service unavailable',
+    meaning: 'The database cannot be reached or refused for a transient reason; retry after `Retry-After` seconds. Safe to retry: submissions are idempotent.',
+  },
 } as const satisfies Record<string, { status: number; title: string; meaning: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;

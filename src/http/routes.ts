@@ -88,7 +88,16 @@ export function createRoutes(registry: Registry) {
           ...HEADERS.replayed,
           ...HEADERS.preference,
         }),
-        ...problems(...BODY, 'idempotency_key_missing', 'idempotency_key_mismatch', 'unknown_command_type', 'invalid_payload', 'version_mismatch', 'idempotency_key_reused', ...COMMON),
+        ...problems(
+          ...BODY,
+          'idempotency_key_missing',
+          'idempotency_key_mismatch',
+          'unknown_command_type',
+          'invalid_payload',
+          'version_mismatch',
+          'idempotency_key_reused',
+          ...COMMON,
+        ),
       },
     }),
     submitBatch: createRoute({
@@ -193,7 +202,10 @@ export function createRoutes(registry: Registry) {
       tags: ['Operations'],
       summary: 'This document as a readable page',
       responses: {
-        200: { description: 'swagger-ui (served from this server, nothing fetched from elsewhere) reading `/openapi.json`.', content: { 'text/html': { schema: z.string() } } },
+        200: {
+          description: 'swagger-ui (served from this server, nothing fetched from elsewhere) reading `/openapi.json`.',
+          content: { 'text/html': { schema: z.string() } },
+        },
         ...problems(...COMMON),
       },
     }),
@@ -203,7 +215,8 @@ export function createRoutes(registry: Registry) {
       operationId: 'docsAsset',
       tags: ['Operations'],
       summary: "The page's scripts, styles and icons (swagger-ui-dist)",
-      description: 'Cached for a year: the page names each file with the swagger-ui version, so an upgrade changes the URL. Sent gzip-compressed when the client accepts it.',
+      description:
+        'Cached for a year: the page names each file with the swagger-ui version, so an upgrade changes the URL. Sent gzip-compressed when the client accepts it.',
       request: { params: z.object({ file: z.enum(DOCS_ASSET_NAMES) }) },
       responses: {
         200: {
@@ -219,7 +232,8 @@ export function createRoutes(registry: Registry) {
       operationId: 'getStats',
       tags: ['Operations'],
       summary: 'Live figures: throughput, outcomes, latency, queue, dead letters, duplicates',
-      description: 'What `/dashboard` shows. Every figure is bounded to a recent window; the database part is read at most once a second, whatever the number of callers.',
+      description:
+        'What `/dashboard` shows. Every figure is bounded to a recent window; the database part is read at most once a second, whatever the number of callers.',
       responses: {
         200: { description: 'The figures.', content: json(StatsSchema) },
         ...problems(...COMMON),

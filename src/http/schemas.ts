@@ -13,8 +13,7 @@ export const CommandErrorSchema = CommandError.meta({ id: 'CommandError', descri
 
 export const CommandStatusSchema = CoreCommandStatus.extend({ error: CommandErrorSchema.nullable() }).meta({
   id: 'CommandStatus',
-  description:
-    'A stored command and its outcome. `queued` and `retrying` are in flight; `succeeded`, `rejected`, `conflict` and `dead` are terminal.',
+  description: 'A stored command and its outcome. `queued` and `retrying` are in flight; `succeeded`, `rejected`, `conflict` and `dead` are terminal.',
 });
 
 const timestamp = z.iso.datetime();
@@ -49,18 +48,19 @@ export const StatsSchema = z
         depth: count.describe('queued + retrying: commands not yet ended.'),
         oldestQueuedSeconds: seconds.describe('Age of the oldest command not yet ended, since its submission (null when none).'),
       })
-      .describe('Every client\'s commands in flight.'),
-    deadLetters: z
-      .object({
-        count: count.describe("Every client's dead commands."),
-        newest: z.array(CommandStatusSchema).describe("The caller's own newest dead commands, newest first (at most 10)."),
-      }),
+      .describe("Every client's commands in flight."),
+    deadLetters: z.object({
+      count: count.describe("Every client's dead commands."),
+      newest: z.array(CommandStatusSchema).describe("The caller's own newest dead commands, newest first (at most 10)."),
+    }),
     duplicates: z
       .object({
-        scope: z.literal('process').describe('Counters are per process: these are the answering api process\'s since it started.'),
+        scope: z.literal('process').describe("Counters are per process: these are the answering api process's since it started."),
         counted: z.boolean().describe('Whether this process has the `oncely_duplicates_absorbed_total` counter.'),
         knownStages: z.array(z.string()).describe('The stages the counter has reported in this process.'),
-        byStage: z.record(z.string(), z.number().min(0)).describe('Duplicates absorbed per stage (resubmission, in_request, redelivery, broker, inbox); 0 when not counted.'),
+        byStage: z
+          .record(z.string(), z.number().min(0))
+          .describe('Duplicates absorbed per stage (resubmission, in_request, redelivery, broker, inbox); 0 when not counted.'),
       })
       .describe('Duplicates absorbed instead of applied twice; a rate is the difference of two reads over the time between them.'),
   })
@@ -81,9 +81,7 @@ export const BatchResultSchema = z
   })
   .meta({ id: 'BatchResult' });
 
-export const BatchResponseSchema = z
-  .object({ results: z.array(BatchResultSchema).describe('One result per envelope, in request order.') })
-  .meta({ id: 'BatchResponse' });
+export const BatchResponseSchema = z.object({ results: z.array(BatchResultSchema).describe('One result per envelope, in request order.') }).meta({ id: 'BatchResponse' });
 
 /** The batch body; `item` is `z.unknown()` to validate (each envelope is checked on its own) and the envelope union to document. */
 export function batchRequestSchema<T extends z.ZodType>(item: T) {
@@ -122,18 +120,12 @@ export const PageQuery = (max: number, fallback: number) => z.object({ limit: co
 export const IdParam = z.object({ id: Identifier.describe('1 to 128 characters of A-Z a-z 0-9 . _ : -') });
 
 export const WaitHeaders = z.object({
-  Prefer: z
-    .string()
-    .optional()
-    .describe(`\`wait=N\` with 0 < N <= ${MAX_WAIT_SECONDS}: hold the response until the command is terminal or N seconds pass.`),
+  Prefer: z.string().optional().describe(`\`wait=N\` with 0 < N <= ${MAX_WAIT_SECONDS}: hold the response until the command is terminal or N seconds pass.`),
 });
 
 export const SubmitHeaders = WaitHeaders.extend({
   'Idempotency-Key': Identifier.optional().describe('The command id, if the body does not carry it (both given: they must be equal).'),
-  'If-Match': z
-    .string()
-    .optional()
-    .describe('An entity tag `"N"` from an entity read: taken as `expectedVersion` (both given: they must agree).'),
+  'If-Match': z.string().optional().describe('An entity tag `"N"` from an entity read: taken as `expectedVersion` (both given: they must agree).'),
 });
 
 export type CommandStatus = z.infer<typeof CommandStatusSchema>;

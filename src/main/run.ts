@@ -77,7 +77,10 @@ export interface RunOptions {
  */
 export async function run(roles: Roles, options: RunOptions = {}): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL, roles.api && roles.worker ? 'oncely' : roles.api ? 'oncely-api' : roles.worker ? 'oncely-worker' : roles.relay ? 'oncely-relay' : 'oncely-inbox');
+  const log = createLogger(
+    config.LOG_LEVEL,
+    roles.api && roles.worker ? 'oncely' : roles.api ? 'oncely-api' : roles.worker ? 'oncely-worker' : roles.relay ? 'oncely-relay' : 'oncely-inbox',
+  );
   let embedded: EmbeddedServer | undefined;
   let url: string;
   try {
@@ -92,9 +95,14 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
   }
   const hooks = options.hooks?.(url);
   const registry = options.registry;
-  const system = await startSystem({ config: { ...config, DATABASE_URL: url }, roles, log, ...(hooks ? { hooks } : {}), ...(registry ? { registry } : {}), ...(options.inboxHooks ? { inboxHooks: options.inboxHooks } : {}) }).catch(
-    (err: unknown) => fail(describe(err)),
-  );
+  const system = await startSystem({
+    config: { ...config, DATABASE_URL: url },
+    roles,
+    log,
+    ...(hooks ? { hooks } : {}),
+    ...(registry ? { registry } : {}),
+    ...(options.inboxHooks ? { inboxHooks: options.inboxHooks } : {}),
+  }).catch((err: unknown) => fail(describe(err)));
 
   let server: ServerType | undefined;
   if (system.app) {

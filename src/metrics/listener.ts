@@ -42,14 +42,19 @@ export async function startMetricsListener(options: MetricsListenerOptions): Pro
     }
     if (path === '/health/live') return json(res, 200, { status: 'ok' });
     if (path === '/health/ready') {
-      void options.ready().then(
-        (ok) => ok,
-        () => false,
-      ).then((ok) =>
-        ok
-          ? json(res, 200, { status: 'ok' })
-          : json(res, 503, problem(503, 'service_unavailable', 'Service unavailable', 'the database is not reachable or its schema is not current'), { 'retry-after': '5' }),
-      );
+      void options
+        .ready()
+        .then(
+          (ok) => ok,
+          () => false,
+        )
+        .then((ok) =>
+          ok
+            ? json(res, 200, { status: 'ok' })
+            : json(res, 503, problem(503, 'service_unavailable', 'Service unavailable', 'the database is not reachable or its schema is not current'), {
+                'retry-after': '5',
+              }),
+        );
       return;
     }
     if (path === '/metrics') {

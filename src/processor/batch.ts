@@ -251,7 +251,7 @@ async function lockInOrder(sql: Sql, state: State, jobs: Job[]): Promise<void> {
   const locked = new Map<string, Set<string>>();
   let lastOrder = -Infinity;
   for (;;) {
-    for (const entry of waiting.splice(0).filter((w) => w.after > lastOrder ? (waiting.push(w), false) : true)) {
+    for (const entry of waiting.splice(0).filter((w) => (w.after > lastOrder ? (waiting.push(w), false) : true))) {
       for (const key of entry.then(state)) {
         const done = locked.get(key.table.name);
         if (done?.has(key.id)) {
@@ -339,7 +339,13 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
 
   if (planned.length > 0) {
     try {
-      const results = await applySetBased(sql, registry, planned.map((p) => p.delivery), byKey, options);
+      const results = await applySetBased(
+        sql,
+        registry,
+        planned.map((p) => p.delivery),
+        byKey,
+        options,
+      );
       for (const [i, p] of planned.entries()) settlements[p.index] = results[i]!;
     } catch (err) {
       if (isConnectionLost(err)) throw err;
@@ -405,8 +411,17 @@ async function fallBack(
   const good = planned.filter((p) => !failed.has(p.index));
   await sql.query(`SAVEPOINT ${BATCH_SAVEPOINT}`);
   try {
-    const byKey = await lockCommands(sql, planned.map((p) => p.delivery));
-    const results = await applySetBased(sql, registry, good.map((p) => p.delivery), byKey, options);
+    const byKey = await lockCommands(
+      sql,
+      planned.map((p) => p.delivery),
+    );
+    const results = await applySetBased(
+      sql,
+      registry,
+      good.map((p) => p.delivery),
+      byKey,
+      options,
+    );
     for (const [i, p] of good.entries()) settlements[p.index] = results[i]!;
     for (const p of planned) if (failed.has(p.index)) settlements[p.index] = await recordFailure(sql, p.delivery, failed.get(p.index), options);
   } catch (err) {

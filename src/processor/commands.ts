@@ -24,10 +24,7 @@ export interface DeadLetterPage {
   nextCursor: string | null;
 }
 
-export type Replay =
-  | { outcome: 'replayed'; status: CommandStatus }
-  | { outcome: 'not_dead'; status: CommandStatus }
-  | { outcome: 'not_found' };
+export type Replay = { outcome: 'replayed'; status: CommandStatus } | { outcome: 'not_dead'; status: CommandStatus } | { outcome: 'not_found' };
 
 /** A dead-letter cursor: the (completedAt, id) of the last item served, opaque to clients. */
 function encodeCursor(row: CommandRow): string {

@@ -7,7 +7,11 @@ const RETRYABLE_SQLSTATES = new Set([
   '57P01', // admin_shutdown (pg_terminate_backend, fast shutdown)
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up)
-  '08000', '08003', '08006', '08001', '08004', // connection exceptions
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004', // connection exceptions
   '53300', // too_many_connections
 ]);
 
@@ -23,9 +27,7 @@ export function isConnectionLost(err: unknown): boolean {
   const code = codeOf(err);
   if (code && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08') || code.startsWith('57P'))) return true;
   const message = err instanceof Error ? err.message : '';
-  return /Connection terminated|connection (is )?closed|Client has encountered a connection error|not queryable|timeout exceeded when trying to connect/i.test(
-    message,
-  );
+  return /Connection terminated|connection (is )?closed|Client has encountered a connection error|not queryable|timeout exceeded when trying to connect/i.test(message);
 }
 
 /** Whether PostgreSQL (or the network) says the same work may succeed if tried again. */

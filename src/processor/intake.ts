@@ -67,7 +67,9 @@ export function checkIntake(raw: unknown, registry: Registry, keys: IntakeKeys =
   }
   const matchVersion = ifMatch === undefined ? undefined : versionOfEntityTag(ifMatch);
   if (ifMatch !== undefined && matchVersion === undefined) {
-    return refuse('invalid_request', 'If-Match must be one entity tag such as "3", taken as expectedVersion', { errors: [{ path: 'If-Match', message: 'must be a single entity tag "N"' }] });
+    return refuse('invalid_request', 'If-Match must be one entity tag such as "3", taken as expectedVersion', {
+      errors: [{ path: 'If-Match', message: 'must be a single entity tag "N"' }],
+    });
   }
   const parsed = Envelope.safeParse(raw);
   if (!parsed.success) return refuse('invalid_request', 'the command envelope is not valid', { errors: fieldErrors(parsed.error.issues) });

@@ -112,7 +112,13 @@ async function reconcilePage(
     const sql = sqlOf(client);
     const { rows: lock } = await sql.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [RECONCILE_LOCK_KEY.toString()]);
     if (!lock[0]?.locked) return null;
-    const { rows: candidates } = await sql.query<CandidateRow>(SELECT_CANDIDATES, [settings.graceSeconds, cursor?.updatedAt ?? null, cursor?.clientId ?? null, cursor?.id ?? null, pageSize]);
+    const { rows: candidates } = await sql.query<CandidateRow>(SELECT_CANDIDATES, [
+      settings.graceSeconds,
+      cursor?.updatedAt ?? null,
+      cursor?.clientId ?? null,
+      cursor?.id ?? null,
+      pageSize,
+    ]);
     const last = candidates.at(-1);
     const next = candidates.length === pageSize && last ? { updatedAt: last.updated_at, clientId: last.client_id, id: last.id } : undefined;
     const suspects = await settings.withoutLiveJob(sql, candidates.map(refOf));

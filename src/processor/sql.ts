@@ -8,7 +8,6 @@ import { SETTLED_CHANNEL } from '../db/settled-listener.ts';
 export const COMMAND_COLUMNS = `client_id, id, type, entity_id, expected_version, payload, fingerprint, status, attempts,
   result, error, submitted_at, updated_at, completed_at, trace_parent`;
 
-
 export interface CommandRow {
   client_id: string;
   id: string;

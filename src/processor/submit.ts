@@ -96,7 +96,11 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
   // share a job and are applied in the order they were given (`order.create` before `order.pay`).
   const position = new Map([...records.keys()].map((key, i) => [key, i]));
   const ordered = inserted.toSorted((a, b) => position.get(keyOf(a.client_id, a.id))! - position.get(keyOf(b.client_id, b.id))!);
-  if (ordered.length > 0) await enqueue(sql, ordered.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })));
+  if (ordered.length > 0)
+    await enqueue(
+      sql,
+      ordered.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })),
+    );
   return answers;
 }
 
@@ -111,12 +115,7 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
  *   return submitInTransaction(sqlOf(client), enqueue, 'anonymous', [{ id: 'c1', type: 'account.open', entityId: 'a1', expectedVersion: undefined, payload: {} }]);
  * });
  */
-export async function submitInTransaction(
-  sql: Sql,
-  enqueue: Enqueue,
-  clientId: string,
-  commands: readonly NewCommand[],
-): Promise<Submission[]> {
+export async function submitInTransaction(sql: Sql, enqueue: Enqueue, clientId: string, commands: readonly NewCommand[]): Promise<Submission[]> {
   const [submissions] = await submitRequestsInTransaction(sql, enqueue, [{ clientId, commands }]);
   return submissions ?? [];
 }
@@ -151,12 +150,7 @@ export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sq
  * refused), and if that insert fails the transaction is aborted and its COMMIT rolls back. A request is
  * answered only once COMMIT has answered "COMMIT".
  */
-async function runFlush(
-  pool: pg.Pool,
-  enqueue: Enqueue,
-  requests: readonly SubmissionRequest[],
-  release?: () => void,
-): Promise<Submission[][]> {
+async function runFlush(pool: pg.Pool, enqueue: Enqueue, requests: readonly SubmissionRequest[], release?: () => void): Promise<Submission[][]> {
   const client = await pool.connect();
   let broken: Error | undefined;
   const onError = (err: Error) => {
@@ -178,7 +172,12 @@ async function runFlush(
     return submissions;
   } catch (err) {
     await begin?.catch(() => {});
-    const ended = commit ? await commit.then(() => undefined, (e: unknown) => e) : undefined;
+    const ended = commit
+      ? await commit.then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+      : undefined;
     if (ended instanceof Error) broken ??= ended;
     broken ??= await client.query('ROLLBACK').then(
       () => undefined,
@@ -205,12 +204,7 @@ async function runFlush(
 }
 
 /** Submits commands in a transaction of their own. */
-export async function submitCommands(
-  pool: pg.Pool,
-  enqueue: Enqueue,
-  clientId: string,
-  commands: readonly NewCommand[],
-): Promise<Submission[]> {
+export async function submitCommands(pool: pg.Pool, enqueue: Enqueue, clientId: string, commands: readonly NewCommand[]): Promise<Submission[]> {
   return withTransaction(pool, (client) => submitInTransaction(sqlOf(client), enqueue, clientId, commands));
 }
 

@@ -33,7 +33,10 @@ function readRow<R>(table: EntityTable | AppendTable, row: AnyRow): R {
   return out as R;
 }
 
-const selectList = (table: EntityTable) => entries(table).map(([, [column]]) => column).join(', ');
+const selectList = (table: EntityTable) =>
+  entries(table)
+    .map(([, [column]]) => column)
+    .join(', ');
 
 /**
  * Locks the rows with these ids, in id order, in one statement: the LockRows node sits above the sort, so
@@ -41,10 +44,7 @@ const selectList = (table: EntityTable) => entries(table).map(([, [column]]) => 
  * inserts elsewhere (FOR KEY SHARE) never wait on it.
  */
 export async function lockRows<R extends Versioned>(sql: Sql, table: EntityTable<R>, ids: readonly string[]): Promise<R[]> {
-  const { rows } = await sql.query<AnyRow>(
-    `SELECT ${selectList(table)} FROM ${table.name} WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`,
-    [ids],
-  );
+  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [ids]);
   return rows.map((row) => readRow<R>(table, row));
 }
 
@@ -60,11 +60,7 @@ export async function readRowsBy<R extends Versioned>(sql: Sql, table: EntityTab
  * AND t.version = u.expected`. Every row must match; a miss means a row moved under its lock (a bug), and
  * the statement's batch is abandoned.
  */
-export async function updateRows<R extends Versioned>(
-  sql: Sql,
-  table: EntityTable<R>,
-  changes: readonly { row: R; expectedVersion: number }[],
-): Promise<void> {
+export async function updateRows<R extends Versioned>(sql: Sql, table: EntityTable<R>, changes: readonly { row: R; expectedVersion: number }[]): Promise<void> {
   if (changes.length === 0) return;
   const columns = entries(table).filter(([property]) => property !== 'id' && property !== 'version');
   const values: unknown[] = [

@@ -30,7 +30,6 @@ function jobData(refs: readonly JobRef[]): JobData {
 }
 export const DEAD_LETTER_QUEUE = 'oncely-commands-dead';
 
-
 export interface QueueSettings {
   connectionString: string;
   /** Attempts before a command is dead (RETRY_LIMIT): 1 first try plus retries. */
@@ -185,7 +184,14 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         if (onSettled) for (const [i, delivery] of deliveries.entries()) onSettled(delivery, settlements[i]!);
         return null;
       });
-      const deadOptions = { transactional: true, includeMetadata: true, localConcurrency: 1, batchSize: 50, pollingIntervalSeconds: pollIntervalSeconds, notifyPollingIntervalSeconds: pollIntervalSeconds } as const;
+      const deadOptions = {
+        transactional: true,
+        includeMetadata: true,
+        localConcurrency: 1,
+        batchSize: 50,
+        pollingIntervalSeconds: pollIntervalSeconds,
+        notifyPollingIntervalSeconds: pollIntervalSeconds,
+      } as const;
       await boss.work<JobData, unknown, typeof deadOptions>(DEAD_LETTER_QUEUE, deadOptions, async (jobs, tx) => {
         // A job the queue gave up on (its retries used up without the processor settling it) names every
         // command it carried; each ends dead unless an attempt ended it already.

@@ -44,7 +44,11 @@ export function traceBatch(tracer: Tracer, deliveries: readonly Delivery[], run:
         const submitted = parseTraceParent(row.trace_parent);
         // Without a stored context (submitted while tracing was off) the command's span hangs off the batch.
         const parent = submitted ? trace.setSpanContext(ROOT_CONTEXT, submitted) : context.active();
-        const span = tracer.startSpan('oncely.apply', { kind: SpanKind.CONSUMER, startTime: pickedUp, links: [batchLink], attributes: applyAttributes(row, delivery, settlement) }, parent);
+        const span = tracer.startSpan(
+          'oncely.apply',
+          { kind: SpanKind.CONSUMER, startTime: pickedUp, links: [batchLink], attributes: applyAttributes(row, delivery, settlement) },
+          parent,
+        );
         if (settlement.kind !== 'complete') span.setStatus({ code: SpanStatusCode.ERROR, message: settlement.error.code });
         span.end();
       }

@@ -15,7 +15,10 @@ export function traceSubmissions(service: CommandService, tracer: Tracer): Comma
     ...service,
     submit(clientId, commands) {
       const first = commands[0];
-      const attributes = { 'oncely.submit.commands': commands.length, ...(commands.length === 1 && first ? { 'oncely.command.id': first.id, 'oncely.command.type': first.type } : {}) };
+      const attributes = {
+        'oncely.submit.commands': commands.length,
+        ...(commands.length === 1 && first ? { 'oncely.command.id': first.id, 'oncely.command.type': first.type } : {}),
+      };
       return tracer.startActiveSpan('oncely.submit', { kind: SpanKind.PRODUCER, attributes }, async (span) => {
         try {
           const traceParent = formatTraceParent(span.spanContext());

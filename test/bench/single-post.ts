@@ -36,8 +36,7 @@ const system = await startSystem({ config, roles: { api: true, worker: false }, 
 const app = system.app!;
 const run = `p${Date.now().toString(36)}`;
 
-const commits = async () =>
-  (await system.pool.query<{ n: string }>(`SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()`)).rows[0]!.n;
+const commits = async () => (await system.pool.query<{ n: string }>(`SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()`)).rows[0]!.n;
 
 async function client(c: number, until: number, statuses: Map<number, number>): Promise<number> {
   let n = 0;
@@ -69,6 +68,8 @@ const after = Number(await commits());
 const total = counts.reduce((a, b) => a + b, 0);
 console.log(`clients ${clients}, ${(elapsed / 1000).toFixed(1)} s: ${total} single POSTs, ${((total / elapsed) * 1000).toFixed(0)} submissions/s`);
 console.log(`statuses: ${JSON.stringify(Object.fromEntries(statuses))}`);
-console.log(`statements sent per POST: ${(statementsDuring / total).toFixed(2)}; commits per POST (whole database, incl. the stats reads): ${((after - before) / total).toFixed(3)}`);
+console.log(
+  `statements sent per POST: ${(statementsDuring / total).toFixed(2)}; commits per POST (whole database, incl. the stats reads): ${((after - before) / total).toFixed(3)}`,
+);
 await system.stop();
 await stopPg();

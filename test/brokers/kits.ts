@@ -62,8 +62,11 @@ export async function rabbitKit(): Promise<BrokerKit> {
     clientId: `rabbitmq:${queue}`,
     async publish(body, options = {}) {
       await new Promise<void>((resolve, reject) =>
-        channel.sendToQueue(queue, Buffer.from(body), { persistent: true, ...(options.key ? { messageId: options.key } : {}), ...(options.expiration ? { expiration: options.expiration } : {}) }, (err: unknown) =>
-          err ? reject(err instanceof Error ? err : new Error('publish not confirmed')) : resolve(),
+        channel.sendToQueue(
+          queue,
+          Buffer.from(body),
+          { persistent: true, ...(options.key ? { messageId: options.key } : {}), ...(options.expiration ? { expiration: options.expiration } : {}) },
+          (err: unknown) => (err ? reject(err instanceof Error ? err : new Error('publish not confirmed')) : resolve()),
         ),
       );
       return {};

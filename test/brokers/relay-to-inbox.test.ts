@@ -53,7 +53,7 @@ afterAll(async () => {
 });
 
 /** The RELAY_* that make the sender's relay publish where the kit's inbox consumes (and the inbox env to match). */
-async function route(broker: BrokerName, kit: BrokerKit): Promise<{ relay: Record<string, string>; inbox: Record<string, string> }> {
+function route(broker: BrokerName, kit: BrokerKit): { relay: Record<string, string>; inbox: Record<string, string> } {
   const map = { RELAY_TYPE_MAP: 'account.credited=ledger.record' };
   if (broker === 'rabbitmq') {
     // The inbox's queue (the kit declared it as the inbox does, with its dead-letter exchange) is named as
@@ -106,7 +106,7 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('outbox to inbox through %
   it('delivers every event once to the other oncely, absorbing the re-publication after a relay SIGKILL between publish and mark', async () => {
     const kit = await KITS[broker]();
     cleanups.push(() => kit.cleanup());
-    const { relay: relayEnv, inbox: inboxEnv } = await route(broker, kit);
+    const { relay: relayEnv, inbox: inboxEnv } = route(broker, kit);
 
     const sender = await createTestDatabase();
     cleanups.push(() => sender.drop());
@@ -197,7 +197,12 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('outbox to inbox through %
       inbox: await counter(inbox, 'oncely_inbox_deliveries_total', { result: 'duplicate' }),
       broker: await counter(relay, 'oncely_outbox_broker_duplicates_total'),
     });
-    const { inbox: byInbox, broker: byBroker } = await waitUntil(absorbed, (a) => a.inbox + a.broker >= published.length, 30_000, 'the re-published copies to be absorbed').catch(() => absorbed());
+    const { inbox: byInbox, broker: byBroker } = await waitUntil(
+      absorbed,
+      (a) => a.inbox + a.broker >= published.length,
+      30_000,
+      'the re-published copies to be absorbed',
+    ).catch(() => absorbed());
     if (broker === 'nats') expect(byInbox + byBroker).toBeGreaterThanOrEqual(published.length);
     else expect(byInbox).toBeGreaterThanOrEqual(published.length);
     // And absorbing them changed nothing.

@@ -60,7 +60,12 @@ export async function readStatus(pool: pg.Pool, id: string, clientId = 'anonymou
 }
 
 export async function waitForTerminal(pool: pg.Pool, id: string, timeoutMs = 30_000, clientId = 'anonymous'): Promise<CommandStatus> {
-  const status = await waitUntil(() => readStatus(pool, id, clientId), (s) => s !== null && isTerminal(s.status), timeoutMs, `command ${id} to end`);
+  const status = await waitUntil(
+    () => readStatus(pool, id, clientId),
+    (s) => s !== null && isTerminal(s.status),
+    timeoutMs,
+    `command ${id} to end`,
+  );
   if (!status) throw new Error(`command ${id} vanished`);
   return status;
 }

@@ -70,7 +70,9 @@ describe('batch fallback', () => {
       command('fb-overdraw', 'test.overdraw', 'fb-b', { amount: 1 }),
       ...credits.slice(15),
     ]);
-    systems.push(await startTestSystem(db.url, { registry, roles: { api: false, worker: true }, env: { WORKER_BATCH_SIZE: '50', WORKER_CONCURRENCY: '1', RETRY_LIMIT: '2' } }));
+    systems.push(
+      await startTestSystem(db.url, { registry, roles: { api: false, worker: true }, env: { WORKER_BATCH_SIZE: '50', WORKER_CONCURRENCY: '1', RETRY_LIMIT: '2' } }),
+    );
     await waitForAllTerminal(db.pool);
 
     for (const id of ['fb-throws', 'fb-overdraw']) {

@@ -61,7 +61,8 @@ describe('batch round trips', () => {
     for (let i = 0; i < 50; i++) {
       const account = `rt-${i % 10}`;
       if (i % 5 === 4) mixed.push(command(`rt-c-${i}`, 'account.transfer', account, { to: `rt-${(i + 3) % 10}`, amount: 5 }));
-      else if (i % 7 === 6) mixed.push(command(`rt-c-${i}`, 'account.debit', account, { amount: 1_000_000 })); // refused: no such funds
+      else if (i % 7 === 6)
+        mixed.push(command(`rt-c-${i}`, 'account.debit', account, { amount: 1_000_000 })); // refused: no such funds
       else mixed.push(command(`rt-c-${i}`, 'account.credit', account, { amount: 10 + i }));
     }
     await system.commands.submit('anonymous', mixed);

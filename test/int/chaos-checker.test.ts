@@ -16,7 +16,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-type Row = { id: string; type: string; entity_id: string; payload: Record<string, unknown>; status: string; result: unknown; error: { code: string } | null; attempts: number };
+type Row = {
+  id: string;
+  type: string;
+  entity_id: string;
+  payload: Record<string, unknown>;
+  status: string;
+  result: unknown;
+  error: { code: string } | null;
+  attempts: number;
+};
 
 function world() {
   const history: History = createHistory(path.join(dir, `${Math.random()}.jsonl`));
@@ -30,7 +39,10 @@ function world() {
   ok({ id: 'credit-a', type: 'account.credit', entityId: 'a', payload: { amount: 100 } }, 'succeeded', { balance: 100, version: 2 });
   ok({ id: 'o1-create', type: 'order.create', entityId: 'o1', payload: { accountId: 'a', amount: 40 } }, 'succeeded', { status: 'CREATED', version: 1 });
   ok({ id: 'o1-pay', type: 'order.pay', entityId: 'o1', payload: {} }, 'succeeded', { status: 'PAID', version: 2 });
-  ok({ id: 'rp1-issue', type: 'redPacket.issue', entityId: 'rp1', payload: { orderId: 'o1', accountId: 'a', amount: 5 } }, 'succeeded', { status: 'CREATED', version: 1 });
+  ok({ id: 'rp1-issue', type: 'redPacket.issue', entityId: 'rp1', payload: { orderId: 'o1', accountId: 'a', amount: 5 } }, 'succeeded', {
+    status: 'CREATED',
+    version: 1,
+  });
   ok({ id: 'poison-0', type: 'chaos.poison', entityId: 'p0', payload: {} }, 'dead', null, true);
   const state: FinalState = {
     commands: new Map(rows.map((row) => [row.id, row])),
@@ -45,7 +57,16 @@ function world() {
     nonTerminal: 0,
   };
   // One replay of the credit, answered like the first.
-  history.record({ id: 'credit-a', kind: 'resend', invokedAt: 3, completedAt: 4, outcome: 'ok', http: 200, replayed: true, seen: { status: 'succeeded', result: { balance: 100, version: 2 }, error: null } });
+  history.record({
+    id: 'credit-a',
+    kind: 'resend',
+    invokedAt: 3,
+    completedAt: 4,
+    outcome: 'ok',
+    http: 200,
+    replayed: true,
+    seen: { status: 'succeeded', result: { balance: 100, version: 2 }, error: null },
+  });
   return { history, state };
 }
 
@@ -90,14 +111,32 @@ describe('chaos checker', () => {
   it('catches two live red packets for one order', () => {
     const w = world();
     w.history.register({ id: 'rp2-issue', type: 'redPacket.issue', entityId: 'rp2', payload: { orderId: 'o1', accountId: 'a', amount: 6 } });
-    w.state.commands.set('rp2-issue', { id: 'rp2-issue', type: 'redPacket.issue', entity_id: 'rp2', payload: { orderId: 'o1', accountId: 'a', amount: 6 }, status: 'succeeded', result: { status: 'CREATED', version: 1 }, error: null, attempts: 1 });
+    w.state.commands.set('rp2-issue', {
+      id: 'rp2-issue',
+      type: 'redPacket.issue',
+      entity_id: 'rp2',
+      payload: { orderId: 'o1', accountId: 'a', amount: 6 },
+      status: 'succeeded',
+      result: { status: 'CREATED', version: 1 },
+      error: null,
+      attempts: 1,
+    });
     w.state.redPackets.set('rp2', { id: 'rp2', status: 'CREATED', version: 1, account_id: 'a', order_id: 'o1', amount: 6 });
     expect(failing(w)).toEqual(['orders with a wrong set of live red packets (must be exactly the one a valid issue left live)']);
   });
 
   it('catches a replay that answered differently from the first answer', () => {
     const w = world();
-    w.history.record({ id: 'credit-a', kind: 'resend', invokedAt: 5, completedAt: 6, outcome: 'ok', http: 200, replayed: true, seen: { status: 'rejected', result: null, error: { code: 'x' } } });
+    w.history.record({
+      id: 'credit-a',
+      kind: 'resend',
+      invokedAt: 5,
+      completedAt: 6,
+      outcome: 'ok',
+      http: 200,
+      replayed: true,
+      seen: { status: 'rejected', result: null, error: { code: 'x' } },
+    });
     expect(failing(w)).toEqual(['replays answering the same status and result as the first answer', 'terminal answers that differ from the stored outcome']);
   });
 
@@ -143,8 +182,27 @@ describe('chaos checker', () => {
     it('measures from the last submission when it came after the last fault, and each command from its own first send', () => {
       const w = timed({ late: 25_000 });
       w.history.register({ id: 'late', type: 'account.credit', entityId: 'a', payload: { amount: 1 } });
-      w.history.record({ id: 'late', kind: 'submit', invokedAt: 20_000, completedAt: 20_100, outcome: 'ok', http: 202, replayed: false, seen: { status: 'queued', result: null, error: null } });
-      w.state.commands.set('late', { id: 'late', type: 'account.credit', entity_id: 'a', payload: { amount: 1 }, status: 'rejected', result: null, error: { code: 'x' }, attempts: 1, completed_ms: 25_000 });
+      w.history.record({
+        id: 'late',
+        kind: 'submit',
+        invokedAt: 20_000,
+        completedAt: 20_100,
+        outcome: 'ok',
+        http: 202,
+        replayed: false,
+        seen: { status: 'queued', result: null, error: null },
+      });
+      w.state.commands.set('late', {
+        id: 'late',
+        type: 'account.credit',
+        entity_id: 'a',
+        payload: { amount: 1 },
+        status: 'rejected',
+        result: null,
+        error: { code: 'x' },
+        attempts: 1,
+        completed_ms: 25_000,
+      });
       expect(verdict(w)?.ok).toBe(true);
       expect(recoveryFigure(w.history, w.state, recovery).seconds).toBeCloseTo(5);
       // A command stuck since before the fault cannot hide behind that later submission.
@@ -164,7 +222,16 @@ describe('chaos checker', () => {
       input.history.register(envelope, false, 'redis');
       for (const at of [5, 6]) input.history.record({ id: envelope.id, kind: 'publish', invokedAt: at, completedAt: at + 1, outcome: 'ok' });
       input.state.commands.set(envelope.id, {
-        id: envelope.id, client_id: 'redis:s', type: envelope.type, entity_id: 'a', payload: envelope.payload, status: 'succeeded', result: { balance: 67, version: 4 }, error: null, attempts: 1, completed_ms: 10,
+        id: envelope.id,
+        client_id: 'redis:s',
+        type: envelope.type,
+        entity_id: 'a',
+        payload: envelope.payload,
+        status: 'succeeded',
+        result: { balance: 67, version: 4 },
+        error: null,
+        attempts: 1,
+        completed_ms: 10,
       });
       input.state.ledger.push({ seq: 3, account_id: 'a', command_id: envelope.id, amount: 7, balance_after: 67 });
       input.state.accounts.set('a', { id: 'a', version: 4, balance: 67 });
@@ -200,8 +267,13 @@ describe('chaos checker', () => {
       const row = input.state.commands.get('mq-credit');
       if (row) row.client_id = 'anonymous';
       input.brokers.deadLetters.push({ broker: 'redis', key: 'mq-credit', reason: 'too_many_deliveries' });
-      const names = brokerFigures(input.history, input.state, 60, input.brokers).filter((figure) => !figure.ok).map((figure) => figure.name);
-      expect(names).toEqual(['commands stored under another client id, or under more than one (each must be one command of its own source)', 'valid broker messages dead-lettered']);
+      const names = brokerFigures(input.history, input.state, 60, input.brokers)
+        .filter((figure) => !figure.ok)
+        .map((figure) => figure.name);
+      expect(names).toEqual([
+        'commands stored under another client id, or under more than one (each must be one command of its own source)',
+        'valid broker messages dead-lettered',
+      ]);
     });
   });
 
@@ -212,14 +284,31 @@ describe('chaos checker', () => {
       { id: 'e3', entity_id: 'a', sequence: 3, status: 'succeeded' },
     ];
     const failingNames = (published: { id: string; entityId: string }[], rows = stored) =>
-      relayFigures(rows, published).filter((figure) => !figure.ok).map((figure) => figure.name);
+      relayFigures(rows, published)
+        .filter((figure) => !figure.ok)
+        .map((figure) => figure.name);
 
     it('passes every event published, duplicates of an id included, each entity in stored order', () => {
-      expect(failingNames([{ id: 'e1', entityId: 'a' }, { id: 'e2', entityId: 'b' }, { id: 'e1', entityId: 'a' }, { id: 'e3', entityId: 'a' }])).toEqual([]);
+      expect(
+        failingNames([
+          { id: 'e1', entityId: 'a' },
+          { id: 'e2', entityId: 'b' },
+          { id: 'e1', entityId: 'a' },
+          { id: 'e3', entityId: 'a' },
+        ]),
+      ).toEqual([]);
     });
 
     it('catches a missing event, an event of a failed command and one entity out of order', () => {
-      expect(failingNames([{ id: 'e3', entityId: 'a' }, { id: 'e1', entityId: 'a' }], [...stored, { id: 'e4', entity_id: 'c', sequence: 4, status: 'rejected' }])).toEqual([
+      expect(
+        failingNames(
+          [
+            { id: 'e3', entityId: 'a' },
+            { id: 'e1', entityId: 'a' },
+          ],
+          [...stored, { id: 'e4', entity_id: 'c', sequence: 4, status: 'rejected' }],
+        ),
+      ).toEqual([
         'outbox events not published (by id), or published and not stored',
         'outbox events of commands that did not succeed',
         'entities whose events were first published out of their stored order',

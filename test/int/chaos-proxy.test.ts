@@ -48,7 +48,12 @@ describe('chaos proxy', () => {
     expect(proxy.stats().commitCuts).toBe(1);
     expect(proxy.pendingCommitCuts()).toBe(0);
     // The server ran the COMMIT before the proxy let its side go.
-    await waitUntil(() => db.pool.query(`SELECT id FROM chaos_probe WHERE id = 'cut-1'`), (r) => r.rows.length === 1, 5000, 'the cut COMMIT to land');
+    await waitUntil(
+      () => db.pool.query(`SELECT id FROM chaos_probe WHERE id = 'cut-1'`),
+      (r) => r.rows.length === 1,
+      5000,
+      'the cut COMMIT to land',
+    );
   });
 
   it('cuts a COMMIT sent through the extended protocol too', async () => {
@@ -57,7 +62,12 @@ describe('chaos proxy', () => {
     await client.query('INSERT INTO chaos_probe (id) VALUES ($1)', ['cut-2']);
     proxy.armCommitCuts(1);
     await expect(client.query({ text: 'COMMIT', values: [], name: 'commit-stmt' })).rejects.toThrow();
-    await waitUntil(() => db.pool.query(`SELECT id FROM chaos_probe WHERE id = 'cut-2'`), (r) => r.rows.length === 1, 5000, 'the cut COMMIT to land');
+    await waitUntil(
+      () => db.pool.query(`SELECT id FROM chaos_probe WHERE id = 'cut-2'`),
+      (r) => r.rows.length === 1,
+      5000,
+      'the cut COMMIT to land',
+    );
   });
 
   it('resets a connection: its session ends and its open transaction rolls back', async () => {

@@ -102,7 +102,7 @@ describe('oncely status', () => {
     expect(text.stdout).toMatch(/status\s+succeeded/);
   });
 
-  it('answers exit 1 and one line for an unknown id, or another client\'s id', async () => {
+  it("answers exit 1 and one line for an unknown id, or another client's id", async () => {
     expectOneLine(await oncely('status', 'no-such-command'), 1, /no command 'no-such-command' for client 'anonymous'/);
     expectOneLine(await oncely('status', 'credit-alice', '--client', 'someone-else', '--json'), 1, /for client 'someone-else'/);
   });
@@ -217,9 +217,7 @@ describe('oncely purge', () => {
     const run = await oncely('purge', '--older-than', '7d', '--json');
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ purged: 2345 + 4, dryRun: false });
-    expect(await storedIds(db.pool, 'purge')).toEqual(
-      ['backing-off', 'odd-queued', 'odd-retrying', ...old.map((status) => `recent-${status}`), 'waiting'].sort(),
-    );
+    expect(await storedIds(db.pool, 'purge')).toEqual(['backing-off', 'odd-queued', 'odd-retrying', ...old.map((status) => `recent-${status}`), 'waiting'].sort());
     expect(await storedIds(db.pool, 'bulk')).toEqual([]);
     expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands`)).rows[0]!.n).toBe(total - 2345 - 4);
     expect(await businessCounts(db.pool)).toEqual(business);

@@ -76,12 +76,13 @@ describe('crash-replay', () => {
     const before = await readStatus(db.pool, 'kill-after-commit');
     const balance = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'cr'`);
     // Put a second job for the same command on the queue, as a broker replay or an operator's redrive would.
-    await db.pool.query(
-      `INSERT INTO pgboss.job (name, data) VALUES ('oncely-commands', '{"clientId":"anonymous","id":"kill-after-commit","entityId":"cr"}'::jsonb)`,
-    );
+    await db.pool.query(`INSERT INTO pgboss.job (name, data) VALUES ('oncely-commands', '{"clientId":"anonymous","id":"kill-after-commit","entityId":"cr"}'::jsonb)`);
     worker();
     await waitUntil(
-      () => db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = 'kill-after-commit' AND state = 'completed'`),
+      () =>
+        db.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = 'kill-after-commit' AND state = 'completed'`,
+        ),
       (r) => r.rows[0]?.n === 2,
       30_000,
       'the replayed job to be completed',

@@ -204,7 +204,16 @@ describe('a domain declared outside oncely', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('etag')).toBe('"2"');
     const body = await res.json();
-    expect(body).toEqual({ id: 't1', accountId: 'a', title: 'Concert', price: 300, status: 'CLOSED', version: 2, createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect(body).toEqual({
+      id: 't1',
+      accountId: 'a',
+      title: 'Concert',
+      price: 300,
+      status: 'CLOSED',
+      version: 2,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
 
     const unchanged = await request('/v1/tickets/t1', { headers: { 'if-none-match': '"2"' } });
     expect(unchanged.status).toBe(304);
@@ -273,10 +282,17 @@ describe('a domain declared outside oncely', () => {
   });
 
   it('refuses a domain that clashes with another (a taken route, command type or lock order)', () => {
-    expect(() => defineDomain({ name: 'clash', commands: [], tables: {}, reads: [entityRead({ collection: 'commands', name: 'command', schema: TicketSchema, read: () => Promise.resolve(null) })] })).toThrow(
-      /oncely's own routes/,
-    );
+    expect(() =>
+      defineDomain({
+        name: 'clash',
+        commands: [],
+        tables: {},
+        reads: [entityRead({ collection: 'commands', name: 'command', schema: TicketSchema, read: () => Promise.resolve(null) })],
+      }),
+    ).toThrow(/oncely's own routes/);
     const twin = defineDomain({ name: 'twin', commands: [closeTicket], tables: {}, reads: [] });
-    return expect(startTestSystem(db.url, { roles: { api: true, worker: false }, domains: [...domains, twin] })).rejects.toThrow(/command type ticket\.close is declared by both tickets and twin/);
+    return expect(startTestSystem(db.url, { roles: { api: true, worker: false }, domains: [...domains, twin] })).rejects.toThrow(
+      /command type ticket\.close is declared by both tickets and twin/,
+    );
   });
 });

@@ -73,8 +73,16 @@ describe('deadlock-free', () => {
       const at = next(mixed.length);
       mixed.splice(at, 0, command(`dl-pay-${o}`, 'order.pay', `dl-o-${o}`, {}));
       // Two racing issues for one order: one wins, the other is refused naming it.
-      mixed.splice(next(mixed.length), 0, command(`dl-rp-a-${o}`, 'redPacket.issue', `dl-rp-a-${o}`, { orderId: `dl-o-${o}`, accountId: account(next(ACCOUNTS)), amount: 20 }));
-      mixed.splice(next(mixed.length), 0, command(`dl-rp-b-${o}`, 'redPacket.issue', `dl-rp-b-${o}`, { orderId: `dl-o-${o}`, accountId: account(next(ACCOUNTS)), amount: 30 }));
+      mixed.splice(
+        next(mixed.length),
+        0,
+        command(`dl-rp-a-${o}`, 'redPacket.issue', `dl-rp-a-${o}`, { orderId: `dl-o-${o}`, accountId: account(next(ACCOUNTS)), amount: 20 }),
+      );
+      mixed.splice(
+        next(mixed.length),
+        0,
+        command(`dl-rp-b-${o}`, 'redPacket.issue', `dl-rp-b-${o}`, { orderId: `dl-o-${o}`, accountId: account(next(ACCOUNTS)), amount: 30 }),
+      );
       if (o % 3 === 0) mixed.push(command(`dl-cancel-${o}`, 'order.cancel', `dl-o-${o}`, {}));
     }
     await burst(mixed);

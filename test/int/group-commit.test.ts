@@ -75,13 +75,25 @@ async function expectAnswersOfOneAfterAnother(answers: readonly Answer[]): Promi
     const mine = answers.filter((a) => a.sent.id === id);
     expect(row, `command ${id} is stored`).toBeDefined();
     expect(row!.n, `command ${id} is stored once`).toBe(1);
-    expect(mine.map((a) => printOf(a.sent)), `command ${id} stores one of the bodies sent`).toContain(row!.fingerprint);
+    expect(
+      mine.map((a) => printOf(a.sent)),
+      `command ${id} stores one of the bodies sent`,
+    ).toContain(row!.fingerprint);
     const same = mine.filter((a) => printOf(a.sent) === row!.fingerprint);
     const other = mine.filter((a) => printOf(a.sent) !== row!.fingerprint);
-    expect(same.map((a) => a.status), id).toEqual(same.map(() => 202));
-    expect(same.map((a) => a.storedId), id).toEqual(same.map(() => id));
+    expect(
+      same.map((a) => a.status),
+      id,
+    ).toEqual(same.map(() => 202));
+    expect(
+      same.map((a) => a.storedId),
+      id,
+    ).toEqual(same.map(() => id));
     expect(same.filter((a) => !a.replayed).length, `one request for ${id} is the new command`).toBe(1);
-    expect(other.map((a) => [a.status, a.code]), id).toEqual(other.map(() => [422, 'idempotency_key_reused']));
+    expect(
+      other.map((a) => [a.status, a.code]),
+      id,
+    ).toEqual(other.map(() => [422, 'idempotency_key_reused']));
   }
 }
 

@@ -55,7 +55,12 @@ describe('handler-timeout', () => {
     await system.commands.submit('anonymous', [{ id: 'stall-1', type: 'test.stall', entityId: 'ht', expectedVersion: undefined, payload: { amount: 77 } }]);
     const status = await waitForTerminal(db.pool, 'stall-1', 60_000);
     expect(status.status).toBe('succeeded');
-    await waitUntil(() => lateWriteDone, (done) => done, 30_000, 'the late handler to finish');
+    await waitUntil(
+      () => lateWriteDone,
+      (done) => done,
+      30_000,
+      'the late handler to finish',
+    );
     await sleep(500);
     const ledger = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_entries WHERE command_id = 'stall-1'`);
     expect(ledger.rows[0]?.n).toBe(1);

@@ -91,10 +91,23 @@ describe('API keys', () => {
   it('never writes a key to the log, even at trace level (a real api process)', async () => {
     const api = spawnEntry('api', { DATABASE_URL: db.url, PORT: '0', API_KEYS: `${ALPHA},${BRAVO}`, LOG_LEVEL: 'trace' });
     try {
-      const line = await waitUntil(() => /listening on (http:\/\/\S+)/.exec(api.output())?.[1], (url) => url !== undefined, 30_000, 'the api to listen');
+      const line = await waitUntil(
+        () => /listening on (http:\/\/\S+)/.exec(api.output())?.[1],
+        (url) => url !== undefined,
+        30_000,
+        'the api to listen',
+      );
       const base = line!;
       const headers = (key: string) => ({ 'content-type': 'application/json', authorization: `Bearer ${key}` });
-      expect((await fetch(`${base}/v1/commands`, { method: 'POST', headers: headers(ALPHA), body: JSON.stringify({ id: 'logged', type: 'account.open', entityId: 'logged' }) })).status).toBe(202);
+      expect(
+        (
+          await fetch(`${base}/v1/commands`, {
+            method: 'POST',
+            headers: headers(ALPHA),
+            body: JSON.stringify({ id: 'logged', type: 'account.open', entityId: 'logged' }),
+          })
+        ).status,
+      ).toBe(202);
       expect((await fetch(`${base}/v1/commands/logged`, { headers: headers(`${BRAVO}-wrong`) })).status).toBe(401);
       expect((await fetch(`${base}/v1/commands`, { method: 'POST', headers: headers(BRAVO), body: '{' })).status).toBe(400);
       expect(await api.kill('SIGTERM')).toBe(0);

@@ -123,7 +123,9 @@ describe('POST /v1/commands/batch', () => {
     counter = countQueries();
     started = performance.now();
     for (const command of singles) {
-      const one = await Promise.resolve(api.app!.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(command) }));
+      const one = await Promise.resolve(
+        api.app!.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(command) }),
+      );
       expect(one.status).toBe(202);
     }
     const singlesMs = performance.now() - started;

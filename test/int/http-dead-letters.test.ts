@@ -50,7 +50,10 @@ async function problemOf(promise: Promise<unknown>): Promise<ProblemError> {
 }
 
 async function ledgerOf(account: string) {
-  const { rows } = await db.pool.query<{ command_id: string; amount: number }>(`SELECT command_id, amount::int AS amount FROM ledger_entries WHERE account_id = $1 ORDER BY seq`, [account]);
+  const { rows } = await db.pool.query<{ command_id: string; amount: number }>(
+    `SELECT command_id, amount::int AS amount FROM ledger_entries WHERE account_id = $1 ORDER BY seq`,
+    [account],
+  );
   return rows;
 }
 
@@ -110,9 +113,7 @@ describe('dead letters', () => {
   });
 
   it('lets exactly one of many concurrent replays through, and applies the command once', async () => {
-    const attempts = await Promise.all(
-      Array.from({ length: 8 }, () => Promise.resolve(system.app!.request('/v1/commands/frag-2/replay', { method: 'POST' }))),
-    );
+    const attempts = await Promise.all(Array.from({ length: 8 }, () => Promise.resolve(system.app!.request('/v1/commands/frag-2/replay', { method: 'POST' }))));
     const statuses = attempts.map((res) => res.status).sort();
     expect(statuses.filter((s) => s === 202)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(7);

@@ -23,7 +23,11 @@ const request = (path: string, init: RequestInit = {}) => Promise.resolve(system
 const oncely = createClient({ baseUrl: 'http://oncely.test', fetch: (url, init) => request(url, init) });
 
 async function run(body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ res: Response; status: CommandStatus }> {
-  const res = await request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'wait=10', ...headers }, body: JSON.stringify(body) });
+  const res = await request('/v1/commands', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', prefer: 'wait=10', ...headers },
+    body: JSON.stringify(body),
+  });
   return { res, status: (await res.clone().json()) as CommandStatus };
 }
 
@@ -32,7 +36,9 @@ describe('entity reads', () => {
     expect((await run({ id: 'open-e1', type: 'account.open', entityId: 'e1' })).status.status).toBe('succeeded');
     expect((await run({ id: 'credit-e1', type: 'account.credit', entityId: 'e1', payload: { amount: 1000 } })).status.status).toBe('succeeded');
     expect((await run({ id: 'order-e1', type: 'order.create', entityId: 'o1', payload: { accountId: 'e1', amount: 300 } })).status.status).toBe('succeeded');
-    expect((await run({ id: 'rp-e1', type: 'redPacket.issue', entityId: 'rp1', payload: { orderId: 'o1', accountId: 'e1', amount: 50 } })).status.status).toBe('succeeded');
+    expect((await run({ id: 'rp-e1', type: 'redPacket.issue', entityId: 'rp1', payload: { orderId: 'o1', accountId: 'e1', amount: 50 } })).status.status).toBe(
+      'succeeded',
+    );
 
     const account = await request('/v1/accounts/e1');
     expect(account.status).toBe(200);
@@ -41,7 +47,15 @@ describe('entity reads', () => {
 
     const order = await request('/v1/orders/o1');
     expect(order.headers.get('etag')).toBe('"1"');
-    expect(await order.json()).toEqual({ id: 'o1', accountId: 'e1', amount: 300, status: 'CREATED', version: 1, createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect(await order.json()).toEqual({
+      id: 'o1',
+      accountId: 'e1',
+      amount: 300,
+      status: 'CREATED',
+      version: 1,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
 
     const redPacket = await request('/v1/red-packets/rp1');
     expect(redPacket.headers.get('etag')).toBe('"1"');

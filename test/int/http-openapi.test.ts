@@ -97,7 +97,9 @@ describe('/openapi.json', () => {
     };
     expect(credit.required).toEqual(expect.arrayContaining(['type', 'entityId', 'payload']));
     expect(credit.properties.payload).toMatchObject({ properties: { amount: { type: 'integer', minimum: 1 } }, additionalProperties: false });
-    expect(Object.keys(document.components.schemas)).toEqual(expect.arrayContaining(['CommandStatus', 'Problem', 'Account', 'Order', 'RedPacket', 'DeadLetterPage', 'BatchResponse']));
+    expect(Object.keys(document.components.schemas)).toEqual(
+      expect.arrayContaining(['CommandStatus', 'Problem', 'Account', 'Order', 'RedPacket', 'DeadLetterPage', 'BatchResponse']),
+    );
   });
 });
 

@@ -123,7 +123,7 @@ describe('GET /v1/stats', () => {
     expect(figures.latency).toMatchObject({ count: 0, p50: null, p90: null, p99: null });
   });
 
-  it('needs the API key when API_KEYS is set (401 problem otherwise), and lists only the caller\'s own dead letters', async () => {
+  it("needs the API key when API_KEYS is set (401 problem otherwise), and lists only the caller's own dead letters", async () => {
     keyed = await startTestSystem(db.url, { roles: { api: true, worker: false }, env: { API_KEYS: KEY } });
     for (const headers of [{}, { authorization: 'Bearer not-the-key-at-all-000' }]) {
       const res = await keyed.app!.request('/v1/stats', { headers });

@@ -50,7 +50,16 @@ describe('POST /v1/commands', () => {
     expect(res.status).toBe(202);
     expect(res.headers.get('location')).toBe('/v1/commands/open-s1');
     expect(res.headers.get('idempotent-replayed')).toBeNull();
-    expect(await res.json()).toMatchObject({ id: 'open-s1', type: 'account.open', entityId: 's1', expectedVersion: null, status: 'queued', attempts: 0, error: null, completedAt: null });
+    expect(await res.json()).toMatchObject({
+      id: 'open-s1',
+      type: 'account.open',
+      entityId: 's1',
+      expectedVersion: null,
+      status: 'queued',
+      attempts: 0,
+      error: null,
+      completedAt: null,
+    });
   });
 
   it('answers 200 with Preference-Applied when the command ends within Prefer: wait', async () => {
@@ -98,7 +107,11 @@ describe('POST /v1/commands', () => {
     const res = await post('/v1/commands', { type: 'account.open', entityId: 's6' }, { 'idempotency-key': 'open-s6' });
     expect(res.status).toBe(202);
     expect(((await res.json()) as { id: string }).id).toBe('open-s6');
-    await expectProblem(await post('/v1/commands', { id: 'open-s7', type: 'account.open', entityId: 's7' }, { 'idempotency-key': 'other' }), 400, 'idempotency_key_mismatch');
+    await expectProblem(
+      await post('/v1/commands', { id: 'open-s7', type: 'account.open', entityId: 's7' }, { 'idempotency-key': 'other' }),
+      400,
+      'idempotency_key_mismatch',
+    );
     // Equal header and body ids are fine.
     expect((await post('/v1/commands', { id: 'open-s7', type: 'account.open', entityId: 's7' }, { 'idempotency-key': 'open-s7' })).status).toBe(202);
     expect(await count('other')).toBe(0);
@@ -126,7 +139,11 @@ describe('POST /v1/commands', () => {
   });
 
   it("refuses a payload that fails the type's schema: 400 invalid_payload with errors", async () => {
-    const body = await expectProblem(await post('/v1/commands', { id: 'p1', type: 'account.credit', entityId: 'y', payload: { amount: 1.5, extra: true } }), 400, 'invalid_payload');
+    const body = await expectProblem(
+      await post('/v1/commands', { id: 'p1', type: 'account.credit', entityId: 'y', payload: { amount: 1.5, extra: true } }),
+      400,
+      'invalid_payload',
+    );
     const paths = (body['errors'] as { path: string }[]).map((e) => e.path).sort();
     expect(paths).toEqual(['payload', 'payload.amount']);
     await expectProblem(await post('/v1/commands', { id: 'p2', type: 'account.open', entityId: 'y', payload: { currency: 'A\u0000B' } }), 400, 'invalid_payload');
@@ -194,10 +211,23 @@ describe('routes and failures', () => {
     dead.on('error', () => {});
     const errors: unknown[] = [];
     const commands = createCommandService({ pool: dead, enqueue: async () => {}, listener: undefined });
-    const reads = stubReads((read) => (read.operationId === 'getAccount' ? Promise.reject(new Error('secret SQL: SELECT * FROM accounts at /work/main/src/x.ts')) : Promise.resolve(null)));
-    const app = createApp({ registry: createDefaultRegistry(), commands, ...reads, ready: () => Promise.resolve(false), apiKeys: [], onError: (err) => errors.push(err) });
+    const reads = stubReads((read) =>
+      read.operationId === 'getAccount' ? Promise.reject(new Error('secret SQL: SELECT * FROM accounts at /work/main/src/x.ts')) : Promise.resolve(null),
+    );
+    const app = createApp({
+      registry: createDefaultRegistry(),
+      commands,
+      ...reads,
+      ready: () => Promise.resolve(false),
+      apiKeys: [],
+      onError: (err) => errors.push(err),
+    });
     try {
-      const res = await app.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'x', type: 'account.open', entityId: 'y' }) });
+      const res = await app.request('/v1/commands', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'x', type: 'account.open', entityId: 'y' }),
+      });
       await expectProblem(res, 503, 'service_unavailable');
       expect(res.headers.get('retry-after')).toBe('1');
       await expectProblem(await app.request('/v1/commands/x'), 503, 'service_unavailable');
@@ -228,11 +258,14 @@ describe('through a real server', () => {
   /** Sends a body in chunks with Transfer-Encoding: chunked (no Content-Length). */
   function sendChunked(chunks: string[]): Promise<{ status: number; type: string | undefined; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path: '/v1/commands', method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }));
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port, path: '/v1/commands', method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }));
+        },
+      );
       req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
       for (const chunk of chunks) req.write(chunk);
       req.end();
@@ -251,7 +284,11 @@ describe('through a real server', () => {
   });
 
   it('refuses a declared Content-Length over the limit before reading the body', async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/v1/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ' '.repeat(256 * 1024 + 1) });
+    const res = await fetch(`http://127.0.0.1:${port}/v1/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: ' '.repeat(256 * 1024 + 1),
+    });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
     const ok = await fetch(`http://127.0.0.1:${port}/v1/commands`, {

@@ -31,7 +31,11 @@ describe('Prefer: wait', () => {
     for (const id of ids) expect((await submit(api.app, { id, type: 'account.open', entityId: id.slice(5) })).status).toBe(202);
     const started = Date.now();
     const waits = ids.map((id) =>
-      Promise.resolve(api.app!.request(`/v1/commands/${id}`, { headers: { prefer: 'wait=20' } })).then(async (res) => ({ res, at: Date.now(), body: (await res.json()) as CommandStatus })),
+      Promise.resolve(api.app!.request(`/v1/commands/${id}`, { headers: { prefer: 'wait=20' } })).then(async (res) => ({
+        res,
+        at: Date.now(),
+        body: (await res.json()) as CommandStatus,
+      })),
     );
     // A worker of its own, with its own pools: the only way the API hears of the outcome is the notification.
     const worker = await startTestSystem(db.url, { roles: { api: false, worker: true } });
@@ -99,6 +103,6 @@ describe('Prefer: wait', () => {
     expect(third.headers.get('preference-applied')).toBeNull();
     for (const res of await Promise.all(held)) expect(res.headers.get('preference-applied')).toBe('wait=2');
     // Once they are answered the slots are free again.
-    expect((await (await app.request('/metrics')).text())).toMatch(/^oncely_waiting_requests 0$/m);
+    expect(await (await app.request('/metrics')).text()).toMatch(/^oncely_waiting_requests 0$/m);
   });
 });

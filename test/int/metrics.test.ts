@@ -40,9 +40,7 @@ class Scrape {
   }
   /** The sum over every series of `name` whose labels include `labels` (0 when there is none). */
   value(name: string, labels: Record<string, string> = {}): number {
-    return this.samples
-      .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-      .reduce((sum, s) => sum + s.value, 0);
+    return this.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
   }
   has(name: string): boolean {
     return this.samples.some((s) => s.name === name);
@@ -168,7 +166,9 @@ describe('metrics of an api and a worker in one process', () => {
       const res = await post(system, '/v1/commands', { id: `m-x-${i}`, type: `made.up${i}`, entityId: `x${i}`, payload: {} });
       expect(res.status).toBe(400);
     }
-    const batch = await post(system, '/v1/commands/batch', { commands: Array.from({ length: 100 }, (_, i) => ({ id: `m-y-${i}`, type: `other.made.up${i}`, entityId: 'y' })) });
+    const batch = await post(system, '/v1/commands/batch', {
+      commands: Array.from({ length: 100 }, (_, i) => ({ id: `m-y-${i}`, type: `other.made.up${i}`, entityId: 'y' })),
+    });
     expect(batch.status).toBe(200);
 
     const after = await scrapeApp(system);

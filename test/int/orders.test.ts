@@ -136,9 +136,7 @@ describe('pay racing cancel on one order', () => {
         return i % 2 === 0 ? [pay, cancel] : [cancel, pay];
       }),
     );
-    return Promise.all(
-      ids.map(async (id) => ({ pay: await waitForTerminal(db.pool, `pay-${id}`), cancel: await waitForTerminal(db.pool, `cancel-${id}`) })),
-    );
+    return Promise.all(ids.map(async (id) => ({ pay: await waitForTerminal(db.pool, `pay-${id}`), cancel: await waitForTerminal(db.pool, `cancel-${id}`) })));
   }
 
   it('with expectedVersion, exactly one of them wins and the money is conserved', async () => {

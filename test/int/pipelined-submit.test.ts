@@ -35,7 +35,15 @@ afterEach(() => {
 
 const command = (id: string) => ({ id, type: 'account.open', entityId: `e-${id}`, expectedVersion: undefined, payload: {} });
 const kinds = (texts: readonly string[]) =>
-  texts.map((text) => (text === 'BEGIN' || text === 'COMMIT' || text === 'ROLLBACK' ? text : /insert into commands\b/i.test(text) ? 'commands' : /job/i.test(text) ? 'jobs' : text.slice(0, 40)));
+  texts.map((text) =>
+    text === 'BEGIN' || text === 'COMMIT' || text === 'ROLLBACK'
+      ? text
+      : /insert into commands\b/i.test(text)
+        ? 'commands'
+        : /job/i.test(text)
+          ? 'jobs'
+          : text.slice(0, 40),
+  );
 
 describe('pipelined submission flush', () => {
   it('queues COMMIT only after the job insert, though the queue adapter waits before sending it', async () => {
@@ -69,7 +77,7 @@ describe('pipelined submission flush', () => {
     };
     const submitter = createGroupSubmitter({ pool, enqueue: twoStatements });
     await expect(submitter.submit('anonymous', [command('p3')])).rejects.toThrow(/second statement/);
-    expect(kinds(queued)).not.toContain('SELECT \'job again\' AS job');
+    expect(kinds(queued)).not.toContain("SELECT 'job again' AS job");
   });
 
   it('sends pg-boss its one job insert, then COMMIT, on the system submission pool', async () => {

@@ -43,15 +43,25 @@ async function deleteJobsOf(pool: pg.Pool, ids: readonly string[]): Promise<numb
 async function waitUntilOlderThan(pool: pg.Pool, ids: readonly string[], seconds: number): Promise<void> {
   await waitUntil(
     async () =>
-      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = ANY($1::text[]) AND updated_at < now() - make_interval(secs => $2)`, [ids, seconds]))
-        .rows[0]?.n,
+      (
+        await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = ANY($1::text[]) AND updated_at < now() - make_interval(secs => $2)`, [
+          ids,
+          seconds,
+        ])
+      ).rows[0]?.n,
     (n) => n === ids.length,
     (seconds + 10) * 1000,
     `commands older than ${seconds} s`,
   );
 }
 
-const credit = (id: string, account: string, amount: number): NewCommand => ({ id, type: 'account.credit', entityId: account, expectedVersion: undefined, payload: { amount } });
+const credit = (id: string, account: string, amount: number): NewCommand => ({
+  id,
+  type: 'account.credit',
+  entityId: account,
+  expectedVersion: undefined,
+  payload: { amount },
+});
 
 describe('reconciler: a worker system queues commands whose job vanished again', () => {
   let db: TestDatabase;
@@ -131,7 +141,15 @@ describe('reconciler: what it queues again', () => {
   const reconcilerOnItsOwnPool = () => {
     const pool = new pg.Pool({ connectionString: db.url, max: 3 });
     pools.push(pool);
-    const reconciler = startReconciler({ pool, intervalSeconds: 3600, graceSeconds: GRACE, withoutLiveJob: commandsWithoutLiveJob, enqueue: queue.enqueue, log, pageSize: 50 });
+    const reconciler = startReconciler({
+      pool,
+      intervalSeconds: 3600,
+      graceSeconds: GRACE,
+      withoutLiveJob: commandsWithoutLiveJob,
+      enqueue: queue.enqueue,
+      log,
+      pageSize: 50,
+    });
     reconcilers.push(reconciler);
     return reconciler;
   };
@@ -168,14 +186,19 @@ describe('reconciler: what it queues again', () => {
     expect(cases.map((c) => before.get(id(c)))).toEqual(cases.map(() => 1));
 
     const setState = (c: string, state: string) =>
-      db.pool.query(`UPDATE pgboss.job SET state = $2::pgboss.job_state, start_after = now() + interval '1 hour', completed_on = CASE WHEN $2 IN ('completed', 'cancelled', 'failed') THEN now() END WHERE name = 'oncely-commands' AND data->>'id' = $1`, [id(c), state]);
+      db.pool.query(
+        `UPDATE pgboss.job SET state = $2::pgboss.job_state, start_after = now() + interval '1 hour', completed_on = CASE WHEN $2 IN ('completed', 'cancelled', 'failed') THEN now() END WHERE name = 'oncely-commands' AND data->>'id' = $1`,
+        [id(c), state],
+      );
     await setState('retry', 'retry');
     await setState('active', 'active');
     await setState('completed', 'completed');
     await setState('cancelled', 'cancelled');
     await setState('failed', 'failed');
     await setState('dead-lettered', 'failed');
-    await db.pool.query(`INSERT INTO pgboss.job (name, data) SELECT 'oncely-commands-dead', data FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = $1`, [id('dead-lettered')]);
+    await db.pool.query(`INSERT INTO pgboss.job (name, data) SELECT 'oncely-commands-dead', data FROM pgboss.job WHERE name = 'oncely-commands' AND data->>'id' = $1`, [
+      id('dead-lettered'),
+    ]);
     await deleteJobsOf(db.pool, [id('deleted')]);
 
     const reconciler = reconcilerOnItsOwnPool();
@@ -244,7 +267,10 @@ describe('reconciler: what it queues again', () => {
 
   it('queues each orphaned command once when two workers sweep at the same moment, page after page', async () => {
     const ids = Array.from({ length: 230 }, (_, i) => `twice-${String(i).padStart(3, '0')}`);
-    await commands.submit('anonymous', ids.map((id) => credit(id, 'twice', 1)));
+    await commands.submit(
+      'anonymous',
+      ids.map((id) => credit(id, 'twice', 1)),
+    );
     await deleteJobsOf(db.pool, ids);
     await waitUntilOlderThan(db.pool, ids, GRACE);
 

@@ -118,7 +118,11 @@ describe('concurrent issues for one order', () => {
     await createOrder('race-o');
     await system.commands.submit(
       'anonymous',
-      Array.from({ length: ISSUES }, (_, i) => ({ ...issue(`race-issue-${i}`, `race-rp-${i}`, 'race-o'), expectedVersion: undefined, payload: { orderId: 'race-o', accountId: 'rb', amount: 66 } })),
+      Array.from({ length: ISSUES }, (_, i) => ({
+        ...issue(`race-issue-${i}`, `race-rp-${i}`, 'race-o'),
+        expectedVersion: undefined,
+        payload: { orderId: 'race-o', accountId: 'rb', amount: 66 },
+      })),
     );
     const outcomes = await Promise.all(Array.from({ length: ISSUES }, (_, i) => waitForTerminal(db.pool, `race-issue-${i}`)));
     const winners = outcomes.filter((o) => o.status === 'succeeded');

@@ -56,7 +56,9 @@ describe('COMMAND_RETENTION', () => {
     // Business rows made by real commands, which ended just now.
     await systems[0]!.commands.submit('anonymous', [{ id: 'open-carol', type: 'account.open', entityId: 'carol', expectedVersion: undefined, payload: {} }]);
     await waitForTerminal(db.pool, 'open-carol');
-    await systems[0]!.commands.submit('anonymous', [{ id: 'credit-carol', type: 'account.credit', entityId: 'carol', expectedVersion: undefined, payload: { amount: 7 } }]);
+    await systems[0]!.commands.submit('anonymous', [
+      { id: 'credit-carol', type: 'account.credit', entityId: 'carol', expectedVersion: undefined, payload: { amount: 7 } },
+    ]);
     expect((await waitForTerminal(db.pool, 'credit-carol')).status).toBe('succeeded');
     const business = await businessCounts(db.pool);
     expect(business.ledger_entries).toBe(1);
@@ -73,7 +75,12 @@ describe('COMMAND_RETENTION', () => {
     // Several batches' worth, for both workers to take turns on.
     await insertEnded('old', 3456, '31 days');
 
-    await waitUntil(() => Promise.resolve(purgedBy[0]! + purgedBy[1]!), (n) => n >= 3456, 60_000, 'the old ended commands to be purged');
+    await waitUntil(
+      () => Promise.resolve(purgedBy[0]! + purgedBy[1]!),
+      (n) => n >= 3456,
+      60_000,
+      'the old ended commands to be purged',
+    );
     expect(await count(`client_id = 'old'`)).toBe(0);
     expect(purgedBy[0]! + purgedBy[1]!).toBe(3456);
     expect(await storedIds(db.pool, 'keep')).toEqual(['backing-off', 'odd-queued', 'odd-retrying', 'recent-dead', 'recent-succeeded', 'waiting']);

@@ -47,7 +47,16 @@ describe('startup', () => {
   it('exits 1 with one line when PORT is taken', async () => {
     const port = await freePort();
     const first = run('api', { DATABASE_URL: db.url, PORT: String(port) });
-    await waitUntil(() => fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.status, () => 0), (s) => s === 200, 30_000, 'the first api');
+    await waitUntil(
+      () =>
+        fetch(`http://127.0.0.1:${port}/health/live`).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      (s) => s === 200,
+      30_000,
+      'the first api',
+    );
     const second = run('api', { DATABASE_URL: db.url, PORT: String(port) });
     expect(await second.exited).toBe(1);
     expect(lines(second.output()).at(-1)).toMatch(/PORT .* is already in use/);
@@ -57,7 +66,11 @@ describe('startup', () => {
   it('answers ready only while the schema is current, and stops on SIGTERM with exit 0', async () => {
     const port = await freePort();
     const api = run('api', { DATABASE_URL: db.url, PORT: String(port) });
-    const ready = () => fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status, () => 0);
+    const ready = () =>
+      fetch(`http://127.0.0.1:${port}/health/ready`).then(
+        (r) => r.status,
+        () => 0,
+      );
     await waitUntil(ready, (s) => s === 200, 30_000, 'ready');
     // Pretend the newest migration was never applied.
     await db.pool.query(`ALTER TABLE drizzle.__drizzle_migrations RENAME TO __drizzle_migrations_hidden`);

@@ -94,7 +94,9 @@ describe('the guarded statement', () => {
         const secondPid = (await second.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
         const cancelling = guardedTransition(sqlOf(second), orderRows, 'g3', ['CREATED'], 'CANCELLED');
         await waitUntil(
-          async () => (await db.pool.query<{ wait_event_type: string | null }>(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [secondPid])).rows[0]?.wait_event_type,
+          async () =>
+            (await db.pool.query<{ wait_event_type: string | null }>(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [secondPid])).rows[0]
+              ?.wait_event_type,
           (waitEvent) => waitEvent === 'Lock',
           10_000,
           'the second UPDATE to wait on the row lock',

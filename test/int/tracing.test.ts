@@ -64,11 +64,21 @@ describe('tracing on (OTEL_TRACES_EXPORTER set)', () => {
   it('puts the HTTP request, the stored submission, the batch and the applied command in one trace', async () => {
     const traceId = hex(16);
     const callerSpanId = hex(8);
-    const response = await post(system, '/v1/commands', { id: 'traced-open', type: 'account.open', entityId: 'traced', payload: {} }, { traceparent: `00-${traceId}-${callerSpanId}-01` });
+    const response = await post(
+      system,
+      '/v1/commands',
+      { id: 'traced-open', type: 'account.open', entityId: 'traced', payload: {} },
+      { traceparent: `00-${traceId}-${callerSpanId}-01` },
+    );
     expect([200, 202]).toContain(response.status);
     expect((await waitForTerminal(db.pool, 'traced-open')).status).toBe('succeeded');
 
-    const spans = await waitUntil(() => exporter.getFinishedSpans(), (all) => all.some(applySpanOf('traced-open')), 10_000, 'the apply span to be exported');
+    const spans = await waitUntil(
+      () => exporter.getFinishedSpans(),
+      (all) => all.some(applySpanOf('traced-open')),
+      10_000,
+      'the apply span to be exported',
+    );
     const server = one(spans, 'server span', (s) => s.name === 'POST /v1/commands' && s.spanContext().traceId === traceId);
     const submit = one(spans, 'submit span', (s) => s.name === 'oncely.submit' && s.spanContext().traceId === traceId);
     const apply = one(spans, 'apply span', applySpanOf('traced-open'));
@@ -168,7 +178,12 @@ describe('tracing off (no OTEL_* variables)', () => {
     const exporter = new InMemorySpanExporter();
     const system = await startWith({}, exporter);
     try {
-      const response = await post(system, '/v1/commands', { id: 'untraced-open', type: 'account.open', entityId: 'untraced', payload: {} }, { traceparent: `00-${hex(16)}-${hex(8)}-01` });
+      const response = await post(
+        system,
+        '/v1/commands',
+        { id: 'untraced-open', type: 'account.open', entityId: 'untraced', payload: {} },
+        { traceparent: `00-${hex(16)}-${hex(8)}-01` },
+      );
       expect([200, 202]).toContain(response.status);
       expect((await waitForTerminal(db.pool, 'untraced-open')).status).toBe('succeeded');
       expect(await storedTraceParent('untraced-open')).toBeNull();

@@ -54,5 +54,4 @@ describe('transfer-lock-order', () => {
       { id: 'ol-b', balance: 10_000 + 50 * 7 - 50 * 3, version: 102 },
     ]);
   });
-
 });

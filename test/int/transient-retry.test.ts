@@ -103,7 +103,10 @@ describe('transient-retry', () => {
 
   it('rides through pg_terminate_backend of the worker connections mid-run and applies every command once', async () => {
     const total = 40;
-    await system.commands.submit('anonymous', Array.from({ length: total }, (_, i) => cmd(`slow-${i}`, 'test.slow', i + 1)));
+    await system.commands.submit(
+      'anonymous',
+      Array.from({ length: total }, (_, i) => cmd(`slow-${i}`, 'test.slow', i + 1)),
+    );
     let terminated = 0;
     for (let sweep = 0; sweep < 4; sweep++) {
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -117,7 +120,9 @@ describe('transient-retry', () => {
     await waitForAllTerminal(db.pool, 60_000);
     const statuses = await db.pool.query(`SELECT status, count(*)::int AS n FROM commands WHERE id LIKE 'slow-%' GROUP BY status`);
     expect(statuses.rows).toEqual([{ status: 'succeeded', n: total }]);
-    const ledger = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT command_id)::int AS distinct, sum(amount)::int AS total FROM ledger_entries WHERE command_id LIKE 'slow-%'`);
+    const ledger = await db.pool.query(
+      `SELECT count(*)::int AS n, count(DISTINCT command_id)::int AS distinct, sum(amount)::int AS total FROM ledger_entries WHERE command_id LIKE 'slow-%'`,
+    );
     expect(ledger.rows[0]).toEqual({ n: total, distinct: total, total: (total * (total + 1)) / 2 });
     // Still healthy afterwards: a new command goes through.
     await system.commands.submit('anonymous', [cmd('after-terminate', 'account.credit', 1)]);

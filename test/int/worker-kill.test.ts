@@ -34,7 +34,7 @@ async function submit(body: object): Promise<number> {
 // A tiny deterministic generator, so a failure can be replayed.
 function random(seed: number) {
   let state = seed >>> 0;
-  return () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 beforeAll(async () => {
@@ -43,7 +43,16 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${port}`;
   api = spawnEntry('api', { DATABASE_URL: db.url, PORT: String(port) });
   everything.push(api);
-  await waitUntil(() => fetch(`${base}/health/ready`).then((r) => r.status, () => 0), (s) => s === 200, 30_000, 'the api to be ready');
+  await waitUntil(
+    () =>
+      fetch(`${base}/health/ready`).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    (s) => s === 200,
+    30_000,
+    'the api to be ready',
+  );
   for (let i = 0; i < 3; i++) spawnWorker();
 });
 afterAll(async () => {

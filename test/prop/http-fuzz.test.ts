@@ -51,7 +51,12 @@ const oddChar = fc.oneof(
 );
 const oddString = fc.string({ unit: oddChar, maxLength: 40 });
 const validId = fc.stringMatching(/^[A-Za-z0-9._:-]{1,24}$/);
-const anyId = fc.oneof(validId, oddString, fc.string({ minLength: 129, maxLength: 400 }), fc.constantFrom('', ' ', '.', '..', '%', 'a/b', 'x'.repeat(128), 'x'.repeat(129)));
+const anyId = fc.oneof(
+  validId,
+  oddString,
+  fc.string({ minLength: 129, maxLength: 400 }),
+  fc.constantFrom('', ' ', '.', '..', '%', 'a/b', 'x'.repeat(128), 'x'.repeat(129)),
+);
 const json = fc.jsonValue({ maxDepth: 4, stringUnit: oddChar });
 const number = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(0, -1, 1.5, 2 ** 53, 1e12, 1e12 + 1, 1e308, -0, 2_147_483_648));
 
@@ -85,8 +90,19 @@ function nested(depth: number, open: string, close: string): string {
 /** Envelopes that are valid, so the fuzzer also stores commands (and duplicates them) as it goes. */
 const validEnvelope = fc.oneof(
   fc.record({ id: validId, type: fc.constant('account.open'), entityId: validId, payload: fc.constantFrom({}, { currency: 'USD' }) }),
-  fc.record({ id: validId, type: fc.constantFrom('account.credit', 'account.debit'), entityId: validId, payload: fc.record({ amount: fc.integer({ min: 1, max: 1e12 }) }) }),
-  fc.record({ id: validId, type: fc.constant('order.create'), entityId: validId, expectedVersion: fc.nat({ max: 5 }), payload: fc.record({ accountId: validId, amount: fc.integer({ min: 1, max: 1e6 }) }) }),
+  fc.record({
+    id: validId,
+    type: fc.constantFrom('account.credit', 'account.debit'),
+    entityId: validId,
+    payload: fc.record({ amount: fc.integer({ min: 1, max: 1e12 }) }),
+  }),
+  fc.record({
+    id: validId,
+    type: fc.constant('order.create'),
+    entityId: validId,
+    expectedVersion: fc.nat({ max: 5 }),
+    payload: fc.record({ accountId: validId, amount: fc.integer({ min: 1, max: 1e6 }) }),
+  }),
 );
 
 /** Bodies as raw text: JSON of the shapes above, broken JSON, and the huge and the deep. */
@@ -116,7 +132,19 @@ const body = fc.oneof(
 
 const contentType = fc.oneof(
   { weight: 5, arbitrary: fc.constant('application/json') },
-  { weight: 1, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'application/problem+json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'json', '') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'application/json; charset=utf-8',
+      'application/problem+json',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/jsonx',
+      'json',
+      '',
+    ),
+  },
 );
 
 /** Header values a fetch client can send: bytes 0x20-0xFF, no CR/LF/NUL. */
@@ -179,7 +207,10 @@ describe('hostile input', () => {
       { weight: 5, arbitrary: fc.array(fc.oneof(validEnvelope, envelope, json), { maxLength: 20 }).map((commands) => JSON.stringify({ commands })) },
       { weight: 1, arbitrary: fc.record({ commands: json, more: json }, { requiredKeys: [] }).map((value) => JSON.stringify(value)) },
       { weight: 1, arbitrary: body },
-      { weight: 1, arbitrary: fc.constant(JSON.stringify({ commands: Array.from({ length: 1001 }, (_, i) => ({ id: `many-${i}`, type: 'account.open', entityId: `m${i}` })) })) },
+      {
+        weight: 1,
+        arbitrary: fc.constant(JSON.stringify({ commands: Array.from({ length: 1001 }, (_, i) => ({ id: `many-${i}`, type: 'account.open', entityId: `m${i}` })) })),
+      },
     );
     await fc.assert(
       fc.asyncProperty(batchBody, async (text) => {
@@ -212,7 +243,10 @@ describe('hostile input', () => {
       anyId.map((id) => encodeURIComponent(id.toWellFormed())),
       fc.constantFrom('%', '%E0%A4%A', '%00', '%2F', '%2e%2e', '..', '%FF%FE', '%uD800', 'a%20b', '%F0%9F%98%80'),
     );
-    const queryValue = fc.oneof(fc.constantFrom('1', '0', '-1', '1000', '1001', '1.5', 'abc', '', '9'.repeat(30), 'eyJ4IjoxfQ', 'WyIyMDI2LTAxLTAxVDAwOjAwOjAwLjAwMFoiLCJ4Il0'), oddString.map((text) => encodeURIComponent(text.toWellFormed())));
+    const queryValue = fc.oneof(
+      fc.constantFrom('1', '0', '-1', '1000', '1001', '1.5', 'abc', '', '9'.repeat(30), 'eyJ4IjoxfQ', 'WyIyMDI2LTAxLTAxVDAwOjAwOjAwLjAwMFoiLCJ4Il0'),
+      oddString.map((text) => encodeURIComponent(text.toWellFormed())),
+    );
     const query = fc.dictionary(fc.constantFrom('limit', 'cursor', 'x', 'limit[]'), queryValue, { maxKeys: 3 });
     await fc.assert(
       fc.asyncProperty(
@@ -224,7 +258,9 @@ describe('hostile input', () => {
         async (template, method, [a, b], params, text) => {
           let i = 0;
           const path = template.replaceAll('{id}', () => (i++ === 0 ? a! : b!));
-          const search = Object.entries(params).map(([key, value]) => `${key}=${value}`).join('&');
+          const search = Object.entries(params)
+            .map(([key, value]) => `${key}=${value}`)
+            .join('&');
           const hasBody = text !== undefined && method !== 'GET' && method !== 'HEAD';
           await send(api.app!, {
             method,
@@ -243,8 +279,14 @@ describe('hostile input', () => {
     const ifMatch = fc.oneof(headerValue, fc.constantFrom('"1"', 'W/"1"', '*', '"1", "2"', '"-1"', '"99999999999"', '"0"'));
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ 'idempotency-key': fc.oneof(headerValue, validId), 'if-match': ifMatch, prefer, 'content-length': fc.nat().map(String), accept: headerValue }, { requiredKeys: [] }),
-        fc.oneof(envelope.map((value) => JSON.stringify(value)), body),
+        fc.record(
+          { 'idempotency-key': fc.oneof(headerValue, validId), 'if-match': ifMatch, prefer, 'content-length': fc.nat().map(String), accept: headerValue },
+          { requiredKeys: [] },
+        ),
+        fc.oneof(
+          envelope.map((value) => JSON.stringify(value)),
+          body,
+        ),
         async (headers, text) => {
           const sent: Record<string, string> = { 'content-type': 'application/json' };
           for (const [name, value] of Object.entries(headers)) if (value !== undefined) sent[name] = value;
@@ -266,7 +308,11 @@ describe('hostile input', () => {
       ready: () => Promise.resolve(true),
       apiKeys: [key],
     });
-    const authorization = fc.oneof(headerValue, headerValue.map((v) => `Bearer ${v}`), fc.constantFrom(`Bearer ${key} `, `Bearer  ${key}`, `Basic ${key}`, `Bearer ${key}x`, `Bearer ${key.toUpperCase()}`, 'Bearer', ''));
+    const authorization = fc.oneof(
+      headerValue,
+      headerValue.map((v) => `Bearer ${v}`),
+      fc.constantFrom(`Bearer ${key} `, `Bearer  ${key}`, `Basic ${key}`, `Bearer ${key}x`, `Bearer ${key.toUpperCase()}`, 'Bearer', ''),
+    );
     await fc.assert(
       fc.asyncProperty(authorization, fc.constantFrom('/v1/commands/x', '/v1/dead-letters', '/metrics', '/nowhere'), async (value, path) => {
         const before = cases;

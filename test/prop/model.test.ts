@@ -12,7 +12,18 @@ import { isTerminal, type CommandStatus } from '../../src/core/envelope.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestSystem } from '../helpers/system.ts';
-import { applyToModel, emptyWorld, permutations, stableStringify, worldKey, type ModelCommand, type ModelOrder, type ModelRedPacket, type Seen, type World } from './model.ts';
+import {
+  applyToModel,
+  emptyWorld,
+  permutations,
+  stableStringify,
+  worldKey,
+  type ModelCommand,
+  type ModelOrder,
+  type ModelRedPacket,
+  type Seen,
+  type World,
+} from './model.ts';
 
 const SEED = process.env['ONCELY_PROP_SEED'] ? Number(process.env['ONCELY_PROP_SEED']) : Math.floor(Math.random() * 2 ** 31);
 const RUNS = process.env['ONCELY_PROP_RUNS'] ? Number(process.env['ONCELY_PROP_RUNS']) : 8;
@@ -190,10 +201,7 @@ function advance(worlds: World[], commands: ModelCommand[], observed: Map<string
 async function readWorld(prefix: string): Promise<World> {
   const world = emptyWorld();
   // bigint columns (balance, amount) come back from this plain pool as text.
-  const accounts = await db.pool.query<{ id: string; balance: string; version: number }>(
-    `SELECT id, balance, version FROM accounts WHERE starts_with(id, $1)`,
-    [prefix],
-  );
+  const accounts = await db.pool.query<{ id: string; balance: string; version: number }>(`SELECT id, balance, version FROM accounts WHERE starts_with(id, $1)`, [prefix]);
   for (const a of accounts.rows) world.accounts[a.id] = { balance: Number(a.balance), version: a.version };
   const orders = await db.pool.query<{ id: string; account_id: string; amount: string; status: ModelOrder['status']; version: number }>(
     `SELECT id, account_id, amount, status, version FROM orders WHERE starts_with(id, $1)`,
@@ -253,7 +261,9 @@ async function runStream(steps: Step[]): Promise<void> {
     { kind: 'one', spec: { type: 'order.create', o: 1, a: 1, amount: 250, v: undefined } },
   ];
 
-  const expanded = [...opening, ...steps].flatMap((s): Array<Exclude<Step, { kind: 'walk' }>> => (s.kind === 'walk' ? s.specs.map((spec) => ({ kind: 'one', spec })) : [s]));
+  const expanded = [...opening, ...steps].flatMap((s): Array<Exclude<Step, { kind: 'walk' }>> =>
+    s.kind === 'walk' ? s.specs.map((spec) => ({ kind: 'one', spec })) : [s],
+  );
   for (const s of expanded) {
     if (s.kind === 'one' || s.kind === 'together') {
       const commands = (s.kind === 'one' ? [s.spec] : s.specs).map(fresh);
@@ -321,7 +331,12 @@ describe.each(SETUPS)('the processor against the model, $name', ({ env }) => {
       interruptAfterTimeLimit: 120_000,
       markInterruptAsFailure: false,
     });
-    console.log([...tally.entries()].sort().map(([key, n]) => `  ${key}: ${n}`).join('\n'));
+    console.log(
+      [...tally.entries()]
+        .sort()
+        .map(([key, n]) => `  ${key}: ${n}`)
+        .join('\n'),
+    );
     expect(tally.get('concurrent group') ?? 0).toBeGreaterThan(0);
   }, 180_000);
 });

@@ -36,9 +36,7 @@ export interface ModelCommand {
 }
 
 /** What a client sees of an ended command, minus timestamps and messages. */
-export type Seen =
-  | { status: 'succeeded'; result: unknown }
-  | { status: 'rejected' | 'conflict'; code: string; details: Record<string, unknown> | null };
+export type Seen = { status: 'succeeded'; result: unknown } | { status: 'rejected' | 'conflict'; code: string; details: Record<string, unknown> | null };
 
 export const emptyWorld = (): World => ({ accounts: {}, orders: {}, redPackets: {}, ledger: {} });
 

@@ -104,16 +104,31 @@ describe('architecture', () => {
 
   it('keeps the client arrows narrow: http and the domains only for their schemas, core only for types', () => {
     const clientTo = (layer: string) => local.filter((i) => layerOf(i.file) === 'client' && layerOf(i.target) === layer);
-    expect(clientTo('http').filter((i) => !['http/schemas.ts', 'http/problem.ts'].includes(i.target)).map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
-    expect(clientTo('domains').filter((i) => !/^domains\/[^/]+\/schemas\.ts$/.test(i.target)).map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
-    expect(clientTo('core').filter((i) => !i.typeOnly).map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
+    expect(
+      clientTo('http')
+        .filter((i) => !['http/schemas.ts', 'http/problem.ts'].includes(i.target))
+        .map((i) => `${i.file} -> ${i.target}`),
+    ).toEqual([]);
+    expect(
+      clientTo('domains')
+        .filter((i) => !/^domains\/[^/]+\/schemas\.ts$/.test(i.target))
+        .map((i) => `${i.file} -> ${i.target}`),
+    ).toEqual([]);
+    expect(
+      clientTo('core')
+        .filter((i) => !i.typeOnly)
+        .map((i) => `${i.file} -> ${i.target}`),
+    ).toEqual([]);
     // Those schema files stay free of the server: zod, core and their own model (problem.ts's hono imports are types).
     const domainSchemas = all.filter((f) => /^domains\/[^/]+\/schemas\.ts$/.test(f.file)).map((f) => f.file);
     expect(domainSchemas.length).toBeGreaterThan(0);
     for (const file of ['http/schemas.ts', 'http/problem.ts', ...domainSchemas]) {
       const imports = all.find((f) => f.file === file)?.imports ?? [];
       const own = (target: string) => target.startsWith('http/') || /^domains\/[^/]+\/model\.ts$/.test(target);
-      expect(imports.filter((i) => !(i.target === 'pkg:zod' || i.target.startsWith('core/') || own(i.target) || i.typeOnly)).map((i) => i.target), file).toEqual([]);
+      expect(
+        imports.filter((i) => !(i.target === 'pkg:zod' || i.target.startsWith('core/') || own(i.target) || i.typeOnly)).map((i) => i.target),
+        file,
+      ).toEqual([]);
     }
   });
 

@@ -64,6 +64,9 @@ describe('configuration', () => {
     // Below a reconnect's worst pause a held delivery could be redelivered or claimed while it is held.
     expect(() => parseConfig({ INBOX_REDIS_CLAIM_IDLE_MS: '14999' })).toThrow(/INBOX_REDIS_CLAIM_IDLE_MS/);
     expect(() => parseConfig({ INBOX_NATS_ACK_WAIT_SECONDS: '14' })).toThrow(/INBOX_NATS_ACK_WAIT_SECONDS/);
-    expect(parseConfig({ INBOX_REDIS_CLAIM_IDLE_MS: '15000', INBOX_NATS_ACK_WAIT_SECONDS: '15' })).toMatchObject({ INBOX_REDIS_CLAIM_IDLE_MS: 15_000, INBOX_NATS_ACK_WAIT_SECONDS: 15 });
+    expect(parseConfig({ INBOX_REDIS_CLAIM_IDLE_MS: '15000', INBOX_NATS_ACK_WAIT_SECONDS: '15' })).toMatchObject({
+      INBOX_REDIS_CLAIM_IDLE_MS: 15_000,
+      INBOX_NATS_ACK_WAIT_SECONDS: 15,
+    });
   });
 });

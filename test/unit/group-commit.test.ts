@@ -12,7 +12,12 @@ function recorder(maxSize = 500) {
         flushes.push({
           items: [...items],
           release,
-          end: (error) => (error ? reject(error) : resolve(items.map((item) => (item.startsWith('bad') ? { status: 'rejected', reason: new Error(item) } : { status: 'fulfilled', value: item.toUpperCase() })))),
+          end: (error) =>
+            error
+              ? reject(error)
+              : resolve(
+                  items.map((item) => (item.startsWith('bad') ? { status: 'rejected', reason: new Error(item) } : { status: 'fulfilled', value: item.toUpperCase() })),
+                ),
         });
       }),
   });

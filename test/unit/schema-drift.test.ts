@@ -14,7 +14,10 @@ const META = fileURLToPath(new URL('../../migrations/meta', import.meta.url));
 
 describe('schema drift', () => {
   it('finds nothing left to migrate between the latest snapshot and the tables of src/db/schema.ts and the domains', async () => {
-    const latest = readdirSync(META).filter((f) => f.endsWith('_snapshot.json')).sort().at(-1);
+    const latest = readdirSync(META)
+      .filter((f) => f.endsWith('_snapshot.json'))
+      .sort()
+      .at(-1);
     expect(latest).toBeDefined();
     // drizzle-kit types its snapshots with zod 3's types, which do not resolve under this project's zod 4: the test
     // names the one field it reads and hands the snapshots through as they are.

@@ -22,8 +22,14 @@ describe('tracing settings', () => {
     expect(settings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/base/' })?.otlpUrl).toBe('http://collector:4318/base/v1/traces');
     expect(settings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://b/traces' })?.otlpUrl).toBe('https://b/traces');
     expect(settings({ OTEL_TRACES_EXPORTER: 'console', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318' })?.exporters).toEqual(['console']);
-    expect(settings({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'billing', OTEL_BSP_SCHEDULE_DELAY: '250' })).toMatchObject({ serviceName: 'billing', scheduledDelayMillis: 250 });
-    expect(settings({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s%20ecret,x-team=core' })?.otlpHeaders).toEqual({ 'api-key': 's ecret', 'x-team': 'core' });
+    expect(settings({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'billing', OTEL_BSP_SCHEDULE_DELAY: '250' })).toMatchObject({
+      serviceName: 'billing',
+      scheduledDelayMillis: 250,
+    });
+    expect(settings({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s%20ecret,x-team=core' })?.otlpHeaders).toEqual({
+      'api-key': 's ecret',
+      'x-team': 'core',
+    });
   });
 
   it('refuses malformed OTEL_* values by name, without echoing header values', () => {
@@ -46,7 +52,15 @@ describe('stored traceparent', () => {
   });
 
   it('reads null, malformed and all-zero values as no context, and writes nothing for an invalid context', () => {
-    for (const value of [null, undefined, '', 'garbage', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7', '00-00000000000000000000000000000000-00f067aa0ba902b7-01', '01-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01']) {
+    for (const value of [
+      null,
+      undefined,
+      '',
+      'garbage',
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7',
+      '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+      '01-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01',
+    ]) {
       expect(parseTraceParent(value), String(value)).toBeUndefined();
     }
     expect(formatTraceParent({ ...context, traceId: '00000000000000000000000000000000' })).toBeUndefined();

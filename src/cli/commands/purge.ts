@@ -50,8 +50,9 @@ example: oncely purge --older-than 30d`,
       }
     }
     const report: PurgeReport = { purged, cutoff: cutoff.toISOString(), dryRun };
-    context.report(report, ({ purged: n, cutoff: at }) =>
-      `${dryRun ? 'would purge' : 'purged'} ${n} ended command${n === 1 ? '' : 's'} older than ${olderThan} (ended before ${at})`,
+    context.report(
+      report,
+      ({ purged: n, cutoff: at }) => `${dryRun ? 'would purge' : 'purged'} ${n} ended command${n === 1 ? '' : 's'} older than ${olderThan} (ended before ${at})`,
     );
   },
 };

@@ -76,7 +76,10 @@ example: oncely stats --json`,
 
 function render(stats: Stats): string {
   const types = Object.entries(stats.byType);
-  const statusTable = formatTable(['status', 'commands'], COMMAND_STATUSES.map((status) => [status, String(stats.byStatus[status])]));
+  const statusTable = formatTable(
+    ['status', 'commands'],
+    COMMAND_STATUSES.map((status) => [status, String(stats.byStatus[status])]),
+  );
   const typeTable =
     types.length === 0
       ? 'no commands stored'

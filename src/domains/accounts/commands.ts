@@ -12,7 +12,12 @@ const view = (saved: Account) => ({ balance: saved.balance, version: saved.versi
 export const openAccount = defineCommand({
   type: 'account.open',
   summary: 'Open an account with balance 0 (entityId is the new account id).',
-  payload: z.strictObject({ currency: z.string().regex(/^[A-Z]{3}$/, 'must be 3 capital letters').default('CNY') }),
+  payload: z.strictObject({
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'must be 3 capital letters')
+      .default('CNY'),
+  }),
   plan: (command) => ({ lock: [rowKey(accountRows, command.entityId)] }),
   decide(command, state) {
     const existing = state.get(accountRows, command.entityId);

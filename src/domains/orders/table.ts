@@ -17,8 +17,5 @@ export const orders = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
-  (t) => [
-    check('orders_amount_check', sql`${t.amount} > 0`),
-    check('orders_status_check', textIn(t.status, ORDER_STATUSES)),
-  ],
+  (t) => [check('orders_amount_check', sql`${t.amount} > 0`), check('orders_status_check', textIn(t.status, ORDER_STATUSES))],
 );

@@ -25,6 +25,8 @@ export const redPackets = pgTable(
     check('red_packets_amount_check', sql`${t.amount} > 0`),
     check('red_packets_status_check', textIn(t.status, RED_PACKET_STATUSES)),
     // The business key: at most one live red packet per order, whatever the command ids.
-    uniqueIndex('red_packets_one_live_per_order').on(t.orderId).where(sql`${t.status} <> 'CANCELLED'`),
+    uniqueIndex('red_packets_one_live_per_order')
+      .on(t.orderId)
+      .where(sql`${t.status} <> 'CANCELLED'`),
   ],
 );
