@@ -23,14 +23,15 @@ import { commandsWithoutLiveJob } from './queue/live-jobs.ts';
 import { reconcileGraceSeconds, startReconciler, type Reconciler } from './processor/reconcile.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
-import { createInboxSources, inboxSubmissions, startInbox, type Inbox, type InboxHooks } from './inbox/index.ts';
+import type { Inbox, InboxHooks } from './inbox/index.ts';
+import { inboxConfigured } from './inbox/settings.ts';
+import { inboxSubmissions } from './inbox/metrics.ts';
 import { oldestUnsentAge } from './outbox/claim.ts';
 import { createRelayMetrics } from './outbox/metrics.ts';
-import { createPublisher } from './outbox/publishers.ts';
 import { startRelay, type Relay, type RelayHooks } from './outbox/relay.ts';
 
 export type { InboxHooks };
-export { inboxConfigured } from './inbox/index.ts';
+export { inboxConfigured } from './inbox/settings.ts';
 
 export interface Roles {
   api: boolean;
@@ -115,7 +116,9 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
   const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
   // Submission flushes only: pipelined, so a flush's BEGIN goes out with its command insert and its COMMIT with its job insert.
-  const inboxSources = roles.inbox ? createInboxSources(config, { log }) : [];
+  // The broker clients load only in a process that runs them: they add seconds to every start otherwise.
+  const inboxModule = roles.inbox && inboxConfigured(config) ? await import('./inbox/index.ts') : undefined;
+  const inboxSources = inboxModule ? inboxModule.createInboxSources(config, { log }) : [];
   const submitPool =
     roles.api || inboxSources.length > 0
       ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
@@ -194,6 +197,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   let relay: Relay | undefined;
   const brokerUrl = relayUrl(config);
   if (roles.relay && config.RELAY_BROKER && brokerUrl) {
+    const { createPublisher } = await import('./outbox/publishers.ts');
     relay = startRelay({
       pool,
       publisher: createPublisher({
@@ -241,11 +245,11 @@ export async function startSystem(options: SystemOptions): Promise<System> {
 
   // Broker inboxes: a service of their own (same group-committed submission) so their duplicates count at stage `inbox`.
   let inbox: Inbox | undefined;
-  if (inboxSources.length > 0) {
+  if (inboxModule && inboxSources.length > 0) {
     const inboxService = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener: undefined, onSubmitted: inboxSubmissions(metrics) });
     const target = tracing ? tracing.submissions(inboxService) : inboxService;
     const submit: CommandService['submit'] = (clientId, commands) => target.submit(clientId, commands);
-    inbox = startInbox({ sources: inboxSources, registry, submit, metrics, log, hooks: options.inboxHooks });
+    inbox = inboxModule.startInbox({ sources: inboxSources, registry, submit, metrics, log, hooks: options.inboxHooks });
   }
 
   let stopping: Promise<void> | undefined;

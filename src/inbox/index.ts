@@ -10,36 +10,12 @@ import { createInboxMetrics } from './metrics.ts';
 import { createNatsSource } from './nats.ts';
 import { createRabbitMqSource } from './rabbitmq.ts';
 import { createRedisSource } from './redis.ts';
+import type { InboxSettings } from './settings.ts';
 
 export type { InboxHooks, InboxSource } from './inbox.ts';
 export { inboxSubmissions } from './metrics.ts';
 
-/** The INBOX_* settings (src/config.ts); a source is configured when its URL is set. */
-export interface InboxSettings {
-  INBOX_RABBITMQ_URL?: string | undefined;
-  INBOX_RABBITMQ_QUEUE: string;
-  INBOX_RABBITMQ_PREFETCH: number;
-  INBOX_RABBITMQ_CLIENT_ID?: string | undefined;
-  INBOX_NATS_URL?: string | undefined;
-  INBOX_NATS_STREAM: string;
-  INBOX_NATS_SUBJECT: string;
-  INBOX_NATS_CONSUMER: string;
-  INBOX_NATS_CLIENT_ID?: string | undefined;
-  INBOX_NATS_PREFETCH: number;
-  INBOX_NATS_ACK_WAIT_SECONDS: number;
-  INBOX_NATS_MAX_DELIVER: number;
-  INBOX_REDIS_URL?: string | undefined;
-  INBOX_REDIS_STREAM: string;
-  INBOX_REDIS_GROUP: string;
-  INBOX_REDIS_CONSUMER?: string | undefined;
-  INBOX_REDIS_CLIENT_ID?: string | undefined;
-  INBOX_REDIS_PREFETCH: number;
-  INBOX_REDIS_CLAIM_IDLE_MS: number;
-  INBOX_REDIS_MAX_DELIVERIES: number;
-}
-
-/** Whether any INBOX_*_URL is set. */
-export const inboxConfigured = (settings: InboxSettings): boolean => Boolean(settings.INBOX_RABBITMQ_URL || settings.INBOX_NATS_URL || settings.INBOX_REDIS_URL);
+export { inboxConfigured, type InboxSettings } from './settings.ts';
 
 /**
  * The sources the settings configure (none when no INBOX_*_URL is set). Each connection is named after the
