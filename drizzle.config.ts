@@ -1,9 +1,11 @@
 import { defineConfig } from 'drizzle-kit';
 
+// oncely's own tables (schema `oncely`): `npm run db:generate` writes migrations/engine/. The schema name in
+// them is substituted with ONCELY_SCHEMA when they are applied (src/db/migrate.ts). Each domain keeps its
+// own migrations (the reference domains': migrations/reference/<domain>/, see drizzle.reference.config.ts).
 export default defineConfig({
   dialect: 'postgresql',
-  // oncely's own tables and every domain's (a domain is one folder: src/domains/<name>/table.ts).
-  schema: ['./src/db/schema.ts', './src/domains/*/table.ts'],
-  out: './migrations',
+  schema: './src/db/schema.ts',
+  out: './migrations/engine',
   dbCredentials: { url: process.env['DATABASE_URL'] ?? 'postgres://localhost/oncely' },
 });

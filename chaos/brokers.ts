@@ -205,7 +205,7 @@ export async function createBrokerFeed(options: { brokers: readonly BrokerName[]
       const keys = [...waiting.keys()];
       const rows = await pool
         .query<{ key: string; status: string; result: unknown; error: { code: string } | null }>(
-          `SELECT client_id || ' ' || id AS key, status, result, error FROM commands
+          `SELECT client_id || ' ' || id AS key, status, result, error FROM oncely.commands
             WHERE (client_id || ' ' || id) = ANY($1) AND status IN ('succeeded', 'rejected', 'conflict', 'dead')`,
           [keys],
         )

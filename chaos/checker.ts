@@ -65,7 +65,7 @@ export interface FinalState {
 export async function readFinalState(client: pg.Client, clientIds: readonly string[] = ['anonymous']): Promise<FinalState> {
   const commands = await client.query<CommandRow>(
     `SELECT id, client_id, type, entity_id, payload, status, result, error, attempts, (extract(epoch FROM completed_at) * 1000)::float8 AS completed_ms
-       FROM commands WHERE client_id = ANY($1)`,
+       FROM oncely.commands WHERE client_id = ANY($1)`,
     [clientIds],
   );
   const seenIds = new Set<string>();

@@ -507,10 +507,10 @@ async function main(): Promise<number> {
         .map((record) => `${feed.clientIds[record.via as BrokerName]} ${record.envelope.id}`)
     : [];
   const nonTerminal = async () => {
-    const open = (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1;
+    const open = (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1;
     const stored =
-      (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE (client_id || ' ' || id) = ANY($1)`, [published])).rows[0]?.n ?? 0;
-    const unsent = relay ? ((await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE sent_at IS NULL`)).rows[0]?.n ?? 0) : 0;
+      (await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE (client_id || ' ' || id) = ANY($1)`, [published])).rows[0]?.n ?? 0;
+    const unsent = relay ? ((await checkerDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.outbox_events WHERE sent_at IS NULL`)).rows[0]?.n ?? 0) : 0;
     return open + published.length - stored + unsent;
   };
   let left = await nonTerminal();
@@ -528,8 +528,8 @@ async function main(): Promise<number> {
   const storedEvents = relay
     ? (
         await checkerDb.query<StoredEvent>(
-          `SELECT e.id, e.entity_id, e.sequence::float8 AS sequence, c.status FROM outbox_events e
-             LEFT JOIN commands c ON c.client_id = e.client_id AND c.id = e.command_id WHERE e.client_id = ANY($1) ORDER BY e.sequence`,
+          `SELECT e.id, e.entity_id, e.sequence::float8 AS sequence, c.status FROM oncely.outbox_events e
+             LEFT JOIN oncely.commands c ON c.client_id = e.client_id AND c.id = e.command_id WHERE e.client_id = ANY($1) ORDER BY e.sequence`,
           [clientIds],
         )
       ).rows
@@ -719,7 +719,7 @@ async function describeLate(db: pg.Client, ids: string[], from: number, started:
   }>(
     `SELECT id, type, entity_id, status, attempts, failures, error, (extract(epoch FROM submitted_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM completed_at) * 1000)::float8 AS completed_ms
-       FROM commands WHERE client_id = 'anonymous' AND id = ANY($1) ORDER BY completed_at DESC NULLS FIRST`,
+       FROM oncely.commands WHERE client_id = 'anonymous' AND id = ANY($1) ORDER BY completed_at DESC NULLS FIRST`,
     [ids],
   );
   const jobs = await db

@@ -28,7 +28,10 @@ export function faultHooks(fault: Fault, url: string): ApplyHooks | undefined {
           const client = new pg.Client({ connectionString: url });
           await client.connect();
           for (let i = 0; i < 5000; i++) {
-            const { rows } = await client.query<{ status: string }>('SELECT status FROM commands WHERE client_id = $1 AND id = $2', [delivery.clientId, delivery.id]);
+            const { rows } = await client.query<{ status: string }>('SELECT status FROM oncely.commands WHERE client_id = $1 AND id = $2', [
+              delivery.clientId,
+              delivery.id,
+            ]);
             if (rows[0] && !['queued', 'retrying'].includes(rows[0].status)) process.kill(process.pid, 'SIGKILL');
             await new Promise((resolve) => setTimeout(resolve, 2));
           }

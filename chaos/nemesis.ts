@@ -111,7 +111,7 @@ async function firstCommandAfter(databaseUrl: string, ms: number): Promise<numbe
     const started = Date.now();
     while (Date.now() - started < ms) {
       const found = await client.query<{ seconds: number }>(
-        `SELECT extract(epoch FROM min(updated_at) - $1::timestamptz)::float8 AS seconds FROM commands
+        `SELECT extract(epoch FROM min(updated_at) - $1::timestamptz)::float8 AS seconds FROM oncely.commands
           WHERE updated_at > $1 AND status IN ('succeeded', 'rejected', 'conflict')`,
         [since],
       );

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DURATION_FORMAT, parseDuration } from './core/duration.ts';
+import { DEFAULT_SCHEMA, schemaNameProblem } from './core/schema-name.ts';
 
 const integer = (min: number, max: number) => z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
@@ -178,6 +179,14 @@ const inboxVariables = {
 /** The whole environment oncely reads. Nothing else touches process.env. */
 export const ConfigSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
+  /** The PostgreSQL schema oncely's own tables live in (commands, the outbox, its migration journal); pg-boss keeps `pgboss`. */
+  ONCELY_SCHEMA: z
+    .string()
+    .default(DEFAULT_SCHEMA)
+    .superRefine((value, ctx) => {
+      const problem = schemaNameProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   PORT: integer(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   /** A listener of its own for /metrics and /health/* (on HOST): how a worker is scraped. Unset: none (the API port serves /metrics). */

@@ -5,7 +5,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { checkDomains, commandsOf, type Domain } from './core/domain.ts';
 import { createRegistry, type Registry } from './core/registry.ts';
 import { createPool, sqlOf } from './db/pool.ts';
-import { expectedMigrationCount, isSchemaCurrent, runMigrations } from './db/migrate.ts';
+import { expectedMigrations, isSchemaCurrent, runMigrations } from './db/migrate.ts';
+import { outboxSql } from './db/outbox-sql.ts';
 import { createSettledListener, type SettledListener } from './db/settled-listener.ts';
 import { referenceDomains } from './domains/index.ts';
 import { createApp } from './http/app.ts';
@@ -26,7 +27,6 @@ import { startTracing, type SpanExporter } from './tracing/index.ts';
 import type { Inbox, InboxHooks } from './inbox/index.ts';
 import { inboxConfigured } from './inbox/settings.ts';
 import { inboxSubmissions } from './inbox/metrics.ts';
-import { oldestUnsentAge } from './outbox/claim.ts';
 import { createRelayMetrics } from './outbox/metrics.ts';
 import { startRelay, type Relay, type RelayHooks } from './outbox/relay.ts';
 
@@ -50,6 +50,8 @@ export interface System {
   metrics: Metrics;
   /** Queues jobs inside a caller's transaction: what the library's `submit(tx, commands)` stores through. */
   enqueue: Enqueue;
+  /** The schema oncely's tables live in (ONCELY_SCHEMA). */
+  schema: string;
   /** Whether the database answers and its schema is current (/health/ready). */
   ready(): Promise<boolean>;
   stop(): Promise<void>;
@@ -81,6 +83,17 @@ export interface SystemOptions {
 }
 
 /**
+ * Applies oncely's migrations into ONCELY_SCHEMA, then those of the domains served (default: the reference
+ * domains, as `npm start` serves them): what `npm run migrate` runs.
+ *
+ * @example
+ * await migrateSystem(url, config);
+ */
+export async function migrateSystem(url: string, config: Pick<Config, 'ONCELY_SCHEMA'>, domains: readonly Domain[] = referenceDomains): Promise<void> {
+  await runMigrations(url, { schema: config.ONCELY_SCHEMA, domains });
+}
+
+/**
  * The composition root: the only module that knows every folder. Starts what the roles ask for.
  *
  * @example
@@ -93,7 +106,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const domains = options.domains ?? referenceDomains;
   checkDomains(domains);
   const registry = options.registry ?? createRegistry(commandsOf(domains));
-  if (options.migrate ?? true) await runMigrations(url);
+  const schema = config.ONCELY_SCHEMA;
+  if (options.migrate ?? true) await runMigrations(url, { schema, domains });
 
   const onError = (source: string) => (err: Error) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, source }, 'database error');
   const pool = createPool({ connectionString: url, max: 20, applicationName: 'oncely', onError: onError('pool') });
@@ -108,9 +122,9 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     onError: onError('queue'),
   });
 
-  const metrics = createMetrics({ commandTypes: registry.types, queueSnapshot: () => readQueueSnapshot(pool) });
-  const expected = await expectedMigrationCount();
-  const ready = () => isSchemaCurrent(pool, expected);
+  const metrics = createMetrics({ commandTypes: registry.types, queueSnapshot: () => readQueueSnapshot(pool, schema) });
+  const expected = await expectedMigrations(domains);
+  const ready = () => isSchemaCurrent(pool, schema, expected);
 
   const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: url, onError: onError('listener') }) : undefined;
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
@@ -125,6 +139,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       : undefined;
   const service = createCommandService({
     pool,
+    schema,
     submitPool,
     enqueue: queue.enqueue,
     listener,
@@ -141,6 +156,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         const run = (tracer?: ApplyTracer) =>
           metrics.timeBatch(deliveries.length, () =>
             applyBatch(sql, registry, deliveries, {
+              schema,
               maxFailures: config.RETRY_LIMIT,
               retryDelayMaxSeconds: config.RETRY_DELAY_MAX_SECONDS,
               // Well inside the job's expiry, so a batch of slow handlers defers its tail instead of expiring whole.
@@ -153,7 +169,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
           );
         return tracing ? tracing.batch(deliveries, run) : run();
       },
-      onDead: (sql, job, deadLetteredAt) => markDead(sql, job.clientId, job.id, deadLetteredAt),
+      onDead: (sql, job, deadLetteredAt) => markDead(sql, schema, job.clientId, job.id, deadLetteredAt),
       onSettled: (delivery, settlement) => {
         metrics.settled(settlement);
         log.debug({ command: delivery.id, attempt: delivery.attempt, settlement }, 'command settled');
@@ -166,6 +182,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     roles.worker && config.RECONCILE_INTERVAL_SECONDS > 0
       ? startReconciler({
           pool,
+          schema,
           intervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
           graceSeconds: reconcileGraceSeconds(config.JOB_EXPIRE_SECONDS),
           withoutLiveJob: commandsWithoutLiveJob,
@@ -182,6 +199,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     roles.worker && config.COMMAND_RETENTION !== undefined
       ? startRetentionSweeper({
           pool,
+          schema,
           retentionMs: config.COMMAND_RETENTION,
           intervalMs: config.RETENTION_INTERVAL_SECONDS * 1000,
           onPurged: (count) => {
@@ -200,6 +218,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     const { createPublisher } = await import('./outbox/publishers.ts');
     relay = startRelay({
       pool,
+      schema,
       publisher: createPublisher({
         broker: config.RELAY_BROKER,
         url: brokerUrl,
@@ -214,7 +233,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       typeMap: config.RELAY_TYPE_MAP,
       retentionMs: config.OUTBOX_RETENTION,
       log,
-      metrics: createRelayMetrics(metrics.registry, () => oldestUnsentAge(pool)),
+      metrics: createRelayMetrics(metrics.registry, () => outboxSql(schema).oldestUnsentAge(pool)),
       ...(options.relayHooks ? { hooks: options.relayHooks } : {}),
     });
     log.info({ broker: config.RELAY_BROKER }, 'outbox relay started');
@@ -223,7 +242,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
 
   let app: System['app'];
   if (roles.api) {
-    const stats = createStatsReader(pool);
+    const stats = createStatsReader(pool, { schema });
     app = createApp({
       registry,
       commands,
@@ -246,7 +265,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   // Broker inboxes: a service of their own (same group-committed submission) so their duplicates count at stage `inbox`.
   let inbox: Inbox | undefined;
   if (inboxModule && inboxSources.length > 0) {
-    const inboxService = createCommandService({ pool, submitPool, enqueue: queue.enqueue, listener: undefined, onSubmitted: inboxSubmissions(metrics) });
+    const inboxService = createCommandService({ pool, schema, submitPool, enqueue: queue.enqueue, listener: undefined, onSubmitted: inboxSubmissions(metrics) });
     const target = tracing ? tracing.submissions(inboxService) : inboxService;
     const submit: CommandService['submit'] = (clientId, commands) => target.submit(clientId, commands);
     inbox = inboxModule.startInbox({ sources: inboxSources, registry, submit, metrics, log, hooks: options.inboxHooks });
@@ -259,6 +278,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     pool,
     metrics,
     enqueue: queue.enqueue,
+    schema,
     ready,
     stop() {
       stopping ??= (async () => {

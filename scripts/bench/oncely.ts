@@ -62,7 +62,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     await Promise.all(workers.map((w) => w.stop()));
     await api?.stop();
   };
-  const terminalCount = async () => Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM commands WHERE status IN ${TERMINAL}`)).n);
+  const terminalCount = async () => Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status IN ${TERMINAL}`)).n);
 
   try {
     ctx.progress(`${label} starting api and ${ctx.workers} worker(s)`);
@@ -90,7 +90,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
         progress: (n) => ctx.progress(`${label} setup: ${phase} ${n}/${commands.length}`),
       });
     }
-    const setupFailed = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM commands WHERE status <> 'succeeded'`)).n);
+    const setupFailed = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status <> 'succeeded'`)).n);
     if (setupFailed > 0) throw new Error(`setup: ${setupFailed} setup commands did not succeed`);
 
     // The measured phase.
@@ -175,7 +175,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     // The inbox stores a command when it takes the message, so the database's clock would start late: end to
     // end runs from the first publish instead.
     if (publishStartedAt !== undefined && result.finished) {
-      const last = await one<{ ms: number }>(pool, `SELECT extract(epoch FROM max(completed_at))::float8 * 1000 AS ms FROM commands WHERE id LIKE $1`, [
+      const last = await one<{ ms: number }>(pool, `SELECT extract(epoch FROM max(completed_at))::float8 * 1000 AS ms FROM oncely.commands WHERE id LIKE $1`, [
         `${MEASURED_PREFIX}%`,
       ]);
       result.endToEndPerSec = (workload.commands.length / (last.ms - publishStartedAt)) * 1000;
@@ -208,7 +208,7 @@ function submit(client: HttpClient, workload: Workload, signal: AbortSignal, onA
 async function readFigures(pool: pg.Pool, workload: Workload, result: RunResult): Promise<void> {
   const like = `${MEASURED_PREFIX}%`;
   const { rows: statusRows } = await pool.query<{ status: string; n: number }>(
-    `/* oncely-bench observer */ SELECT status, count(*)::int AS n FROM commands WHERE id LIKE $1 GROUP BY status ORDER BY status`,
+    `/* oncely-bench observer */ SELECT status, count(*)::int AS n FROM oncely.commands WHERE id LIKE $1 GROUP BY status ORDER BY status`,
     [like],
   );
   result.statuses = Object.fromEntries(statusRows.map((r) => [r.status, r.n]));
@@ -219,7 +219,7 @@ async function readFigures(pool: pg.Pool, workload: Workload, result: RunResult)
             extract(epoch FROM max(completed_at) - min(completed_at))::float8 * 1000 AS apply_ms,
             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - submitted_at)::float8 * 1000) AS p50,
             percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - submitted_at)::float8 * 1000) AS p99
-       FROM commands WHERE id LIKE $1 AND status IN ${TERMINAL}`,
+       FROM oncely.commands WHERE id LIKE $1 AND status IN ${TERMINAL}`,
     [like],
   );
   result.terminal = figures.terminal;
@@ -231,7 +231,7 @@ async function readFigures(pool: pg.Pool, workload: Workload, result: RunResult)
   }
 
   const checks: string[] = [];
-  const notTerminal = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM commands WHERE status NOT IN ${TERMINAL}`)).n);
+  const notTerminal = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status NOT IN ${TERMINAL}`)).n);
   checks.push(notTerminal === 0 ? 'ok: no command left non-terminal' : `FAIL ${notTerminal} commands not terminal`);
   const succeeded = result.statuses['succeeded'] ?? 0;
   checks.push(

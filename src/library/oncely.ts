@@ -6,6 +6,7 @@ import type { Hono } from 'hono';
 import { ConfigError, ConfigSchema, parseConfig, type Config } from '../config.ts';
 import { checkDomains, commandsOf, type CommandMapOfDomains, type Domain, type EntityMapOf } from '../core/domain.ts';
 import { createRegistry, type Registry } from '../core/registry.ts';
+import { schemaNameProblem } from '../core/schema-name.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { createClient, type Client, type ClientOptions, type CommandMap, type EntityMap } from '../client/index.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -29,6 +30,11 @@ export interface OncelyOptions<D extends readonly Domain[]> {
   config?: OncelyConfig;
   /** A pino logger of the application's; default: JSON lines on stdout at `LOG_LEVEL`. */
   logger?: Logger;
+  /**
+   * The PostgreSQL schema oncely's own tables live in (commands, the outbox, its migration journal): default
+   * ONCELY_SCHEMA, else `oncely`. A plain lower-case identifier, neither `public` nor `pgboss`.
+   */
+  schema?: string;
 }
 
 /** Which parts run in this process. Both false: submit(tx) only (no HTTP app, no worker). */
@@ -64,7 +70,10 @@ type EnvelopeOf<D extends readonly Domain[]> = {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export interface Oncely<D extends readonly Domain[] = any> {
   readonly domains: D;
-  /** Applies oncely's migrations and installs its queue; safe to run from many processes at once. Run your own before or after. */
+  /**
+   * Creates oncely's schema and applies its migrations there, then each domain's own (`defineDomain`'s
+   * `migrations`, journaled per domain), and installs its queue; safe to run from many processes at once.
+   */
   migrate(): Promise<void>;
   /** Starts the roles asked for (default: api and worker); refuses to start on a schema `migrate()` has not brought up to date. */
   start(roles?: OncelyRoles): Promise<void>;
@@ -97,11 +106,15 @@ function startedInstance(): Started {
 /** The instance's own state, reachable by the top-level submit through `{ oncely }`. */
 const internals = new WeakMap<object, () => Started>();
 
-function configOf(databaseUrl: string, given: OncelyConfig = {}): Config & { DATABASE_URL: string } {
+function configOf(databaseUrl: string, given: OncelyConfig = {}, schema?: string): Config & { DATABASE_URL: string } {
   const unknown = Object.keys(given).filter((key) => !Object.hasOwn(ConfigSchema.shape, key) || key === 'DATABASE_URL' || key === 'DATA_DIR');
   if (unknown.length > 0) throw new ConfigError(`invalid configuration: unknown setting ${unknown.join(', ')} (give the database as databaseUrl)`);
   const env = Object.fromEntries(Object.entries(given).map(([key, value]) => [key, value === undefined ? undefined : String(value)]));
-  const config = parseConfig({ ...env, DATABASE_URL: databaseUrl });
+  if (schema !== undefined) {
+    const problem = typeof schema === 'string' ? schemaNameProblem(schema) : 'must be a string';
+    if (problem) throw new ConfigError(`invalid configuration: schema ${problem}`);
+  }
+  const config = parseConfig({ ...env, DATABASE_URL: databaseUrl, ...(schema === undefined ? {} : { ONCELY_SCHEMA: schema }) });
   return { ...config, DATABASE_URL: databaseUrl };
 }
 
@@ -120,7 +133,7 @@ function configOf(databaseUrl: string, given: OncelyConfig = {}): Config & { DAT
  * await oncely.stop();
  */
 export function createOncely<const D extends readonly Domain[]>(options: OncelyOptions<D>): Oncely<D> {
-  const config = configOf(options.databaseUrl, options.config);
+  const config = configOf(options.databaseUrl, options.config, options.schema);
   checkDomains(options.domains);
   const registry = createRegistry(commandsOf(options.domains));
   const log = options.logger ?? createLogger(config.LOG_LEVEL, 'oncely');
@@ -136,7 +149,7 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
   const oncely: Oncely<D> = {
     domains: options.domains,
     async migrate() {
-      await runMigrations(config.DATABASE_URL);
+      await runMigrations(config.DATABASE_URL, { schema: config.ONCELY_SCHEMA, domains: options.domains });
       // pg-boss installs its schema and oncely creates its queues on start; doing it here too lets the
       // application's api and worker processes start against a fully installed database.
       const queue = await startQueue({
@@ -180,7 +193,7 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
     },
     submit(tx, commands, submitOptions = {}) {
       const { system: current } = running('oncely.submit');
-      return submitEnvelopes({ registry, enqueue: current.enqueue }, tx, commands, submitOptions.clientId ?? 'anonymous');
+      return submitEnvelopes({ registry, enqueue: current.enqueue, schema: current.schema }, tx, commands, submitOptions.clientId ?? 'anonymous');
     },
     client(clientOptions = {}) {
       const inProcess = clientOptions.baseUrl === undefined;
@@ -248,5 +261,5 @@ export async function submit(
     const narrowed = createRegistry(commandsOf(options.domains).flatMap((definition) => served.get(definition.type) ?? []));
     registry = narrowed;
   }
-  return submitEnvelopes({ registry, enqueue: instance.system.enqueue }, tx, commands, options.clientId ?? 'anonymous');
+  return submitEnvelopes({ registry, enqueue: instance.system.enqueue, schema: instance.system.schema }, tx, commands, options.clientId ?? 'anonymous');
 }

@@ -52,6 +52,8 @@ export class CommandRefusedError extends Error {
 export interface SubmitDeps {
   registry: Registry;
   enqueue: Enqueue;
+  /** The schema oncely's tables live in (ONCELY_SCHEMA). */
+  schema: string;
 }
 
 /**
@@ -72,5 +74,5 @@ export async function submitEnvelopes(deps: SubmitDeps, tx: Transaction, envelop
     return intake.command;
   });
   if (commands.length === 0) return [];
-  return submitInTransaction(sql, deps.enqueue, clientId, commands);
+  return submitInTransaction(sql, deps.schema, deps.enqueue, clientId, commands);
 }

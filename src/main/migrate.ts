@@ -1,7 +1,7 @@
-import { runMigrations } from '../db/migrate.ts';
+import { migrateSystem } from '../system.ts';
 import { databaseUrl, fail, loadConfig } from './run.ts';
 
 const config = loadConfig();
 const url = await databaseUrl(config);
-await runMigrations(url).catch((err: unknown) => fail(`migration failed: ${(err as Error).message}`));
+await migrateSystem(url, config).catch((err: unknown) => fail(`migration failed: ${(err as Error).message}`));
 process.stdout.write('oncely: schema is current\n');

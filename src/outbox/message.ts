@@ -1,6 +1,6 @@
 // What goes on the wire: a command envelope (CONTRACT section 2), so another oncely's inbox can take an
 // event as a command, and the event's provenance beside it as headers.
-import type { EventRow } from './claim.ts';
+import type { EventRow } from '../db/outbox-sql.ts';
 
 /** One event as every publisher sends it. */
 export interface OutboundMessage {

@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import { withTransaction } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
-import { claimEvents, markSent, sweepSent, type EventRow } from './claim.ts';
+import { outboxSql, type EventRow } from '../db/outbox-sql.ts';
 import { toMessage } from './message.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { Publisher } from './publisher.ts';
@@ -18,6 +18,8 @@ export interface RelayHooks {
 
 export interface RelayOptions {
   pool: pg.Pool;
+  /** The schema oncely's tables live in (ONCELY_SCHEMA). */
+  schema: string;
   publisher: Publisher;
   /** Most events claimed per transaction (RELAY_BATCH_SIZE). */
   batchSize: number;
@@ -59,7 +61,7 @@ export interface RoundResult {
  */
 export async function relayRound(options: Omit<RelayOptions, 'pollIntervalMs' | 'log'>): Promise<RoundResult> {
   return withTransaction(options.pool, async (client) => {
-    const events = await claimEvents(client, options.batchSize);
+    const events = await outboxSql(options.schema).claim(client, options.batchSize);
     if (events.length === 0) return { claimed: 0, marked: 0, failed: false };
     const byEntity = new Map<string, EventRow[]>();
     for (const event of events) {
@@ -87,7 +89,7 @@ export async function relayRound(options: Omit<RelayOptions, 'pollIntervalMs' | 
     );
     const published = chains.flat();
     await options.hooks?.afterPublish?.(published);
-    const marked = await markSent(
+    const marked = await outboxSql(options.schema).markSent(
       client,
       published.map((event) => event.sequence),
     );
@@ -102,12 +104,12 @@ export async function relayRound(options: Omit<RelayOptions, 'pollIntervalMs' | 
  * Deletes sent events older than `retentionMs`, in bounded batches; returns how many.
  *
  * @example
- * const deleted = await sweepOutbox(pool, 7 * 86_400_000);
+ * const deleted = await sweepOutbox(pool, 'oncely', 7 * 86_400_000);
  */
-export async function sweepOutbox(pool: pg.Pool, retentionMs: number): Promise<number> {
+export async function sweepOutbox(pool: pg.Pool, schema: string, retentionMs: number): Promise<number> {
   let total = 0;
   for (let n = 0; n < SWEEP_MAX_BATCHES; n++) {
-    const deleted = await sweepSent(pool, retentionMs, SWEEP_BATCH);
+    const deleted = await outboxSql(schema).sweepSent(pool, retentionMs, SWEEP_BATCH);
     total += deleted;
     if (deleted < SWEEP_BATCH) break;
   }
@@ -152,7 +154,7 @@ export function startRelay(options: RelayOptions): Relay {
         }
         if (options.retentionMs !== undefined && Date.now() - lastSweep > SWEEP_INTERVAL_MS) {
           lastSweep = Date.now();
-          const deleted = await sweepOutbox(options.pool, options.retentionMs);
+          const deleted = await sweepOutbox(options.pool, options.schema, options.retentionMs);
           if (deleted > 0) options.log.info({ deleted }, 'outbox: swept sent events past OUTBOX_RETENTION');
         }
       } catch (err) {

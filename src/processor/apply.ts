@@ -4,8 +4,8 @@ import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
 import { storedEvents, type EventDraft } from '../core/event.ts';
 import { describeFailure, isConnectionLost, isRetryable } from './errors.ts';
-import { insertEvents } from './events.ts';
-import { LOCK_COMMAND, MARK_DEAD, RECORD_FAILURE, RECORD_OUTCOME, type CommandRow } from './sql.ts';
+import { commandsSql, type CommandRow } from '../db/commands-sql.ts';
+import { outboxSql } from '../db/outbox-sql.ts';
 
 /** One delivery of a command's job. */
 export interface Delivery {
@@ -37,6 +37,8 @@ export interface ApplyHooks {
 }
 
 export interface ApplyOptions {
+  /** The schema oncely's tables live in (ONCELY_SCHEMA). */
+  schema: string;
   /** Handler failures (not transient database errors) after which a command is dead: RETRY_LIMIT. */
   maxFailures: number;
   /** Imperative handlers of a batch stop starting after this long; the rest are deferred (inside the job expiry). */
@@ -75,8 +77,7 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
   // (a lock timeout, a deadlock, a bug) rolls back that command alone.
   await sql.query(`SAVEPOINT ${SAVEPOINT}`);
   try {
-    const { rows } = await sql.query<CommandRow>(LOCK_COMMAND, [delivery.clientId, delivery.id]);
-    const row = rows[0];
+    const row = await commandsSql(options.schema).lock(sql, delivery.clientId, delivery.id);
     if (!row || isTerminal(row.status)) {
       await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
       return { kind: 'complete', outcome: row ? 'already-terminal' : 'missing' };
@@ -102,11 +103,11 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     });
     // Events go in with the effect, under the same savepoint; a refusal must leave nothing behind, whatever
     // the handler wrote or emitted before it decided to refuse.
-    if (outcome.status === 'succeeded') await insertEvents(sql, storedEvents(command, drafts));
+    if (outcome.status === 'succeeded') await outboxSql(options.schema).insert(sql, storedEvents(command, drafts));
     await sql.query(outcome.status === 'succeeded' ? `RELEASE SAVEPOINT ${EFFECT}` : `ROLLBACK TO SAVEPOINT ${EFFECT}`);
     const result = outcome.status === 'succeeded' ? outcome.result : null;
     const error = outcome.status === 'succeeded' ? null : outcome.error;
-    await sql.query(RECORD_OUTCOME, [row.client_id, row.id, outcome.status, delivery.attempt, jsonOrNull(result), jsonOrNull(error)]);
+    await commandsSql(options.schema).recordOutcome(sql, row.client_id, row.id, outcome.status, delivery.attempt, result, error);
     await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
     await options.hooks?.beforeSettle?.(delivery);
     return { kind: 'complete', outcome: outcome.status };
@@ -133,17 +134,16 @@ export const TRANSIENT_RETRY_MAX_SECONDS = 3;
 export async function recordFailure(sql: Sql, delivery: Delivery, err: unknown, options: ApplyOptions): Promise<Settlement> {
   const error = describeFailure(err);
   const transient = isRetryable(err);
-  const { rows } = await sql.query<{ status: string; failures: number; attempts: number }>(RECORD_FAILURE, [
-    delivery.clientId,
-    delivery.id,
-    transient ? 0 : 1,
-    delivery.lastAttempt,
-    options.maxFailures,
-    delivery.attempt,
-    JSON.stringify(error),
-    options.maxFailures * TRANSIENT_ATTEMPTS_FACTOR,
-  ]);
-  const row = rows[0];
+  const row = await commandsSql(options.schema).recordFailure(sql, {
+    clientId: delivery.clientId,
+    id: delivery.id,
+    handlerFailed: !transient,
+    lastAttempt: delivery.lastAttempt,
+    maxFailures: options.maxFailures,
+    attempt: delivery.attempt,
+    error,
+    maxAttempts: options.maxFailures * TRANSIENT_ATTEMPTS_FACTOR,
+  });
   if (row === undefined) return { kind: 'complete', outcome: 'already-terminal' };
   if (row.status === 'dead') return { kind: 'dead', error };
   // Counted on the row: a retry is a fresh job, whose own attempt count starts again.
@@ -154,10 +154,6 @@ export async function recordFailure(sql: Sql, delivery: Delivery, err: unknown, 
 }
 
 /** Ends a command whose job the queue gave up on at `deadLetteredAt`, unless it ended or was replayed since. */
-export async function markDead(sql: Sql, clientId: string, id: string, deadLetteredAt: Date): Promise<void> {
-  await sql.query(MARK_DEAD, [clientId, id, deadLetteredAt]);
-}
-
-function jsonOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
+export async function markDead(sql: Sql, schema: string, clientId: string, id: string, deadLetteredAt: Date): Promise<void> {
+  await commandsSql(schema).markDead(sql, clientId, id, deadLetteredAt);
 }

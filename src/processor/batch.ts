@@ -19,8 +19,8 @@ import type { AppendTable, EntityTable, Lookup, RowKey, Versioned } from '../cor
 import type { ApplyOptions, Delivery, Settlement } from './apply.ts';
 import { applyDelivery, recordFailure } from './apply.ts';
 import { isConnectionLost } from './errors.ts';
-import { insertEvents } from './events.ts';
-import { LOCK_COMMANDS, RECORD_OUTCOMES, type CommandRow } from './sql.ts';
+import { commandsSql, type CommandRow } from '../db/commands-sql.ts';
+import { outboxSql } from '../db/outbox-sql.ts';
 import { insertRows, lockRows, readRowsBy, updateRows } from './tables.ts';
 
 const BATCH_SAVEPOINT = 'oncely_batch';
@@ -208,17 +208,20 @@ async function applySetBased(
     outcomes.push({ job, outcome });
   }
 
-  await writeState(sql, state);
+  await writeState(sql, options.schema, state);
   if (outcomes.length > 0) {
-    const recorded = await sql.query<{ settled: string }>(RECORD_OUTCOMES, [
-      outcomes.map(({ job }) => job.row.client_id),
-      outcomes.map(({ job }) => job.row.id),
-      outcomes.map(({ outcome }) => outcome.status),
-      outcomes.map(({ job }) => job.attempt),
-      outcomes.map(({ outcome }) => (outcome.status === 'succeeded' ? jsonOrNull(outcome.result) : null)),
-      outcomes.map(({ outcome }) => (outcome.status === 'succeeded' ? null : JSON.stringify(outcome.error))),
-    ]);
-    if (Number(recorded.rows[0]?.settled) !== outcomes.length) throw new Error('a locked command row changed under its lock');
+    const recorded = await commandsSql(options.schema).recordOutcomes(
+      sql,
+      outcomes.map(({ job, outcome }) => ({
+        clientId: job.row.client_id,
+        id: job.row.id,
+        status: outcome.status,
+        attempts: job.attempt,
+        result: outcome.status === 'succeeded' ? outcome.result : null,
+        error: outcome.status === 'succeeded' ? null : outcome.error,
+      })),
+    );
+    if (recorded !== outcomes.length) throw new Error('a locked command row changed under its lock');
   }
   for (const { job, outcome } of outcomes) {
     if (settle) await options.hooks?.beforeSettle?.(job.delivery);
@@ -291,7 +294,7 @@ async function readLookups(sql: Sql, state: State, jobs: readonly Job[]): Promis
 }
 
 /** One INSERT and one versioned UPDATE per entity table (parents first: reverse lock order), then the appends and the events. */
-async function writeState(sql: Sql, state: State): Promise<void> {
+async function writeState(sql: Sql, schema: string, state: State): Promise<void> {
   const tables = [...state.tables.values()].sort((a, b) => b.table.lockOrder - a.table.lockOrder);
   for (const { table, rows } of tables) {
     const created: Versioned[] = [];
@@ -306,7 +309,7 @@ async function writeState(sql: Sql, state: State): Promise<void> {
     await updateRows(sql, table, changed);
   }
   for (const { table, rows } of state.appends.values()) await insertRows(sql, table, rows);
-  await insertEvents(sql, state.events);
+  await outboxSql(schema).insert(sql, state.events);
 }
 
 /**
@@ -316,12 +319,12 @@ async function writeState(sql: Sql, state: State): Promise<void> {
  * Commands with an imperative handler are applied one at a time after them.
  *
  * @example
- * const settlements = await applyBatch(sql, registry, deliveries, { maxFailures: 5, retryDelayMaxSeconds: 60 });
+ * const settlements = await applyBatch(sql, registry, deliveries, { schema: 'oncely', maxFailures: 5, retryDelayMaxSeconds: 60 });
  */
 export async function applyBatch(sql: Sql, registry: Registry, deliveries: readonly Delivery[], options: ApplyOptions): Promise<Settlement[]> {
   const settlements: Settlement[] = new Array<Settlement>(deliveries.length);
   await sql.query(`SAVEPOINT ${BATCH_SAVEPOINT}`);
-  const byKey = await lockCommands(sql, deliveries);
+  const byKey = await lockCommands(sql, options.schema, deliveries);
   options.tracer?.locked([...byKey.values()]);
   const planned: { delivery: Delivery; index: number }[] = [];
   const imperative: { delivery: Delivery; index: number }[] = [];
@@ -379,8 +382,12 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
 const keyOf = (delivery: { clientId: string; id: string }) => `${delivery.clientId}\u0000${delivery.id}`;
 
 /** Locks every command row of the batch in one statement, in (client_id, id) order: the first locks of the global order. */
-async function lockCommands(sql: Sql, deliveries: readonly Delivery[]): Promise<Map<string, CommandRow>> {
-  const { rows } = await sql.query<CommandRow>(LOCK_COMMANDS, [deliveries.map((d) => d.clientId), deliveries.map((d) => d.id)]);
+async function lockCommands(sql: Sql, schema: string, deliveries: readonly Delivery[]): Promise<Map<string, CommandRow>> {
+  const rows = await commandsSql(schema).lockMany(
+    sql,
+    deliveries.map((d) => d.clientId),
+    deliveries.map((d) => d.id),
+  );
   return new Map(rows.map((row) => [keyOf({ clientId: row.client_id, id: row.id }), row]));
 }
 
@@ -401,7 +408,7 @@ async function fallBack(
   for (const p of planned) {
     await sql.query(`SAVEPOINT ${ONE_SAVEPOINT}`);
     try {
-      await applySetBased(sql, registry, [p.delivery], await lockCommands(sql, [p.delivery]), options, false);
+      await applySetBased(sql, registry, [p.delivery], await lockCommands(sql, options.schema, [p.delivery]), options, false);
     } catch (err) {
       if (isConnectionLost(err)) throw err;
       failed.set(p.index, err);
@@ -413,6 +420,7 @@ async function fallBack(
   try {
     const byKey = await lockCommands(
       sql,
+      options.schema,
       planned.map((p) => p.delivery),
     );
     const results = await applySetBased(
@@ -435,7 +443,7 @@ async function fallBack(
 async function applyAlone(sql: Sql, registry: Registry, delivery: Delivery, options: ApplyOptions): Promise<Settlement> {
   await sql.query(`SAVEPOINT ${ONE_SAVEPOINT}`);
   try {
-    const [settlement] = await applySetBased(sql, registry, [delivery], await lockCommands(sql, [delivery]), options);
+    const [settlement] = await applySetBased(sql, registry, [delivery], await lockCommands(sql, options.schema, [delivery]), options);
     await sql.query(`RELEASE SAVEPOINT ${ONE_SAVEPOINT}`);
     return settlement!;
   } catch (err) {
@@ -443,8 +451,4 @@ async function applyAlone(sql: Sql, registry: Registry, delivery: Delivery, opti
     await sql.query(`ROLLBACK TO SAVEPOINT ${ONE_SAVEPOINT}`);
     return recordFailure(sql, delivery, err, options);
   }
-}
-
-function jsonOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { isTerminal, type CommandStatus } from '../core/envelope.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
 import type { SettledListener } from '../db/settled-listener.ts';
-import { REQUEUE_DEAD, SELECT_COMMANDS, SELECT_DEAD_LETTERS, type CommandRow } from './sql.ts';
+import { commandsSql, type CommandRow } from '../db/commands-sql.ts';
 import { toCommandStatus } from './status.ts';
 import type { Enqueue } from './ports.ts';
 import { createGroupSubmitter, type NewCommand, type Submission } from './submit.ts';
@@ -50,11 +50,13 @@ const RECHECK_MS = 1000;
  * Submission and reads of commands, shared by every adapter (HTTP, the typed client, a user's own code).
  *
  * @example
- * const service = createCommandService({ pool, enqueue: queue.enqueue, listener });
+ * const service = createCommandService({ pool, schema: 'oncely', enqueue: queue.enqueue, listener });
  * const [submission] = await service.submit('anonymous', [{ id: 'c1', type: 'account.open', entityId: 'a1', expectedVersion: undefined, payload: {} }]);
  */
 export function createCommandService(deps: {
   pool: pg.Pool;
+  /** The schema oncely's tables live in (ONCELY_SCHEMA). */
+  schema: string;
   /** The pool submission flushes run on (a pipelined one saves round trips); `pool` if absent. */
   submitPool?: pg.Pool | undefined;
   enqueue: Enqueue;
@@ -64,14 +66,17 @@ export function createCommandService(deps: {
   /** Told of every request's answers once stored (metrics: submissions by answer, duplicates absorbed). */
   onSubmitted?: (commands: readonly NewCommand[], submissions: readonly Submission[]) => void;
 }): CommandService {
+  const statements = commandsSql(deps.schema);
+  const poolSql = sqlOf(deps.pool);
   const submitter = createGroupSubmitter({
     pool: deps.submitPool ?? deps.pool,
+    schema: deps.schema,
     enqueue: deps.enqueue,
     ...(deps.maxFlushCommands === undefined ? {} : { maxFlushCommands: deps.maxFlushCommands }),
   });
   const get = async (clientId: string, id: string) => {
-    const { rows } = await deps.pool.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
-    return rows[0] ? toCommandStatus(rows[0]) : null;
+    const [row] = await statements.select(poolSql, clientId, [id]);
+    return row ? toCommandStatus(row) : null;
   };
   return {
     async submit(clientId, commands) {
@@ -96,22 +101,22 @@ export function createCommandService(deps: {
       }
     },
     async deadLetters(clientId, { limit, cursor }) {
-      const after = cursor === undefined ? [null, null] : decodeCursor(cursor);
-      if (!after) return null;
-      const { rows } = await deps.pool.query<CommandRow>(SELECT_DEAD_LETTERS, [clientId, after[0], after[1], limit + 1]);
+      const decoded = cursor === undefined ? undefined : decodeCursor(cursor);
+      if (decoded === null) return null;
+      const after = decoded && ([decoded[0], clientId, decoded[1]] as const);
+      const rows = await statements.deadLetters(poolSql, { clientId, after, limit: limit + 1 });
       const last = rows.length > limit ? rows[limit - 1] : undefined;
       return { items: rows.slice(0, limit).map(toCommandStatus), nextCursor: last ? encodeCursor(last) : null };
     },
     replay(clientId, id) {
       return withTransaction(deps.pool, async (client): Promise<Replay> => {
         const sql = sqlOf(client);
-        const { rows } = await sql.query<CommandRow>(REQUEUE_DEAD, [clientId, id]);
-        const requeued = rows[0];
+        const requeued = await statements.requeueDead(sql, clientId, id);
         if (requeued) {
           await deps.enqueue(sql, [{ clientId, id, entityId: requeued.entity_id }]);
           return { outcome: 'replayed', status: toCommandStatus(requeued) };
         }
-        const { rows: existing } = await sql.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
+        const existing = await statements.select(sql, clientId, [id]);
         return existing[0] ? { outcome: 'not_dead', status: toCommandStatus(existing[0]) } : { outcome: 'not_found' };
       });
     },

@@ -14,11 +14,14 @@
 // Even so a second job would be harmless: the processor dedupes every delivery under the command row lock.
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
+import { commandsSql } from '../db/commands-sql.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
 import type { Enqueue, JobRef, WithoutLiveJob } from './ports.ts';
 
 export interface ReconcilerSettings {
   pool: pg.Pool;
+  /** The schema oncely's tables live in (ONCELY_SCHEMA). */
+  schema: string;
   /** Seconds between sweeps; each sweep starts after the previous one ended. */
   intervalSeconds: number;
   /** Seconds a command must have been left unchanged before it is a candidate. */
@@ -69,33 +72,6 @@ interface Cursor {
   id: string;
 }
 
-// Oldest first, keyset-paged so a sweep walks past a backlog whose jobs are all alive instead of looking at
-// the same oldest rows every time. No lock here: most candidates have a live job, and locking them would
-// stall the workers applying them for the length of the job check.
-const SELECT_CANDIDATES = `
-  SELECT client_id, id, entity_id, updated_at FROM commands
-  WHERE status IN ('queued', 'retrying') AND updated_at < now() - make_interval(secs => $1)
-    AND (updated_at, client_id, id) > (coalesce($2::timestamptz, '-infinity'), coalesce($3::text, ''), coalesce($4::text, ''))
-  ORDER BY updated_at, client_id, id
-  LIMIT $5`;
-
-// The suspects, locked in the global lock order (command rows by client_id, id) and re-read under the lock:
-// a command that ended or moved on since the candidate read is no longer unfinished-and-old, and one a
-// worker holds right now is skipped (it has a job: that is why a worker holds it).
-const LOCK_SUSPECTS = `
-  SELECT client_id, id, entity_id FROM commands
-  WHERE (client_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-    AND status IN ('queued', 'retrying') AND updated_at < now() - make_interval(secs => $3)
-  ORDER BY client_id, id
-  FOR UPDATE SKIP LOCKED`;
-
-interface CandidateRow {
-  client_id: string;
-  id: string;
-  entity_id: string;
-  updated_at: Date;
-}
-
 const refOf = (row: { client_id: string; id: string; entity_id: string }): JobRef => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id });
 
 /**
@@ -112,19 +88,18 @@ async function reconcilePage(
     const sql = sqlOf(client);
     const { rows: lock } = await sql.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [RECONCILE_LOCK_KEY.toString()]);
     if (!lock[0]?.locked) return null;
-    const { rows: candidates } = await sql.query<CandidateRow>(SELECT_CANDIDATES, [
-      settings.graceSeconds,
-      cursor?.updatedAt ?? null,
-      cursor?.clientId ?? null,
-      cursor?.id ?? null,
-      pageSize,
-    ]);
+    const candidates = await commandsSql(settings.schema).reconcileCandidates(sql, settings.graceSeconds, cursor, pageSize);
     const last = candidates.at(-1);
     const next = candidates.length === pageSize && last ? { updatedAt: last.updated_at, clientId: last.client_id, id: last.id } : undefined;
     const suspects = await settings.withoutLiveJob(sql, candidates.map(refOf));
     if (suspects.length === 0) return { requeued: [], examined: candidates.length, next };
 
-    const { rows: locked } = await sql.query<CandidateRow>(LOCK_SUSPECTS, [suspects.map((s) => s.clientId), suspects.map((s) => s.id), settings.graceSeconds]);
+    const locked = await commandsSql(settings.schema).lockReconcileSuspects(
+      sql,
+      suspects.map((s) => s.clientId),
+      suspects.map((s) => s.id),
+      settings.graceSeconds,
+    );
     // A statement of its own, after the locks: it sees every job committed before them (READ COMMITTED).
     const orphans = await settings.withoutLiveJob(sql, locked.map(refOf));
     // Queued again oldest first, as they were first queued: a worker applies a job's commands in order, so
@@ -143,7 +118,7 @@ async function reconcilePage(
  *
  * @example
  * const reconciler = startReconciler({
- *   pool, intervalSeconds: 30, graceSeconds: reconcileGraceSeconds(5),
+ *   pool, schema: 'oncely', intervalSeconds: 30, graceSeconds: reconcileGraceSeconds(5),
  *   withoutLiveJob: commandsWithoutLiveJob, enqueue: queue.enqueue, log,
  *   onReconciled: (n) => reconciledTotal.inc(n),
  * });

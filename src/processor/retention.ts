@@ -1,7 +1,8 @@
 // Retention: ended commands older than a cutoff are deleted in bounded batches, one purger at a time
 // cluster-wide. Shared by the workers' periodic sweep (COMMAND_RETENTION) and `oncely purge`.
 import type pg from 'pg';
-import { withTransaction } from '../db/pool.ts';
+import { commandsSql } from '../db/commands-sql.ts';
+import { sqlOf, withTransaction } from '../db/pool.ts';
 
 /** Rows one purge transaction deletes at most: short transactions, short row locks, small WAL bursts. */
 export const PURGE_BATCH_SIZE = 1000;
@@ -19,25 +20,6 @@ const LOCK = `SELECT pg_advisory_xact_lock($1::bigint)`;
 // long purge ends instead of chasing rows that age past a moving cutoff.
 const CUTOFF = `SELECT now() - $1::bigint * interval '1 millisecond' AS cutoff`;
 
-const COUNT_PURGEABLE = `
-  SELECT count(*)::bigint AS n FROM commands
-  WHERE status IN ('succeeded', 'rejected', 'conflict', 'dead') AND completed_at < $1`;
-
-// Only ended commands go, never a queued or retrying one, and never a business row (no other table is
-// named here). A row a replay or a worker holds is skipped, not waited for; a dead command replayed
-// after this statement's snapshot is re-checked under its lock and kept. The DELETE repeats the status
-// test so that the statement that removes rows says on its own which rows it may remove.
-export const PURGE_ENDED_COMMANDS = `
-  WITH doomed AS (
-    SELECT client_id, id FROM commands
-    WHERE status IN ('succeeded', 'rejected', 'conflict', 'dead') AND completed_at < $1
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-  )
-  DELETE FROM commands AS c USING doomed AS d
-  WHERE c.client_id = d.client_id AND c.id = d.id
-    AND c.status IN ('succeeded', 'rejected', 'conflict', 'dead') AND c.completed_at < $1`;
-
 /**
  * The instant before which ended commands are purged: the database's `now()` minus `retentionMs`.
  *
@@ -50,9 +32,8 @@ export async function retentionCutoff(pool: pg.Pool, retentionMs: number): Promi
 }
 
 /** How many ended commands completed before `cutoff` (a progress bar's total). */
-export async function countPurgeable(pool: pg.Pool, cutoff: Date): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>(COUNT_PURGEABLE, [cutoff]);
-  return Number(rows[0]?.n ?? 0);
+export async function countPurgeable(pool: pg.Pool, schema: string, cutoff: Date): Promise<number> {
+  return commandsSql(schema).countPurgeable(sqlOf(pool), cutoff);
 }
 
 /**
@@ -60,9 +41,9 @@ export async function countPurgeable(pool: pg.Pool, cutoff: Date): Promise<numbe
  * retention lock. With `wait: false` it gives up at once when another purger holds the lock (null).
  *
  * @example
- * const deleted = await purgeBatch(pool, cutoff, 1000, { wait: true });
+ * const deleted = await purgeBatch(pool, 'oncely', cutoff, 1000, { wait: true });
  */
-export async function purgeBatch(pool: pg.Pool, cutoff: Date, limit: number, options: { wait: boolean }): Promise<number | null> {
+export async function purgeBatch(pool: pg.Pool, schema: string, cutoff: Date, limit: number, options: { wait: boolean }): Promise<number | null> {
   return withTransaction(pool, async (client) => {
     if (options.wait) {
       await client.query(LOCK, [RETENTION_LOCK_KEY]);
@@ -70,12 +51,13 @@ export async function purgeBatch(pool: pg.Pool, cutoff: Date, limit: number, opt
       const { rows } = await client.query<{ locked: boolean }>(TRY_LOCK, [RETENTION_LOCK_KEY]);
       if (!rows[0]?.locked) return null;
     }
-    const { rowCount } = await client.query(PURGE_ENDED_COMMANDS, [cutoff, limit]);
-    return rowCount ?? 0;
+    return commandsSql(schema).purgeEnded(sqlOf(client), cutoff, limit);
   });
 }
 
 export interface PurgeOptions {
+  /** The schema oncely's tables live in (ONCELY_SCHEMA). */
+  schema: string;
   cutoff: Date;
   batchSize?: number;
   /** Wait for the lock (the CLI) or give the sweep up when another purger has it (the workers). */
@@ -98,14 +80,14 @@ export interface PurgeResult {
  * Purges ended commands completed before `cutoff`, batch after batch, each batch its own transaction.
  *
  * @example
- * const { purged } = await purgeEndedCommands(pool, { cutoff: await retentionCutoff(pool, 30 * 86_400_000), wait: true });
+ * const { purged } = await purgeEndedCommands(pool, { schema: 'oncely', cutoff: await retentionCutoff(pool, 30 * 86_400_000), wait: true });
  */
 export async function purgeEndedCommands(pool: pg.Pool, options: PurgeOptions): Promise<PurgeResult> {
   const batchSize = options.batchSize ?? PURGE_BATCH_SIZE;
   let purged = 0;
   for (let batch = 0; batch < (options.maxBatches ?? Number.POSITIVE_INFINITY); batch++) {
     if (options.stopped?.()) break;
-    const deleted = await purgeBatch(pool, options.cutoff, batchSize, { wait: options.wait });
+    const deleted = await purgeBatch(pool, options.schema, options.cutoff, batchSize, { wait: options.wait });
     if (deleted === null) return { purged, busy: true };
     purged += deleted;
     if (deleted > 0) options.onBatch?.(deleted);
@@ -121,6 +103,8 @@ export interface RetentionSweeper {
 
 export interface RetentionSettings {
   pool: pg.Pool;
+  /** The schema oncely's tables live in (ONCELY_SCHEMA). */
+  schema: string;
   /** COMMAND_RETENTION in milliseconds. */
   retentionMs: number;
   intervalMs: number;
@@ -136,7 +120,7 @@ export interface RetentionSettings {
  * in bounded batches. Every worker runs one; the advisory lock lets one of them purge at a time.
  *
  * @example
- * const sweeper = startRetentionSweeper({ pool, retentionMs: 30 * 86_400_000, intervalMs: 60_000, onError: log.warn });
+ * const sweeper = startRetentionSweeper({ pool, schema: 'oncely', retentionMs: 30 * 86_400_000, intervalMs: 60_000, onError: log.warn });
  * await sweeper.stop();
  */
 export function startRetentionSweeper(settings: RetentionSettings): RetentionSweeper {
@@ -147,6 +131,7 @@ export function startRetentionSweeper(settings: RetentionSettings): RetentionSwe
   const sweep = async () => {
     const cutoff = await retentionCutoff(settings.pool, settings.retentionMs);
     await purgeEndedCommands(settings.pool, {
+      schema: settings.schema,
       cutoff,
       wait: false,
       maxBatches: MAX_BATCHES_PER_SWEEP,

@@ -3,8 +3,8 @@
 // by every caller for a second, so any number of open dashboards costs one pass a second.
 import type pg from 'pg';
 import type { CommandStatus } from '../core/envelope.ts';
-import { withTransaction } from '../db/pool.ts';
-import { COMMAND_COLUMNS, type CommandRow } from './sql.ts';
+import { commandsSql } from '../db/commands-sql.ts';
+import { sqlOf, withTransaction } from '../db/pool.ts';
 import { toCommandStatus } from './status.ts';
 
 /** How far back the throughput series and the outcome counts reach. */
@@ -47,69 +47,23 @@ export interface DatabaseStats {
   deadLetters: { count: number; newest: CommandStatus[] };
 }
 
-// One pass over commands: the rows still in flight and the rows submitted or ended within the window. The
-// figures are then taken from that small set. ($1 window, $2 bucket width, $3 latency window, $4 rate window.)
-const RECENT_FIGURES = `
-  WITH clock AS MATERIALIZED (SELECT now() AS at),
-  recent AS MATERIALIZED (
-    SELECT c.status, c.submitted_at, c.completed_at
-    FROM commands c, clock
-    WHERE c.status IN ('queued', 'retrying')
-       OR c.completed_at > clock.at - make_interval(secs => $1)
-       OR c.submitted_at > clock.at - make_interval(secs => $1)
-  )
-  SELECT
-    clock.at,
-    (SELECT count(*) FROM recent WHERE status = 'queued') AS queued,
-    (SELECT count(*) FROM recent WHERE status = 'retrying') AS retrying,
-    (SELECT extract(epoch FROM clock.at - min(submitted_at))::float8 FROM recent WHERE status IN ('queued', 'retrying')) AS oldest_queued_seconds,
-    (SELECT count(*) FROM recent WHERE completed_at > clock.at - make_interval(secs => $3)) AS latency_count,
-    (SELECT percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - submitted_at))::float8[]
-       FROM recent WHERE completed_at > clock.at - make_interval(secs => $3)) AS latency,
-    (SELECT count(*) FROM recent WHERE submitted_at > clock.at - make_interval(secs => $4)) AS rate_submitted,
-    (SELECT count(*) FROM recent WHERE completed_at > clock.at - make_interval(secs => $4)) AS rate_completed,
-    (SELECT coalesce(json_agg(json_build_object('slot', slot, 'status', status, 'n', n)), '[]'::json) FROM (
-       SELECT floor(extract(epoch FROM completed_at) / $2)::bigint AS slot, status, count(*) AS n
-       FROM recent WHERE completed_at > clock.at - make_interval(secs => $1) GROUP BY 1, 2
-       UNION ALL
-       SELECT floor(extract(epoch FROM submitted_at) / $2)::bigint, 'submitted', count(*)
-       FROM recent WHERE submitted_at > clock.at - make_interval(secs => $1) GROUP BY 1
-     ) grouped) AS buckets
-  FROM clock`;
-
-// Every client's dead commands: an index-only count over the partial index commands_dead_letters_idx.
-const COUNT_DEAD = `SELECT count(*) AS n FROM commands WHERE status = 'dead'`;
-
-// The caller's newest dead commands (only its own: ids are per client), by the same partial index, backwards.
-const NEWEST_DEAD = `
-  SELECT ${COMMAND_COLUMNS} FROM commands
-  WHERE client_id = $1 AND status = 'dead'
-  ORDER BY completed_at DESC, id DESC
-  LIMIT $2`;
-
-interface FiguresRow {
-  at: Date;
-  queued: number;
-  retrying: number;
-  oldest_queued_seconds: number | null;
-  latency_count: number;
-  latency: number[] | null;
-  rate_submitted: number;
-  rate_completed: number;
-  buckets: { slot: number; status: Outcome | 'submitted'; n: number }[];
-}
-
 type SharedFigures = Omit<DatabaseStats, 'deadLetters'> & { deadLetterCount: number };
 
 const round = (seconds: number | null | undefined) => (seconds === null || seconds === undefined ? null : Math.round(seconds * 1e6) / 1e6);
 
-async function readShared(pool: pg.Pool): Promise<SharedFigures> {
-  const [rows, dead] = await withTransaction(pool, async (client) => {
+async function readShared(pool: pg.Pool, schema: string): Promise<SharedFigures> {
+  const [row, dead] = await withTransaction(pool, async (client) => {
     await client.query(`SELECT set_config('statement_timeout', $1, true)`, [String(STATS_STATEMENT_TIMEOUT_MS)]);
-    const figures = await client.query<FiguresRow>(RECENT_FIGURES, [STATS_WINDOW_SECONDS, STATS_BUCKET_SECONDS, LATENCY_WINDOW_SECONDS, RATE_WINDOW_SECONDS]);
-    return [figures.rows, (await client.query<{ n: number }>(COUNT_DEAD)).rows] as const;
+    const sql = sqlOf(client);
+    const figures = await commandsSql(schema).recentFigures(sql, {
+      window: STATS_WINDOW_SECONDS,
+      bucket: STATS_BUCKET_SECONDS,
+      latency: LATENCY_WINDOW_SECONDS,
+      rate: RATE_WINDOW_SECONDS,
+    });
+    return [figures, await commandsSql(schema).countDead(sql, null)] as const;
   });
-  const row = rows[0];
+
   if (!row) throw new Error('the stats statement returned no row');
   const atSeconds = row.at.getTime() / 1000;
   const lastSlot = Math.floor(atSeconds / STATS_BUCKET_SECONDS);
@@ -123,7 +77,7 @@ async function readShared(pool: pg.Pool): Promise<SharedFigures> {
     dead: 0,
   }));
   const outcomes: Record<Outcome, number> = { succeeded: 0, rejected: 0, conflict: 0, dead: 0 };
-  for (const { slot, status, n } of row.buckets) {
+  for (const { slot, status, n } of row.buckets as { slot: number; status: Outcome | 'submitted'; n: number }[]) {
     const bucket = throughput[Number(slot) - (lastSlot - slots + 1)];
     if (status !== 'submitted' && status in outcomes) outcomes[status] += Number(n);
     if (bucket && (status === 'submitted' || status in outcomes)) bucket[status] += Number(n);
@@ -142,7 +96,7 @@ async function readShared(pool: pg.Pool): Promise<SharedFigures> {
     },
     latency: { windowSeconds: LATENCY_WINDOW_SECONDS, count: row.latency_count, p50: round(p50), p90: round(p90), p99: round(p99) },
     queue: { queued: row.queued, retrying: row.retrying, depth: row.queued + row.retrying, oldestQueuedSeconds: round(row.oldest_queued_seconds) },
-    deadLetterCount: dead[0]?.n ?? 0,
+    deadLetterCount: dead.count,
   };
 }
 
@@ -156,15 +110,15 @@ export interface StatsReader {
  * (default 1000) and shared by concurrent callers; the caller's dead letters are read on every call.
  *
  * @example
- * const stats = createStatsReader(pool);
+ * const stats = createStatsReader(pool, { schema: 'oncely' });
  * const { queue, latency } = await stats.read('anonymous');
  */
-export function createStatsReader(pool: pg.Pool, options: { maxAgeMs?: number } = {}): StatsReader {
+export function createStatsReader(pool: pg.Pool, options: { schema: string; maxAgeMs?: number }): StatsReader {
   const maxAgeMs = options.maxAgeMs ?? 1000;
   let cached: { at: number; figures: Promise<SharedFigures> } | undefined;
   function shared(): Promise<SharedFigures> {
     if (cached && Date.now() - cached.at < maxAgeMs) return cached.figures;
-    const figures = readShared(pool);
+    const figures = readShared(pool, options.schema);
     cached = { at: Date.now(), figures };
     // A failed read is not kept: the next caller tries again.
     figures.catch(() => {
@@ -174,9 +128,9 @@ export function createStatsReader(pool: pg.Pool, options: { maxAgeMs?: number } 
   }
   return {
     async read(clientId) {
-      const [figures, newest] = await Promise.all([shared(), pool.query<CommandRow>(NEWEST_DEAD, [clientId, NEWEST_DEAD_LETTERS])]);
+      const [figures, newest] = await Promise.all([shared(), commandsSql(options.schema).newestDeadLetters(sqlOf(pool), clientId, NEWEST_DEAD_LETTERS)]);
       const { deadLetterCount, ...rest } = figures;
-      return { ...rest, deadLetters: { count: deadLetterCount, newest: newest.rows.map(toCommandStatus) } };
+      return { ...rest, deadLetters: { count: deadLetterCount, newest: newest.map(toCommandStatus) } };
     },
   };
 }

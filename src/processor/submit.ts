@@ -7,7 +7,7 @@ import { sqlOf, withTransaction } from '../db/pool.ts';
 import { isRetryable } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
 import type { Enqueue } from './ports.ts';
-import { INSERT_OR_READ_COMMANDS, SELECT_COMMANDS_OF_CLIENTS, type CommandRow } from './sql.ts';
+import { commandsSql, type CommandRecord, type CommandRow } from '../db/commands-sql.ts';
 import { toCommandStatus } from './status.ts';
 
 /** A command ready to store: id settled, payload already valid for its type. */
@@ -41,9 +41,9 @@ const keyOf = (clientId: string, id: string) => `${clientId}\u0000${id}`;
  * had run one after another in the order given: the first occurrence of an id is the one stored, later ones
  * are duplicates (same fingerprint) or reused keys (another fingerprint).
  */
-export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
+export async function submitRequestsInTransaction(sql: Sql, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
   const prints = requests.map((request) => request.commands.map((command) => fingerprint(command)));
-  const records = new Map<string, Record<string, unknown>>();
+  const records = new Map<string, CommandRecord>();
   for (const [r, { clientId, commands }] of requests.entries()) {
     for (const [i, command] of commands.entries()) {
       const key = keyOf(clientId, command.id);
@@ -55,22 +55,26 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
         entity_id: command.entityId,
         expected_version: command.expectedVersion ?? null,
         payload: command.payload,
-        fingerprint: prints[r]![i],
+        fingerprint: prints[r]![i]!,
         trace_parent: command.traceParent ?? null,
       });
     }
   }
-  const { rows } = await sql.query<CommandRow & { inserted: boolean }>(INSERT_OR_READ_COMMANDS, [JSON.stringify([...records.values()])]);
+  const rows = await commandsSql(schema).insertOrRead(sql, [...records.values()]);
   const inserted = rows.filter((row) => row.inserted);
 
   const fresh = new Map(inserted.map((row) => [keyOf(row.client_id, row.id), row]));
   const stored = new Map(rows.filter((row) => !row.inserted).map((row) => [keyOf(row.client_id, row.id), row as CommandRow]));
   const unseen = [...records.values()].filter((record) => {
-    const key = keyOf(record['client_id'] as string, record['id'] as string);
+    const key = keyOf(record.client_id, record.id);
     return !fresh.has(key) && !stored.has(key);
   });
   if (unseen.length > 0) {
-    const { rows: late } = await sql.query<CommandRow>(SELECT_COMMANDS_OF_CLIENTS, [unseen.map((r) => r['client_id']), unseen.map((r) => r['id'])]);
+    const late = await commandsSql(schema).selectOfClients(
+      sql,
+      unseen.map((r) => r.client_id),
+      unseen.map((r) => r.id),
+    );
     for (const row of late) stored.set(keyOf(row.client_id, row.id), row);
   }
 
@@ -112,11 +116,11 @@ export async function submitRequestsInTransaction(sql: Sql, enqueue: Enqueue, re
  * @example
  * await withTransaction(pool, async (client) => {
  *   await client.query('insert into my_outbox ...');
- *   return submitInTransaction(sqlOf(client), enqueue, 'anonymous', [{ id: 'c1', type: 'account.open', entityId: 'a1', expectedVersion: undefined, payload: {} }]);
+ *   return submitInTransaction(sqlOf(client), 'oncely', enqueue, 'anonymous', [{ id: 'c1', type: 'account.open', entityId: 'a1', expectedVersion: undefined, payload: {} }]);
  * });
  */
-export async function submitInTransaction(sql: Sql, enqueue: Enqueue, clientId: string, commands: readonly NewCommand[]): Promise<Submission[]> {
-  const [submissions] = await submitRequestsInTransaction(sql, enqueue, [{ clientId, commands }]);
+export async function submitInTransaction(sql: Sql, schema: string, enqueue: Enqueue, clientId: string, commands: readonly NewCommand[]): Promise<Submission[]> {
+  const [submissions] = await submitRequestsInTransaction(sql, schema, enqueue, [{ clientId, commands }]);
   return submissions ?? [];
 }
 
@@ -150,7 +154,7 @@ export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sq
  * refused), and if that insert fails the transaction is aborted and its COMMIT rolls back. A request is
  * answered only once COMMIT has answered "COMMIT".
  */
-async function runFlush(pool: pg.Pool, enqueue: Enqueue, requests: readonly SubmissionRequest[], release?: () => void): Promise<Submission[][]> {
+async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[], release?: () => void): Promise<Submission[][]> {
   const client = await pool.connect();
   let broken: Error | undefined;
   const onError = (err: Error) => {
@@ -163,7 +167,7 @@ async function runFlush(pool: pg.Pool, enqueue: Enqueue, requests: readonly Subm
     begin = client.query('BEGIN');
     begin.catch(() => {});
     // Its first statement (the command insert) is queued right behind BEGIN, without waiting for it.
-    const submissions = await submitRequestsInTransaction(preparedSqlOf(client), (_sql, jobs) => enqueue(lastStatementOf(), jobs), requests);
+    const submissions = await submitRequestsInTransaction(preparedSqlOf(client), schema, (_sql, jobs) => enqueue(lastStatementOf(), jobs), requests);
     await begin;
     // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
     release?.();
@@ -204,8 +208,8 @@ async function runFlush(pool: pg.Pool, enqueue: Enqueue, requests: readonly Subm
 }
 
 /** Submits commands in a transaction of their own. */
-export async function submitCommands(pool: pg.Pool, enqueue: Enqueue, clientId: string, commands: readonly NewCommand[]): Promise<Submission[]> {
-  return withTransaction(pool, (client) => submitInTransaction(sqlOf(client), enqueue, clientId, commands));
+export async function submitCommands(pool: pg.Pool, schema: string, enqueue: Enqueue, clientId: string, commands: readonly NewCommand[]): Promise<Submission[]> {
+  return withTransaction(pool, (client) => submitInTransaction(sqlOf(client), schema, enqueue, clientId, commands));
 }
 
 export interface GroupSubmitter {
@@ -225,14 +229,14 @@ export const MAX_FLUSH_COMMANDS = 500;
  * database outage fails every request of the flush with its error, as it would have failed each alone.
  *
  * @example
- * const submitter = createGroupSubmitter({ pool, enqueue: queue.enqueue });
+ * const submitter = createGroupSubmitter({ pool, schema: 'oncely', enqueue: queue.enqueue });
  * const [submission] = await submitter.submit('anonymous', [{ id: 'c1', type: 'account.open', entityId: 'a1', expectedVersion: undefined, payload: {} }]);
  */
-export function createGroupSubmitter(deps: { pool: pg.Pool; enqueue: Enqueue; maxFlushCommands?: number }): GroupSubmitter {
+export function createGroupSubmitter(deps: { pool: pg.Pool; schema: string; enqueue: Enqueue; maxFlushCommands?: number }): GroupSubmitter {
   let transactions = 0;
   const run = (requests: readonly SubmissionRequest[], release?: () => void) => {
     transactions++;
-    return runFlush(deps.pool, deps.enqueue, requests, release);
+    return runFlush(deps.pool, deps.schema, deps.enqueue, requests, release);
   };
   const group = createGroupCommit<SubmissionRequest, Submission[]>({
     maxSize: deps.maxFlushCommands ?? MAX_FLUSH_COMMANDS,

@@ -66,14 +66,14 @@ async function openAccount(kit: BrokerKit, pool: TestDatabase['pool'], account: 
 
 async function notSucceeded(pool: TestDatabase['pool'], clientId: string) {
   const { rows } = await pool.query<{ id: string; status: string; error: unknown }>(
-    `SELECT id, status, error FROM commands WHERE client_id = $1 AND status <> 'succeeded'`,
+    `SELECT id, status, error FROM oncely.commands WHERE client_id = $1 AND status <> 'succeeded'`,
     [clientId],
   );
   return rows;
 }
 
 async function commandCount(pool: TestDatabase['pool'], clientId: string): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM commands WHERE client_id = $1', [clientId]);
+  const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM oncely.commands WHERE client_id = $1', [clientId]);
   return rows[0]?.n ?? -1;
 }
 
@@ -88,7 +88,8 @@ async function account(pool: TestDatabase['pool'], id: string): Promise<{ balanc
 async function waitForNoCommandsQueued(pool: TestDatabase['pool'], clientId: string, timeoutMs = 60_000) {
   await waitUntil(
     async () =>
-      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE client_id = $1 AND status IN ('queued', 'retrying')`, [clientId])).rows[0]?.n,
+      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE client_id = $1 AND status IN ('queued', 'retrying')`, [clientId])).rows[0]
+        ?.n,
     (n) => n === 0,
     timeoutMs,
     'every command to end',
@@ -245,7 +246,7 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     const kit = await useKit(broker);
     const db = await useDatabase();
     // A value PostgreSQL refuses, deterministically: retrying it would hold the message (and a prefetch slot) forever.
-    await db.pool.query(`ALTER TABLE commands ADD CONSTRAINT oncely_test_refused CHECK (id NOT LIKE '%-refused')`);
+    await db.pool.query(`ALTER TABLE oncely.commands ADD CONSTRAINT oncely_test_refused CHECK (id NOT LIKE '%-refused')`);
     const system = await useSystem(() => startTestSystem(db.url, { roles: { api: false, worker: true, inbox: true }, env: kit.env }));
     const a = `acct-${tag()}`;
     await openAccount(kit, db.pool, a);

@@ -98,7 +98,7 @@ export function describeOutbox(name: string, target: () => BrokerUnderTest): voi
     const rows = async (where = 'true') =>
       (
         await db.pool.query<EventRow>(
-          `SELECT sequence::int AS sequence, id, type, entity_id, command_id, payload, sent_at FROM outbox_events WHERE ${where} ORDER BY sequence`,
+          `SELECT sequence::int AS sequence, id, type, entity_id, command_id, payload, sent_at FROM oncely.outbox_events WHERE ${where} ORDER BY sequence`,
         )
       ).rows;
     const apply = async (commands: NewCommand[]) => {
@@ -148,7 +148,7 @@ export function describeOutbox(name: string, target: () => BrokerUnderTest): voi
       );
       const stored = await rows();
       // Every command succeeded: 6 funding credits, then per account and wave 2 credits and 2 transfer sides.
-      expect((await db.pool.query(`SELECT id FROM commands WHERE status <> 'succeeded'`)).rows).toEqual([]);
+      expect((await db.pool.query(`SELECT id FROM oncely.commands WHERE status <> 'succeeded'`)).rows).toEqual([]);
       expect(stored.length).toBe(6 + 6 * 4 * 4);
       const seen = await waitUntil(
         () => observer.seen(),
@@ -271,7 +271,7 @@ export function describeOutbox(name: string, target: () => BrokerUnderTest): voi
       expect(copies.slice(0, ids.length)).toEqual(ids);
       const second = copies.slice(ids.length);
       expect(ids.filter((id) => second.includes(id))).toEqual(second);
-      const marked = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE id = ANY($1) AND sent_at IS NOT NULL`, [ids]);
+      const marked = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.outbox_events WHERE id = ANY($1) AND sent_at IS NOT NULL`, [ids]);
       expect(marked.rows[0]!.n).toBe(ids.length);
     });
 
@@ -339,12 +339,14 @@ export function describeOutbox(name: string, target: () => BrokerUnderTest): voi
     it('sweeps sent events past OUTBOX_RETENTION and keeps recent ones; unsent events are published, not swept', async () => {
       const old = await rows(`entity_id LIKE '${name}-acc-%'`);
       expect(old.length).toBeGreaterThan(0);
-      await db.pool.query(`UPDATE outbox_events SET sent_at = now() - interval '2 days', created_at = now() - interval '2 days' WHERE entity_id LIKE '${name}-acc-%'`);
+      await db.pool.query(
+        `UPDATE oncely.outbox_events SET sent_at = now() - interval '2 days', created_at = now() - interval '2 days' WHERE entity_id LIKE '${name}-acc-%'`,
+      );
       const recent = await rows(`entity_id = '${name}-kill'`);
       const account = `${name}-late`;
       await apply([command(`open-${account}`, 'account.open', account)]);
       await apply([command(`l-${account}`, 'account.credit', account, { amount: 9 })]);
-      await db.pool.query(`UPDATE outbox_events SET created_at = now() - interval '3 days' WHERE entity_id = '${account}'`);
+      await db.pool.query(`UPDATE oncely.outbox_events SET created_at = now() - interval '3 days' WHERE entity_id = '${account}'`);
       const before = (await observer.seen()).length;
       const relay = await startRelay({ OUTBOX_RETENTION: '1d' });
       await waitUntil(

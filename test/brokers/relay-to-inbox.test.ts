@@ -134,7 +134,7 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('outbox to inbox through %
     await waitForAllTerminal(sender.pool);
     const events = (
       await sender.pool.query<{ id: string; entity_id: string; amount: string }>(
-        `SELECT id, entity_id, payload->>'amount' AS amount FROM outbox_events WHERE type = 'account.credited' ORDER BY sequence`,
+        `SELECT id, entity_id, payload->>'amount' AS amount FROM oncely.outbox_events WHERE type = 'account.credited' ORDER BY sequence`,
       )
     ).rows;
     expect(events).toHaveLength(12);
@@ -151,14 +151,14 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('outbox to inbox through %
     const published = JSON.parse(paused![1]!) as string[];
     expect(published.length).toBeGreaterThan(0);
     await pausing.kill();
-    const unsent = await sender.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox_events WHERE id = ANY($1) AND sent_at IS NULL', [published]);
+    const unsent = await sender.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM oncely.outbox_events WHERE id = ANY($1) AND sent_at IS NULL', [published]);
     expect(unsent.rows[0]?.n).toBe(published.length);
 
     // A second relay publishes everything, the killed relay's events again, with the same ids.
     const relay = await startTestSystem(sender.url, { roles: { api: false, worker: false, relay: true }, env: { ...relayEnv, RELAY_POLL_INTERVAL_MS: '20' } });
     cleanups.push(() => relay.stop());
     await waitUntil(
-      async () => (await sender.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox_events WHERE sent_at IS NULL')).rows[0]?.n,
+      async () => (await sender.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM oncely.outbox_events WHERE sent_at IS NULL')).rows[0]?.n,
       (n) => n === 0,
       60_000,
       'every event marked sent',
@@ -186,7 +186,7 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('outbox to inbox through %
     expect(final.map((r) => r.event_id)).toEqual(events.map((e) => e.id).toSorted());
     for (const event of events) expect(final.find((r) => r.event_id === event.id)).toMatchObject({ account_id: event.entity_id, amount: event.amount });
     const commands = await receiver.pool.query<{ n: number; ok: number }>(
-      `SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'succeeded')::int AS ok FROM commands WHERE client_id = $1`,
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'succeeded')::int AS ok FROM oncely.commands WHERE client_id = $1`,
       [kit.clientId],
     );
     expect(commands.rows[0]).toEqual({ n: events.length, ok: events.length });

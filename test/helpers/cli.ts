@@ -47,7 +47,7 @@ export interface RawCommand {
 /** Stores commands by hand, without jobs: states a test needs without running them. */
 export async function insertCommands(pool: pg.Pool, commands: readonly RawCommand[]): Promise<void> {
   await pool.query(
-    `INSERT INTO commands (client_id, id, type, entity_id, payload, fingerprint, status, submitted_at, updated_at, completed_at)
+    `INSERT INTO oncely.commands (client_id, id, type, entity_id, payload, fingerprint, status, submitted_at, updated_at, completed_at)
      SELECT c.client_id, c.id, c.type, c.entity_id, c.payload, 'by-hand', c.status, now() - interval '60 days', now(),
             CASE WHEN c.completed_ago IS NULL THEN NULL ELSE now() - c.completed_ago::interval END
      FROM jsonb_to_recordset($1::jsonb) AS c(client_id text, id text, type text, entity_id text, payload jsonb, status text, completed_ago text)`,
@@ -78,6 +78,6 @@ export async function businessCounts(pool: pg.Pool): Promise<Record<string, numb
 
 /** Ids of the commands of a client that are still stored, sorted. */
 export async function storedIds(pool: pg.Pool, clientId: string): Promise<string[]> {
-  const { rows } = await pool.query<{ id: string }>(`SELECT id FROM commands WHERE client_id = $1 ORDER BY id`, [clientId]);
+  const { rows } = await pool.query<{ id: string }>(`SELECT id FROM oncely.commands WHERE client_id = $1 ORDER BY id`, [clientId]);
   return rows.map((row) => row.id);
 }

@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedded.ts';
 import { runMigrations } from '../../src/db/migrate.ts';
+import { referenceDomains } from '../../src/domains/index.ts';
 import { startQueue } from '../../src/queue/boss.ts';
 import { databaseUrlFor } from './urls.ts';
 
@@ -43,7 +44,8 @@ export default async function setup(project: TestProject) {
   await admin.query(`DROP DATABASE IF EXISTS ${templateDatabase}`);
   await admin.query(`CREATE DATABASE ${templateDatabase}`);
   const templateUrl = databaseUrlFor(adminUrl, templateDatabase);
-  await runMigrations(templateUrl);
+  // The reference domains' tables too: the tests serve them (a test of a library user's database migrates its own).
+  await runMigrations(templateUrl, { domains: referenceDomains });
   const queue = await startQueue({
     connectionString: templateUrl,
     maxAttempts: 5,

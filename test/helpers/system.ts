@@ -9,7 +9,9 @@ import type { Registry } from '../../src/core/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ApplyHooks } from '../../src/processor/apply.ts';
 import { startSystem, type Roles, type System } from '../../src/system.ts';
-import { SELECT_COMMANDS, type CommandRow } from '../../src/processor/sql.ts';
+import { commandsSql } from '../../src/db/commands-sql.ts';
+import { DEFAULT_SCHEMA } from '../../src/db/engine-schema.ts';
+import { sqlOf } from '../../src/db/pool.ts';
 import { toCommandStatus } from '../../src/processor/status.ts';
 
 /** Settings that make crashes and retries show up in seconds, not minutes. */
@@ -55,7 +57,7 @@ export async function waitUntil<T>(read: () => T | Promise<T>, done: (value: T) 
 }
 
 export async function readStatus(pool: pg.Pool, id: string, clientId = 'anonymous'): Promise<CommandStatus | null> {
-  const { rows } = await pool.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
+  const rows = await commandsSql(DEFAULT_SCHEMA).select(sqlOf(pool), clientId, [id]);
   return rows[0] ? toCommandStatus(rows[0]) : null;
 }
 
@@ -73,7 +75,7 @@ export async function waitForTerminal(pool: pg.Pool, id: string, timeoutMs = 30_
 /** Waits until no command is left queued or retrying. */
 export async function waitForAllTerminal(pool: pg.Pool, timeoutMs = 60_000): Promise<void> {
   await waitUntil(
-    async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1,
+    async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE status IN ('queued', 'retrying')`)).rows[0]?.n ?? -1,
     (n) => n === 0,
     timeoutMs,
     'every command to end',

@@ -83,7 +83,7 @@ describe('batch fallback', () => {
       expect(JSON.stringify(status.error)).not.toMatch(/UPDATE|unnest|at .*\.ts/);
     }
     const { rows: good } = await db.pool.query<{ status: string; attempts: number; n: number }>(
-      `SELECT status, max(attempts)::int AS attempts, count(*)::int AS n FROM commands WHERE id LIKE 'fb-credit-%' GROUP BY status, attempts`,
+      `SELECT status, max(attempts)::int AS attempts, count(*)::int AS n FROM oncely.commands WHERE id LIKE 'fb-credit-%' GROUP BY status, attempts`,
     );
     expect(good).toEqual([{ status: 'succeeded', attempts: 1, n: 20 }]);
     const { rows: ledger } = await db.pool.query<{ command_id: string; n: number }>(

@@ -43,7 +43,7 @@ async function applyDirectly(ids: readonly string[]): Promise<number> {
   const deliveries: Delivery[] = ids.map((id) => ({ clientId: 'anonymous', id, entityId: '', attempt: 1, lastAttempt: false }));
   return withTransaction(system.pool, async (client) => {
     const counter = counting(sqlOf(client));
-    const settlements = await applyBatch(counter.sql, createDefaultRegistry(), deliveries, { maxFailures: 5 });
+    const settlements = await applyBatch(counter.sql, createDefaultRegistry(), deliveries, { schema: 'oncely', maxFailures: 5 });
     expect(settlements.every((s) => s.kind === 'complete')).toBe(true);
     return counter.count();
   });
@@ -70,7 +70,7 @@ describe('batch round trips', () => {
     expect(statements).toBeLessThanOrEqual(10);
 
     const { rows: statuses } = await db.pool.query<{ status: string; n: number }>(
-      `SELECT status, count(*)::int AS n FROM commands WHERE id LIKE 'rt-c-%' GROUP BY status ORDER BY status`,
+      `SELECT status, count(*)::int AS n FROM oncely.commands WHERE id LIKE 'rt-c-%' GROUP BY status ORDER BY status`,
     );
     const refused = mixed.filter((c) => c.type === 'account.debit').length;
     expect(statuses).toEqual([
@@ -112,7 +112,7 @@ describe('batch round trips', () => {
     await system.commands.submit('anonymous', chain);
     // A fallback would probe each command alone: far more statements than one set pass.
     expect(await applyDirectly(chain.map((c) => c.id))).toBeLessThanOrEqual(12);
-    const { rows } = await db.pool.query<{ id: string; status: string }>(`SELECT id, status FROM commands WHERE id LIKE 'rt-chain-%' ORDER BY id`);
+    const { rows } = await db.pool.query<{ id: string; status: string }>(`SELECT id, status FROM oncely.commands WHERE id LIKE 'rt-chain-%' ORDER BY id`);
     expect(rows.every((row) => row.status === 'succeeded')).toBe(true);
     const { rows: account } = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'rt-chain'`);
     expect(account).toEqual([{ balance: 500 - 120 + 30, version: 4 }]);

@@ -167,9 +167,9 @@ describe('oncely stats and migrate', () => {
       deadLetters: number;
       duplicates: { stored: boolean; note: string };
     };
-    const { rows } = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM commands GROUP BY status`);
+    const { rows } = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM oncely.commands GROUP BY status`);
     for (const { status, n } of rows) expect(stats.byStatus[status]).toBe(n);
-    const { rows: types } = await db.pool.query<{ type: string; n: number }>(`SELECT type, count(*)::int AS n FROM commands GROUP BY type`);
+    const { rows: types } = await db.pool.query<{ type: string; n: number }>(`SELECT type, count(*)::int AS n FROM oncely.commands GROUP BY type`);
     for (const { type, n } of types) expect(stats.byType[type]?.total).toBe(n);
     expect(stats.deadLetters).toBe(stats.byStatus['dead']);
     expect(stats.queueDepth).toBe((stats.byStatus['queued'] ?? 0) + (stats.byStatus['retrying'] ?? 0));
@@ -203,23 +203,23 @@ describe('oncely purge', () => {
     ]);
     // More than two batches' worth of old ended commands.
     await db.pool.query(
-      `INSERT INTO commands (client_id, id, type, entity_id, payload, fingerprint, status, completed_at)
+      `INSERT INTO oncely.commands (client_id, id, type, entity_id, payload, fingerprint, status, completed_at)
        SELECT 'bulk', 'bulk-' || i, 'account.credit', 'alice', '{"amount":1}', 'by-hand', 'succeeded', now() - interval '8 days'
        FROM generate_series(1, 2345) AS i`,
     );
     const business = await businessCounts(db.pool);
-    const total = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands`)).rows[0]!.n;
+    const total = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands`)).rows[0]!.n;
 
     const dry = await oncely('purge', '--older-than', '7d', '--dry-run', '--json');
     expect(JSON.parse(dry.stdout)).toMatchObject({ purged: 2345 + 4, dryRun: true });
-    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands`)).rows[0]!.n).toBe(total);
+    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands`)).rows[0]!.n).toBe(total);
 
     const run = await oncely('purge', '--older-than', '7d', '--json');
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ purged: 2345 + 4, dryRun: false });
     expect(await storedIds(db.pool, 'purge')).toEqual(['backing-off', 'odd-queued', 'odd-retrying', ...old.map((status) => `recent-${status}`), 'waiting'].sort());
     expect(await storedIds(db.pool, 'bulk')).toEqual([]);
-    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands`)).rows[0]!.n).toBe(total - 2345 - 4);
+    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands`)).rows[0]!.n).toBe(total - 2345 - 4);
     expect(await businessCounts(db.pool)).toEqual(business);
     // The reference commands of this file ended moments ago: they stay.
     expect((await oncely('status', 'credit-alice', '--json')).code).toBe(0);

@@ -257,7 +257,7 @@ describe('a domain declared outside oncely', () => {
     expect(invalid.body).toMatchObject({ code: 'invalid_payload' });
     const paths = (invalid.body['errors'] as { path: string }[]).map((error) => error.path);
     expect(paths).toEqual(expect.arrayContaining(['payload.title', 'payload.price']));
-    expect((await db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE id IN ('x1', 'x2')`)).rows[0]).toEqual({ n: 0 });
+    expect((await db.pool.query(`SELECT count(*)::int AS n FROM oncely.commands WHERE id IN ('x1', 'x2')`)).rows[0]).toEqual({ n: 0 });
   });
 
   it('documents its route, its schema and its command types in /openapi.json, beside the reference ones', async () => {

@@ -96,13 +96,15 @@ describe('deadlock-free', () => {
     await waitForAllTerminal(db.pool, 120_000);
 
     expect(await deadlocks()).toBe(before);
-    const { rows: outcomes } = await db.pool.query<{ status: string; attempts: number }>(`SELECT status, max(attempts)::int AS attempts FROM commands GROUP BY status`);
+    const { rows: outcomes } = await db.pool.query<{ status: string; attempts: number }>(
+      `SELECT status, max(attempts)::int AS attempts FROM oncely.commands GROUP BY status`,
+    );
     // Contention is not a failure: nobody was retried, nothing died.
     for (const row of outcomes) {
       expect(['succeeded', 'rejected']).toContain(row.status);
       expect(row.attempts).toBe(1);
     }
-    const { rows: succeeded } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status = 'succeeded' AND id LIKE 'dl-t-%'`);
+    const { rows: succeeded } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE status = 'succeeded' AND id LIKE 'dl-t-%'`);
     expect(succeeded[0]!.n).toBeGreaterThan(800);
 
     // Each account equals its ledger; each ledger row's balance_after is the running sum in commit order.

@@ -30,7 +30,7 @@ describe('dedupe', () => {
     const replayed = responses.filter((r) => r.headers.get('idempotent-replayed') === 'true');
     expect(replayed.length).toBe(49);
     await waitForTerminal(db.pool, 'credit-d1');
-    const commands = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = 'credit-d1'`);
+    const commands = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id = 'credit-d1'`);
     expect(commands.rows[0]?.n).toBe(1);
     const ledger = await db.pool.query(`SELECT count(*)::int AS n, sum(amount)::int AS total FROM ledger_entries WHERE command_id = 'credit-d1'`);
     expect(ledger.rows[0]).toEqual({ n: 1, total: 700 });
@@ -56,7 +56,7 @@ describe('dedupe', () => {
     expect(reused.status).toBe(422);
     expect(reused.headers.get('content-type')).toContain('application/problem+json');
     expect(((await reused.json()) as { code: string }).code).toBe('idempotency_key_reused');
-    const commands = await db.pool.query(`SELECT entity_id FROM commands WHERE id = 'open-d3'`);
+    const commands = await db.pool.query(`SELECT entity_id FROM oncely.commands WHERE id = 'open-d3'`);
     expect(commands.rows).toEqual([{ entity_id: 'd3' }]);
   });
 

@@ -66,7 +66,7 @@ const printOf = (sent: Sent) => fingerprint({ type: sent.type, entityId: sent.en
 async function expectAnswersOfOneAfterAnother(answers: readonly Answer[]): Promise<void> {
   const ids = [...new Set(answers.map((a) => a.sent.id))];
   const { rows } = await db.pool.query<{ id: string; fingerprint: string; n: number }>(
-    `SELECT id, fingerprint, count(*) OVER (PARTITION BY id)::int AS n FROM commands WHERE id = ANY($1::text[])`,
+    `SELECT id, fingerprint, count(*) OVER (PARTITION BY id)::int AS n FROM oncely.commands WHERE id = ANY($1::text[])`,
     [ids],
   );
   const stored = new Map(rows.map((row) => [row.id, row]));
@@ -105,7 +105,7 @@ describe('group-committed submission', () => {
     // One after another, the stored body is always the first one sent.
     const firstBody = new Map<string, string>();
     for (const a of sequential) if (!firstBody.has(a.sent.id)) firstBody.set(a.sent.id, printOf(a.sent));
-    const { rows: seqRows } = await db.pool.query<{ id: string; fingerprint: string }>(`SELECT id, fingerprint FROM commands WHERE id LIKE 'seq-%'`);
+    const { rows: seqRows } = await db.pool.query<{ id: string; fingerprint: string }>(`SELECT id, fingerprint FROM oncely.commands WHERE id LIKE 'seq-%'`);
     expect(seqRows.every((row) => firstBody.get(row.id) === row.fingerprint)).toBe(true);
 
     const concurrent = await Promise.all(requests('con').map(post));
@@ -115,7 +115,7 @@ describe('group-committed submission', () => {
     const { rows } = await db.pool.query<{ commands: number; transactions: number; jobs_alone: number }>(
       `SELECT count(*)::int AS commands, count(DISTINCT c.xmin::text)::int AS transactions,
               count(*) FILTER (WHERE j.n IS DISTINCT FROM 1)::int AS jobs_alone
-       FROM commands c
+       FROM oncely.commands c
        LEFT JOIN LATERAL (
          SELECT count(*)::int AS n FROM pgboss.job j
          WHERE (j.data->>'id' = c.id OR j.data->'commands' @> jsonb_build_array(jsonb_build_object('id', c.id)))
@@ -145,7 +145,7 @@ describe('group-committed submission', () => {
       expect(Number(results[k]!.outcome === 'accepted') + Number(!single.replayed)).toBe(1);
     }
     expect(results.slice(10, 25).every((r) => r.outcome === 'accepted')).toBe(true);
-    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id LIKE 'gb-%'`);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id LIKE 'gb-%'`);
     expect(rows[0]!.n).toBe(25);
   });
 });

@@ -83,7 +83,7 @@ describe('API keys', () => {
   });
 
   it('stores a digest of the key as the client id, never the key', async () => {
-    const { rows } = await db.pool.query<{ client_id: string }>(`SELECT DISTINCT client_id FROM commands ORDER BY client_id`);
+    const { rows } = await db.pool.query<{ client_id: string }>(`SELECT DISTINCT client_id FROM oncely.commands ORDER BY client_id`);
     expect(rows.map((row) => row.client_id)).toEqual([clientIdOf(ALPHA), clientIdOf(BRAVO)].sort());
     for (const { client_id } of rows) expect(client_id).not.toContain('0123456789abcdef');
   });

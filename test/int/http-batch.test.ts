@@ -26,7 +26,7 @@ const postBatch = (body: unknown) =>
   Promise.resolve(api.app!.request('/v1/commands/batch', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }));
 
 async function counts(prefix: string): Promise<{ commands: number; jobs: number }> {
-  const commands = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id LIKE $1`, [`${prefix}%`]);
+  const commands = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id LIKE $1`, [`${prefix}%`]);
   // A job carries one command, or several stored together ({ commands: [...] }): count the commands jobs carry.
   const jobs = await db.pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM pgboss.job j,
@@ -86,7 +86,7 @@ describe('POST /v1/commands/batch', () => {
       expect(result.problem).toMatchObject({ type: expect.any(String), title: expect.any(String), status: expect.any(Number), detail: expect.any(String) });
     }
     expect(await counts('b-')).toEqual({ commands: 4, jobs: 4 });
-    const stored = await db.pool.query(`SELECT id, entity_id FROM commands WHERE id IN ('b-5', 'b-existing') ORDER BY id`);
+    const stored = await db.pool.query(`SELECT id, entity_id FROM oncely.commands WHERE id IN ('b-5', 'b-existing') ORDER BY id`);
     expect(stored.rows).toEqual([
       { id: 'b-5', entity_id: 'b5' },
       { id: 'b-existing', entity_id: 'bx' },

@@ -108,7 +108,7 @@ describe('dead letters', () => {
     expect(done).toMatchObject({ id: 'frag-1', status: 'succeeded', result: { balance: 10 } });
     expect(await ledgerOf('dl')).toEqual([{ command_id: 'frag-1', amount: 10 }]);
     expect((await problemOf(oncely.replay('frag-1'))).code).toBe('not_dead');
-    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = 'frag-1'`);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id = 'frag-1'`);
     expect(rows[0]?.n).toBe(1);
   });
 

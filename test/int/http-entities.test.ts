@@ -108,7 +108,7 @@ describe('entity reads', () => {
       expect(res.status, bad).toBe(400);
       expect(((await res.json()) as { code: string; errors: { path: string }[] }).errors[0]?.path).toBe('If-Match');
     }
-    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id IN ('credit-e1-y', 'credit-e1-z')`);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id IN ('credit-e1-y', 'credit-e1-z')`);
     expect(rows[0]?.n).toBe(0);
   });
 });

@@ -83,7 +83,7 @@ describe('GET /v1/stats', () => {
     expect(p50!).toBeLessThanOrEqual(p90!);
     expect(p90!).toBeLessThanOrEqual(p99!);
     // Latency is measured by the database: commit of the outcome minus the submission.
-    const { rows } = await db.pool.query<{ max: number }>(`SELECT max(extract(epoch FROM completed_at - submitted_at))::float8 AS max FROM commands`);
+    const { rows } = await db.pool.query<{ max: number }>(`SELECT max(extract(epoch FROM completed_at - submitted_at))::float8 AS max FROM oncely.commands`);
     expect(p99!).toBeLessThanOrEqual(rows[0]!.max + 1e-6);
 
     expect(figures.queue).toEqual({ queued: 0, retrying: 0, depth: 0, oldestQueuedSeconds: null });

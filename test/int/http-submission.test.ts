@@ -42,7 +42,7 @@ async function expectProblem(res: Response, status: number, code: string): Promi
   return body;
 }
 
-const count = async (id: string) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = $1`, [id])).rows[0]?.n;
+const count = async (id: string) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id = $1`, [id])).rows[0]?.n;
 
 describe('POST /v1/commands', () => {
   it('stores and queues a new command: 202 with Location and the CommandStatus', async () => {
@@ -99,7 +99,7 @@ describe('POST /v1/commands', () => {
   it('refuses the same id with a different request: 422 idempotency_key_reused, nothing stored', async () => {
     await post('/v1/commands', { id: 'open-s5', type: 'account.open', entityId: 's5' });
     await expectProblem(await post('/v1/commands', { id: 'open-s5', type: 'account.open', entityId: 's5', payload: { currency: 'USD' } }), 422, 'idempotency_key_reused');
-    const rows = await db.pool.query(`SELECT payload FROM commands WHERE id = 'open-s5'`);
+    const rows = await db.pool.query(`SELECT payload FROM oncely.commands WHERE id = 'open-s5'`);
     expect(rows.rows).toEqual([{ payload: {} }]);
   });
 
@@ -210,7 +210,7 @@ describe('routes and failures', () => {
     const dead = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 1000 });
     dead.on('error', () => {});
     const errors: unknown[] = [];
-    const commands = createCommandService({ pool: dead, enqueue: async () => {}, listener: undefined });
+    const commands = createCommandService({ pool: dead, schema: 'oncely', enqueue: async () => {}, listener: undefined });
     const reads = stubReads((read) =>
       read.operationId === 'getAccount' ? Promise.reject(new Error('secret SQL: SELECT * FROM accounts at /work/main/src/x.ts')) : Promise.resolve(null),
     );

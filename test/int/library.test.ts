@@ -144,7 +144,7 @@ const jobsFor = async (id: string) =>
       [id],
     )
   ).rows[0]!.n;
-const commandCount = async (ids: string[]) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = ANY($1)`, [ids])).rows[0]!.n;
+const commandCount = async (ids: string[]) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id = ANY($1)`, [ids])).rows[0]!.n;
 const total = async (id: string) => (await db.pool.query<{ total: number }>(`SELECT total FROM lib_counters WHERE id = $1`, [id])).rows[0]?.total;
 
 /** BEGIN, fn, COMMIT (or ROLLBACK when it throws) on a client of the test's pool. */

@@ -178,7 +178,7 @@ describe('metrics of an api and a worker in one process', () => {
     expect(unknown(after) - unknown(before)).toBe(200);
     expect([...after.labelValues('oncely_http_requests_total', 'route')].filter((r) => r.includes('made'))).toEqual([]);
     // Nothing was stored for them.
-    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id LIKE 'm-x-%' OR id LIKE 'm-y-%'`)).rows[0]?.n).toBe(0);
+    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id LIKE 'm-x-%' OR id LIKE 'm-y-%'`)).rows[0]?.n).toBe(0);
   });
 });
 

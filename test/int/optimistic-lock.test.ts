@@ -38,7 +38,7 @@ describe('optimistic-lock', () => {
     );
     await waitForAllTerminal(db.pool);
     const { rows } = await db.pool.query<{ status: string; error: { code: string; details: unknown } | null; payload: { amount: number } }>(
-      `SELECT status, error, payload FROM commands WHERE id LIKE 'ol-1-credit-%'`,
+      `SELECT status, error, payload FROM oncely.commands WHERE id LIKE 'ol-1-credit-%'`,
     );
     const won = rows.filter((r) => r.status === 'succeeded');
     const lost = rows.filter((r) => r.status === 'conflict');
@@ -60,7 +60,7 @@ describe('optimistic-lock', () => {
       Array.from({ length: 200 }, (_, i) => system.commands.submit('anonymous', [command(`ol-2-credit-${i}`, 'account.credit', 'ol-2', { amount: i + 1 })])),
     );
     await waitForAllTerminal(db.pool);
-    const statuses = await db.pool.query(`SELECT status, count(*)::int AS n FROM commands WHERE id LIKE 'ol-2-credit-%' GROUP BY status`);
+    const statuses = await db.pool.query(`SELECT status, count(*)::int AS n FROM oncely.commands WHERE id LIKE 'ol-2-credit-%' GROUP BY status`);
     expect(statuses.rows).toEqual([{ status: 'succeeded', n: 200 }]);
     const expected = (200 * 201) / 2;
     const account = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'ol-2'`);

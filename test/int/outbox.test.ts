@@ -14,16 +14,17 @@ import { accountRows } from '../../src/domains/accounts/rows.ts';
 import { referenceDomains } from '../../src/domains/index.ts';
 import { commandsOf } from '../../src/core/domain.ts';
 import { createLogger } from '../../src/log.ts';
-import { claimEvents, markSent } from '../../src/outbox/claim.ts';
+import { outboxSql } from '../../src/db/outbox-sql.ts';
 import type { OutboundMessage } from '../../src/outbox/message.ts';
 import type { Publisher } from '../../src/outbox/publisher.ts';
 import { relayRound, startRelay, sweepOutbox } from '../../src/outbox/relay.ts';
-import { insertEvents } from '../../src/processor/events.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { creditWithSql } from '../helpers/imperative.ts';
 import { startTestSystem, waitForAllTerminal, waitUntil } from '../helpers/system.ts';
+
+const outbox = outboxSql('oncely');
 
 /** Emits, then refuses: nothing it emitted may be stored. */
 const emitThenRefuse = defineCommand({
@@ -121,7 +122,7 @@ interface Row {
 const events = async (where = 'true', values: unknown[] = []) =>
   (
     await db.pool.query<Row>(
-      `SELECT sequence::int AS sequence, id, client_id, command_id, position, type, entity_id, payload, sent_at FROM outbox_events WHERE ${where} ORDER BY 1`,
+      `SELECT sequence::int AS sequence, id, client_id, command_id, position, type, entity_id, payload, sent_at FROM oncely.outbox_events WHERE ${where} ORDER BY 1`,
       values,
     )
   ).rows;
@@ -161,7 +162,7 @@ describe('outbox: events stored with the effect', () => {
     );
     await apply(batch);
 
-    const statuses = new Map((await db.pool.query<{ id: string; status: string }>(`SELECT id, status FROM commands`)).rows.map((r) => [r.id, r.status]));
+    const statuses = new Map((await db.pool.query<{ id: string; status: string }>(`SELECT id, status FROM oncely.commands`)).rows.map((r) => [r.id, r.status]));
     const stored = await events();
     // Every event belongs to a succeeded command; every refused, conflicting or dead command has none.
     for (const event of stored) expect(statuses.get(event.command_id)).toBe('succeeded');
@@ -357,17 +358,17 @@ describe('outbox: the relay’s claim', () => {
           entityId: `${prefix}-${e}`,
           payload: { n },
         });
-    await insertEvents(db.pool, storedEvents({ clientId: 'claims', id: `${prefix}-seed` }, drafts));
+    await outbox.insert(db.pool, storedEvents({ clientId: 'claims', id: `${prefix}-seed` }, drafts));
   }
 
   it('gives a second claimer nothing of an entity whose head the first holds, and the next event only once the head is marked', async () => {
-    await db.pool.query(`UPDATE outbox_events SET sent_at = now() WHERE sent_at IS NULL`);
+    await db.pool.query(`UPDATE oncely.outbox_events SET sent_at = now() WHERE sent_at IS NULL`);
     await seed('cl', 3, 2);
     const one = await db.pool.connect();
     const two = await db.pool.connect();
     try {
       await one.query('BEGIN');
-      const first = await claimEvents(one, 100);
+      const first = await outbox.claim(one, 100);
       expect(first.map((e) => [e.entity_id, e.payload['n']])).toEqual([
         ['cl-0', 0],
         ['cl-1', 0],
@@ -377,13 +378,13 @@ describe('outbox: the relay’s claim', () => {
         ['cl-2', 1],
       ]);
       await two.query('BEGIN');
-      expect(await claimEvents(two, 100)).toEqual([]);
+      expect(await outbox.claim(two, 100)).toEqual([]);
       await two.query('COMMIT');
       // The holder marks only cl-0's head and commits: cl-0's second event is now a head; the rest come back.
-      await markSent(one, [first[0]!.sequence]);
+      await outbox.markSent(one, [first[0]!.sequence]);
       await one.query('COMMIT');
       await two.query('BEGIN');
-      const second = await claimEvents(two, 100);
+      const second = await outbox.claim(two, 100);
       expect(second.map((e) => [e.entity_id, e.payload['n']])).toEqual([
         ['cl-1', 0],
         ['cl-2', 0],
@@ -393,14 +394,14 @@ describe('outbox: the relay’s claim', () => {
       ]);
       // While `two` holds them, a third claimer gets nothing, not even cl-0's second event.
       await one.query('BEGIN');
-      expect(await claimEvents(one, 100)).toEqual([]);
+      expect(await outbox.claim(one, 100)).toEqual([]);
       await one.query('COMMIT');
       await two.query('ROLLBACK');
     } finally {
       one.release();
       two.release();
     }
-    await db.pool.query(`UPDATE outbox_events SET sent_at = now() WHERE sent_at IS NULL`);
+    await db.pool.query(`UPDATE oncely.outbox_events SET sent_at = now() WHERE sent_at IS NULL`);
   });
 
   it('with two relays at once, publishes every event once, each entity in stored order, never past an unmarked earlier event', async () => {
@@ -421,7 +422,7 @@ describe('outbox: the relay’s claim', () => {
           };
           const sequence = Number(message.headers['oncely-sequence']);
           // Every earlier event of this entity is marked sent, or was published by this relay in this round.
-          const { rows } = await checker.query<{ id: string }>(`SELECT id FROM outbox_events WHERE entity_id = $1 AND sequence < $2 AND sent_at IS NULL`, [
+          const { rows } = await checker.query<{ id: string }>(`SELECT id FROM oncely.outbox_events WHERE entity_id = $1 AND sequence < $2 AND sent_at IS NULL`, [
             envelope.entityId,
             sequence,
           ]);
@@ -442,6 +443,7 @@ describe('outbox: the relay’s claim', () => {
     const publishers = [fake(1), fake(2)];
     const relays = publishers.map((publisher) =>
       startRelay({
+        schema: 'oncely',
         pool: db.pool,
         publisher,
         batchSize: 5,
@@ -487,6 +489,7 @@ describe('outbox: the relay’s claim', () => {
       async close() {},
     };
     const round = await relayRound({
+      schema: 'oncely',
       pool: db.pool,
       publisher: failing,
       batchSize: 100,
@@ -504,13 +507,13 @@ describe('outbox: the relay’s claim', () => {
 
 describe('outbox: retention', () => {
   it('deletes sent events older than the retention, never an unsent one', async () => {
-    await db.pool.query(`UPDATE outbox_events SET sent_at = now() WHERE sent_at IS NULL AND entity_id NOT LIKE 'cf-%'`);
-    await db.pool.query(`UPDATE outbox_events SET created_at = now() - interval '30 days' WHERE entity_id LIKE 'cf-%'`);
-    await db.pool.query(`UPDATE outbox_events SET sent_at = now() - interval '2 hours' WHERE entity_id LIKE 'ob-%' AND sent_at IS NOT NULL`);
+    await db.pool.query(`UPDATE oncely.outbox_events SET sent_at = now() WHERE sent_at IS NULL AND entity_id NOT LIKE 'cf-%'`);
+    await db.pool.query(`UPDATE oncely.outbox_events SET created_at = now() - interval '30 days' WHERE entity_id LIKE 'cf-%'`);
+    await db.pool.query(`UPDATE oncely.outbox_events SET sent_at = now() - interval '2 hours' WHERE entity_id LIKE 'ob-%' AND sent_at IS NOT NULL`);
     const before = await events();
     const old = before.filter((e) => e.entity_id.startsWith('ob-') || (e.entity_id.startsWith('cf-') && e.sent_at && e.sent_at.getTime() < Date.now() - 3_600_000));
     expect(old.length).toBeGreaterThan(0);
-    expect(await sweepOutbox(db.pool, 3_600_000)).toBe(old.length);
+    expect(await sweepOutbox(db.pool, 'oncely', 3_600_000)).toBe(old.length);
     const after = await events();
     expect(after.length).toBe(before.length - old.length);
     expect(after.filter((e) => e.entity_id.startsWith('ob-'))).toEqual([]);

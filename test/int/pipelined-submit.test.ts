@@ -38,7 +38,7 @@ const kinds = (texts: readonly string[]) =>
   texts.map((text) =>
     text === 'BEGIN' || text === 'COMMIT' || text === 'ROLLBACK'
       ? text
-      : /insert into commands\b/i.test(text)
+      : /insert into "oncely"\."commands"/i.test(text)
         ? 'commands'
         : /job/i.test(text)
           ? 'jobs'
@@ -51,11 +51,11 @@ describe('pipelined submission flush', () => {
       await new Promise((resolve) => setTimeout(resolve, 30));
       await sql.query(`SELECT 'job' AS job`);
     };
-    const submitter = createGroupSubmitter({ pool, enqueue: slowEnqueue });
+    const submitter = createGroupSubmitter({ pool, schema: 'oncely', enqueue: slowEnqueue });
     const [submission] = await submitter.submit('anonymous', [command('p1')]);
     expect(submission?.outcome).toBe('accepted');
     expect(kinds(queued)).toEqual(['BEGIN', 'commands', 'jobs', 'COMMIT']);
-    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = 'p1'`);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id = 'p1'`);
     expect(rows[0]?.n).toBe(1);
   });
 
@@ -63,10 +63,10 @@ describe('pipelined submission flush', () => {
     const failingEnqueue: Enqueue = async (sql) => {
       await sql.query(`SELECT 1 / 0 AS job`);
     };
-    const submitter = createGroupSubmitter({ pool, enqueue: failingEnqueue });
+    const submitter = createGroupSubmitter({ pool, schema: 'oncely', enqueue: failingEnqueue });
     await expect(submitter.submit('anonymous', [command('p2')])).rejects.toThrow(/division by zero/);
     expect(kinds(queued).slice(0, 4)).toEqual(['BEGIN', 'commands', 'jobs', 'COMMIT']);
-    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = 'p2'`);
+    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id = 'p2'`);
     expect(rows[0]?.n).toBe(0);
   });
 
@@ -75,7 +75,7 @@ describe('pipelined submission flush', () => {
       await sql.query(`SELECT 'job' AS job`);
       await sql.query(`SELECT 'job again' AS job`);
     };
-    const submitter = createGroupSubmitter({ pool, enqueue: twoStatements });
+    const submitter = createGroupSubmitter({ pool, schema: 'oncely', enqueue: twoStatements });
     await expect(submitter.submit('anonymous', [command('p3')])).rejects.toThrow(/second statement/);
     expect(kinds(queued)).not.toContain("SELECT 'job again' AS job");
   });

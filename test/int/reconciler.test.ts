@@ -44,7 +44,7 @@ async function waitUntilOlderThan(pool: pg.Pool, ids: readonly string[], seconds
   await waitUntil(
     async () =>
       (
-        await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id = ANY($1::text[]) AND updated_at < now() - make_interval(secs => $2)`, [
+        await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id = ANY($1::text[]) AND updated_at < now() - make_interval(secs => $2)`, [
           ids,
           seconds,
         ])
@@ -104,7 +104,7 @@ describe('reconciler: a worker system queues commands whose job vanished again',
     expect((Date.now() - submitted) / 1000).toBeLessThan(grace + 2 * 1 + 8);
 
     const { rows: statuses } = await db.pool.query<{ status: string; n: number }>(
-      `SELECT status, count(*)::int AS n FROM commands WHERE id = ANY($1::text[]) GROUP BY status`,
+      `SELECT status, count(*)::int AS n FROM oncely.commands WHERE id = ANY($1::text[]) GROUP BY status`,
       [ids],
     );
     expect(statuses).toEqual([{ status: 'succeeded', n: ids.length }]);
@@ -116,7 +116,7 @@ describe('reconciler: a worker system queues commands whose job vanished again',
     expect(ledger.rows.every((row) => row.n === 1)).toBe(true);
     const account = await db.pool.query(`SELECT balance::int AS balance, version FROM accounts WHERE id = 'r1'`);
     expect(account.rows[0]).toEqual({ balance: (ids.length * (ids.length + 1)) / 2, version: ids.length + 1 });
-    expect((await db.pool.query(`SELECT id, status FROM commands WHERE id IN ('open-r2', 'credit-r2') ORDER BY id`)).rows).toEqual([
+    expect((await db.pool.query(`SELECT id, status FROM oncely.commands WHERE id IN ('open-r2', 'credit-r2') ORDER BY id`)).rows).toEqual([
       { id: 'credit-r2', status: 'succeeded' },
       { id: 'open-r2', status: 'succeeded' },
     ]);
@@ -142,6 +142,7 @@ describe('reconciler: what it queues again', () => {
     const pool = new pg.Pool({ connectionString: db.url, max: 3 });
     pools.push(pool);
     const reconciler = startReconciler({
+      schema: 'oncely',
       pool,
       intervalSeconds: 3600,
       graceSeconds: GRACE,
@@ -168,7 +169,7 @@ describe('reconciler: what it queues again', () => {
       applicationName: 'oncely-test',
       onError: () => {},
     });
-    commands = createCommandService({ pool: db.pool, enqueue: queue.enqueue, listener: undefined });
+    commands = createCommandService({ pool: db.pool, schema: 'oncely', enqueue: queue.enqueue, listener: undefined });
   });
   afterAll(async () => {
     for (const reconciler of reconcilers) await reconciler.stop();
@@ -235,7 +236,7 @@ describe('reconciler: what it queues again', () => {
     const holder = await db.pool.connect();
     try {
       await holder.query('BEGIN');
-      await holder.query(`SELECT 1 FROM commands WHERE id = 'held-1' FOR UPDATE`);
+      await holder.query(`SELECT 1 FROM oncely.commands WHERE id = 'held-1' FOR UPDATE`);
       expect((await reconcilerOnItsOwnPool().sweep()).requeued.map((ref) => ref.id)).not.toContain('held-1');
     } finally {
       await holder.query('ROLLBACK');

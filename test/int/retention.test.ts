@@ -21,12 +21,12 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const count = async (where: string) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE ${where}`)).rows[0]!.n;
+const count = async (where: string) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE ${where}`)).rows[0]!.n;
 
 /** Old ended commands of client `client`, in every ended status, completed `ago` ago. */
 async function insertEnded(client: string, n: number, ago: string): Promise<void> {
   await db.pool.query(
-    `INSERT INTO commands (client_id, id, type, entity_id, payload, fingerprint, status, completed_at)
+    `INSERT INTO oncely.commands (client_id, id, type, entity_id, payload, fingerprint, status, completed_at)
      SELECT $1, $1 || '-' || i, 'account.credit', 'nobody', '{"amount":1}', 'by-hand',
             (ARRAY['succeeded', 'rejected', 'conflict', 'dead'])[1 + i % 4], now() - $3::interval
      FROM generate_series(1, $2::int) AS i`,
@@ -102,11 +102,11 @@ describe('COMMAND_RETENTION', () => {
       const cutoff = await retentionCutoff(pool, 30 * 86_400_000);
 
       // A worker's sweep gives way at once.
-      expect(await purgeBatch(pool, cutoff, 1000, { wait: false })).toBeNull();
-      expect(await purgeEndedCommands(pool, { cutoff, wait: false })).toEqual({ purged: 0, busy: true });
+      expect(await purgeBatch(pool, 'oncely', cutoff, 1000, { wait: false })).toBeNull();
+      expect(await purgeEndedCommands(pool, { schema: 'oncely', cutoff, wait: false })).toEqual({ purged: 0, busy: true });
 
       // The CLI's purge waits for its turn, deleting nothing meanwhile.
-      const waiting = purgeEndedCommands(pool, { cutoff, wait: true });
+      const waiting = purgeEndedCommands(pool, { schema: 'oncely', cutoff, wait: true });
       await waitUntil(
         async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows[0]!.n,
         (n) => n === 1,

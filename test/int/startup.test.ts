@@ -72,16 +72,14 @@ describe('startup', () => {
         () => 0,
       );
     await waitUntil(ready, (s) => s === 200, 30_000, 'ready');
-    // Pretend the newest migration was never applied.
-    await db.pool.query(`ALTER TABLE drizzle.__drizzle_migrations RENAME TO __drizzle_migrations_hidden`);
-    await db.pool.query(`CREATE TABLE drizzle.__drizzle_migrations AS SELECT * FROM drizzle.__drizzle_migrations_hidden ORDER BY id LIMIT 1`);
+    // Pretend a served domain's migration was never applied (the engine's and every served domain's count).
+    await db.pool.query(`UPDATE oncely.migrations SET domain = 'hidden-orders' WHERE domain = 'orders'`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
       expect(res.status).toBe(503);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
     } finally {
-      await db.pool.query(`DROP TABLE drizzle.__drizzle_migrations`);
-      await db.pool.query(`ALTER TABLE drizzle.__drizzle_migrations_hidden RENAME TO __drizzle_migrations`);
+      await db.pool.query(`UPDATE oncely.migrations SET domain = 'orders' WHERE domain = 'hidden-orders'`);
     }
     expect(await ready()).toBe(200);
     expect(await api.kill('SIGTERM')).toBe(0);

@@ -36,7 +36,7 @@ function post(system: System, path: string, body: unknown, headers: Record<strin
 }
 
 async function storedTraceParent(id: string): Promise<string | null | undefined> {
-  const { rows } = await db.pool.query<{ trace_parent: string | null }>(`SELECT trace_parent FROM commands WHERE client_id = 'anonymous' AND id = $1`, [id]);
+  const { rows } = await db.pool.query<{ trace_parent: string | null }>(`SELECT trace_parent FROM oncely.commands WHERE client_id = 'anonymous' AND id = $1`, [id]);
   return rows[0]?.trace_parent;
 }
 

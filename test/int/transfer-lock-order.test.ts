@@ -44,7 +44,7 @@ describe('transfer-lock-order', () => {
       ),
     );
     await waitForAllTerminal(db.pool);
-    const statuses = await db.pool.query(`SELECT status, max(attempts) AS attempts, count(*)::int AS n FROM commands WHERE id LIKE 'ol-t-%' GROUP BY status`);
+    const statuses = await db.pool.query(`SELECT status, max(attempts) AS attempts, count(*)::int AS n FROM oncely.commands WHERE id LIKE 'ol-t-%' GROUP BY status`);
     expect(statuses.rows).toEqual([{ status: 'succeeded', attempts: 1, n: 100 }]);
     const deadlocks = await db.pool.query<{ n: number }>(`SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = current_database()`);
     expect(deadlocks.rows[0]?.n).toBe(0);

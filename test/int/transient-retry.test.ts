@@ -73,7 +73,7 @@ describe('transient-retry', () => {
     failuresLeft.set('flaky-1', 2);
     await system.commands.submit('anonymous', [cmd('flaky-1', 'test.flaky', 40)]);
     await waitUntil(
-      () => db.pool.query<{ status: string }>(`SELECT status FROM commands WHERE id = 'flaky-1'`).then((r) => r.rows[0]),
+      () => db.pool.query<{ status: string }>(`SELECT status FROM oncely.commands WHERE id = 'flaky-1'`).then((r) => r.rows[0]),
       (row) => row?.status === 'retrying',
       10_000,
       'the retrying status to be visible',
@@ -118,7 +118,7 @@ describe('transient-retry', () => {
     }
     expect(terminated).toBeGreaterThan(0);
     await waitForAllTerminal(db.pool, 60_000);
-    const statuses = await db.pool.query(`SELECT status, count(*)::int AS n FROM commands WHERE id LIKE 'slow-%' GROUP BY status`);
+    const statuses = await db.pool.query(`SELECT status, count(*)::int AS n FROM oncely.commands WHERE id LIKE 'slow-%' GROUP BY status`);
     expect(statuses.rows).toEqual([{ status: 'succeeded', n: total }]);
     const ledger = await db.pool.query(
       `SELECT count(*)::int AS n, count(DISTINCT command_id)::int AS distinct, sum(amount)::int AS total FROM ledger_entries WHERE command_id LIKE 'slow-%'`,

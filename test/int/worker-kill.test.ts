@@ -111,9 +111,9 @@ describe('worker-kill', () => {
     expect(statuses.every((s) => s === 200 || s === 202)).toBe(true);
 
     await waitForAllTerminal(db.pool, 90_000);
-    const counts = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE id LIKE 'c-%'`);
+    const counts = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE id LIKE 'c-%'`);
     expect(counts.rows[0]?.n).toBe(400);
-    const notDone = await db.pool.query(`SELECT id, status, attempts, error FROM commands WHERE status NOT IN ('succeeded', 'rejected', 'conflict')`);
+    const notDone = await db.pool.query(`SELECT id, status, attempts, error FROM oncely.commands WHERE status NOT IN ('succeeded', 'rejected', 'conflict')`);
     expect(notDone.rows).toEqual([]);
 
     // Balances equal their ledgers, and each ledger row bumped the version once.
@@ -126,14 +126,14 @@ describe('worker-kill', () => {
     // Each succeeded command moved money exactly as often as its type says; the others not at all.
     const effects = await db.pool.query(`
       SELECT c.id, c.type, c.status, count(l.seq)::int AS rows
-      FROM commands c LEFT JOIN ledger_entries l ON l.client_id = c.client_id AND l.command_id = c.id
+      FROM oncely.commands c LEFT JOIN ledger_entries l ON l.client_id = c.client_id AND l.command_id = c.id
       WHERE c.type <> 'account.open'
       GROUP BY c.client_id, c.id, c.type, c.status
       HAVING count(l.seq) <> CASE WHEN c.status <> 'succeeded' THEN 0 WHEN c.type = 'account.transfer' THEN 2 ELSE 1 END`);
     expect(effects.rows).toEqual([]);
     const orphans = await db.pool.query<{ n: number }>(`
       SELECT count(*)::int AS n FROM ledger_entries l
-      WHERE NOT EXISTS (SELECT 1 FROM commands c WHERE c.client_id = l.client_id AND c.id = l.command_id AND c.status = 'succeeded')`);
+      WHERE NOT EXISTS (SELECT 1 FROM oncely.commands c WHERE c.client_id = l.client_id AND c.id = l.command_id AND c.status = 'succeeded')`);
     expect(orphans.rows[0]?.n).toBe(0);
   });
 });

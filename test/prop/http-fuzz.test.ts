@@ -20,7 +20,7 @@ let cases = 0;
 
 async function rowCounts(): Promise<{ commands: number; jobs: number }> {
   const { rows } = await db.pool.query<{ commands: number; jobs: number }>(
-    `SELECT (SELECT count(*)::int FROM commands) AS commands,
+    `SELECT (SELECT count(*)::int FROM oncely.commands) AS commands,
             -- The commands jobs carry: a job holds one command, or several stored together ({ commands: [...] }).
             (SELECT count(*)::int FROM pgboss.job j,
                jsonb_array_elements(CASE WHEN j.data ? 'commands' THEN j.data->'commands' ELSE jsonb_build_array(j.data) END) AS c(ref)

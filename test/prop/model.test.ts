@@ -236,7 +236,7 @@ async function checkInvariants(prefix: string): Promise<void> {
     [prefix],
   );
   expect(doubled.rows, 'at most one live red packet per order').toEqual([]);
-  const open = await db.pool.query(`SELECT id, status FROM commands WHERE starts_with(id, $1) AND status NOT IN ('succeeded', 'rejected', 'conflict')`, [prefix]);
+  const open = await db.pool.query(`SELECT id, status FROM oncely.commands WHERE starts_with(id, $1) AND status NOT IN ('succeeded', 'rejected', 'conflict')`, [prefix]);
   expect(open.rows, 'every command ended, none dead').toEqual([]);
 }
 

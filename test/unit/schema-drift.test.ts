@@ -1,19 +1,18 @@
-// The committed migrations and the drizzle schema describe the same database: a schema change without a
-// migration (or an edited migration snapshot) fails here. The schema is oncely's own tables plus every
-// reference domain's, as the domains declare them (drizzle.config.ts globs the same files).
+// The committed engine migrations (migrations/engine/) and the drizzle tables of src/db/schema.ts describe the
+// same database: a change to oncely's tables without a migration (or an edited migration snapshot) fails here.
+// The statuses in SQL come from the one list in src/core/envelope.ts: checked against every statement here.
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { generateDrizzleJson, generateMigration } from 'drizzle-kit/api';
 import { describe, expect, it } from 'vitest';
-import * as own from '../../src/db/schema.ts';
-import { referenceDomains } from '../../src/domains/index.ts';
+import { COMMAND_STATUSES } from '../../src/core/envelope.ts';
+import { commandStatements } from '../../src/db/commands-sql.ts';
+import * as engine from '../../src/db/schema.ts';
 
-const schema = Object.assign({}, own, ...referenceDomains.map((domain) => domain.tables)) as Record<string, unknown>;
-
-const META = fileURLToPath(new URL('../../migrations/meta', import.meta.url));
+const META = fileURLToPath(new URL('../../migrations/engine/meta', import.meta.url));
 
 describe('schema drift', () => {
-  it('finds nothing left to migrate between the latest snapshot and the tables of src/db/schema.ts and the domains', async () => {
+  it('finds nothing left to migrate between the latest engine snapshot and the tables of src/db/schema.ts', async () => {
     const latest = readdirSync(META)
       .filter((f) => f.endsWith('_snapshot.json'))
       .sort()
@@ -22,7 +21,21 @@ describe('schema drift', () => {
     // drizzle-kit types its snapshots with zod 3's types, which do not resolve under this project's zod 4: the test
     // names the one field it reads and hands the snapshots through as they are.
     const snapshot = JSON.parse(readFileSync(`${META}/${latest}`, 'utf8')) as { id: string };
-    const current: unknown = generateDrizzleJson(schema, snapshot.id);
+    const current: unknown = generateDrizzleJson(engine, snapshot.id);
     expect(await generateMigration(snapshot, current)).toEqual([]);
+  });
+
+  it('names only known statuses in the statements over commands, and the check constraint names them all', () => {
+    const known = new Set<string>(COMMAND_STATUSES);
+    for (const [name, text] of Object.entries(commandStatements('oncely'))) {
+      for (const list of text.matchAll(/status\s+(?:NOT\s+)?IN\s*\(([^)]*)\)/gi)) {
+        const values = [...list[1]!.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]!);
+        for (const value of values) expect(known.has(value), `${name}: ${value}`).toBe(true);
+      }
+    }
+    const baseline = readdirSync(fileURLToPath(new URL('../../migrations/engine', import.meta.url))).filter((f) => f.endsWith('.sql'));
+    const sql = baseline.map((f) => readFileSync(fileURLToPath(new URL(`../../migrations/engine/${f}`, import.meta.url)), 'utf8')).join('\n');
+    const check = /commands_status_check" CHECK \([^)]*in \(([^)]*)\)\)/.exec(sql);
+    expect(check?.[1]).toBe(COMMAND_STATUSES.map((s) => `'${s}'`).join(', '));
   });
 });

@@ -121,7 +121,7 @@ describe('the stock-reservations shop on oncely', () => {
     const again = await post('/shop/orders', { orderId: 'o1', sku: 'apple', quantity: 3 });
     assert.equal(again.status, 200);
     assert.equal((again.body['reserve'] as { outcome: string }).outcome, 'duplicate');
-    assert.equal(await count(`SELECT count(*)::int AS n FROM commands WHERE id = 'o1-reserve'`), 1);
+    assert.equal(await count(`SELECT count(*)::int AS n FROM oncely.commands WHERE id = 'o1-reserve'`), 1);
     assert.equal(await count(`SELECT count(*)::int AS n FROM reservations WHERE order_id = 'o1'`), 1);
     assert.equal((await stock('apple')).reserved, 3);
   });
@@ -172,7 +172,7 @@ describe('the stock-reservations shop on oncely', () => {
       (err) => err instanceof CommandRefusedError && err.reason === 'invalid_payload',
     );
     assert.equal(await count(`SELECT count(*)::int AS n FROM shop_orders WHERE id IN ('o3', 'o4', 'o5')`), 0);
-    assert.equal(await count(`SELECT count(*)::int AS n FROM commands WHERE id IN ('o3-reserve', 'o4-reserve', 'o5-reserve')`), 0);
+    assert.equal(await count(`SELECT count(*)::int AS n FROM oncely.commands WHERE id IN ('o3-reserve', 'o4-reserve', 'o5-reserve')`), 0);
     assert.equal(await count(`SELECT count(*)::int AS n FROM pgboss.job WHERE data->>'id' IN ('o3-reserve', 'o4-reserve', 'o5-reserve')`), 0);
     assert.equal((await stock('apple')).reserved, 3);
   });

@@ -1,17 +1,9 @@
 import type { CommandStatus } from '../../core/envelope.ts';
-import { COMMAND_COLUMNS, type CommandRow } from '../../processor/sql.ts';
+import { commandsSql } from '../../db/commands-sql.ts';
+import { sqlOf } from '../../db/pool.ts';
 import { toCommandStatus } from '../../processor/status.ts';
 import { formatTable } from '../format.ts';
 import { clientOption, expectPositionals, integerOption, type CliCommand } from '../usage.ts';
-
-// Oldest first, every client's unless one is named: the operator's view (the API shows a client its own).
-const SELECT_DEAD = `
-  SELECT ${COMMAND_COLUMNS} FROM commands
-  WHERE status = 'dead' AND ($1::text IS NULL OR client_id = $1)
-  ORDER BY completed_at, client_id, id
-  LIMIT $2`;
-
-const COUNT_DEAD = `SELECT count(*)::bigint AS n FROM commands WHERE status = 'dead' AND ($1::text IS NULL OR client_id = $1)`;
 
 export interface DeadLetters {
   total: number;
@@ -37,12 +29,13 @@ example: oncely dead-letters --limit 10`,
     return { clientId: clientOption(values['client']), limit: integerOption('limit', values['limit'], 1, 1000, 50) };
   },
   async run(context, { clientId, limit }) {
-    const [{ rows }, count] = await Promise.all([
-      context.pool.query<CommandRow>(SELECT_DEAD, [clientId ?? null, limit]),
-      context.pool.query<{ n: number }>(COUNT_DEAD, [clientId ?? null]),
-    ]);
+    // Oldest first, every client's unless one is named: the operator's view (the API shows a client its own),
+    // read by the same statements as GET /v1/dead-letters.
+    const commands = commandsSql(context.config.ONCELY_SCHEMA);
+    const sql = sqlOf(context.pool);
+    const [rows, count] = await Promise.all([commands.deadLetters(sql, { clientId: clientId ?? null, limit }), commands.countDead(sql, clientId ?? null)]);
     const report: DeadLetters = {
-      total: Number(count.rows[0]?.n ?? 0),
+      total: count.count,
       items: rows.map((row) => ({ clientId: row.client_id, ...toCommandStatus(row) })),
     };
     context.report(report, ({ total, items }) => {

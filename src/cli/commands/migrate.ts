@@ -6,8 +6,10 @@ export const migrateCommand: CliCommand<Record<string, never>> = {
   summary: 'apply the schema (idempotent)',
   help: `usage: oncely migrate [--json]
 
-Applies oncely's SQL migrations to the database, one process at a time (an advisory lock), and does
-nothing when the schema is already current. The same as npm run migrate.
+Creates oncely's schema (ONCELY_SCHEMA, default oncely) and applies oncely's own migrations there, one
+process at a time (an advisory lock); does nothing when they are already applied. A database made by oncely
+0.1 (its tables in public) is upgraded in place. Your domains' migrations are applied by oncely.migrate()
+(defineDomain's migrations); npm run migrate also applies the reference domains'.
 
   --json  { "schema": "current" } on stdout
 
@@ -19,7 +21,7 @@ example: DATABASE_URL=postgres://postgres@127.0.0.1:5432/oncely oncely migrate`,
   },
   async run(context) {
     const { runMigrations } = await import('../../db/migrate.ts');
-    await runMigrations(context.config.DATABASE_URL);
+    await runMigrations(context.config.DATABASE_URL, { schema: context.config.ONCELY_SCHEMA });
     context.report({ schema: 'current' }, () => 'schema is current');
   },
 };

@@ -39,12 +39,12 @@ example: oncely purge --older-than 30d`,
   async run(context, { olderThan, ms, dryRun }) {
     const { countPurgeable, purgeEndedCommands, retentionCutoff } = await import('../../processor/retention.ts');
     const cutoff = await retentionCutoff(context.pool, ms);
-    const eligible = await countPurgeable(context.pool, cutoff);
+    const eligible = await countPurgeable(context.pool, context.config.ONCELY_SCHEMA, cutoff);
     let purged = dryRun ? eligible : 0;
     if (!dryRun && eligible > 0) {
       const bar = context.progress('purging', eligible);
       try {
-        ({ purged } = await purgeEndedCommands(context.pool, { cutoff, wait: true, onBatch: (deleted) => bar.increment(deleted) }));
+        ({ purged } = await purgeEndedCommands(context.pool, { schema: context.config.ONCELY_SCHEMA, cutoff, wait: true, onBatch: (deleted) => bar.increment(deleted) }));
       } finally {
         bar.stop();
       }

@@ -1,4 +1,6 @@
 import type { CommandStatus } from '../../core/envelope.ts';
+import { commandsSql, type DeadLetterAfter } from '../../db/commands-sql.ts';
+import { sqlOf } from '../../db/pool.ts';
 import type { CommandService } from '../../processor/commands.ts';
 import type { CliContext } from '../context.ts';
 import { formatStatus } from '../format.ts';
@@ -6,18 +8,6 @@ import { CommandFailed, DEFAULT_CLIENT, UsageError, clientOption, expectPosition
 
 /** Dead commands replayed per page of `--all-dead`: each is its own short transaction, as over HTTP. */
 const PAGE_SIZE = 100;
-
-// Only commands that were dead when the run began (completed_at <= $2): one that dies again during the run
-// gets a later completed_at and is not replayed twice, so the run always ends. Keyset order, so replays
-// going on at the same time neither skip nor repeat a row.
-const SELECT_DEAD_PAGE = `
-  SELECT client_id, id, completed_at FROM commands
-  WHERE status = 'dead' AND ($1::text IS NULL OR client_id = $1) AND completed_at <= $2
-    AND (completed_at, client_id, id) > ($3::timestamptz, $4::text, $5::text)
-  ORDER BY completed_at, client_id, id
-  LIMIT $6`;
-
-const COUNT_DEAD = `SELECT now() AS started, count(*)::bigint AS n FROM commands WHERE status = 'dead' AND ($1::text IS NULL OR client_id = $1)`;
 
 type ReplayInput = { kind: 'one'; clientId: string; id: string } | { kind: 'all'; clientId: string | undefined };
 
@@ -31,7 +21,7 @@ export interface AllDeadReplay {
 async function commandService(context: CliContext): Promise<CommandService> {
   const [queue, { createCommandService }] = await Promise.all([context.queue(), import('../../processor/commands.ts')]);
   // The same replay as POST /v1/commands/{id}/replay: the row back to queued and its job, in one transaction.
-  return createCommandService({ pool: context.pool, enqueue: queue.enqueue, listener: undefined });
+  return createCommandService({ pool: context.pool, schema: context.config.ONCELY_SCHEMA, enqueue: queue.enqueue, listener: undefined });
 }
 
 async function replayOne(context: CliContext, clientId: string, id: string): Promise<void> {
@@ -42,25 +32,28 @@ async function replayOne(context: CliContext, clientId: string, id: string): Pro
 }
 
 async function replayAllDead(context: CliContext, clientId: string | undefined): Promise<void> {
-  const { rows } = await context.pool.query<{ started: Date; n: number }>(COUNT_DEAD, [clientId ?? null]);
-  const started = rows[0]!.started;
-  const total = Number(rows[0]?.n ?? 0);
+  const commands = commandsSql(context.config.ONCELY_SCHEMA);
+  const sql = sqlOf(context.pool);
+  const { at: started, count: total } = await commands.countDead(sql, clientId ?? null);
   const result: AllDeadReplay = { replayed: 0, skipped: 0 };
   if (total > 0) {
     const service = await commandService(context);
     const bar = context.progress('replaying', total);
-    let after: [Date | string, string, string] = ['-infinity', '', ''];
+    let after: DeadLetterAfter | undefined;
     try {
       for (;;) {
-        const page = await context.pool.query<{ client_id: string; id: string; completed_at: Date }>(SELECT_DEAD_PAGE, [clientId ?? null, started, ...after, PAGE_SIZE]);
-        for (const row of page.rows) {
+        // Only commands that were dead when the run began (died by `started`): one that dies again during the run
+        // is not replayed twice, so the run always ends. Keyset order, so replays going on at the same time
+        // neither skip nor repeat a row.
+        const page = await commands.deadLetters(sql, { clientId: clientId ?? null, after, diedBy: started, limit: PAGE_SIZE });
+        for (const row of page) {
           const replay = await service.replay(row.client_id, row.id);
           if (replay.outcome === 'replayed') result.replayed++;
           else result.skipped++;
           bar.increment(1);
         }
-        const last = page.rows.at(-1);
-        if (!last || page.rows.length < PAGE_SIZE) break;
+        const last = page.at(-1);
+        if (!last?.completed_at || page.length < PAGE_SIZE) break;
         after = [last.completed_at, last.client_id, last.id];
       }
     } finally {

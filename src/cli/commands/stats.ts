@@ -1,16 +1,8 @@
 import { COMMAND_STATUSES, type CommandStatusName } from '../../core/envelope.ts';
+import { commandsSql } from '../../db/commands-sql.ts';
+import { sqlOf } from '../../db/pool.ts';
 import { formatFields, formatTable } from '../format.ts';
 import { clientOption, expectPositionals, type CliCommand } from '../usage.ts';
-
-const BY_TYPE_AND_STATUS = `
-  SELECT type, status, count(*)::bigint AS n FROM commands
-  WHERE ($1::text IS NULL OR client_id = $1)
-  GROUP BY type, status ORDER BY type, status`;
-
-// The backlog: commands not yet ended, and how long the oldest of them has waited since it was submitted.
-const BACKLOG = `
-  SELECT count(*)::bigint AS depth, extract(epoch FROM now() - min(submitted_at))::float8 AS oldest
-  FROM commands WHERE status IN ('queued', 'retrying') AND ($1::text IS NULL OR client_id = $1)`;
 
 /** Where duplicate counts live: they are counted in memory by each process, never stored. */
 export const DUPLICATES_NOTE =
@@ -48,24 +40,22 @@ example: oncely stats --json`,
     return { clientId: clientOption(values['client']) };
   },
   async run(context, { clientId }) {
-    const [counts, backlog] = await Promise.all([
-      context.pool.query<{ type: string; status: CommandStatusName; n: number }>(BY_TYPE_AND_STATUS, [clientId ?? null]),
-      context.pool.query<{ depth: number; oldest: number | null }>(BACKLOG, [clientId ?? null]),
-    ]);
+    const commands = commandsSql(context.config.ONCELY_SCHEMA);
+    const sql = sqlOf(context.pool);
+    const [counts, backlog] = await Promise.all([commands.countByTypeAndStatus(sql, clientId ?? null), commands.backlog(sql, clientId ?? null)]);
     const byStatus = Object.fromEntries(COMMAND_STATUSES.map((status) => [status, 0])) as Record<CommandStatusName, number>;
     const byType: Stats['byType'] = {};
-    for (const { type, status, n } of counts.rows) {
-      const count = Number(n);
+    for (const { type, status, count } of counts) {
       byStatus[status] += count;
       const entry = (byType[type] ??= { total: 0 });
       entry.total += count;
       entry[status] = count;
     }
-    const oldest = backlog.rows[0]?.oldest;
+    const oldest = backlog.oldestSeconds;
     const stats: Stats = {
       byStatus,
       byType,
-      queueDepth: Number(backlog.rows[0]?.depth ?? 0),
+      queueDepth: backlog.depth,
       oldestQueuedSeconds: oldest === null || oldest === undefined ? null : Math.max(0, Math.round(oldest * 10) / 10),
       deadLetters: byStatus.dead,
       duplicates: { stored: false, note: DUPLICATES_NOTE },

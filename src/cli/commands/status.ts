@@ -1,5 +1,6 @@
 import type { CommandStatus } from '../../core/envelope.ts';
-import { SELECT_COMMANDS, type CommandRow } from '../../processor/sql.ts';
+import { commandsSql } from '../../db/commands-sql.ts';
+import { sqlOf } from '../../db/pool.ts';
 import { toCommandStatus } from '../../processor/status.ts';
 import { CommandFailed, DEFAULT_CLIENT, UsageError, clientOption, expectPositionals, identifier, type CliCommand } from '../usage.ts';
 import { formatStatus } from '../format.ts';
@@ -26,8 +27,8 @@ example: oncely status credit-alice-1 --json`,
     return { clientId: clientOption(values['client']) ?? DEFAULT_CLIENT, id: identifier('command id', id) };
   },
   async run(context, { clientId, id }) {
-    const { rows } = await context.pool.query<CommandRow>(SELECT_COMMANDS, [clientId, [id]]);
-    if (!rows[0]) throw new CommandFailed(`no command '${id}' for client '${clientId}'`);
-    context.report<CommandStatus>(toCommandStatus(rows[0]), formatStatus);
+    const [row] = await commandsSql(context.config.ONCELY_SCHEMA).select(sqlOf(context.pool), clientId, [id]);
+    if (!row) throw new CommandFailed(`no command '${id}' for client '${clientId}'`);
+    context.report<CommandStatus>(toCommandStatus(row), formatStatus);
   },
 };

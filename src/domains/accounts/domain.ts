@@ -13,6 +13,7 @@ import { accounts, ledgerEntries } from './table.ts';
  */
 export const accountsDomain = defineDomain({
   name: 'accounts',
+  migrations: new URL('../../../migrations/reference/accounts', import.meta.url),
   commands: accountCommands,
   tables: { accounts, ledgerEntries },
   rows: [accountRows, ledgerRows],

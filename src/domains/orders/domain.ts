@@ -14,6 +14,7 @@ import { orders } from './table.ts';
  */
 export const ordersDomain = defineDomain({
   name: 'orders',
+  migrations: new URL('../../../migrations/reference/orders', import.meta.url),
   commands: orderCommands,
   tables: { orders },
   rows: [orderRows],

@@ -14,6 +14,7 @@ import { redPackets } from './table.ts';
  */
 export const redPacketsDomain = defineDomain({
   name: 'red-packets',
+  migrations: new URL('../../../migrations/reference/red-packets', import.meta.url),
   commands: redPacketCommands,
   tables: { redPackets },
   rows: [redPacketRows],
