@@ -9,6 +9,7 @@ import pg from 'pg';
 import { parseConfig, type Config } from '../src/config.ts';
 import { EmbeddedPostgresError, freePort } from '../src/db/embedded.ts';
 import { runMigrations } from '../src/db/migrate.ts';
+import { referenceDomains } from '../src/domains/index.ts';
 import { BROKER_NAMES, createBrokerFeed, createEventCollector, type BrokerFeed, type BrokerName, type EventCollector } from './brokers.ts';
 import { checkRun, historySummary, relayFigures, type StoredEvent, readFinalState, recoveryFigure, type Figure } from './checker.ts';
 import { createChaosClient } from './client.ts';
@@ -292,7 +293,7 @@ async function main(): Promise<number> {
     });
   }
   const url = databaseUrlFor(serverUrl, database);
-  await runMigrations(url);
+  await runMigrations(url, { domains: referenceDomains });
 
   // --- The proxy between workers and PostgreSQL, and the processes.
   const port = new URL(url).port;

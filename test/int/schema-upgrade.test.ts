@@ -18,7 +18,7 @@ import type { System } from '../../src/system.ts';
 import { createEmptyDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestSystem, testConfig, waitForTerminal } from '../helpers/system.ts';
 
-const LEGACY = fileURLToPath(new URL('../fixtures/legacy-0.1', import.meta.url));
+const LEGACY = fileURLToPath(new URL('../fixtures/legacy-0.1/migrations', import.meta.url));
 
 let db: TestDatabase;
 let system: System | undefined;
