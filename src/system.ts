@@ -20,7 +20,7 @@ import { createStatsReader, readDuplicateCounts } from './processor/stats.ts';
 import { readQueueSnapshot } from './metrics/queue-snapshot.ts';
 import { createMetrics, type Metrics } from './metrics/registry.ts';
 import { startQueue, type CommandQueue } from './queue/boss.ts';
-import { commandsWithoutLiveJob } from './queue/live-jobs.ts';
+import { withoutLiveJobIn } from './queue/live-jobs.ts';
 import { reconcileGraceSeconds, startReconciler, type Reconciler } from './processor/reconcile.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
@@ -120,6 +120,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     poolSize: roles.worker ? config.WORKER_CONCURRENCY + 5 : 5,
     applicationName: roles.worker ? 'oncely-worker' : 'oncely-api',
     onError: onError('queue'),
+    schema,
   });
 
   const metrics = createMetrics({ commandTypes: registry.types, queueSnapshot: () => readQueueSnapshot(pool, schema) });
@@ -185,7 +186,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
           schema,
           intervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
           graceSeconds: reconcileGraceSeconds(config.JOB_EXPIRE_SECONDS),
-          withoutLiveJob: commandsWithoutLiveJob,
+          withoutLiveJob: withoutLiveJobIn(schema),
           enqueue: queue.enqueue,
           log,
           onReconciled: (count: number) => {

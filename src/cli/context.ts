@@ -88,6 +88,7 @@ export async function openContext(config: Config & { DATABASE_URL: string }, out
           supervise: false,
           poolSize: 2,
           applicationName: 'oncely-cli',
+          schema: config.ONCELY_SCHEMA,
           onError: () => {},
         }),
       );

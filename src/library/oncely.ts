@@ -160,6 +160,7 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
         supervise: false,
         poolSize: 2,
         applicationName: 'oncely-migrate',
+        schema: config.ONCELY_SCHEMA,
         onError: (err) => log.warn({ err: { message: err.message } }, 'database error while migrating'),
       });
       await queue.stop();

@@ -4,6 +4,7 @@ import { PgBoss, type Db as IDatabase, type JobInsert } from 'pg-boss';
 import type { Sql } from '../core/command.ts';
 import type { Delivery, Settlement } from '../processor/apply.ts';
 import type { Enqueue, JobRef } from '../processor/ports.ts';
+import { DEFAULT_SCHEMA } from '../core/schema-name.ts';
 import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
 import { TRANSIENT_ATTEMPTS_FACTOR, TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
 
@@ -30,6 +31,19 @@ function jobData(refs: readonly JobRef[]): JobData {
 }
 export const DEAD_LETTER_QUEUE = 'oncely-commands-dead';
 
+/**
+ * The queues of the oncely whose tables are in `schema`: `oncely-commands` (and its dead letters) for the
+ * default schema, as in 0.1, so jobs queued before an upgrade still run; `<schema>-commands` for another,
+ * so two oncelys in one database never take each other's jobs.
+ *
+ * @example
+ * queueNames('shop_engine'); // { commands: 'shop_engine-commands', dead: 'shop_engine-commands-dead' }
+ */
+export function queueNames(schema: string = DEFAULT_SCHEMA): { commands: string; dead: string } {
+  const commands = schema === DEFAULT_SCHEMA ? COMMAND_QUEUE : `${schema}-commands`;
+  return { commands, dead: `${commands}-dead` };
+}
+
 export interface QueueSettings {
   connectionString: string;
   /** Attempts before a command is dead (RETRY_LIMIT): 1 first try plus retries. */
@@ -41,6 +55,8 @@ export interface QueueSettings {
   poolSize: number;
   applicationName: string;
   onError: (err: Error) => void;
+  /** The schema of the oncely whose jobs these are (ONCELY_SCHEMA): it names the queues (queueNames). */
+  schema?: string;
 }
 
 export interface WorkSettings {
@@ -127,14 +143,15 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
     retentionSeconds: 60 * 60 * 24 * 365,
     deleteAfterSeconds: 60 * 60 * 24,
   };
-  await ensureQueue(boss, DEAD_LETTER_QUEUE, { ...policy, retryLimit: 10, notify: true });
-  await ensureQueue(boss, COMMAND_QUEUE, { ...policy, deadLetter: DEAD_LETTER_QUEUE, notify: true });
+  const queues = queueNames(settings.schema);
+  await ensureQueue(boss, queues.dead, { ...policy, retryLimit: 10, notify: true });
+  await ensureQueue(boss, queues.commands, { ...policy, deadLetter: queues.dead, notify: true });
 
   const enqueue: Enqueue = async (sql, refs) => {
     if (refs.length === 0) return;
     const jobs: JobInsert<JobData>[] = [];
     for (const chunk of chunksByEntity(refs, COMMANDS_PER_JOB)) jobs.push({ data: jobData(chunk) });
-    await boss.insert(COMMAND_QUEUE, jobs, { db: toDatabase(sql) });
+    await boss.insert(queues.commands, jobs, { db: toDatabase(sql) });
   };
 
   return {
@@ -153,7 +170,7 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         pollingIntervalSeconds: pollIntervalSeconds,
         notifyPollingIntervalSeconds: pollIntervalSeconds,
       } as const;
-      await boss.work<JobData, unknown, typeof options>(COMMAND_QUEUE, options, async (jobs, tx) => {
+      await boss.work<JobData, unknown, typeof options>(queues.commands, options, async (jobs, tx) => {
         const deliveries: Delivery[] = jobs.flatMap((job) =>
           commandsOf(job.data).map((ref) => ({
             clientId: ref.clientId,
@@ -179,8 +196,8 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         }
         // pg-boss must see its own `tx` to count these settles, so the abandoned-handler guard is applied by hand.
         abandoned.throwIfAborted();
-        if (again.length > 0) await boss.insert(COMMAND_QUEUE, again, { db: tx });
-        if (dead.length > 0) await boss.insert(DEAD_LETTER_QUEUE, dead, { db: tx });
+        if (again.length > 0) await boss.insert(queues.commands, again, { db: tx });
+        if (dead.length > 0) await boss.insert(queues.dead, dead, { db: tx });
         if (onSettled) for (const [i, delivery] of deliveries.entries()) onSettled(delivery, settlements[i]!);
         return null;
       });
@@ -192,7 +209,7 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         pollingIntervalSeconds: pollIntervalSeconds,
         notifyPollingIntervalSeconds: pollIntervalSeconds,
       } as const;
-      await boss.work<JobData, unknown, typeof deadOptions>(DEAD_LETTER_QUEUE, deadOptions, async (jobs, tx) => {
+      await boss.work<JobData, unknown, typeof deadOptions>(queues.dead, deadOptions, async (jobs, tx) => {
         // A job the queue gave up on (its retries used up without the processor settling it) names every
         // command it carried; each ends dead unless an attempt ended it already.
         for (const job of jobs) for (const ref of commandsOf(job.data)) await onDead(toSql(tx), ref, job.createdOn);

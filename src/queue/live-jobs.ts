@@ -1,7 +1,8 @@
 // Which commands still have a job on the queue: the reconciler's question, answered from pg-boss's own
 // tables. Kept here because src/queue is the only folder that knows how pg-boss stores its jobs.
 import type { WithoutLiveJob } from '../processor/ports.ts';
-import { COMMAND_QUEUE, DEAD_LETTER_QUEUE } from './boss.ts';
+import { DEFAULT_SCHEMA } from '../core/schema-name.ts';
+import { queueNames } from './boss.ts';
 
 // pg-boss 12 keeps every queue's jobs under the table `pgboss.job`: the partitioned parent (each queue's
 // rows in `job_common`, or in a table of its own when the queue was created with `partition: true`, named
@@ -30,22 +31,29 @@ const COMMANDS_WITHOUT_LIVE_JOB = `
   WHERE NOT EXISTS (SELECT 1 FROM live AS l WHERE l.client_id = c.client_id AND l.id = c.id)`;
 
 /**
- * Of the given commands, the ones no live job carries (on the command queue or its dead-letter queue), in
+ * Of the given commands, the ones no live job carries (on the command queue of the oncely in `schema`, or
+ * its dead-letter queue), in
  * one statement: an anti-join of the candidates against the refs of every unfinished job. Its cost is one
  * pass over the unfinished jobs of the two queues, whatever the number of candidates.
  *
  * @example
- * const orphans = await commandsWithoutLiveJob(sql, [{ clientId: 'anonymous', id: 'credit-1' }]);
+ * const orphans = await withoutLiveJobIn('oncely')(sql, [{ clientId: 'anonymous', id: 'credit-1' }]);
  * // [] while credit-1's job waits, is retried or runs; [{ clientId: 'anonymous', id: 'credit-1' }] once it is gone
  */
-export const commandsWithoutLiveJob: WithoutLiveJob = async (sql, refs) => {
-  if (refs.length === 0) return [];
-  const { rows } = await sql.query<{ client_id: string; id: string }>(COMMANDS_WITHOUT_LIVE_JOB, [
-    refs.map((ref) => ref.clientId),
-    refs.map((ref) => ref.id),
-    [COMMAND_QUEUE, DEAD_LETTER_QUEUE],
-  ]);
-  const orphaned = new Set(rows.map((row) => `${row.client_id}\u0000${row.id}`));
-  // The caller's refs, in the caller's order (oldest first), entity ids kept.
-  return refs.filter((ref) => orphaned.has(`${ref.clientId}\u0000${ref.id}`));
-};
+export function withoutLiveJobIn(schema: string): WithoutLiveJob {
+  const queues = queueNames(schema);
+  return async (sql, refs) => {
+    if (refs.length === 0) return [];
+    const { rows } = await sql.query<{ client_id: string; id: string }>(COMMANDS_WITHOUT_LIVE_JOB, [
+      refs.map((ref) => ref.clientId),
+      refs.map((ref) => ref.id),
+      [queues.commands, queues.dead],
+    ]);
+    const orphaned = new Set(rows.map((row) => `${row.client_id}\u0000${row.id}`));
+    // The caller's refs, in the caller's order (oldest first), entity ids kept.
+    return refs.filter((ref) => orphaned.has(`${ref.clientId}\u0000${ref.id}`));
+  };
+}
+
+/** `withoutLiveJobIn` for the default schema's queues. */
+export const commandsWithoutLiveJob: WithoutLiveJob = withoutLiveJobIn(DEFAULT_SCHEMA);

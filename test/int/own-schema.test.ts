@@ -144,6 +144,9 @@ describe("oncely in an application's database", () => {
     const metrics = await (await started.app.request('/metrics')).text();
     expect(metrics).toMatch(/oncely_queue_depth(\{[^}]*\})? 0/);
     expect(await publicTables()).toEqual(['accounts', 'gift_cards', 'orders', 'vouchers']);
+    // Its jobs are on queues of its own: another oncely in this database (another schema) never takes them.
+    const { rows: queues } = await db.pool.query<{ name: string }>(`SELECT DISTINCT name FROM pgboss.job ORDER BY 1`);
+    expect(queues).toEqual([{ name: `${SCHEMA}-commands` }]);
   });
 
   it('refuses an applied migration whose file has changed, naming the domain and the file', async () => {
