@@ -2,7 +2,7 @@ import pg from 'pg';
 
 /**
  * Channel on which a settled command is announced (payload: `clientId id`), committed with the outcome by
- * the processor's statements (src/processor/sql.ts). Declared here so db never imports the processor.
+ * the statements that record outcomes (src/db/commands-sql.ts). Declared here so db never imports the processor.
  */
 export const SETTLED_CHANNEL = 'oncely_command_settled';
 
