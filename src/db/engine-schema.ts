@@ -29,6 +29,21 @@ export function qualified(schema: string, table: string): string {
 }
 
 /**
+ * The advisory-lock key of one oncely's `base` lock (its retention purge, its reconcile sweep): `base` itself
+ * for the default schema, as before; for another schema `base` mixed with a hash of its name, so two oncelys
+ * in one database never wait for each other's sweeps.
+ *
+ * @example
+ * await client.query('SELECT pg_try_advisory_xact_lock($1::bigint)', [lockKey(RECONCILE_LOCK_KEY, schema).toString()]);
+ */
+export function lockKey(base: bigint, schema: string): bigint {
+  if (schema === DEFAULT_SCHEMA) return base;
+  let hash = 0x811c9dc5;
+  for (const char of checkSchemaName(schema)) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+  return BigInt.asIntN(64, base ^ (BigInt(hash) << 24n));
+}
+
+/**
  * Caches what `build` makes of each schema name: statement texts are built once per schema per process.
  *
  * @example

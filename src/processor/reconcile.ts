@@ -15,6 +15,7 @@
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { commandsSql } from '../db/commands-sql.ts';
+import { lockKey } from '../db/engine-schema.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
 import type { Enqueue, JobRef, WithoutLiveJob } from './ports.ts';
 
@@ -86,7 +87,9 @@ async function reconcilePage(
 ): Promise<{ requeued: JobRef[]; examined: number; next: Cursor | undefined } | null> {
   return withTransaction(settings.pool, async (client) => {
     const sql = sqlOf(client);
-    const { rows: lock } = await sql.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [RECONCILE_LOCK_KEY.toString()]);
+    const { rows: lock } = await sql.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [
+      lockKey(RECONCILE_LOCK_KEY, settings.schema).toString(),
+    ]);
     if (!lock[0]?.locked) return null;
     const candidates = await commandsSql(settings.schema).reconcileCandidates(sql, settings.graceSeconds, cursor, pageSize);
     const last = candidates.at(-1);

@@ -2,6 +2,7 @@
 // cluster-wide. Shared by the workers' periodic sweep (COMMAND_RETENTION) and `oncely purge`.
 import type pg from 'pg';
 import { commandsSql } from '../db/commands-sql.ts';
+import { lockKey } from '../db/engine-schema.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
 
 /** Rows one purge transaction deletes at most: short transactions, short row locks, small WAL bursts. */
@@ -10,7 +11,7 @@ export const PURGE_BATCH_SIZE = 1000;
 /** Batches one sweep deletes at most before it waits for the next interval, so a sweep is always bounded. */
 export const MAX_BATCHES_PER_SWEEP = 100;
 
-/** The advisory lock every purge transaction holds: one purger at a time, whichever process it runs in. */
+/** The advisory lock every purge transaction holds: one purger at a time, whichever process it runs in (per schema: lockKey). */
 export const RETENTION_LOCK_KEY = 0x6f6e63656c79; // "oncely"
 
 const TRY_LOCK = `SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`;
@@ -46,9 +47,9 @@ export async function countPurgeable(pool: pg.Pool, schema: string, cutoff: Date
 export async function purgeBatch(pool: pg.Pool, schema: string, cutoff: Date, limit: number, options: { wait: boolean }): Promise<number | null> {
   return withTransaction(pool, async (client) => {
     if (options.wait) {
-      await client.query(LOCK, [RETENTION_LOCK_KEY]);
+      await client.query(LOCK, [lockKey(BigInt(RETENTION_LOCK_KEY), schema).toString()]);
     } else {
-      const { rows } = await client.query<{ locked: boolean }>(TRY_LOCK, [RETENTION_LOCK_KEY]);
+      const { rows } = await client.query<{ locked: boolean }>(TRY_LOCK, [lockKey(BigInt(RETENTION_LOCK_KEY), schema).toString()]);
       if (!rows[0]?.locked) return null;
     }
     return commandsSql(schema).purgeEnded(sqlOf(client), cutoff, limit);

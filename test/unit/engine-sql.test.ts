@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.ts';
 import { commandStatements } from '../../src/db/commands-sql.ts';
-import { checkSchemaName, qualified } from '../../src/db/engine-schema.ts';
+import { checkSchemaName, lockKey, qualified } from '../../src/db/engine-schema.ts';
 import { outboxStatements } from '../../src/db/outbox-sql.ts';
 
 const all = (schema: string) => [...Object.values(commandStatements(schema)), ...Object.values(outboxStatements(schema))];
@@ -42,5 +42,15 @@ describe("oncely's statements", () => {
     expect(parseConfig({ ONCELY_SCHEMA: 'billing_oncely' }).ONCELY_SCHEMA).toBe('billing_oncely');
     expect(() => parseConfig({ ONCELY_SCHEMA: 'public' })).toThrow(ConfigError);
     expect(() => parseConfig({ ONCELY_SCHEMA: 'Bad-Name' })).toThrow(/ONCELY_SCHEMA must be a plain identifier/);
+  });
+});
+
+describe('advisory-lock keys', () => {
+  it('are the same as before for the default schema, and differ (within bigint) for another', () => {
+    expect(lockKey(42n, 'oncely')).toBe(42n);
+    const other = lockKey(0x6f6e63656c7901n, 'shop_engine');
+    expect(other).not.toBe(0x6f6e63656c7901n);
+    expect(other).not.toBe(lockKey(0x6f6e63656c7901n, 'billing_engine'));
+    expect(BigInt.asIntN(64, other)).toBe(other);
   });
 });
