@@ -75,7 +75,11 @@ export async function migrationFiles(location: string | URL): Promise<MigrationF
 /** Every migration line to apply, in order: the engine's, then each domain's that names a folder. */
 async function migrationLines(domains: readonly MigratedDomain[]): Promise<{ domain: string; files: MigrationFile[] }[]> {
   const lines = [{ domain: ENGINE_DOMAIN, files: await migrationFiles(ENGINE_MIGRATIONS) }];
-  for (const domain of domains) if (domain.migrations !== undefined) lines.push({ domain: domain.name, files: await migrationFiles(domain.migrations) });
+  for (const domain of domains) {
+    if (domain.migrations === undefined) continue;
+    if (domain.name === ENGINE_DOMAIN) throw new MigrationError(`a domain named ${ENGINE_DOMAIN} cannot have migrations: the journal keeps oncely's own under that name`);
+    lines.push({ domain: domain.name, files: await migrationFiles(domain.migrations) });
+  }
   return lines;
 }
 

@@ -167,6 +167,11 @@ describe("oncely in an application's database", () => {
     }
   });
 
+  it('refuses a domain named oncely with migrations of its own: the journal keeps the engine under that name', async () => {
+    const impostor = defineDomain({ name: 'oncely', commands: [], tables: {}, reads: [], migrations: path.join(FIXTURES, 'migrations') });
+    await expect(runMigrations(db.url, { schema: SCHEMA, domains: [impostor] })).rejects.toThrow(/a domain named oncely cannot have migrations/);
+  });
+
   it('refuses a schema name that is not a plain identifier, or is public or pgboss, with one ConfigError', () => {
     for (const schema of ['public', 'pgboss', 'Oncely', 'on-cely', '1oncely', 'a'.repeat(64), 'x"; drop table accounts; --']) {
       expect(() => createOncely({ databaseUrl: db.url, domains: [giftCards], schema }), schema).toThrow(ConfigError);
