@@ -2,7 +2,8 @@
 // Everything a domain of your own needs (commands, tables, reads, outcomes) and everything to run it inside
 // your application (createOncely, submit inside your own transaction). Nothing else under src/ is public;
 // test/unit/public-api.test.ts pins this list. The typed HTTP client is `oncely/client`, the embedded
-// PostgreSQL for development and tests `oncely/postgres`. docs/library.md walks through all of it.
+// PostgreSQL for development and tests `oncely/postgres`, the test kit `oncely/testing` and the reference
+// domains (opt-in) `oncely/reference`. docs/library.md walks through all of it.
 
 /**
  * Running oncely in your process, and submitting commands inside your own transaction.
@@ -144,11 +145,3 @@ export {
  * decide: (command, state) => changeEntity(state, stockItem, command, (item) => decideReceive(item, command.payload.quantity), view)
  */
 export { changeEntity, creationConflict, int, target, type Entity } from './processor/entity.ts';
-
-/**
- * The domains oncely ships with (accounts, orders, red packets), to serve beside your own.
- *
- * @example
- * createOncely({ databaseUrl, domains: [...referenceDomains, stockDomain] });
- */
-export { referenceDomains } from './domains/index.ts';

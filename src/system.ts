@@ -2,12 +2,11 @@ import type pg from 'pg';
 import type { Hono } from 'hono';
 import { relayUrl, type Config } from './config.ts';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { checkDomains, commandsOf, type Domain } from './core/domain.ts';
+import { commandsOf, requireDomains, type Domain } from './core/domain.ts';
 import { createRegistry, type Registry } from './core/registry.ts';
 import { createPool, sqlOf } from './db/pool.ts';
 import { expectedMigrationCount, isSchemaCurrent, runMigrations } from './db/migrate.ts';
 import { createSettledListener, type SettledListener } from './db/settled-listener.ts';
-import { referenceDomains } from './domains/index.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { markDead, type ApplyHooks, type ApplyTracer } from './processor/apply.ts';
@@ -60,10 +59,10 @@ export interface SystemOptions {
   roles: Roles;
   log: Logger;
   /**
-   * The domains served: their command types, entity routes and OpenAPI (default: the reference domains).
-   * Their tables must exist (migrations are the application's; `migrate` runs oncely's own).
+   * The domains served: their command types, entity routes and OpenAPI. Required: the engine serves no
+   * domain of its own (the entry points of `npm start` pass the reference domains).
    */
-  domains?: readonly Domain[];
+  domains: readonly Domain[];
   /** The command types applied and accepted, when they differ from the domains' (tests add failing ones); default: every domain's commands. */
   registry?: Registry;
   hooks?: ApplyHooks;
@@ -84,14 +83,13 @@ export interface SystemOptions {
  * The composition root: the only module that knows every folder. Starts what the roles ask for.
  *
  * @example
- * const system = await startSystem({ config, roles: { api: true, worker: true }, log });
+ * const system = await startSystem({ config, roles: { api: true, worker: true }, log, domains: referenceDomains });
  * serve({ fetch: system.app!.fetch, port: config.PORT });
  */
 export async function startSystem(options: SystemOptions): Promise<System> {
   const { config, roles, log } = options;
   const url = config.DATABASE_URL;
-  const domains = options.domains ?? referenceDomains;
-  checkDomains(domains);
+  const domains = requireDomains(options.domains, 'startSystem');
   const registry = options.registry ?? createRegistry(commandsOf(domains));
   if (options.migrate ?? true) await runMigrations(url);
 

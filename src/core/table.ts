@@ -34,9 +34,6 @@ export interface AppendTable<R = Record<string, unknown>> {
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
-/** Which table holds each place in the global lock order (a table may be described more than once). */
-const LOCK_ORDERS = new Map<number, string>();
-
 function checkNames(name: string, columns: Record<string, readonly [string, ColumnType]>): void {
   for (const identifier of [name, ...Object.values(columns).map(([column]) => column)]) {
     if (!IDENTIFIER.test(identifier)) throw new Error(`${identifier} is not a plain SQL identifier`);
@@ -51,11 +48,6 @@ function checkNames(name: string, columns: Record<string, readonly [string, Colu
  * const accounts = entityTable<Account>({ name: 'accounts', lockOrder: 30, columns: { currency: ['currency', 'text'], balance: ['balance', 'bigint'] } });
  */
 export function entityTable<R extends Versioned>(definition: { name: string; lockOrder: number; columns: Columns<Omit<R, 'id' | 'version'>> }): EntityTable<R> {
-  const holder = LOCK_ORDERS.get(definition.lockOrder);
-  if (holder !== undefined && holder !== definition.name) {
-    throw new Error(`lockOrder ${definition.lockOrder} of ${definition.name} is already ${holder}'s: each table needs its own place in the lock order`);
-  }
-  LOCK_ORDERS.set(definition.lockOrder, definition.name);
   const columns = { ...definition.columns, id: ['id', 'text'], version: ['version', 'integer'] } as unknown as Columns<R>;
   checkNames(definition.name, columns);
   return { kind: 'entity', name: definition.name, lockOrder: definition.lockOrder, columns };

@@ -4,7 +4,7 @@
 // application's own transactions.
 import type { Hono } from 'hono';
 import { ConfigError, ConfigSchema, parseConfig, type Config } from '../config.ts';
-import { checkDomains, commandsOf, type CommandMapOfDomains, type Domain, type EntityMapOf } from '../core/domain.ts';
+import { commandsOf, requireDomains, type CommandMapOfDomains, type Domain, type EntityMapOf } from '../core/domain.ts';
 import { createRegistry, type Registry } from '../core/registry.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { createClient, type Client, type ClientOptions, type CommandMap, type EntityMap } from '../client/index.ts';
@@ -23,7 +23,7 @@ export type OncelyConfig = {
 export interface OncelyOptions<D extends readonly Domain[]> {
   /** `postgres://user:pass@host:port/db`: the database holding oncely's tables and the application's. */
   databaseUrl: string;
-  /** The domains served: their command types are the ones accepted. Add `...referenceDomains` to serve those too. */
+  /** The domains served (at least one): their command types are the ones accepted. oncely's reference domains are opt-in (`oncely/reference`). */
   domains: D;
   /** Settings by their environment names (`{ WORKER_CONCURRENCY: 8, API_KEYS: 'k1,k2' }`), checked by the same schema. */
   config?: OncelyConfig;
@@ -121,7 +121,7 @@ function configOf(databaseUrl: string, given: OncelyConfig = {}): Config & { DAT
  */
 export function createOncely<const D extends readonly Domain[]>(options: OncelyOptions<D>): Oncely<D> {
   const config = configOf(options.databaseUrl, options.config);
-  checkDomains(options.domains);
+  requireDomains(options.domains, 'createOncely');
   const registry = createRegistry(commandsOf(options.domains));
   const log = options.logger ?? createLogger(config.LOG_LEVEL, 'oncely');
   let system: System | undefined;

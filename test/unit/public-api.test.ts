@@ -8,6 +8,7 @@ const ENTRY_POINTS = {
   '.': '../../src/index.ts',
   './client': '../../src/client/index.ts',
   './postgres': '../../src/library/postgres.ts',
+  './reference': '../../src/reference.ts',
 } as const;
 
 const PUBLIC = {
@@ -35,7 +36,6 @@ const PUBLIC = {
     'notFound',
     'pageRead',
     'pageSchema',
-    'referenceDomains',
     'refuse',
     'rejected',
     'rowKey',
@@ -46,6 +46,32 @@ const PUBLIC = {
   ],
   './client': ['ProblemError', 'UnexpectedResponseError', 'createClient'],
   './postgres': ['EmbeddedPostgresError', 'startEmbeddedPostgres'],
+  './reference': [
+    'accountRows',
+    'accounts',
+    'accountsDomain',
+    'cancelOrder',
+    'cancelRedPacket',
+    'completeOrder',
+    'createOrder',
+    'creditAccount',
+    'debitAccount',
+    'issueRedPacket',
+    'ledgerEntries',
+    'ledgerRows',
+    'openAccount',
+    'orderRows',
+    'orders',
+    'ordersDomain',
+    'payOrder',
+    'payRedPacket',
+    'redPacketRows',
+    'redPackets',
+    'redPacketsDomain',
+    'referenceDomains',
+    'shipOrder',
+    'transferMoney',
+  ],
 } as const;
 
 describe('public API', () => {
