@@ -120,22 +120,12 @@ export { accept, notFound, refuse, rejected, succeeded, versionConflict, type De
  * table sits in the one global lock order.
  *
  * @example
- * const stockRows = entityTable<StockItem>({ name: 'stock_items', lockOrder: 130, columns: { onHand: ['on_hand', 'integer'], reserved: ['reserved', 'integer'] } });
+ * const stockRows = entityTable(stockItems, { lockOrder: 130 }); // stockItems: its drizzle pgTable
+ * type StockItem = RowOf<typeof stockRows>;
  * const plan = (command: Command) => ({ lock: [rowKey(stockRows, command.entityId)] });
  */
-export {
-  appendTable,
-  entityTable,
-  lookup,
-  rowKey,
-  type AppendTable,
-  type ColumnType,
-  type Columns,
-  type EntityTable,
-  type Lookup,
-  type RowKey,
-  type Versioned,
-} from './core/table.ts';
+export { lookup, rowKey, type AppendTable, type ColumnType, type Columns, type EntityTable, type Lookup, type RowKey, type RowOf, type Versioned } from './core/table.ts';
+export { appendTable, entityTable } from './processor/descriptors.ts';
 
 /**
  * Decision helpers: the command's own row checked against `expectedVersion` (`target`), check-decide-save

@@ -26,12 +26,9 @@ export { cancelRedPacket, issueRedPacket, payRedPacket } from './domains/red-pac
  * @example
  * const account: Account = { id: 'a1', currency: 'CNY', balance: 0, version: 1 };
  */
-export { accountRows, ledgerRows, type LedgerEntry } from './domains/accounts/rows.ts';
-export type { Account } from './domains/accounts/model.ts';
-export { orderRows } from './domains/orders/rows.ts';
-export type { Order } from './domains/orders/model.ts';
-export { redPacketRows } from './domains/red-packets/rows.ts';
-export type { RedPacket } from './domains/red-packets/model.ts';
+export { accountRows, ledgerRows, type Account, type LedgerEntry } from './domains/accounts/rows.ts';
+export { orderRows, type Order } from './domains/orders/rows.ts';
+export { redPacketRows, type RedPacket } from './domains/red-packets/rows.ts';
 
 /**
  * Their drizzle tables (what their migrations create).

@@ -21,6 +21,7 @@ import { startQueue, type CommandQueue } from './queue/boss.ts';
 import { commandsWithoutLiveJob } from './queue/live-jobs.ts';
 import { reconcileGraceSeconds, startReconciler, type Reconciler } from './processor/reconcile.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
+import { checkTables } from './processor/tables.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
 import type { Inbox, InboxHooks } from './inbox/index.ts';
 import { inboxConfigured } from './inbox/settings.ts';
@@ -109,6 +110,15 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const metrics = createMetrics({ commandTypes: registry.types, queueSnapshot: () => readQueueSnapshot(pool) });
   const expected = await expectedMigrationCount();
   const ready = () => isSchemaCurrent(pool, expected);
+  // A domain's drizzle table that disagrees with the database fails the start, not a batch later (an
+  // unmigrated database is refused by its caller, with the advice to migrate).
+  if (await ready().catch(() => false)) {
+    await checkTables(sqlOf(pool), domains).catch(async (err: unknown) => {
+      await queue.stop();
+      await pool.end();
+      throw err;
+    });
+  }
 
   const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: url, onError: onError('listener') }) : undefined;
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
