@@ -129,9 +129,10 @@ export { appendTable, entityTable } from './processor/descriptors.ts';
 
 /**
  * Decision helpers: the command's own row checked against `expectedVersion` (`target`), check-decide-save
- * in one call (`changeEntity`), the version check of a creating command (`creationConflict`), exact integers (`int`).
+ * in one call (`changeEntity`), a creation with its `already_exists` and version checks (`createEntity`),
+ * the version check of a creating command alone (`creationConflict`), exact integers (`int`).
  *
  * @example
  * decide: (command, state) => changeEntity(state, stockItem, command, (item) => decideReceive(item, command.payload.quantity), view)
  */
-export { changeEntity, creationConflict, int, target, type Entity } from './processor/entity.ts';
+export { changeEntity, createEntity, creationConflict, int, target, type Entity } from './processor/entity.ts';

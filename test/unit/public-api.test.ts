@@ -9,6 +9,7 @@ const ENTRY_POINTS = {
   './client': '../../src/client/index.ts',
   './postgres': '../../src/library/postgres.ts',
   './reference': '../../src/reference.ts',
+  './testing': '../../src/testing/index.ts',
 } as const;
 
 const PUBLIC = {
@@ -24,6 +25,7 @@ const PUBLIC = {
     'appendTable',
     'changeEntity',
     'checkDomains',
+    'createEntity',
     'createOncely',
     'creationConflict',
     'defineCommand',
@@ -72,6 +74,7 @@ const PUBLIC = {
     'shipOrder',
     'transferMoney',
   ],
+  './testing': ['NotInPlan', 'decideInMemory', 'given'],
 } as const;
 
 describe('public API', () => {
