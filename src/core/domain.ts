@@ -121,6 +121,11 @@ export interface Domain<C extends readonly AnyCommandDefinition[] = readonly Any
   readonly rows: readonly AnyRows[];
   /** Its HTTP reads. */
   readonly reads: R;
+  /**
+   * The folder of its own SQL migrations, applied by oncely's migrate with a journal of their own: `.sql` files
+   * in name order, or drizzle-kit's output (its `meta/_journal.json` order). None: the application migrates them.
+   */
+  readonly migrations?: string | URL;
 }
 
 const SEGMENT = /^[a-z][a-z0-9-]{0,62}$/;
@@ -260,6 +265,8 @@ export function defineDomain<const C extends readonly AnyCommandDefinition[], co
   tables: Readonly<Record<string, PgTable>>;
   rows?: readonly AnyRows[];
   reads: R;
+  /** A folder (path or file URL) of the domain's migrations: `new URL('../migrations', import.meta.url)`. */
+  migrations?: string | URL;
 }): Domain<C, R> {
   checkSegment('domain name', definition.name);
   const domain: Domain<C, R> = {
@@ -268,6 +275,7 @@ export function defineDomain<const C extends readonly AnyCommandDefinition[], co
     tables: definition.tables,
     rows: definition.rows ?? [],
     reads: definition.reads,
+    ...(definition.migrations === undefined ? {} : { migrations: definition.migrations }),
   };
   checkDomains([domain]);
   return domain;

@@ -20,7 +20,7 @@ export function succeeded(result: unknown): Outcome {
  * A business refusal: stored and replayed like a success, and it writes nothing.
  *
  * @example
- * return rejected('already_exists', `ticket ${command.entityId} already exists`);
+ * if (order.status !== 'PLACED') return rejected('order_not_placed', `order ${order.id} is ${order.status}`, { status: order.status });
  */
 export function rejected(code: string, message: string, details?: Record<string, unknown>): Outcome {
   return { status: 'rejected', error: details ? { code, message, details } : { code, message } };
@@ -74,7 +74,8 @@ export function accept<S>(state: S): Decision<S> {
 }
 
 /**
- * A decision's refusal, as the `rejected` outcome to return.
+ * A decision's refusal, as the `rejected` outcome to return. Typed `Decision<never>`: it fits any decision,
+ * with or without an annotation.
  *
  * @example
  * if (card.status !== 'ACTIVE') return refuse('illegal_transition', `gift card ${card.id} is ${card.status}`, { from: card.status, to: 'REDEEMED' });

@@ -66,6 +66,9 @@ export type TableRow<T extends PgTable, Include extends string = never> = {
   [K in keyof ColumnsOf<T> & keyof T['$inferSelect'] as K extends Include ? K : FilledByDatabase<ColumnsOf<T>[K]> extends true ? never : K]: T['$inferSelect'][K];
 };
 
+/** The row of an entity table: its TableRow, which must hold a text `id` and an integer `version` (never otherwise). */
+export type EntityRow<T extends PgTable, Include extends string = never> = TableRow<T, Include> extends infer R extends Versioned ? R : never;
+
 /**
  * The row type of a descriptor or of a drizzle table, as decisions see it: every column but the ones
  * the database fills (timestamps with a default, serials). Write a model's type once, as its table.

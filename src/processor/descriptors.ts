@@ -4,7 +4,7 @@
 // a descriptor that disagrees with the database is an error at start (checkTables in ./tables.ts).
 import { getTableColumns } from 'drizzle-orm';
 import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core';
-import type { AppendTable, ColumnType, Columns, EntityTable, TableRow, Versioned } from '../core/table.ts';
+import type { AppendTable, ColumnType, Columns, EntityRow, EntityTable, TableRow } from '../core/table.ts';
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 const SERIAL = new Set(['PgSerial', 'PgSmallSerial', 'PgBigSerial53', 'PgBigSerial64']);
@@ -98,7 +98,7 @@ function describe(table: PgTable, what: string, include: readonly string[]): Des
 export function entityTable<T extends PgTable, const I extends readonly (keyof T['$inferSelect'] & string)[] = []>(
   table: T,
   options: { lockOrder: number; include?: I },
-): EntityTable<TableRow<T, I[number]> & Versioned> {
+): EntityTable<EntityRow<T, I[number]>> {
   const { name, columns, filledTimes, byProperty } = describe(table, 'entityTable', options.include ?? []);
   const problems: string[] = [];
   const id = byProperty.get('id');
@@ -113,7 +113,7 @@ export function entityTable<T extends PgTable, const I extends readonly (keyof T
     kind: 'entity',
     name,
     lockOrder: options.lockOrder,
-    columns: columns as unknown as Columns<TableRow<T, I[number]> & Versioned>,
+    columns: columns as unknown as Columns<EntityRow<T, I[number]>>,
     stamped: filledTimes.filter((column) => column === 'updated_at'),
   };
 }
