@@ -22,7 +22,7 @@ import { Amount } from '../src/core/envelope.ts';
 import { createRegistry } from '../src/core/registry.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../src/db/embedded.ts';
 import { creditAccount } from '../src/domains/accounts/commands.ts';
-import { createDefaultRegistry } from '../src/domains/index.ts';
+import { createDefaultRegistry, referenceDomains } from '../src/domains/index.ts';
 import { createLogger } from '../src/log.ts';
 import { startSystem, type System } from '../src/system.ts';
 
@@ -99,6 +99,7 @@ try {
     config,
     roles: { api: true, worker: true },
     log: createLogger('silent', 'check-dashboard'),
+    domains: referenceDomains,
     registry: createRegistry([...createDefaultRegistry().definitions(), flaky]),
   });
   const app = system.app!;

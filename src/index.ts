@@ -2,7 +2,8 @@
 // Everything a domain of your own needs (commands, tables, reads, outcomes) and everything to run it inside
 // your application (createOncely, submit inside your own transaction). Nothing else under src/ is public;
 // test/unit/public-api.test.ts pins this list. The typed HTTP client is `oncely/client`, the embedded
-// PostgreSQL for development and tests `oncely/postgres`. docs/library.md walks through all of it.
+// PostgreSQL for development and tests `oncely/postgres`, the test kit `oncely/testing` and the reference
+// domains (opt-in) `oncely/reference`. docs/library.md walks through all of it.
 
 /**
  * Running oncely in your process, and submitting commands inside your own transaction.
@@ -119,36 +120,19 @@ export { accept, notFound, refuse, rejected, succeeded, versionConflict, type De
  * table sits in the one global lock order.
  *
  * @example
- * const stockRows = entityTable<StockItem>({ name: 'stock_items', lockOrder: 130, columns: { onHand: ['on_hand', 'integer'], reserved: ['reserved', 'integer'] } });
+ * const stockRows = entityTable(stockItems, { lockOrder: 130 }); // stockItems: its drizzle pgTable
+ * type StockItem = RowOf<typeof stockRows>;
  * const plan = (command: Command) => ({ lock: [rowKey(stockRows, command.entityId)] });
  */
-export {
-  appendTable,
-  entityTable,
-  lookup,
-  rowKey,
-  type AppendTable,
-  type ColumnType,
-  type Columns,
-  type EntityTable,
-  type Lookup,
-  type RowKey,
-  type Versioned,
-} from './core/table.ts';
+export { lookup, rowKey, type AppendTable, type ColumnType, type Columns, type EntityTable, type Lookup, type RowKey, type RowOf, type Versioned } from './core/table.ts';
+export { appendTable, entityTable } from './processor/descriptors.ts';
 
 /**
  * Decision helpers: the command's own row checked against `expectedVersion` (`target`), check-decide-save
- * in one call (`changeEntity`), the version check of a creating command (`creationConflict`), exact integers (`int`).
+ * in one call (`changeEntity`), a creation with its `already_exists` and version checks (`createEntity`),
+ * the version check of a creating command alone (`creationConflict`), exact integers (`int`).
  *
  * @example
  * decide: (command, state) => changeEntity(state, stockItem, command, (item) => decideReceive(item, command.payload.quantity), view)
  */
-export { changeEntity, creationConflict, int, target, type Entity } from './processor/entity.ts';
-
-/**
- * The domains oncely ships with (accounts, orders, red packets), to serve beside your own.
- *
- * @example
- * createOncely({ databaseUrl, domains: [...referenceDomains, stockDomain] });
- */
-export { referenceDomains } from './domains/index.ts';
+export { changeEntity, createEntity, creationConflict, int, target, type Entity } from './processor/entity.ts';

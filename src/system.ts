@@ -2,13 +2,12 @@ import type pg from 'pg';
 import type { Hono } from 'hono';
 import { relayUrl, type Config } from './config.ts';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { checkDomains, commandsOf, type Domain } from './core/domain.ts';
+import { commandsOf, requireDomains, type Domain } from './core/domain.ts';
 import { createRegistry, type Registry } from './core/registry.ts';
 import { createPool, sqlOf } from './db/pool.ts';
 import { expectedMigrations, isSchemaCurrent, runMigrations } from './db/migrate.ts';
 import { outboxSql } from './db/outbox-sql.ts';
 import { createSettledListener, type SettledListener } from './db/settled-listener.ts';
-import { referenceDomains } from './domains/index.ts';
 import { createApp } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { markDead, type ApplyHooks, type ApplyTracer } from './processor/apply.ts';
@@ -23,6 +22,7 @@ import { startQueue, type CommandQueue } from './queue/boss.ts';
 import { withoutLiveJobIn } from './queue/live-jobs.ts';
 import { reconcileGraceSeconds, startReconciler, type Reconciler } from './processor/reconcile.ts';
 import { startRetentionSweeper, type RetentionSweeper } from './processor/retention.ts';
+import { checkTables } from './processor/tables.ts';
 import { startTracing, type SpanExporter } from './tracing/index.ts';
 import type { Inbox, InboxHooks } from './inbox/index.ts';
 import { inboxConfigured } from './inbox/settings.ts';
@@ -62,10 +62,10 @@ export interface SystemOptions {
   roles: Roles;
   log: Logger;
   /**
-   * The domains served: their command types, entity routes and OpenAPI (default: the reference domains).
-   * Their tables must exist (migrations are the application's; `migrate` runs oncely's own).
+   * The domains served: their command types, entity routes and OpenAPI. Required: the engine serves no
+   * domain of its own (the entry points of `npm start` pass the reference domains).
    */
-  domains?: readonly Domain[];
+  domains: readonly Domain[];
   /** The command types applied and accepted, when they differ from the domains' (tests add failing ones); default: every domain's commands. */
   registry?: Registry;
   hooks?: ApplyHooks;
@@ -83,13 +83,13 @@ export interface SystemOptions {
 }
 
 /**
- * Applies oncely's migrations into ONCELY_SCHEMA, then those of the domains served (default: the reference
- * domains, as `npm start` serves them): what `npm run migrate` runs.
+ * Applies oncely's migrations into ONCELY_SCHEMA, then those of the domains served (`npm run migrate` passes
+ * the reference domains, as `npm start` serves them).
  *
  * @example
- * await migrateSystem(url, config);
+ * await migrateSystem(url, config, referenceDomains);
  */
-export async function migrateSystem(url: string, config: Pick<Config, 'ONCELY_SCHEMA'>, domains: readonly Domain[] = referenceDomains): Promise<void> {
+export async function migrateSystem(url: string, config: Pick<Config, 'ONCELY_SCHEMA'>, domains: readonly Domain[]): Promise<void> {
   await runMigrations(url, { schema: config.ONCELY_SCHEMA, domains });
 }
 
@@ -97,14 +97,13 @@ export async function migrateSystem(url: string, config: Pick<Config, 'ONCELY_SC
  * The composition root: the only module that knows every folder. Starts what the roles ask for.
  *
  * @example
- * const system = await startSystem({ config, roles: { api: true, worker: true }, log });
+ * const system = await startSystem({ config, roles: { api: true, worker: true }, log, domains: referenceDomains });
  * serve({ fetch: system.app!.fetch, port: config.PORT });
  */
 export async function startSystem(options: SystemOptions): Promise<System> {
   const { config, roles, log } = options;
   const url = config.DATABASE_URL;
-  const domains = options.domains ?? referenceDomains;
-  checkDomains(domains);
+  const domains = requireDomains(options.domains, 'startSystem');
   const registry = options.registry ?? createRegistry(commandsOf(domains));
   const schema = config.ONCELY_SCHEMA;
   if (options.migrate ?? true) await runMigrations(url, { schema, domains });
@@ -126,6 +125,15 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const metrics = createMetrics({ commandTypes: registry.types, queueSnapshot: () => readQueueSnapshot(pool, schema) });
   const expected = await expectedMigrations(domains);
   const ready = () => isSchemaCurrent(pool, schema, expected);
+  // A domain's drizzle table that disagrees with the database fails the start, not a batch later (an
+  // unmigrated database is refused by its caller, with the advice to migrate).
+  if (await ready().catch(() => false)) {
+    await checkTables(sqlOf(pool), domains).catch(async (err: unknown) => {
+      await queue.stop();
+      await pool.end();
+      throw err;
+    });
+  }
 
   const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: url, onError: onError('listener') }) : undefined;
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.

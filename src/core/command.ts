@@ -80,15 +80,19 @@ export function isPlanned<P>(definition: CommandDefinition<P>): definition is Pl
 
 /**
  * Defines a command type: its name, payload schema, and either a lock plan with a pure decision
- * (set-based, preferred) or an imperative handler.
+ * (set-based, preferred) or an imperative handler. `decide` returns an `Outcome`; `changeEntity` and
+ * `createEntity` (from `oncely`) do the usual shapes.
  *
  * @example
- * const credit = defineCommand({
- *   type: 'account.credit',
- *   summary: 'Add money to an account',
- *   payload: z.strictObject({ amount: Amount }),
- *   plan: (command) => ({ lock: [rowKey(accounts, command.entityId)] }),
- *   decide: (command, state) => changeRow(state, accounts, command, (a) => credit(a, command.payload.amount), view),
+ * const stockRows = entityTable(stockItems, { lockOrder: 130 });
+ * const stockItem = { table: stockRows, name: 'stock item' };
+ * const receive = defineCommand({
+ *   type: 'stock.receive',
+ *   summary: 'Add units to a stock item.',
+ *   payload: z.strictObject({ quantity: z.number().int().min(1) }),
+ *   plan: (command) => ({ lock: [rowKey(stockRows, command.entityId)] }),
+ *   decide: (command, state) =>
+ *     changeEntity(state, stockItem, command, (item) => accept({ ...item, onHand: item.onHand + command.payload.quantity }), (saved) => ({ onHand: saved.onHand, version: saved.version })),
  * });
  */
 // `T` keeps the literal type name, so a typed client can map each type to its payload (CommandMapOf).

@@ -293,7 +293,8 @@ export function routeOf(read: AnyRead): string {
 
 /**
  * Checks that domains can be served together: unique domain names, command types, routes, operationIds,
- * table names and lock orders. Throws one error listing every clash.
+ * table names and lock orders (each entity table needs its own place in the one lock order of the
+ * domains served together). Throws one error listing every clash, naming both sides of each.
  *
  * @example
  * checkDomains([...referenceDomains, ticketsDomain]);
@@ -306,6 +307,7 @@ export function checkDomains(domains: readonly Domain[]): void {
     if (holder !== undefined) problems.push(`${key} is declared by both ${holder} and ${owner}`);
     else seen.set(key, owner);
   };
+  const lockOrders = new Map<number, string>();
   for (const domain of domains) {
     claim(`domain ${domain.name}`, `domain ${domain.name}`);
     for (const command of domain.commands) claim(`command type ${command.type}`, domain.name);
@@ -315,10 +317,30 @@ export function checkDomains(domains: readonly Domain[]): void {
     }
     for (const rows of domain.rows) {
       claim(`table ${rows.name}`, domain.name);
-      if (rows.kind === 'entity') claim(`lockOrder ${rows.lockOrder}`, `${domain.name} (${rows.name})`);
+      if (rows.kind !== 'entity') continue;
+      const holder = lockOrders.get(rows.lockOrder);
+      const owner = `table ${rows.name} of domain ${domain.name}`;
+      if (holder === undefined) lockOrders.set(rows.lockOrder, owner);
+      else problems.push(`lockOrder ${rows.lockOrder} is claimed by both ${holder} and ${owner}: give each entity table its own lockOrder`);
     }
   }
   if (problems.length > 0) throw new Error(`domains clash: ${problems.join('; ')}`);
+}
+
+/**
+ * The domains an oncely serves, checked together: at least one, and none clashing (see `checkDomains`).
+ *
+ * @example
+ * const domains = requireDomains(options.domains, 'createOncely');
+ */
+export function requireDomains(domains: readonly Domain[] | undefined, caller: string): readonly Domain[] {
+  if (domains === undefined || domains.length === 0) {
+    throw new Error(
+      `${caller} needs the domains to serve: ${caller}({ ..., domains: [myDomain] }). oncely serves none of its own; its reference domains are opt-in (referenceDomains, exported by oncely/reference)`,
+    );
+  }
+  checkDomains(domains);
+  return domains;
 }
 
 /**

@@ -20,7 +20,7 @@ export function succeeded(result: unknown): Outcome {
  * A business refusal: stored and replayed like a success, and it writes nothing.
  *
  * @example
- * return rejected('already_exists', `ticket ${command.entityId} already exists`);
+ * if (order.status !== 'PLACED') return rejected('order_not_placed', `order ${order.id} is ${order.status}`, { status: order.status });
  */
 export function rejected(code: string, message: string, details?: Record<string, unknown>): Outcome {
   return { status: 'rejected', error: details ? { code, message, details } : { code, message } };
@@ -53,7 +53,14 @@ export function notFound(what: string, id: string): Outcome {
   return rejected('not_found', `${what} ${id} does not exist`, { id });
 }
 
-/** A pure decision over one entity: the next state, or a refusal. */
+/**
+ * A pure decision over one entity: the next state, or a refusal. A refusal is a `Decision<never>`, so it
+ * fits wherever any decision is expected, annotated or not.
+ *
+ * @example
+ * const decideReserve = (item: StockItem, quantity: number): Decision<StockItem> =>
+ *   item.onHand < quantity ? refuse('insufficient_stock', `only ${item.onHand} left`) : accept({ ...item, onHand: item.onHand - quantity });
+ */
 export type Decision<S> = { ok: true; state: S } | { ok: false; outcome: Outcome };
 
 /**
@@ -67,11 +74,12 @@ export function accept<S>(state: S): Decision<S> {
 }
 
 /**
- * A decision's refusal, as the `rejected` outcome to return.
+ * A decision's refusal, as the `rejected` outcome to return. Typed `Decision<never>`: it fits any decision,
+ * with or without an annotation.
  *
  * @example
  * if (card.status !== 'ACTIVE') return refuse('illegal_transition', `gift card ${card.id} is ${card.status}`, { from: card.status, to: 'REDEEMED' });
  */
-export function refuse<S>(code: string, message: string, details?: Record<string, unknown>): Decision<S> {
+export function refuse(code: string, message: string, details?: Record<string, unknown>): Decision<never> {
   return { ok: false, outcome: rejected(code, message, details) };
 }

@@ -4,7 +4,7 @@
 // application's own transactions.
 import type { Hono } from 'hono';
 import { ConfigError, ConfigSchema, parseConfig, type Config } from '../config.ts';
-import { checkDomains, commandsOf, type CommandMapOfDomains, type Domain, type EntityMapOf } from '../core/domain.ts';
+import { commandsOf, requireDomains, type CommandMapOfDomains, type Domain, type EntityMapOf } from '../core/domain.ts';
 import { createRegistry, type Registry } from '../core/registry.ts';
 import { schemaNameProblem } from '../core/schema-name.ts';
 import { runMigrations } from '../db/migrate.ts';
@@ -24,7 +24,7 @@ export type OncelyConfig = {
 export interface OncelyOptions<D extends readonly Domain[]> {
   /** `postgres://user:pass@host:port/db`: the database holding oncely's tables and the application's. */
   databaseUrl: string;
-  /** The domains served: their command types are the ones accepted. Add `...referenceDomains` to serve those too. */
+  /** The domains served (at least one): their command types are the ones accepted. oncely's reference domains are opt-in (`oncely/reference`). */
   domains: D;
   /** Settings by their environment names (`{ WORKER_CONCURRENCY: 8, API_KEYS: 'k1,k2' }`), checked by the same schema. */
   config?: OncelyConfig;
@@ -134,7 +134,7 @@ function configOf(databaseUrl: string, given: OncelyConfig = {}, schema?: string
  */
 export function createOncely<const D extends readonly Domain[]>(options: OncelyOptions<D>): Oncely<D> {
   const config = configOf(options.databaseUrl, options.config, options.schema);
-  checkDomains(options.domains);
+  requireDomains(options.domains, 'createOncely');
   const registry = createRegistry(commandsOf(options.domains));
   const log = options.logger ?? createLogger(config.LOG_LEVEL, 'oncely');
   let system: System | undefined;

@@ -7,7 +7,9 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
 import { startSystem, type Roles } from '../system.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
+import type { Domain } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
+import { referenceDomains } from '../domains/index.ts';
 import type { ApplyHooks } from '../processor/apply.ts';
 import type { InboxHooks } from '../system.ts';
 
@@ -61,7 +63,9 @@ function describe(err: unknown): string {
 export interface RunOptions {
   /** Start the embedded PostgreSQL when DATABASE_URL is unset (`npm start`). */
   embedded?: boolean;
-  /** The command types served; default: the built-in domains. */
+  /** The domains served; default: the reference domains (the demo `npm start` serves). */
+  domains?: readonly Domain[];
+  /** The command types applied and accepted; default: the domains' own. */
   registry?: Registry;
   /** Hooks into each command's transaction, given the database URL once it is known (the test harness's fault injection). */
   hooks?: (databaseUrl: string) => ApplyHooks | undefined;
@@ -99,6 +103,7 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
     config: { ...config, DATABASE_URL: url },
     roles,
     log,
+    domains: options.domains ?? referenceDomains,
     ...(hooks ? { hooks } : {}),
     ...(registry ? { registry } : {}),
     ...(options.inboxHooks ? { inboxHooks: options.inboxHooks } : {}),

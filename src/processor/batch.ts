@@ -9,136 +9,24 @@
 // by key within a table, so waits on another batch's uncommitted insert also follow one order. Foreign-key
 // checks take FOR KEY SHARE, which FOR NO KEY UPDATE does not block. A cycle of waits would need some
 // batch to wait for a lock lower in the order than one it holds, which none does.
-import type { AnyCommandDefinition, BatchState, PlannedDefinition, Sql } from '../core/command.ts';
+import type { AnyCommandDefinition, PlannedDefinition, Sql } from '../core/command.ts';
 import { isPlanned } from '../core/command.ts';
 import { isTerminal, type Command } from '../core/envelope.ts';
-import { storedEvents, type EventDraft, type StoredEvent } from '../core/event.ts';
 import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
-import type { AppendTable, EntityTable, Lookup, RowKey, Versioned } from '../core/table.ts';
+import type { EntityTable, Lookup, RowKey } from '../core/table.ts';
 import type { ApplyOptions, Delivery, Settlement } from './apply.ts';
 import { applyDelivery, recordFailure } from './apply.ts';
 import { isConnectionLost } from './errors.ts';
 import { commandsSql, type CommandRow } from '../db/commands-sql.ts';
 import { outboxSql } from '../db/outbox-sql.ts';
+import { State, stagedWrites } from './state.ts';
 import { insertRows, lockRows, readRowsBy, updateRows } from './tables.ts';
+
+export { NotInPlan } from './state.ts';
 
 const BATCH_SAVEPOINT = 'oncely_batch';
 const ONE_SAVEPOINT = 'oncely_one';
-
-/** A decision read or wrote a row no plan of its batch named: a plan bug, or a row created in the same batch. */
-export class NotInPlan extends Error {
-  override name = 'NotInPlan';
-}
-
-interface Loaded {
-  /** The row as the database had it when locked (null: absent when locked, or created in this batch). */
-  original: Versioned | null;
-  current: Versioned | null;
-  locked: boolean;
-}
-
-/** Rows of one batch, and the writes the commands before the current one left staged. */
-class State implements BatchState {
-  readonly tables = new Map<string, { table: EntityTable; rows: Map<string, Loaded> }>();
-  readonly appends = new Map<string, { table: AppendTable; rows: unknown[] }>();
-  /** Events of the commands that succeeded so far, in decision order. */
-  readonly events: StoredEvent[] = [];
-  /** The current command's staged writes: undone if it is refused. */
-  private undo: (() => void)[] = [];
-  /** The current command's events: kept only if it succeeds. */
-  private drafts: EventDraft[] = [];
-
-  rowsOf(table: EntityTable) {
-    let entry = this.tables.get(table.name);
-    if (!entry) {
-      entry = { table, rows: new Map() };
-      this.tables.set(table.name, entry);
-    }
-    return entry.rows;
-  }
-
-  load(table: EntityTable, rows: readonly Versioned[], ids: readonly string[], locked: boolean) {
-    const map = this.rowsOf(table);
-    for (const row of rows) if (!map.has(row.id) || locked) map.set(row.id, { original: row, current: row, locked });
-    if (locked) for (const id of ids) if (!map.has(id)) map.set(id, { original: null, current: null, locked: true });
-  }
-
-  begin() {
-    this.undo = [];
-    this.drafts = [];
-  }
-
-  rollback() {
-    for (const step of this.undo.reverse()) step();
-    this.undo = [];
-    this.drafts = [];
-  }
-
-  /** Keeps the current command's events, once it succeeded. */
-  commit(command: Command) {
-    this.events.push(...storedEvents(command, this.drafts));
-    this.drafts = [];
-  }
-
-  emit(event: EventDraft): void {
-    // A copy: a decision that reuses its object after emitting cannot change what is stored.
-    this.drafts.push({ type: event.type, entityId: event.entityId, payload: structuredClone(event.payload) });
-  }
-
-  get<R extends Versioned>(table: EntityTable<R>, id: string): R | undefined {
-    const entry = this.tables.get(table.name)?.rows.get(id);
-    // A row no plan of the batch named was never looked at: "absent" would be a guess, so say so.
-    if (!entry) throw new NotInPlan(`${table.name} ${id} is in no lock plan of this batch`);
-    return (entry.current ?? undefined) as R | undefined;
-  }
-
-  find<R extends Versioned>(table: EntityTable<R>, where: (row: R) => boolean): R[] {
-    const rows = this.tables.get(table.name)?.rows.values() ?? [];
-    return [...rows].map((loaded) => loaded.current as R | null).filter((row): row is R => row !== null && where(row));
-  }
-
-  /**
-   * A row the batch holds locked. Any command of the batch may write it: the batch's whole lock set was
-   * taken in the global order, whichever plan named the row (so `order.create` and `order.pay` of one
-   * order share a batch: the account the create locked is the one the pay debits).
-   */
-  private lockedEntry(table: EntityTable, id: string): Loaded {
-    const entry = this.tables.get(table.name)?.rows.get(id);
-    if (!entry?.locked) throw new NotInPlan(`${table.name} ${id} is not locked by any lock plan of this batch`);
-    return entry;
-  }
-
-  insert<R extends Versioned>(table: EntityTable<R>, row: Omit<R, 'version'>): R {
-    const entry = this.lockedEntry(table, row.id);
-    if (entry.current) throw new Error(`${table.name} ${row.id} already exists`);
-    const created = { ...row, version: 1 } as R;
-    entry.current = created;
-    this.undo.push(() => (entry.current = null));
-    return created;
-  }
-
-  update<R extends Versioned>(table: EntityTable<R>, row: R): R {
-    const entry = this.lockedEntry(table, row.id);
-    const before = entry.current;
-    if (!before || before.version !== row.version) throw new Error(`${table.name} ${row.id} is not at version ${row.version}`);
-    const next = { ...row, version: row.version + 1 };
-    entry.current = next;
-    this.undo.push(() => (entry.current = before));
-    return next;
-  }
-
-  append<R>(table: AppendTable<R>, row: R): void {
-    let entry = this.appends.get(table.name);
-    if (!entry) {
-      entry = { table: table as unknown as AppendTable, rows: [] };
-      this.appends.set(table.name, entry);
-    }
-    const rows = entry.rows;
-    rows.push(row);
-    this.undo.push(() => void rows.pop());
-  }
-}
 
 interface Job {
   delivery: Delivery;
@@ -295,21 +183,13 @@ async function readLookups(sql: Sql, state: State, jobs: readonly Job[]): Promis
 
 /** One INSERT and one versioned UPDATE per entity table (parents first: reverse lock order), then the appends and the events. */
 async function writeState(sql: Sql, schema: string, state: State): Promise<void> {
-  const tables = [...state.tables.values()].sort((a, b) => b.table.lockOrder - a.table.lockOrder);
-  for (const { table, rows } of tables) {
-    const created: Versioned[] = [];
-    const changed: { row: Versioned; expectedVersion: number }[] = [];
-    for (const loaded of rows.values()) {
-      if (!loaded.current) continue;
-      if (!loaded.original) created.push(loaded.current);
-      else if (loaded.current.version !== loaded.original.version) changed.push({ row: loaded.current, expectedVersion: loaded.original.version });
-    }
-    created.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const writes = stagedWrites(state);
+  for (const { table, created, changed } of writes.tables) {
     await insertRows(sql, table, created);
     await updateRows(sql, table, changed);
   }
-  for (const { table, rows } of state.appends.values()) await insertRows(sql, table, rows);
-  await outboxSql(schema).insert(sql, state.events);
+  for (const { table, rows } of writes.appends) await insertRows(sql, table, rows);
+  await outboxSql(schema).insert(sql, writes.events);
 }
 
 /**

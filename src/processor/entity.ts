@@ -1,6 +1,6 @@
 import type { BatchState } from '../core/command.ts';
 import type { Command } from '../core/envelope.ts';
-import { notFound, succeeded, versionConflict, type Decision, type Outcome } from '../core/outcome.ts';
+import { notFound, rejected, succeeded, versionConflict, type Decision, type Outcome } from '../core/outcome.ts';
 import type { EntityTable, Versioned } from '../core/table.ts';
 
 /** An entity table and the word for one of its rows in refusals ("account acc-1 does not exist"). */
@@ -51,7 +51,39 @@ export function changeEntity<R extends Versioned>(
 }
 
 /**
- * For creating commands: with `expectedVersion`, a missing entity counts as version 0.
+ * The creation a command makes (its entityId is the new row's id), or the refusal to return: an existing
+ * row is `already_exists` (or a `version_conflict` when the command's `expectedVersion` is not its
+ * version), then `create` decides the new row's columns or refuses, then an `expectedVersion` other than
+ * 0 is a `version_conflict` (a missing row counts as version 0). The row is inserted at version 1; like
+ * every write of a decision, it is dropped if the command is refused after all.
+ *
+ * @example
+ * decide(command, state) {
+ *   const created = createEntity(state, ticket, command, () => accept({ title: command.payload.title, status: 'OPEN' }));
+ *   return created.ok ? succeeded(view(created.row)) : created.outcome;
+ * }
+ */
+export function createEntity<R extends Versioned>(
+  state: BatchState,
+  entity: Entity<R>,
+  command: Command,
+  create: () => Decision<Omit<R, 'id' | 'version'>>,
+): { ok: true; row: R } | { ok: false; outcome: Outcome } {
+  const existing = state.get(entity.table, command.entityId);
+  if (existing) {
+    const outcome = creationConflict(command, existing.version) ?? rejected('already_exists', `${entity.name} ${command.entityId} already exists`);
+    return { ok: false, outcome };
+  }
+  const decision = create();
+  if (!decision.ok) return decision;
+  const conflict = creationConflict(command, null);
+  if (conflict) return { ok: false, outcome: conflict };
+  return { ok: true, row: state.insert(entity.table, { ...decision.state, id: command.entityId } as unknown as Omit<R, 'version'>) };
+}
+
+/**
+ * For creating commands: with `expectedVersion`, a missing entity counts as version 0. `createEntity`
+ * applies it; use it alone for a creation it does not fit.
  *
  * @example
  * return creationConflict(command, existing?.version ?? null) ?? succeeded(view(state.insert(ticketRows, ticket)));

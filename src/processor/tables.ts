@@ -2,12 +2,21 @@
 // by a column, one versioned UPDATE for many rows, one INSERT for many rows. Only descriptor names (checked
 // as plain identifiers in src/core/table.ts) are spliced into SQL; every value is a parameter.
 import type { Sql } from '../core/command.ts';
+import type { Domain } from '../core/domain.ts';
 import type { AppendTable, ColumnType, EntityTable, Versioned } from '../core/table.ts';
 import { GuardViolation } from './sql.ts';
 
 type AnyRow = Record<string, unknown>;
 
-const ARRAY_TYPE: Record<ColumnType, string> = { text: 'text[]', bigint: 'bigint[]', integer: 'integer[]', jsonb: 'jsonb[]', boolean: 'boolean[]' };
+const ARRAY_TYPE: Record<ColumnType, string> = {
+  text: 'text[]',
+  bigint: 'bigint[]',
+  integer: 'integer[]',
+  jsonb: 'jsonb[]',
+  boolean: 'boolean[]',
+  uuid: 'uuid[]',
+  timestamptz: 'timestamptz[]',
+};
 
 function fromDatabase(type: ColumnType, value: unknown): unknown {
   if (value === null || value === undefined) return null;
@@ -71,7 +80,7 @@ export async function updateRows<R extends Versioned>(sql: Sql, table: EntityTab
   ];
   const arrays = ['$1::text[]', '$2::integer[]', '$3::integer[]', ...columns.map(([, [, type]], i) => `$${i + 4}::${ARRAY_TYPE[type]}`)];
   const aliases = ['id', 'expected', 'next_version', ...columns.map(([, [column]]) => column)];
-  const assignments = [...columns.map(([, [column]]) => `${column} = u.${column}`), 'version = u.next_version', 'updated_at = now()'];
+  const assignments = [...columns.map(([, [column]]) => `${column} = u.${column}`), 'version = u.next_version', ...table.stamped.map((column) => `${column} = now()`)];
   const { rowCount } = await sql.query(
     `UPDATE ${table.name} AS t SET ${assignments.join(', ')}
      FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})
@@ -93,4 +102,61 @@ export async function insertRows<R>(sql: Sql, table: EntityTable | AppendTable, 
      SELECT ${names.join(', ')} FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
     values,
   );
+}
+
+/** The PostgreSQL types (pg_type.typname) each descriptor type reads and writes. */
+const DATABASE_TYPES: Record<ColumnType, readonly string[]> = {
+  text: ['text', 'varchar', 'bpchar'],
+  bigint: ['int8'],
+  integer: ['int4'],
+  jsonb: ['jsonb'],
+  boolean: ['bool'],
+  uuid: ['uuid'],
+  timestamptz: ['timestamptz'],
+};
+
+/**
+ * Checks every descriptor of the domains against the database once, at start: its table exists (as the processor's
+ * statements name it, through the search_path), every column it reads and writes exists with a type it
+ * can read and write, and the database needs no column it leaves out (NOT NULL without a default).
+ * Throws one error naming every disagreement: a drifted table fails the start, not a batch.
+ *
+ * @example
+ * await checkTables(sql, domains);
+ */
+export async function checkTables(sql: Sql, domains: readonly Pick<Domain, 'rows'>[]): Promise<void> {
+  const tables = domains.flatMap((domain) => domain.rows) as readonly (EntityTable | AppendTable)[];
+  if (tables.length === 0) return;
+  const { rows } = await sql.query<{ name: string; found: boolean; column: string | null; type: string | null; required: boolean | null }>(
+    `SELECT t.name, c.oid IS NOT NULL AS found, col.column_name AS column, col.udt_name AS type,
+            (col.is_nullable = 'NO' AND col.column_default IS NULL AND col.is_identity = 'NO' AND col.is_generated = 'NEVER') AS required
+       FROM unnest($1::text[]) AS t(name)
+       LEFT JOIN pg_class c ON c.oid = to_regclass(t.name)
+       LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN information_schema.columns col ON col.table_schema = n.nspname AND col.table_name = c.relname`,
+    [tables.map((table) => table.name)],
+  );
+  const problems: string[] = [];
+  for (const table of tables) {
+    const found = rows.filter((row) => row.name === table.name);
+    if (!found.some((row) => row.found)) {
+      problems.push(`table ${table.name} does not exist (run the domain's migrations)`);
+      continue;
+    }
+    const inDatabase = new Map(found.filter((row) => row.column !== null).map((row) => [row.column!, row]));
+    const described = new Set<string>();
+    for (const [column, type] of Object.values(table.columns as Record<string, readonly [string, ColumnType]>)) {
+      described.add(column);
+      const actual = inDatabase.get(column);
+      if (!actual) problems.push(`${table.name}.${column} does not exist in the database`);
+      else if (!DATABASE_TYPES[type].includes(actual.type ?? ''))
+        problems.push(`${table.name}.${column} is ${actual.type} in the database, ${type} in its drizzle table`);
+    }
+    if (table.kind === 'entity') for (const column of table.stamped) if (!inDatabase.has(column)) problems.push(`${table.name}.${column} does not exist in the database`);
+    for (const [column, row] of inDatabase) {
+      if (row.required && !described.has(column))
+        problems.push(`${table.name}.${column} is NOT NULL without a default in the database, and its drizzle table does not write it`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`the domains' tables disagree with the database: ${problems.join('; ')}`);
 }

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/log.ts';
+import { referenceDomains } from '../../src/domains/index.ts';
 import { startSystem } from '../../src/system.ts';
 import { watchQueries } from '../helpers/queries.ts';
 
@@ -32,7 +33,7 @@ if (!url) {
   };
 }
 const config = { ...parseConfig({ LOG_LEVEL: 'warn' }), DATABASE_URL: url };
-const system = await startSystem({ config, roles: { api: true, worker: false }, log: createLogger('warn', 'bench') });
+const system = await startSystem({ config, roles: { api: true, worker: false }, log: createLogger('warn', 'bench'), domains: referenceDomains });
 const app = system.app!;
 const run = `p${Date.now().toString(36)}`;
 

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startChaosPostgres, type ChaosPostgres } from '../../chaos/postgres.ts';
 import { freePort } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/log.ts';
+import { referenceDomains } from '../../src/domains/index.ts';
 import { startSystem, type System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { FAST_ENV, readStatus, startTestSystem, testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
@@ -290,7 +291,9 @@ describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
     const pg: ChaosPostgres = await startChaosPostgres({ dir: path.join(dir, 'pg'), log: () => {} });
     cleanups.push(() => pg.stop());
     const config = testConfig(pg.url, { ...kit.env, RECONCILE_INTERVAL_SECONDS: '2', INBOX_NATS_MAX_DELIVER: '2', INBOX_REDIS_MAX_DELIVERIES: '2' });
-    const system = await useSystem(() => startSystem({ config, roles: { api: false, worker: true, inbox: true }, log: createLogger('silent', 'test') }));
+    const system = await useSystem(() =>
+      startSystem({ config, roles: { api: false, worker: true, inbox: true }, log: createLogger('silent', 'test'), domains: referenceDomains }),
+    );
     const pool = system.pool;
 
     const a = `acct-${tag()}`;

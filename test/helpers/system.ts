@@ -5,6 +5,7 @@ import { parseConfig, type Config } from '../../src/config.ts';
 import type { CommandStatus } from '../../src/core/envelope.ts';
 import { isTerminal } from '../../src/core/envelope.ts';
 import type { Domain } from '../../src/core/domain.ts';
+import { referenceDomains } from '../../src/domains/index.ts';
 import type { Registry } from '../../src/core/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ApplyHooks } from '../../src/processor/apply.ts';
@@ -27,7 +28,7 @@ export function testConfig(url: string, env: Record<string, string> = {}): Confi
   return { ...parseConfig({ ...FAST_ENV, ...env }), DATABASE_URL: url };
 }
 
-/** Starts an in-process system; the returned stop is idempotent. */
+/** Starts an in-process system (the reference domains unless `domains` says otherwise); the returned stop is idempotent. */
 export async function startTestSystem(
   url: string,
   options: { roles?: Roles; env?: Record<string, string>; domains?: readonly Domain[]; registry?: Registry; hooks?: ApplyHooks } = {},
@@ -38,7 +39,7 @@ export async function startTestSystem(
     roles: options.roles ?? { api: true, worker: true },
     log: createLogger(config.LOG_LEVEL, 'test'),
     migrate: false,
-    ...(options.domains ? { domains: options.domains } : {}),
+    domains: options.domains ?? referenceDomains,
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.hooks ? { hooks: options.hooks } : {}),
   });

@@ -10,12 +10,13 @@ import { createClient } from '../../src/client/index.ts';
 import { defineCommand } from '../../src/core/command.ts';
 import { defineDomain, entityRead, EntityVersion, Timestamp, type CommandMapOfDomains, type EntityMapOf } from '../../src/core/domain.ts';
 import { Amount, Identifier, type CommandStatus } from '../../src/core/envelope.ts';
-import { accept, notFound, refuse, rejected, succeeded, type Decision } from '../../src/core/outcome.ts';
-import { entityTable, rowKey } from '../../src/core/table.ts';
+import { accept, notFound, refuse, succeeded, type Decision } from '../../src/core/outcome.ts';
+import { rowKey, type RowOf } from '../../src/core/table.ts';
 import { debit, type Account } from '../../src/domains/accounts/model.ts';
 import { accountRows, postToAccount } from '../../src/domains/accounts/rows.ts';
 import { referenceDomains } from '../../src/domains/index.ts';
-import { creationConflict, target } from '../../src/processor/entity.ts';
+import { entityTable } from '../../src/processor/descriptors.ts';
+import { createEntity, target } from '../../src/processor/entity.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
@@ -24,15 +25,6 @@ import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
 
 const TICKET_STATUSES = ['OPEN', 'CLOSED'] as const;
 type TicketStatus = (typeof TICKET_STATUSES)[number];
-
-interface Ticket {
-  id: string;
-  accountId: string;
-  title: string;
-  price: number;
-  status: TicketStatus;
-  version: number;
-}
 
 /** Buying a ticket debits its price from the account, or nothing happens. */
 function decideBuy(account: Account, ticket: Omit<Ticket, 'version'>): Decision<{ account: Account; ticket: Omit<Ticket, 'version'> }> {
@@ -64,16 +56,14 @@ const tickets = pgTable('tickets', {
   price: bigint('price', { mode: 'number' }).notNull(),
   status: text('status').$type<TicketStatus>().notNull(),
   version: integer('version').notNull(),
-  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull(),
-  updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 });
 
 /** Tickets are locked first (lock order 5): a ticket names the account it is paid from, which comes later (30). */
-const ticketRows = entityTable<Ticket>({
-  name: 'tickets',
-  lockOrder: 5,
-  columns: { accountId: ['account_id', 'text'], title: ['title', 'text'], price: ['price', 'bigint'], status: ['status', 'text'] },
-});
+const ticketRows = entityTable(tickets, { lockOrder: 5 });
+/** The ticket as decisions see it, declared once: its table's row. */
+type Ticket = RowOf<typeof ticketRows>;
 const ticket = { table: ticketRows, name: 'ticket' };
 
 const view = (saved: Ticket) => ({ status: saved.status, version: saved.version });
@@ -87,14 +77,13 @@ const buyTicket = defineCommand({
     const { accountId, title, price } = command.payload;
     const account = state.get(accountRows, accountId);
     if (!account) return notFound('account', accountId);
-    const existing = state.get(ticketRows, command.entityId);
-    if (existing) return creationConflict(command, existing.version) ?? rejected('already_exists', `ticket ${command.entityId} already exists`);
-    const conflict = creationConflict(command, null);
-    if (conflict) return conflict;
-    const decision = decideBuy(account, { id: command.entityId, accountId, title, price, status: 'OPEN' });
-    if (!decision.ok) return decision.outcome;
-    postToAccount(state, command, account, decision.state.account);
-    return succeeded(view(state.insert(ticketRows, decision.state.ticket)));
+    const created = createEntity(state, ticket, command, () => {
+      const decision = decideBuy(account, { id: command.entityId, accountId, title, price, status: 'OPEN' });
+      if (!decision.ok) return decision;
+      postToAccount(state, command, account, decision.state.account);
+      return accept(decision.state.ticket);
+    });
+    return created.ok ? succeeded(view(created.row)) : created.outcome;
   },
 });
 

@@ -5,6 +5,7 @@ import { ConfigError, parseConfig } from '../../src/config.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { createLogger } from '../../src/log.ts';
 import { purgeBatch, purgeEndedCommands, retentionCutoff, RETENTION_LOCK_KEY } from '../../src/processor/retention.ts';
+import { referenceDomains } from '../../src/domains/index.ts';
 import { startSystem, type System } from '../../src/system.ts';
 import { businessCounts, insertCommands, storedIds } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -50,7 +51,14 @@ describe('COMMAND_RETENTION', () => {
     for (const [i, api] of [true, false].entries()) {
       const config = testConfig(db.url, { COMMAND_RETENTION: '30d', RETENTION_INTERVAL_SECONDS: '1' });
       systems.push(
-        await startSystem({ config, roles: { api, worker: true }, log: createLogger('silent', 'test'), migrate: false, onPurged: (n) => (purgedBy[i]! += n) }),
+        await startSystem({
+          config,
+          roles: { api, worker: true },
+          log: createLogger('silent', 'test'),
+          domains: referenceDomains,
+          migrate: false,
+          onPurged: (n) => (purgedBy[i]! += n),
+        }),
       );
     }
     // Business rows made by real commands, which ended just now.

@@ -8,7 +8,7 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poisonCommand } from '../../chaos/poison.ts';
 import { createRegistry } from '../../src/core/registry.ts';
-import { createDefaultRegistry } from '../../src/domains/index.ts';
+import { createDefaultRegistry, referenceDomains } from '../../src/domains/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { startSystem, type System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -28,7 +28,15 @@ const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 async function startWith(env: Record<string, string>, exporter: InMemorySpanExporter, log = createLogger('silent', 'test')): Promise<System> {
   // chaos.poison always fails: its retries and its death show up as spans too.
   const registry = createRegistry([...createDefaultRegistry().definitions(), poisonCommand]);
-  return startSystem({ config: testConfig(db.url, env), roles: { api: true, worker: true }, log, registry, migrate: false, spanExporters: [exporter] });
+  return startSystem({
+    config: testConfig(db.url, env),
+    roles: { api: true, worker: true },
+    log,
+    domains: referenceDomains,
+    registry,
+    migrate: false,
+    spanExporters: [exporter],
+  });
 }
 
 function post(system: System, path: string, body: unknown, headers: Record<string, string> = {}) {

@@ -33,12 +33,18 @@ const LAYERS = {
   // the domains' schemas.ts; pinned below) and takes core's Domain types.
   client: ['core', 'domains', 'http'],
   // The composition root: the one place that knows every adapter.
-  system: ['config', 'core', 'db', 'domains', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
+  // It serves the domains it is given and knows none of them (the engine imports no domain).
+  system: ['config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
   // oncely as a library (createOncely, submit(tx)): wraps the composition root for an application's process.
   library: ['client', 'config', 'core', 'db', 'log', 'processor', 'queue', 'system'],
   // The package's public entry (src/index.ts): re-exports only; test/unit/public-api.test.ts pins the list.
-  index: ['config', 'core', 'domains', 'library', 'processor'],
-  main: ['config', 'core', 'db', 'log', 'metrics', 'processor', 'system'],
+  index: ['config', 'core', 'library', 'processor'],
+  // `oncely/reference`: the reference domains, opt-in. Re-exports only.
+  reference: ['domains'],
+  // `oncely/testing`: a command's plan and decision run over rows in memory, with the processor's own batch state.
+  testing: ['core', 'processor'],
+  // The entry points of `npm start` and the chaos harness: they serve the reference domains, explicitly.
+  main: ['config', 'core', 'db', 'domains', 'log', 'metrics', 'processor', 'system'],
   cli: ['config', 'core', 'db', 'main', 'processor', 'queue'],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -141,12 +147,19 @@ describe('architecture', () => {
     }
   });
 
-  it('keeps domain models pure: they import only core and other models', () => {
+  it('keeps domain models pure: they import only core and other models (and their table, for its row type only)', () => {
     for (const { file, imports } of all.filter((f) => /^domains\/[^/]+\/model\.ts$/.test(f.file))) {
-      for (const { target } of imports) {
-        expect(target.startsWith('core/') || target === 'pkg:zod' || /^domains\/[^/]+\/model\.ts$/.test(target), `${file} -> ${target}`).toBe(true);
+      for (const { target, typeOnly } of imports) {
+        const rowType = typeOnly && target === file.replace(/model\.ts$/, 'table.ts');
+        expect(target.startsWith('core/') || target === 'pkg:zod' || /^domains\/[^/]+\/model\.ts$/.test(target) || rowType, `${file} -> ${target}`).toBe(true);
       }
     }
+  });
+
+  it('keeps the engine free of domains: core, processor, db, queue, http, system and library import none', () => {
+    const ENGINE = ['core', 'processor', 'db', 'queue', 'http', 'system', 'library'];
+    expect(ENGINE.filter((layer) => (LAYERS[layer as Layer] as readonly string[]).includes('domains'))).toEqual([]);
+    expect(local.filter((i) => ENGINE.includes(layerOf(i.file)) && layerOf(i.target) === 'domains').map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
   });
 
   it('lets only src/queue import pg-boss', () => {

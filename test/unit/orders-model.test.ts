@@ -1,5 +1,10 @@
-// The order state machine as given/when/then tables: no database, only the pure decisions.
+// The order state machine as given/when/then tables: no database, the pure decisions and the commands
+// (their plans and decisions over rows in memory, with oncely/testing).
 import { describe, expect, it } from 'vitest';
+import { accountRows, ledgerRows } from '../../src/domains/accounts/rows.ts';
+import { cancelOrder, createOrder, payOrder, shipOrder } from '../../src/domains/orders/commands.ts';
+import { orderRows } from '../../src/domains/orders/rows.ts';
+import { given } from '../../src/testing/index.ts';
 import type { Account } from '../../src/domains/accounts/model.ts';
 import {
   ORDER_STATUSES,
@@ -112,5 +117,60 @@ describe('cancelling an order', () => {
     const decision = decideCancel(order('PAID'), account(Number.MAX_SAFE_INTEGER));
     expect(decision.ok).toBe(false);
     if (!decision.ok) expect(decision.outcome).toMatchObject({ error: { code: 'balance_limit' } });
+  });
+});
+
+describe('the order commands, over rows in memory', () => {
+  const a1: Account = { id: 'a1', currency: 'CNY', balance: 500, version: 7 };
+  const created: Order = { id: 'o1', accountId: 'a1', amount: 300, status: 'CREATED', version: 1 };
+
+  it('creates an order for an existing account', () => {
+    given(accountRows, [a1])
+      .when(createOrder, { entityId: 'o1', payload: { accountId: 'a1', amount: 300 } })
+      .then({ status: 'succeeded', result: { status: 'CREATED', version: 1 } })
+      .rows(orderRows, [created])
+      .nothingElse();
+    given(accountRows, [])
+      .when(createOrder, { entityId: 'o1', payload: { accountId: 'a1', amount: 300 } })
+      .thenRefused('not_found');
+    given(accountRows, [a1])
+      .and(orderRows, [created])
+      .when(createOrder, { entityId: 'o1', payload: { accountId: 'a1', amount: 300 } })
+      .thenRefused('already_exists');
+  });
+
+  it('pays: the order and the account it names change together', () => {
+    given(orderRows, [created])
+      .and(accountRows, [a1])
+      .when(payOrder, { entityId: 'o1', id: 'pay-o1' })
+      .then({ status: 'succeeded', result: { status: 'PAID', version: 2 } })
+      .rows(orderRows, [{ ...created, status: 'PAID', version: 2 }])
+      .rows(accountRows, [{ ...a1, balance: 200, version: 8 }])
+      .appended(ledgerRows, [{ accountId: 'a1', clientId: 'anonymous', commandId: 'pay-o1', amount: -300, balanceAfter: 200 }])
+      .nothingElse();
+  });
+
+  it('refuses to pay beyond the balance, an illegal transition and a stale version, writing nothing', () => {
+    given(orderRows, [created])
+      .and(accountRows, [{ ...a1, balance: 299 }])
+      .when(payOrder, { entityId: 'o1' })
+      .thenRefused('insufficient_funds');
+    given(orderRows, [created]).when(shipOrder, { entityId: 'o1' }).thenRefused('illegal_transition', { from: 'CREATED', to: 'DELIVERED' });
+    given(orderRows, [created]).when(shipOrder, { entityId: 'o1', expectedVersion: 3 }).thenConflict({ expectedVersion: 3, actualVersion: 1 });
+  });
+
+  it("cancels a paid order and credits its amount back; a created one's cancel moves no money", () => {
+    const paid: Order = { ...created, status: 'PAID', version: 2 };
+    given(orderRows, [paid])
+      .and(accountRows, [a1])
+      .when(cancelOrder, { entityId: 'o1' })
+      .then({ status: 'succeeded', result: { status: 'CANCELLED', version: 3 } })
+      .rows(accountRows, [{ ...a1, balance: 800, version: 8 }]);
+    given(orderRows, [created])
+      .and(accountRows, [a1])
+      .when(cancelOrder, { entityId: 'o1' })
+      .then({ status: 'succeeded', result: { status: 'CANCELLED', version: 2 } })
+      .rows(orderRows, [{ ...created, status: 'CANCELLED', version: 2 }])
+      .nothingElse();
   });
 });

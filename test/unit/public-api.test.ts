@@ -8,6 +8,8 @@ const ENTRY_POINTS = {
   '.': '../../src/index.ts',
   './client': '../../src/client/index.ts',
   './postgres': '../../src/library/postgres.ts',
+  './reference': '../../src/reference.ts',
+  './testing': '../../src/testing/index.ts',
 } as const;
 
 const PUBLIC = {
@@ -23,6 +25,7 @@ const PUBLIC = {
     'appendTable',
     'changeEntity',
     'checkDomains',
+    'createEntity',
     'createOncely',
     'creationConflict',
     'defineCommand',
@@ -35,7 +38,6 @@ const PUBLIC = {
     'notFound',
     'pageRead',
     'pageSchema',
-    'referenceDomains',
     'refuse',
     'rejected',
     'rowKey',
@@ -46,6 +48,33 @@ const PUBLIC = {
   ],
   './client': ['ProblemError', 'UnexpectedResponseError', 'createClient'],
   './postgres': ['EmbeddedPostgresError', 'startEmbeddedPostgres'],
+  './reference': [
+    'accountRows',
+    'accounts',
+    'accountsDomain',
+    'cancelOrder',
+    'cancelRedPacket',
+    'completeOrder',
+    'createOrder',
+    'creditAccount',
+    'debitAccount',
+    'issueRedPacket',
+    'ledgerEntries',
+    'ledgerRows',
+    'openAccount',
+    'orderRows',
+    'orders',
+    'ordersDomain',
+    'payOrder',
+    'payRedPacket',
+    'redPacketRows',
+    'redPackets',
+    'redPacketsDomain',
+    'referenceDomains',
+    'shipOrder',
+    'transferMoney',
+  ],
+  './testing': ['NotInPlan', 'decideInMemory', 'given'],
 } as const;
 
 describe('public API', () => {

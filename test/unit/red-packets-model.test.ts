@@ -1,5 +1,11 @@
-// The red packet rules as given/when/then tables: no database, only the pure decisions.
+// The red packet rules as given/when/then tables: no database, the pure decisions and the commands (their
+// plans and decisions over rows in memory, with oncely/testing).
 import { describe, expect, it } from 'vitest';
+import { accountRows, ledgerRows } from '../../src/domains/accounts/rows.ts';
+import { orderRows } from '../../src/domains/orders/rows.ts';
+import { cancelRedPacket, issueRedPacket, payRedPacket } from '../../src/domains/red-packets/commands.ts';
+import { redPacketRows } from '../../src/domains/red-packets/rows.ts';
+import { given } from '../../src/testing/index.ts';
 import type { Account } from '../../src/domains/accounts/model.ts';
 import type { OrderStatus } from '../../src/domains/orders/model.ts';
 import {
@@ -33,7 +39,7 @@ describe('issuing a red packet', () => {
   });
 
   it('names the live red packet when the order already has one', () => {
-    expect(alreadyIssued('o1', 'rp0')).toMatchObject({ status: 'rejected', error: { code: 'already_issued', details: { redPacketId: 'rp0' } } });
+    expect(alreadyIssued('o1', 'rp0')).toMatchObject({ ok: false, outcome: { status: 'rejected', error: { code: 'already_issued', details: { redPacketId: 'rp0' } } } });
   });
 
   it.each([
@@ -75,5 +81,58 @@ describe('red packet state machine', () => {
 
   it('does not pay a red packet twice', () => {
     expect(decideRedPacketPay(redPacket('PAID'), account(12))).toMatchObject({ ok: false, outcome: { error: { code: 'illegal_transition' } } });
+  });
+});
+
+describe('the red packet commands, over rows in memory', () => {
+  const a1 = { id: 'a1', currency: 'CNY', balance: 100, version: 3 };
+  const o1 = { id: 'o1', accountId: 'a1', amount: 300, status: 'PAID' as const, version: 2 };
+  const issue = { entityId: 'rp1', payload: { orderId: 'o1', accountId: 'a1', amount: 88 } };
+
+  it('issues one for an order, at version 1', () => {
+    given(orderRows, [o1])
+      .and(accountRows, [a1])
+      .when(issueRedPacket, issue)
+      .then({ status: 'succeeded', result: { status: 'CREATED', version: 1 } })
+      .rows(redPacketRows, [{ id: 'rp1', orderId: 'o1', accountId: 'a1', amount: 88, status: 'CREATED', version: 1 }])
+      .nothingElse();
+  });
+
+  it('finds the live one through its lookup, and refuses a second', () => {
+    given(orderRows, [o1])
+      .and(accountRows, [a1])
+      .and(redPacketRows, [{ id: 'rp0', orderId: 'o1', accountId: 'a1', amount: 5, status: 'CREATED', version: 1 }])
+      .when(issueRedPacket, issue)
+      .thenRefused('already_issued', { redPacketId: 'rp0' });
+  });
+
+  it('refuses an existing id before anything else of the creation, and an expectedVersion it does not hold', () => {
+    const existing = { id: 'rp1', orderId: 'o1', accountId: 'a1', amount: 5, status: 'CANCELLED' as const, version: 2 };
+    given(orderRows, [o1]).and(accountRows, [a1]).and(redPacketRows, [existing]).when(issueRedPacket, issue).thenRefused('already_exists');
+    given(orderRows, [o1])
+      .and(accountRows, [a1])
+      .when(issueRedPacket, { ...issue, expectedVersion: 3 })
+      .thenConflict({ expectedVersion: 3, actualVersion: 0 });
+  });
+
+  it('pays: the red packet and the account it names (locked in phase two) change together, with a ledger row and an event', () => {
+    given(redPacketRows, [{ id: 'rp1', orderId: 'o1', accountId: 'a1', amount: 88, status: 'CREATED', version: 1 }])
+      .and(accountRows, [a1])
+      .when(payRedPacket, { entityId: 'rp1', id: 'pay-rp1', clientId: 'shop' })
+      .then({ status: 'succeeded', result: { status: 'PAID', version: 2 } })
+      .rows(redPacketRows, [{ id: 'rp1', orderId: 'o1', accountId: 'a1', amount: 88, status: 'PAID', version: 2 }])
+      .rows(accountRows, [{ ...a1, balance: 188, version: 4 }])
+      .appended(ledgerRows, [{ accountId: 'a1', clientId: 'shop', commandId: 'pay-rp1', amount: 88, balanceAfter: 188 }])
+      .events([
+        { type: 'account.credited', entityId: 'a1', payload: { amount: 88, currency: 'CNY', balance: 188, version: 4 } },
+        { type: 'redPacket.paid', entityId: 'rp1', payload: { orderId: 'o1', accountId: 'a1', amount: 88, status: 'PAID', version: 2, balance: 188 } },
+      ])
+      .nothingElse();
+  });
+
+  it('refuses an illegal transition and writes nothing', () => {
+    given(redPacketRows, [{ id: 'rp1', orderId: 'o1', accountId: 'a1', amount: 88, status: 'CANCELLED', version: 2 }])
+      .when(cancelRedPacket, { entityId: 'rp1' })
+      .thenRefused('illegal_transition', { from: 'CANCELLED', to: 'CANCELLED' });
   });
 });

@@ -1,8 +1,9 @@
 // The stock domain: three command types applied by oncely's processor, two entity reads, one value.
 import { eq } from 'drizzle-orm';
 import {
+  accept,
   changeEntity,
-  creationConflict,
+  createEntity,
   defineCommand,
   defineDomain,
   entityRead,
@@ -11,6 +12,7 @@ import {
   Identifier,
   lookup,
   notFound,
+  refuse,
   rejected,
   rowKey,
   succeeded,
@@ -18,22 +20,15 @@ import {
   Timestamp,
 } from 'oncely';
 import { z } from 'zod';
-import { available, decideReceive, decideRelease, decideReserve, RESERVATION_STATUSES, type Reservation, type ShopOrder, type StockItem } from './model.ts';
+import { available, decideReceive, decideRelease, decideReserve, RESERVATION_STATUSES, type Reservation, type StockItem } from './model.ts';
 import { reservations, shopOrders, stockItems } from './tables.ts';
 
-// The lock order: a table whose rows name rows of another comes first. A reservation names its order and
-// its stock item, so reservations (110) < shop orders (120) < stock items (130).
-export const reservationRows = entityTable<Reservation>({
-  name: 'reservations',
-  lockOrder: 110,
-  columns: { orderId: ['order_id', 'text'], sku: ['sku', 'text'], quantity: ['quantity', 'integer'], status: ['status', 'text'] },
-});
-export const orderRows = entityTable<ShopOrder>({
-  name: 'shop_orders',
-  lockOrder: 120,
-  columns: { sku: ['sku', 'text'], quantity: ['quantity', 'integer'], status: ['status', 'text'] },
-});
-export const stockRows = entityTable<StockItem>({ name: 'stock_items', lockOrder: 130, columns: { onHand: ['on_hand', 'integer'], reserved: ['reserved', 'integer'] } });
+// The row descriptors, derived from the drizzle tables. The lock order: a table whose rows name rows of
+// another comes first. A reservation names its order and its stock item, so reservations (110) < shop
+// orders (120) < stock items (130).
+export const reservationRows = entityTable(reservations, { lockOrder: 110 });
+export const orderRows = entityTable(shopOrders, { lockOrder: 120 });
+export const stockRows = entityTable(stockItems, { lockOrder: 130 });
 
 const stockItem = { table: stockRows, name: 'stock item' };
 const reservation = { table: reservationRows, name: 'reservation' };
@@ -49,7 +44,8 @@ export const receive = defineCommand({
   plan: (command) => ({ lock: [rowKey(stockRows, command.entityId)] }),
   decide(command, state) {
     if (!state.get(stockRows, command.entityId)) {
-      return creationConflict(command, null) ?? succeeded(itemView(state.insert(stockRows, { id: command.entityId, onHand: command.payload.quantity, reserved: 0 })));
+      const created = createEntity(state, stockItem, command, () => accept({ onHand: command.payload.quantity, reserved: 0 }));
+      return created.ok ? succeeded(itemView(created.row)) : created.outcome;
     }
     return changeEntity(state, stockItem, command, (item) => decideReceive(item, command.payload.quantity), itemView);
   },
@@ -71,16 +67,16 @@ export const reserve = defineCommand({
     if (order.status !== 'PLACED') return rejected('order_not_placed', `order ${orderId} is ${order.status}`, { status: order.status });
     const item = state.get(stockRows, sku);
     if (!item) return notFound('stock item', sku);
-    const existing = state.get(reservationRows, command.entityId);
-    if (existing) return creationConflict(command, existing.version) ?? rejected('already_exists', `reservation ${command.entityId} already exists`);
-    const [live] = state.find(reservationRows, (row) => row.orderId === orderId && row.status === 'RESERVED');
-    if (live) return rejected('already_reserved', `order ${orderId} already holds reservation ${live.id}`, { reservationId: live.id });
-    const conflict = creationConflict(command, null);
-    if (conflict) return conflict;
-    const decision = decideReserve(item, quantity);
-    if (!decision.ok) return decision.outcome;
-    state.update(stockRows, decision.state);
-    return succeeded(reservationView(state.insert(reservationRows, { id: command.entityId, orderId, sku, quantity, status: 'RESERVED' })));
+    // The reservation is new (entityId); createEntity refuses an existing one. Writes staged here are dropped if it is refused after all.
+    const created = createEntity(state, reservation, command, () => {
+      const [live] = state.find(reservationRows, (row) => row.orderId === orderId && row.status === 'RESERVED');
+      if (live) return refuse('already_reserved', `order ${orderId} already holds reservation ${live.id}`, { reservationId: live.id });
+      const decision = decideReserve(item, quantity);
+      if (!decision.ok) return decision;
+      state.update(stockRows, decision.state);
+      return accept({ orderId, sku, quantity, status: 'RESERVED' });
+    });
+    return created.ok ? succeeded(reservationView(created.row)) : created.outcome;
   },
 });
 
@@ -126,6 +122,8 @@ export const ReservationSchema = z
 
 export const stockDomain = defineDomain({
   name: 'stock',
+  // drizzle-kit's output over src/tables.ts (npm run db:generate).
+  migrations: new URL('../migrations', import.meta.url),
   commands: [receive, reserve, release],
   tables: { stockItems, shopOrders, reservations },
   rows: [reservationRows, orderRows, stockRows],

@@ -5,7 +5,6 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { createOncely } from 'oncely';
 import pg from 'pg';
 import { stockDomain } from './domain.ts';
-import { migrateStock } from './migrate.ts';
 import { createShop } from './shop.ts';
 
 const role = process.argv[2] ?? 'all';
@@ -17,8 +16,8 @@ if (!databaseUrl || !['all', 'api', 'worker', 'migrate'].includes(role)) {
 
 const oncely = createOncely({ databaseUrl, domains: [stockDomain] });
 if (role === 'migrate' || role === 'all') {
+  // oncely's tables (schema oncely) and the domain's own migrations (stockDomain.migrations).
   await oncely.migrate();
-  await migrateStock(databaseUrl);
   if (role === 'migrate') process.exit(0);
 }
 await oncely.start({ api: role !== 'worker', worker: role !== 'api' });

@@ -1,35 +1,16 @@
-// The rules, as pure decisions over plain values: no database, tested as tables.
-import { accept, refuse, type Decision } from 'oncely';
+// The rules, as pure decisions over plain values: no database, tested as tables. The values are the
+// tables' rows, declared once in src/tables.ts (less the timestamps the database fills).
+import { accept, refuse, type Decision, type RowOf } from 'oncely';
+import type { reservations, shopOrders, stockItems } from './tables.ts';
 
-export interface StockItem {
-  id: string;
-  onHand: number;
-  reserved: number;
-  version: number;
-}
+export { ORDER_STATUSES, RESERVATION_STATUSES, type OrderStatus, type ReservationStatus } from './tables.ts';
 
-export const RESERVATION_STATUSES = ['RESERVED', 'RELEASED'] as const;
-export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
-
-export interface Reservation {
-  id: string;
-  orderId: string;
-  sku: string;
-  quantity: number;
-  status: ReservationStatus;
-  version: number;
-}
-
-export const ORDER_STATUSES = ['PLACED', 'CANCELLED'] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
-
-export interface ShopOrder {
-  id: string;
-  sku: string;
-  quantity: number;
-  status: OrderStatus;
-  version: number;
-}
+/** `{ id, onHand, reserved, version }` */
+export type StockItem = RowOf<typeof stockItems>;
+/** `{ id, orderId, sku, quantity, status, version }` */
+export type Reservation = RowOf<typeof reservations>;
+/** `{ id, sku, quantity, status, version }` */
+export type ShopOrder = RowOf<typeof shopOrders>;
 
 export const available = (item: StockItem) => item.onHand - item.reserved;
 

@@ -15,7 +15,6 @@ import { CommandRefusedError, createOncely, submit, type CommandStatus, type Onc
 import { startEmbeddedPostgres, type EmbeddedServer } from 'oncely/postgres';
 import pg from 'pg';
 import { stockDomain } from '../src/domain.ts';
-import { migrateStock } from '../src/migrate.ts';
 import { createShop, placeOrder } from '../src/shop.ts';
 
 let embedded: EmbeddedServer | undefined;
@@ -49,8 +48,7 @@ before(async () => {
     domains: [stockDomain],
     config: { LOG_LEVEL: 'silent', POLL_INTERVAL_SECONDS: 0.5, JOB_EXPIRE_SECONDS: 4, SUPERVISE_INTERVAL_SECONDS: 1 },
   });
-  // The application's migration and oncely's, in the order it chooses.
-  await migrateStock(databaseUrl);
+  // oncely's tables and the domain's own migrations (named by stockDomain), each with its journal.
   await oncely.migrate();
   await oncely.start({ api: true, worker: true });
 

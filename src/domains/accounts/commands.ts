@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { defineCommand } from '../../core/command.ts';
 import { Amount, Identifier } from '../../core/envelope.ts';
-import { notFound, rejected, succeeded, versionConflict } from '../../core/outcome.ts';
+import { accept, notFound, rejected, succeeded, versionConflict } from '../../core/outcome.ts';
 import { rowKey } from '../../core/table.ts';
-import { creationConflict, target } from '../../processor/entity.ts';
+import { createEntity, target } from '../../processor/entity.ts';
 import { credit, debit, transfer, type Account } from './model.ts';
 import { account, accountRows, postToAccount } from './rows.ts';
 
@@ -20,9 +20,8 @@ export const openAccount = defineCommand({
   }),
   plan: (command) => ({ lock: [rowKey(accountRows, command.entityId)] }),
   decide(command, state) {
-    const existing = state.get(accountRows, command.entityId);
-    if (existing) return creationConflict(command, existing.version) ?? rejected('already_exists', `account ${command.entityId} already exists`);
-    return creationConflict(command, null) ?? succeeded(view(state.insert(accountRows, { id: command.entityId, currency: command.payload.currency, balance: 0 })));
+    const created = createEntity(state, account, command, () => accept({ currency: command.payload.currency, balance: 0 }));
+    return created.ok ? succeeded(view(created.row)) : created.outcome;
   },
 });
 

@@ -1,11 +1,9 @@
 import { accept, refuse, type Decision } from '../../core/outcome.ts';
+import type { RowOf } from '../../core/table.ts';
+import type { accounts } from './table.ts';
 
-export interface Account {
-  id: string;
-  currency: string;
-  balance: number;
-  version: number;
-}
+/** An account as decisions see it: its table's row (`{ id, currency, balance, version }`). */
+export type Account = RowOf<typeof accounts>;
 
 /** Balances stay below 2^53 so they remain exact JavaScript integers. */
 export const MAX_BALANCE = Number.MAX_SAFE_INTEGER;

@@ -1,37 +1,24 @@
-// How the processor locks, reads and writes accounts and the ledger (see src/core/table.ts).
+// How the processor locks, reads and writes accounts and the ledger: derived from their drizzle tables.
 import type { BatchState } from '../../core/command.ts';
-import { appendTable, entityTable } from '../../core/table.ts';
+import type { RowOf } from '../../core/table.ts';
+import { appendTable, entityTable } from '../../processor/descriptors.ts';
 import type { Entity } from '../../processor/entity.ts';
 import type { Account } from './model.ts';
+import { accounts, ledgerEntries } from './table.ts';
+
+export type { Account };
 
 /** Accounts come last in the lock order: orders and red packets name the account they move money on. */
-export const accountRows = entityTable<Account>({
-  name: 'accounts',
-  lockOrder: 30,
-  columns: { currency: ['currency', 'text'], balance: ['balance', 'bigint'] },
-});
+export const accountRows = entityTable(accounts, { lockOrder: 30 });
 
 export const account: Entity<Account> = { table: accountRows, name: 'account' };
 
-export interface LedgerEntry {
-  accountId: string;
-  clientId: string;
-  commandId: string;
-  amount: number;
-  balanceAfter: number;
-}
-
 // The ledger row is unique on (client, command, account): a command can move an account's money once.
-export const ledgerRows = appendTable<LedgerEntry>({
-  name: 'ledger_entries',
-  columns: {
-    accountId: ['account_id', 'text'],
-    clientId: ['client_id', 'text'],
-    commandId: ['command_id', 'text'],
-    amount: ['amount', 'bigint'],
-    balanceAfter: ['balance_after', 'bigint'],
-  },
-});
+// Its seq and created_at are the database's.
+export const ledgerRows = appendTable(ledgerEntries);
+
+/** A ledger row as the processor appends it. */
+export type LedgerEntry = RowOf<typeof ledgerRows>;
 
 /**
  * Writes an account's next state, decided elsewhere, the ledger row for the change, and the event that

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { defineCommand, type BatchState } from '../../core/command.ts';
 import { Amount, Identifier, type Command } from '../../core/envelope.ts';
-import { notFound, rejected, succeeded, type Outcome } from '../../core/outcome.ts';
+import { accept, notFound, succeeded, type Outcome } from '../../core/outcome.ts';
 import { rowKey, type RowKey } from '../../core/table.ts';
-import { creationConflict, target } from '../../processor/entity.ts';
+import { createEntity, target } from '../../processor/entity.ts';
 import { accountRows, postToAccount, referencedAccount } from '../accounts/rows.ts';
 import { decideCancel, decideOrder, decidePay, type Order } from './model.ts';
 import { order, orderRows } from './rows.ts';
@@ -34,9 +34,8 @@ export const createOrder = defineCommand({
   decide(command, state) {
     const { accountId, amount } = command.payload;
     if (!state.get(accountRows, accountId)) return notFound('account', accountId);
-    const existing = state.get(orderRows, command.entityId);
-    if (existing) return creationConflict(command, existing.version) ?? rejected('already_exists', `order ${command.entityId} already exists`);
-    return creationConflict(command, null) ?? succeeded(view(state.insert(orderRows, { id: command.entityId, accountId, amount, status: 'CREATED' })));
+    const created = createEntity(state, order, command, () => accept({ accountId, amount, status: 'CREATED' }));
+    return created.ok ? succeeded(view(created.row)) : created.outcome;
   },
 });
 

@@ -1,16 +1,13 @@
 import { accept, refuse, type Decision } from '../../core/outcome.ts';
+import type { RowOf } from '../../core/table.ts';
 import { credit, debit, type Account } from '../accounts/model.ts';
+import type { orders } from './table.ts';
 
 export const ORDER_STATUSES = ['CREATED', 'PAID', 'DELIVERED', 'COMPLETED', 'CANCELLED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
-export interface Order {
-  id: string;
-  accountId: string;
-  amount: number;
-  status: OrderStatus;
-  version: number;
-}
+/** An order as decisions see it: its table's row (`{ id, accountId, amount, status, version }`). */
+export type Order = RowOf<typeof orders>;
 
 /** One edge of a state machine: the states it may start from and the state it ends in. */
 export interface Transition<S extends string> {

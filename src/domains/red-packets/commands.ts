@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { defineCommand, type BatchState } from '../../core/command.ts';
 import { Amount, Identifier, type Command } from '../../core/envelope.ts';
-import { notFound, rejected, succeeded, type Outcome } from '../../core/outcome.ts';
+import { accept, notFound, succeeded, type Outcome } from '../../core/outcome.ts';
 import { lookup, rowKey } from '../../core/table.ts';
-import { creationConflict, target } from '../../processor/entity.ts';
+import { createEntity, target } from '../../processor/entity.ts';
 import { accountRows, postToAccount, referencedAccount } from '../accounts/rows.ts';
 import { orderRows } from '../orders/rows.ts';
 import { alreadyIssued, decideIssue, decideRedPacket, decideRedPacketPay, isLive, type RedPacket } from './model.ts';
@@ -34,11 +34,11 @@ export const issueRedPacket = defineCommand({
     const eligible = decideIssue(state.get(orderRows, orderId) ?? null, orderId);
     if (!eligible.ok) return eligible.outcome;
     if (!state.get(accountRows, accountId)) return notFound('account', accountId);
-    const existing = state.get(redPacketRows, command.entityId);
-    if (existing) return creationConflict(command, existing.version) ?? rejected('already_exists', `red packet ${command.entityId} already exists`);
-    const [live] = state.find(redPacketRows, (row) => row.orderId === orderId && isLive(row));
-    if (live) return alreadyIssued(orderId, live.id);
-    return creationConflict(command, null) ?? succeeded(view(state.insert(redPacketRows, { id: command.entityId, orderId, accountId, amount, status: 'CREATED' })));
+    const created = createEntity(state, redPacket, command, () => {
+      const [live] = state.find(redPacketRows, (row) => row.orderId === orderId && isLive(row));
+      return live ? alreadyIssued(orderId, live.id) : accept({ orderId, accountId, amount, status: 'CREATED' });
+    });
+    return created.ok ? succeeded(view(created.row)) : created.outcome;
   },
 });
 

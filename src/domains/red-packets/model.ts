@@ -1,18 +1,14 @@
-import { accept, refuse, rejected, type Decision, type Outcome } from '../../core/outcome.ts';
+import { accept, refuse, type Decision } from '../../core/outcome.ts';
+import type { RowOf } from '../../core/table.ts';
 import { credit, type Account } from '../accounts/model.ts';
 import { transition, type Order, type Transition } from '../orders/model.ts';
+import type { redPackets } from './table.ts';
 
 export const RED_PACKET_STATUSES = ['CREATED', 'PAID', 'CANCELLED'] as const;
 export type RedPacketStatus = (typeof RED_PACKET_STATUSES)[number];
 
-export interface RedPacket {
-  id: string;
-  orderId: string;
-  accountId: string;
-  amount: number;
-  status: RedPacketStatus;
-  version: number;
-}
+/** A red packet as decisions see it: its table's row (`{ id, orderId, accountId, amount, status, version }`). */
+export type RedPacket = RowOf<typeof redPackets>;
 
 /** The red packet state machine, written down once: CREATED -> PAID, CREATED -> CANCELLED. */
 export const RED_PACKET_TRANSITIONS = {
@@ -40,8 +36,8 @@ export function decideIssue(order: Pick<Order, 'id' | 'status'> | null, orderId:
 }
 
 /** The refusal for an order that already has a live red packet. */
-export function alreadyIssued(orderId: string, redPacketId: string): Outcome {
-  return rejected('already_issued', `order ${orderId} already has red packet ${redPacketId}`, { redPacketId });
+export function alreadyIssued(orderId: string, redPacketId: string): Decision<never> {
+  return refuse('already_issued', `order ${orderId} already has red packet ${redPacketId}`, { redPacketId });
 }
 
 export function decideRedPacket(redPacket: RedPacket, action: RedPacketAction): Decision<RedPacket> {

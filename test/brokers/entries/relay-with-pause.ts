@@ -3,6 +3,7 @@
 // it exactly between publish and mark. Production entries never take this hook.
 import { parseConfig } from '../../../src/config.ts';
 import { createLogger } from '../../../src/log.ts';
+import { referenceDomains } from '../../../src/domains/index.ts';
 import { startSystem } from '../../../src/system.ts';
 
 const config = parseConfig(process.env);
@@ -11,6 +12,7 @@ await startSystem({
   config: { ...config, DATABASE_URL: config.DATABASE_URL },
   roles: { api: false, worker: false, relay: true },
   log: createLogger(config.LOG_LEVEL, 'relay-with-pause'),
+  domains: referenceDomains,
   migrate: false,
   relayHooks: {
     async afterPublish(published) {
