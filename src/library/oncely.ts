@@ -16,7 +16,7 @@ import { createHealthHandler } from './health.ts';
 import { submitEnvelopes, type CommandEnvelope } from './submit.ts';
 import { OncelyUsageError, type Transaction } from './transaction.ts';
 
-/** Every setting of the environment table (README, "Configuration") but DATABASE_URL and DATA_DIR, as values. */
+/** Every setting of the configuration table (docs/configuration.md) but DATABASE_URL and DATA_DIR, as values. */
 export type OncelyConfig = {
   [K in Exclude<keyof typeof ConfigSchema.shape, 'DATABASE_URL' | 'DATA_DIR'>]?: string | number | boolean;
 };
