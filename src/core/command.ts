@@ -88,7 +88,7 @@ export function isPlanned<P>(definition: CommandDefinition<P>): definition is Pl
  *   summary: 'Add money to an account',
  *   payload: z.strictObject({ amount: Amount }),
  *   plan: (command) => ({ lock: [rowKey(accounts, command.entityId)] }),
- *   decide: (command, state) => changeRow(state, accounts, command, (a) => credit(a, command.payload.amount), view),
+ *   decide: (command, state) => changeEntity(state, { table: accounts, name: 'account' }, command, (a) => credit(a, command.payload.amount), view),
  * });
  */
 // `T` keeps the literal type name, so a typed client can map each type to its payload (CommandMapOf).
