@@ -141,7 +141,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   // Submission flushes only: pipelined, so a flush's BEGIN goes out with its command insert and its COMMIT with its job insert.
   // The broker clients load only in a process that runs them: they add seconds to every start otherwise.
   const inboxModule = roles.inbox && inboxConfigured(config) ? await import('./inbox/index.ts') : undefined;
-  const inboxSources = inboxModule ? inboxModule.createInboxSources(config, { log }) : [];
+  const inboxSources = inboxModule ? await inboxModule.createInboxSources(config, { log }) : [];
   const submitPool =
     roles.api || inboxSources.length > 0
       ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
@@ -228,7 +228,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     relay = startRelay({
       pool,
       schema,
-      publisher: createPublisher({
+      publisher: await createPublisher({
         broker: config.RELAY_BROKER,
         url: brokerUrl,
         exchange: config.RELAY_EXCHANGE,

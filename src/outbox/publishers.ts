@@ -1,7 +1,5 @@
-import { createNatsPublisher } from './nats.ts';
+import { loadOptional } from '../optional.ts';
 import type { Publisher } from './publisher.ts';
-import { createRabbitPublisher } from './rabbitmq.ts';
-import { createRedisPublisher } from './redis.ts';
 
 /** Where the relay publishes (the RELAY_* settings). */
 export interface BrokerSettings {
@@ -21,26 +19,33 @@ export interface BrokerSettings {
  * The publisher for the configured broker (nothing connects until the first publish).
  *
  * @example
- * const publisher = createPublisher({ broker: 'redis', url: 'redis://127.0.0.1:6379', stream: 'oncely.events', ... });
+ * const publisher = await createPublisher({ broker: 'redis', url: 'redis://127.0.0.1:6379', stream: 'oncely.events', ... });
  */
-export function createPublisher(settings: BrokerSettings): Publisher {
+export async function createPublisher(settings: BrokerSettings): Promise<Publisher> {
+  const feature = `RELAY_BROKER=${settings.broker}`;
   switch (settings.broker) {
-    case 'rabbitmq':
+    case 'rabbitmq': {
+      const { createRabbitPublisher } = await loadOptional(feature, ['amqplib'], () => import('./rabbitmq.ts'));
       return createRabbitPublisher({
         url: settings.url,
         exchange: settings.exchange,
         ...(settings.queue ? { queue: settings.queue } : {}),
       });
-    case 'nats':
+    }
+    case 'nats': {
+      const { createNatsPublisher } = await loadOptional(feature, ['@nats-io/transport-node', '@nats-io/jetstream'], () => import('./nats.ts'));
       return createNatsPublisher({
         url: settings.url,
         subjectPrefix: settings.subjectPrefix,
         stream: settings.natsStream,
       });
-    case 'redis':
+    }
+    case 'redis': {
+      const { createRedisPublisher } = await loadOptional(feature, ['redis'], () => import('./redis.ts'));
       return createRedisPublisher({
         url: settings.url,
         stream: settings.stream,
       });
+    }
   }
 }

@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { ApplyTracer, Delivery, Settlement } from '../processor/apply.ts';
 import type { CommandService } from '../processor/commands.ts';
+import { loadOptional } from '../optional.ts';
 import { traceBatch } from './batch.ts';
 import { traceRequests } from './http.ts';
 import { tracingSettings } from './settings.ts';
@@ -13,6 +14,9 @@ import { traceSubmissions } from './submit.ts';
 
 export { formatTraceParent, parseTraceParent } from './trace-parent.ts';
 export { tracingSettings, type TracingSettings } from './settings.ts';
+
+/** The OpenTelemetry SDK packages setup.ts imports (optional peer dependencies: only a traced process needs them). */
+const TRACING_PACKAGES = ['@opentelemetry/sdk-trace-node', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/resources'];
 
 /** Tracing of one system: a server span per submission request, its submission, and each command's batch and apply. */
 export interface Tracing {
@@ -37,7 +41,7 @@ export interface Tracing {
 export async function startTracing(config: Config, options: { log?: Logger; exporters?: SpanExporter[] } = {}): Promise<Tracing | undefined> {
   const settings = tracingSettings(config);
   if (!settings) return undefined;
-  const { startTracerProvider } = await import('./setup.ts');
+  const { startTracerProvider } = await loadOptional('tracing (the OTEL_* variables)', TRACING_PACKAGES, () => import('./setup.ts'));
   const { tracer, shutdown } = startTracerProvider(settings, options);
   return {
     requests: traceRequests(tracer),

@@ -4,9 +4,11 @@ import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, trace, type Tra
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from '../log.ts';
 import type { TracingSettings } from './settings.ts';
+
+/** The semantic-conventions attribute (its value is stable; the package is 10 MiB for one string). */
+const ATTR_SERVICE_NAME = 'service.name';
 
 export interface TracerHandle {
   tracer: Tracer;

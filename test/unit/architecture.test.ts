@@ -16,19 +16,21 @@ const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 const LAYERS = {
   core: [],
   log: [],
+  // Lazy imports of the optional peer dependencies (broker clients, tracing SDK, embedded PostgreSQL, /docs assets).
+  optional: [],
   config: ['core'],
   // Each domain's tables stay in its folder (drizzle.config.ts globs them), so db never reaches the domains.
-  db: ['core'],
+  db: ['core', 'optional'],
   processor: ['core', 'db', 'log'],
   domains: ['core', 'db', 'processor'],
   metrics: ['core', 'db', 'processor'],
-  tracing: ['config', 'log', 'processor'],
+  tracing: ['config', 'log', 'optional', 'processor'],
   queue: ['core', 'db', 'processor'],
-  http: ['core', 'metrics', 'processor'],
+  http: ['core', 'metrics', 'optional', 'processor'],
   // Broker consumers (RabbitMQ, NATS JetStream, Redis Streams) store deliveries through the processor's intake and submission.
-  inbox: ['core', 'db', 'log', 'metrics', 'processor'],
+  inbox: ['core', 'db', 'log', 'metrics', 'optional', 'processor'],
   // The outbox relay: claims stored events and publishes them to a broker.
-  outbox: ['core', 'db', 'log', 'metrics', 'processor'],
+  outbox: ['core', 'db', 'log', 'metrics', 'optional', 'processor'],
   // The typed client parses responses with the server's own zod schemas (http/schemas.ts, http/problem.ts and
   // the domains' schemas.ts; pinned below) and takes core's Domain types.
   client: ['core', 'domains', 'http'],

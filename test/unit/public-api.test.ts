@@ -84,10 +84,11 @@ describe('public API', () => {
   });
 
   it('maps every entry point to its compiled file in package.json', () => {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { types: string; import: string }> };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { types: string; default: string }> };
     for (const [entry, file] of Object.entries(ENTRY_POINTS)) {
       const compiled = file.replace('../../src/', './dist/').replace(/\.ts$/, '.js');
-      expect(pkg.exports[entry]).toEqual({ types: compiled.replace(/\.js$/, '.d.ts'), import: compiled });
+      // `default`, not `import`: require('oncely') from CommonJS (require of an ES module, Node 22.12+) resolves it too.
+      expect(pkg.exports[entry]).toEqual({ types: compiled.replace(/\.js$/, '.d.ts'), default: compiled });
     }
   });
 });
