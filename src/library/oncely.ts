@@ -206,7 +206,12 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
     submit(tx: Transaction, commands: readonly unknown[], submitOptions: SubmitOptions & { untyped?: true } = {}) {
       const { system: current } = running('oncely.submit');
       // Checked at run time either way (submitEnvelopes runs every envelope through the intake).
-      return submitEnvelopes({ registry, enqueue: current.enqueue, schema: current.schema }, tx, commands as readonly CommandEnvelope[], submitOptions.clientId ?? 'anonymous');
+      return submitEnvelopes(
+        { registry, enqueue: current.enqueue, schema: current.schema },
+        tx,
+        commands as readonly CommandEnvelope[],
+        submitOptions.clientId ?? 'anonymous',
+      );
     },
     health: createHealthHandler(() => system),
     client(clientOptions = {}) {
