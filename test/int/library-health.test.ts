@@ -99,7 +99,7 @@ describe('a worker-only process through the library', () => {
     const failure = inTransaction((client) => worker.submit(client, body as unknown[], { untyped: true }));
     await expect(failure).rejects.toBeInstanceOf(CommandRefusedError);
     await expect(failure).rejects.toMatchObject({ reason: 'invalid_payload', index: 1, id: 'v-3' });
-    const stored = await db.pool.query(`SELECT id FROM commands WHERE id IN ('v-2', 'v-3')`);
+    const stored = await db.pool.query(`SELECT id FROM oncely.commands WHERE id IN ('v-2', 'v-3')`);
     expect(stored.rows).toEqual([]);
   });
 
@@ -109,6 +109,6 @@ describe('a worker-only process through the library', () => {
       worker.submit(client, [{ id: 'v-4', type: 'visit.recorded', entityId: 'v-4', payload: { page: '/x' } }]),
     );
     await expect(failure).rejects.toMatchObject({ reason: 'unknown_command_type' });
-    expect((await db.pool.query(`SELECT id FROM commands WHERE id = 'v-4'`)).rows).toEqual([]);
+    expect((await db.pool.query(`SELECT id FROM oncely.commands WHERE id = 'v-4'`)).rows).toEqual([]);
   });
 });
