@@ -178,6 +178,8 @@ const inboxVariables = {
 /** The whole environment oncely reads. Nothing else touches process.env. */
 export const ConfigSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
+  /** How long a starting process waits for PostgreSQL to answer (bounded backoff, one log line per attempt) before it exits 1; 0 tries once. */
+  DATABASE_WAIT_SECONDS: integer(0, 3600).default(60),
   PORT: integer(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   /** A listener of its own for /metrics and /health/* (on HOST): how a worker is scraped. Unset: none (the API port serves /metrics). */

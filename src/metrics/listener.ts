@@ -7,7 +7,8 @@ import type { Metrics } from './registry.ts';
 export interface MetricsListenerOptions {
   port: number;
   host: string;
-  metrics: Metrics;
+  /** What /metrics renders (a process still waiting for its database passes a stand-in). */
+  metrics: Pick<Metrics, 'render'>;
   /** Whether the database answers and its schema is current. */
   ready: () => Promise<boolean>;
 }
