@@ -32,6 +32,7 @@ import { startRelay, type Relay, type RelayHooks } from './outbox/relay.ts';
 
 export type { InboxHooks };
 export { inboxConfigured } from './inbox/settings.ts';
+export { startingResponse } from './http/starting.ts';
 
 export interface Roles {
   api: boolean;
