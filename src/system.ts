@@ -53,6 +53,8 @@ export interface System {
   enqueue: Enqueue;
   /** Whether the database answers and its schema is current (/health/ready). */
   ready(): Promise<boolean>;
+  /** Answers every open `Prefer: wait` at once with its command's current status (the first step of stopping). */
+  endWaits(): void;
   stop(): Promise<void>;
 }
 
@@ -223,6 +225,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   // ---- end of outbox relay ----
 
   let app: System['app'];
+  const waitsEnd = new AbortController();
   if (roles.api) {
     const stats = createStatsReader(pool);
     app = createApp({
@@ -231,6 +234,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       metrics,
       ...(tracing ? { traceRequests: tracing.requests } : {}),
       apiKeys: config.API_KEYS,
+      stopping: waitsEnd.signal,
       domains,
       // Reads use the query builder only, so the drizzle database needs no schema: any domain's table works.
       readContext: { db: drizzle(pool), sql: sqlOf(pool) },
@@ -261,7 +265,9 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     metrics,
     enqueue: queue.enqueue,
     ready,
+    endWaits: () => waitsEnd.abort(),
     stop() {
+      waitsEnd.abort();
       stopping ??= (async () => {
         await inbox?.stop();
         await relay?.stop();

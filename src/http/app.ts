@@ -39,6 +39,11 @@ export interface AppDeps {
    * ignore a preference, and the command is stored either way, so refusing the request would only mislead).
    */
   maxWaiters?: number;
+  /**
+   * Aborted when the process stops: every open wait is answered at once with its command's status as it is
+   * then, so the server can close without holding requests for up to 30 s.
+   */
+  stopping?: AbortSignal;
   /** Where requests, waits and refused submissions are counted (default: a registry of the app's own). */
   metrics?: Metrics;
   /** The live figures of `GET /v1/stats` for a client; without it the route answers 503. */
@@ -103,6 +108,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const routes = createRoutes(deps.registry);
   const maxWaiters = deps.maxWaiters ?? 1000;
   let waiting = 0;
+  /** Open waits per client, for each client's share of the slots. */
+  const waitingBy = new Map<string, number>();
   const metrics = deps.metrics ?? createMetrics({ commandTypes: deps.registry.types });
   metrics.waitingLimit(maxWaiters);
   const keys = deps.apiKeys.map((entry) => ({
@@ -113,6 +120,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     scopes: typeof entry === 'string' ? API_SCOPES : entry.scopes,
   }));
   const served: RouteConfig[] = [];
+  // Each client may hold an equal share of the slots (the only client, without API_KEYS, all of them). The
+  // shares add up to the cap, so a client under its share always finds a slot however busy the others are.
+  const clientCount = Math.max(1, new Set(keys.map((key) => key.clientId)).size);
+  const waitShare = Math.max(1, Math.floor(maxWaiters / clientCount));
   /** The scopes of the key a request was authenticated with (none recorded: no keys configured, every scope). */
   const scopesOf = new WeakMap<Request, readonly ApiScope[]>();
 
@@ -225,14 +236,22 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   async function withWait(c: Context<AppEnv>, id: string, status: CommandStatus): Promise<{ status: CommandStatus; waited?: number }> {
     const seconds = preferredWait(c.req.header('prefer'));
-    if (seconds === undefined || isTerminal(status.status) || waiting >= maxWaiters) return { status };
+    const clientId = c.get('clientId');
+    const mine = waitingBy.get(clientId) ?? 0;
+    if (seconds === undefined || isTerminal(status.status) || waiting >= maxWaiters || mine >= waitShare || deps.stopping?.aborted) return { status };
     waiting++;
+    waitingBy.set(clientId, mine + 1);
     metrics.waiting(1);
     try {
-      const latest = await deps.commands.waitFor(c.get('clientId'), id, seconds);
+      // Ends early when the client disconnects (its slot is freed at once) or the process stops.
+      const signal = deps.stopping ? AbortSignal.any([c.req.raw.signal, deps.stopping]) : c.req.raw.signal;
+      const latest = await deps.commands.waitFor(clientId, id, seconds, signal);
       return { status: latest ?? status, waited: seconds };
     } finally {
       waiting--;
+      const left = (waitingBy.get(clientId) ?? 1) - 1;
+      if (left > 0) waitingBy.set(clientId, left);
+      else waitingBy.delete(clientId);
       metrics.waiting(-1);
     }
   }

@@ -136,6 +136,8 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
     if (!system) process.exit(0);
     const hardStop = setTimeout(() => fail('did not stop within 30 seconds'), 30_000);
     hardStop.unref();
+    // Open waits are answered now, with their commands' current status; then the server closes without waiting on them.
+    system.endWaits();
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     await metricsListener?.stop();
     await system.stop();
