@@ -1,9 +1,9 @@
 // Shared lifecycle for the entry points: parse config once, start, serve, stop cleanly on a signal.
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { ConfigError, parseConfig, type Config } from '../config.ts';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
+import { maskPassword, startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
 import { startingResponse, startSystem, type Roles, type System } from '../system.ts';
 import { waitForDatabase } from '../db/wait.ts';
@@ -36,7 +36,9 @@ const urlFile = (config: Config) => path.resolve(config.DATA_DIR, 'postgres-url'
 export async function startEmbedded(config: Config): Promise<EmbeddedServer> {
   const server = await startEmbeddedPostgres({ dataDir: path.join(config.DATA_DIR, 'pg') });
   await mkdir(config.DATA_DIR, { recursive: true });
-  await writeFile(urlFile(config), server.url + '\n');
+  // The URL carries the superuser's password: readable by this user alone (chmod too: an older file kept its mode).
+  await writeFile(urlFile(config), server.url + '\n', { mode: 0o600 });
+  await chmod(urlFile(config), 0o600);
   await writeFile(path.resolve(config.DATA_DIR, 'postgres-data-dir'), server.dataDir + '\n');
   if (server.notice) process.stdout.write(`oncely: ${server.notice}\n`);
   return server;
@@ -173,7 +175,7 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;
     log.info({ url: `http://${config.HOST}:${port}` }, 'listening');
-    process.stdout.write(`oncely listening on http://${config.HOST}:${port}${embedded ? ` (embedded PostgreSQL at ${embedded.url})` : ''}\n`);
+    process.stdout.write(`oncely listening on http://${config.HOST}:${port}${embedded ? ` (embedded PostgreSQL at ${maskPassword(embedded.url)})` : ''}\n`);
   } else {
     log.info(roles.worker ? 'worker started' : roles.relay ? 'relay started' : 'inbox started');
   }
