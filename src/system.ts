@@ -269,15 +269,24 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     stop() {
       waitsEnd.abort();
       stopping ??= (async () => {
-        await inbox?.stop();
-        await relay?.stop();
-        await retention?.stop();
-        await reconciler?.stop();
-        await queue.stop();
-        await listener?.stop();
-        await submitPool?.end();
-        await pool.end();
-        await tracing?.shutdown();
+        // Every part is stopped even when one before it fails (a pool left open would keep the process alive);
+        // the failures are reported together, once all have run.
+        const failures: unknown[] = [];
+        const steps: (() => Promise<unknown> | undefined)[] = [
+          () => inbox?.stop(),
+          () => relay?.stop(),
+          () => retention?.stop(),
+          () => reconciler?.stop(),
+          () => queue.stop(),
+          () => listener?.stop(),
+          () => submitPool?.end(),
+          () => pool.end(),
+          () => tracing?.shutdown(),
+        ];
+        for (const step of steps) await (async () => step())().catch((err: unknown) => failures.push(err));
+        if (failures.length > 0) {
+          throw new AggregateError(failures, `stopping failed: ${failures.map((err) => (err as Error)?.message ?? String(err)).join('; ')}`);
+        }
       })();
       return stopping;
     },

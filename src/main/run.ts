@@ -146,8 +146,10 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
     await embedded?.stop();
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // A stop that fails ends the process with one line, never an unhandled rejection (a stack trace).
+  const onSignal = (signal: string) => void stop(signal).catch((err: unknown) => fail(`stopping failed: ${(err as Error)?.message ?? String(err)}`));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 
   await waitForDatabase(url, {
     seconds: config.DATABASE_WAIT_SECONDS,
