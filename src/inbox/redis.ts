@@ -37,10 +37,10 @@ export const MAX_ENTRY_BYTES = MAX_BODY_BYTES + 16 * 1024;
 
 /**
  * Reads entries for this consumer (XREADGROUP, or XAUTOCLAIM for idle ones) inside Redis, and only entries of
- * at most MAX_ENTRY_BYTES come back whole: a larger one is copied to the dead-letter stream and acked right
- * there, and only its id and size reach this process. Read whole first, one oversized entry times the prefetch
- * (up to 10,000) could take the process's memory. A script cannot block, so the reader polls when idle.
- * Each result: { id, state ('ok' | 'trimmed' | 'dead'), size, fields }.
+ * at most MAX_ENTRY_BYTES come back whole: of a larger one only its id and size reach this process (it is then
+ * dead-lettered by DEAD_SCRIPT, inside Redis too). Read whole first, one oversized entry times the prefetch (up
+ * to 10,000) could take the process's memory. A script cannot block, so the reader polls when idle.
+ * Each result: { id, state ('ok' | 'trimmed' | 'oversized'), size, fields }.
  */
 const READ_SCRIPT = `
 local stream, dead = KEYS[1], KEYS[2]
@@ -61,14 +61,7 @@ for _, entry in ipairs(entries) do
     local size = 0
     for i = 1, #fields do size = size + #fields[i] end
     if size > limit then
-      local copy = {}
-      for i = 1, #fields do copy[#copy + 1] = fields[i] end
-      for _, field in ipairs({ 'reason', 'payload_too_large', 'detail', 'the entry is ' .. size .. ' bytes, over ' .. limit, 'source-stream', stream, 'source-entry', id }) do
-        copy[#copy + 1] = field
-      end
-      redis.call('XADD', dead, '*', unpack(copy))
-      redis.call('XACK', stream, group, id)
-      out[#out + 1] = { id, 'dead', size, {} }
+      out[#out + 1] = { id, 'oversized', size, {} }
     else
       out[#out + 1] = { id, 'ok', size, fields }
     end
@@ -77,9 +70,24 @@ end
 return out
 `;
 
-type ScreenedEntry = [id: string, state: 'ok' | 'trimmed' | 'dead', size: number, fields: string[]];
+type ScreenedEntry = [id: string, state: 'ok' | 'trimmed' | 'oversized', size: number, fields: string[]];
 
-type Entry = { id: string; message: Record<string, string> };
+/** Copies an entry, by id, to the dead-letter stream with the problem beside it and acks the original; all in Redis. */
+const DEAD_SCRIPT = `
+local stream, dead = KEYS[1], KEYS[2]
+local group, id = ARGV[1], ARGV[2]
+local found = redis.call('XRANGE', stream, id, id)
+if found[1] then
+  local copy = {}
+  for _, field in ipairs(found[1][2]) do copy[#copy + 1] = field end
+  for i = 3, #ARGV do copy[#copy + 1] = ARGV[i] end
+  redis.call('XADD', dead, '*', unpack(copy))
+end
+return redis.call('XACK', stream, group, id)
+`;
+
+/** An entry as read; `unreadBytes` set: too large to read, its fields left in Redis. */
+type Entry = { id: string; message: Record<string, string>; unreadBytes?: number };
 
 /**
  * @example
@@ -105,7 +113,26 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
   }
 
   function deliveryOf(entry: Entry): Delivery {
-    const { id, message } = entry;
+    const { id, message, unreadBytes } = entry;
+    if (unreadBytes !== undefined) {
+      return {
+        body: undefined,
+        unreadBytes,
+        key: undefined,
+        keyName: 'entry field id',
+        keyPath: 'id',
+        live: () => true,
+        async ack() {
+          await writer.xAck(stream, group, id);
+        },
+        async deadLetter(problem: DeadLetterProblem) {
+          await writer.eval(DEAD_SCRIPT, {
+            keys: [stream, dead],
+            arguments: [group, id, 'reason', problem.reason, 'detail', problem.detail, 'source-stream', stream, 'source-entry', id],
+          });
+        },
+      };
+    }
     return {
       body: message['envelope'],
       key: message['id'],
@@ -179,8 +206,8 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
     })) as ScreenedEntry[] | null;
     const entries: Entry[] = [];
     for (const [id, state, size, fields] of reply ?? []) {
-      if (state === 'dead') {
-        log.warn({ source: 'redis', entry: String(id), bytes: size, limit: MAX_ENTRY_BYTES }, 'inbox: oversized entry dead-lettered without being read');
+      if (state === 'oversized') {
+        entries.push({ id: String(id), message: {}, unreadBytes: Number(size) });
         continue;
       }
       // A pending entry trimmed from the stream comes back without fields: nothing to store, only to forget.

@@ -1,5 +1,6 @@
-// An oversized Redis Streams entry is dead-lettered inside Redis, never read whole into the inbox: only its id
-// and size cross the wire. The bytes from Redis to the inbox are counted through a proxy of the test's own.
+// An oversized Redis Streams entry is never read whole into the inbox: only its id and size cross the wire, and
+// dead-lettering copies it inside Redis. The bytes from Redis to the inbox are counted through a proxy of the
+// test's own. (The inbox's own handler dead-letters such a delivery as payload_too_large: test/brokers/inbox.test.ts.)
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisSource, MAX_ENTRY_BYTES } from '../../src/inbox/redis.ts';
@@ -39,7 +40,7 @@ async function countingProxy(): Promise<{ port: number; fromRedis: () => number 
 }
 
 describe('redis inbox: oversized entries', () => {
-  it('dead-letters an entry over the bound inside Redis, without reading it, and goes on with the next', async () => {
+  it('hands over an entry over the bound without its body, dead-letters it inside Redis, and goes on with the next', async () => {
     kit = await redisKit();
     const counter = await countingProxy();
     const huge = JSON.stringify({ id: 'huge', type: 'account.open', entityId: 'x', payload: { pad: 'x'.repeat(4 * 1024 * 1024) } });
@@ -61,14 +62,15 @@ describe('redis inbox: oversized entries', () => {
     });
     source.start(async (delivery) => {
       seen.push(delivery);
-      await delivery.ack();
+      if (delivery.unreadBytes !== undefined) await delivery.deadLetter({ reason: 'payload_too_large', detail: `the entry is ${delivery.unreadBytes} bytes` });
+      else await delivery.ack();
     });
     try {
       await waitUntil(
         () => seen.length,
-        (n) => n >= 1,
+        (n) => n >= 2,
         30_000,
-        'the small entry',
+        'both entries',
       );
       await waitUntil(
         () => kit!.pending(),
@@ -76,10 +78,14 @@ describe('redis inbox: oversized entries', () => {
         30_000,
         'nothing pending',
       );
-      expect(seen.map((delivery) => delivery.key)).toEqual(['small']);
+      expect(seen.map((delivery) => [delivery.key, delivery.body === undefined, (delivery.unreadBytes ?? 0) > MAX_ENTRY_BYTES])).toEqual([
+        [undefined, true, true],
+        ['small', false, false],
+      ]);
       const letters = await kit.deadLetters();
       expect(letters).toHaveLength(1);
-      expect(letters[0]).toMatchObject({ reason: 'payload_too_large', detail: expect.stringMatching(new RegExp(`over ${MAX_ENTRY_BYTES}$`)) });
+      expect(letters[0]).toMatchObject({ reason: 'payload_too_large', detail: expect.stringMatching(/^the entry is \d+ bytes$/) });
+      // The dead letter holds the whole entry, copied inside Redis.
       expect(letters[0]!.body).toBe(huge);
       // The 4 MiB entry never came through the proxy to the inbox.
       expect(counter.fromRedis()).toBeLessThan(256 * 1024);
