@@ -265,7 +265,12 @@ export function checkRun(input: CheckInput): Figure[] {
   // --- Acknowledged commands: stored, and every terminal answer the client saw is what is stored.
   const acknowledged = records.filter((record) => !record.via && record.ops.some((op) => op.outcome === 'ok' && op.kind !== 'read' && op.kind !== 'different'));
   const lost = acknowledged.filter((record) => !state.commands.has(record.envelope.id));
-  figure('acknowledged commands lost', `${lost.length} of ${acknowledged.length}${sample(lost.map((r) => r.envelope.id))}`, lost.length === 0);
+  // 0 of 0 proves nothing: a run that acknowledged no command (the client never got an answer) fails here.
+  figure(
+    'acknowledged commands lost',
+    `${lost.length} of ${acknowledged.length}${acknowledged.length === 0 ? ' (no command was acknowledged: nothing was checked)' : ''}${sample(lost.map((r) => r.envelope.id))}`,
+    lost.length === 0 && acknowledged.length > 0,
+  );
   figure(`commands not terminal ${input.settleSeconds}s after the last fault (poison included)`, state.nonTerminal, state.nonTerminal === 0);
   if (input.recovery) figures.push(recoveryFigure(history, state, input.recovery).figure);
   if (input.brokers) figures.push(...brokerFigures(history, state, input.settleSeconds, input.brokers));
@@ -281,40 +286,46 @@ export function checkRun(input: CheckInput): Figure[] {
     refusedButStored.length + strangers.length === 0,
   );
 
-  // --- Expected money movements, from succeeded commands only.
+  // --- Expected money movements, from the client's own record: the envelopes it sent (never the payloads the
+  // database stored), for the commands that succeeded by the first terminal answer the client was given (the database's word
+  // only for a command whose end the client never saw). A stored payload that differs from the one sent is a
+  // wrong movement, not a new expectation.
+  const endSeen = (record: CommandRecord) => record.ops.find((op) => op.outcome === 'ok' && op.kind !== 'different' && isTerminalStatus(op.seen?.status))?.seen?.status;
+  const sentSucceeded = records.filter((record) => (endSeen(record) ?? state.commands.get(record.envelope.id)?.status) === 'succeeded');
   const orderOf = new Map<string, { accountId: string; amount: number }>();
   const packetOf = new Map<string, { accountId: string; orderId: string; amount: number }>();
   const orderCommands = new Map<string, CommandRow[]>();
   const packetCommands = new Map<string, CommandRow[]>();
   for (const row of state.commands.values()) {
     if (row.status !== 'succeeded') continue;
-    if (row.type === 'order.create') orderOf.set(row.entity_id, row.payload as { accountId: string; amount: number });
-    if (row.type === 'redPacket.issue') packetOf.set(row.entity_id, row.payload as { accountId: string; orderId: string; amount: number });
     if (row.type.startsWith('order.')) rowsOf(orderCommands, row.entity_id).push(row);
     if (row.type.startsWith('redPacket.')) rowsOf(packetCommands, row.entity_id).push(row);
   }
-  const orderPaid = new Set([...state.commands.values()].filter((row) => row.status === 'succeeded' && row.type === 'order.pay').map((row) => row.entity_id));
+  for (const { envelope } of sentSucceeded) {
+    if (envelope.type === 'order.create') orderOf.set(envelope.entityId, envelope.payload as { accountId: string; amount: number });
+    if (envelope.type === 'redPacket.issue') packetOf.set(envelope.entityId, envelope.payload as { accountId: string; orderId: string; amount: number });
+  }
+  const orderPaid = new Set(sentSucceeded.filter(({ envelope }) => envelope.type === 'order.pay').map(({ envelope }) => envelope.entityId));
   const expected = new Map<string, number>(); // `${command} ${account}` -> amount
   const put = (command: string, account: string | undefined, amount: number) => {
     if (account !== undefined) expected.set(`${command} ${account}`, (expected.get(`${command} ${account}`) ?? 0) + amount);
   };
-  for (const row of state.commands.values()) {
-    if (row.status !== 'succeeded') continue;
-    const amount = typeof row.payload['amount'] === 'number' ? row.payload['amount'] : 0;
-    if (row.type === 'account.credit') put(row.id, row.entity_id, amount);
-    else if (row.type === 'account.debit') put(row.id, row.entity_id, -amount);
-    else if (row.type === 'account.transfer') {
-      put(row.id, row.entity_id, -amount);
-      put(row.id, String(row.payload['to']), amount);
-    } else if (row.type === 'order.pay') {
-      const order = orderOf.get(row.entity_id);
-      put(row.id, order?.accountId, -(order?.amount ?? 0));
-    } else if (row.type === 'order.cancel' && orderPaid.has(row.entity_id)) {
-      const order = orderOf.get(row.entity_id);
-      put(row.id, order?.accountId, order?.amount ?? 0);
-    } else if (row.type === 'redPacket.pay') {
-      const packet = packetOf.get(row.entity_id);
-      put(row.id, packet?.accountId, packet?.amount ?? 0);
+  for (const { envelope } of sentSucceeded) {
+    const amount = typeof envelope.payload['amount'] === 'number' ? envelope.payload['amount'] : 0;
+    if (envelope.type === 'account.credit') put(envelope.id, envelope.entityId, amount);
+    else if (envelope.type === 'account.debit') put(envelope.id, envelope.entityId, -amount);
+    else if (envelope.type === 'account.transfer') {
+      put(envelope.id, envelope.entityId, -amount);
+      put(envelope.id, String(envelope.payload['to']), amount);
+    } else if (envelope.type === 'order.pay') {
+      const order = orderOf.get(envelope.entityId);
+      put(envelope.id, order?.accountId, -(order?.amount ?? 0));
+    } else if (envelope.type === 'order.cancel' && orderPaid.has(envelope.entityId)) {
+      const order = orderOf.get(envelope.entityId);
+      put(envelope.id, order?.accountId, order?.amount ?? 0);
+    } else if (envelope.type === 'redPacket.pay') {
+      const packet = packetOf.get(envelope.entityId);
+      put(envelope.id, packet?.accountId, packet?.amount ?? 0);
     }
   }
   const actual = new Map<string, { amount: number; rows: number }>();
@@ -384,11 +395,17 @@ export function checkRun(input: CheckInput): Figure[] {
     `${violations.length} of ${state.accounts.size} accounts${sample(violations)}`,
     violations.length === 0,
   );
+  // No account may ever go below zero: not at the end, and not on any ledger row on the way.
+  const negative = [
+    ...[...state.accounts.values()].filter((account) => (account.balance ?? 0) < 0).map((account) => `${account.id}:${account.balance}`),
+    ...state.ledger.filter((entry) => entry.balance_after < 0).map((entry) => `${entry.account_id}@${entry.command_id}:${entry.balance_after}`),
+  ];
+  figure('negative balances (accounts, or ledger rows on the way)', `${negative.length}${sample(negative)}`, negative.length === 0);
   const totalActual = [...state.accounts.values()].reduce((sum, account) => sum + (account.balance ?? 0), 0);
   const totalExpected = [...expected.values()].reduce((sum, amount) => sum + amount, 0);
   const totalLedger = state.ledger.reduce((sum, entry) => sum + entry.amount, 0);
   figure(
-    'total money (balances = ledger = succeeded commands)',
+    'total money (balances = ledger = succeeded commands as the client sent them)',
     `${totalActual} = ${totalLedger} = ${totalExpected}`,
     totalActual === totalExpected && totalLedger === totalExpected,
   );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { API_SCOPES, type ApiKeyEntry, type ApiScope } from './core/api-keys.ts';
 import { DURATION_FORMAT, parseDuration } from './core/duration.ts';
 import { DEFAULT_SCHEMA, schemaNameProblem } from './core/schema-name.ts';
 
@@ -176,6 +177,54 @@ const inboxVariables = {
   INBOX_REDIS_MAX_DELIVERIES: integer(2, 10_000).default(20),
 };
 
+/** Client names: readable ids that cannot be mistaken for the anonymous client or an inbox's `<broker>:<queue>`. */
+const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * API_KEYS entries. A key that a request could never carry (`Authorization: Bearer` takes 1 to 512 visible
+ * ASCII characters) is refused here, not left to fail every request; errors name the entry, never the key.
+ */
+const apiKeys = z
+  .string()
+  .optional()
+  .transform((value, ctx): ApiKeyEntry[] => {
+    if (value === undefined) return [];
+    const entries: ApiKeyEntry[] = [];
+    const problem = (index: number, message: string) => ctx.addIssue({ code: 'custom', message: `entry ${index + 1}: ${message}` });
+    const items = value.split(',').map((item) => item.trim());
+    if (items.every((item) => item === '')) {
+      ctx.addIssue({ code: 'custom', message: 'is set but names no key (unset it to turn authentication off)' });
+      return [];
+    }
+    const owner = new Map<string, string | undefined>();
+    items.forEach((item, index) => {
+      if (item === '') return problem(index, 'is empty (two commas in a row, or one at an end)');
+      const parts = item.split(':');
+      if (parts.length > 3) return problem(index, 'must be key, client:key or client:key:scopes');
+      const [first = '', second, third] = parts;
+      const client = parts.length > 1 ? first : undefined;
+      const key = parts.length > 1 ? (second ?? '') : first;
+      if (client !== undefined && (!CLIENT_NAME.test(client) || client === 'anonymous')) {
+        return problem(index, 'the client name must be 1 to 64 characters of A-Z a-z 0-9 . _ - (and not "anonymous")');
+      }
+      if (key === '') return problem(index, 'the key is empty');
+      if (/[^\x21-\x7e]/.test(key)) return problem(index, 'the key has a character a header cannot carry (a space, a control or a non-ASCII character)');
+      if (key.length > 512) return problem(index, 'the key is longer than 512 characters, more than a request may send');
+      if (key.length < 16) return problem(index, 'each key must be at least 16 characters');
+      let scopes: ApiScope[] = [...API_SCOPES];
+      if (third !== undefined) {
+        const named = third.split('+');
+        const unknown = named.filter((scope) => !(API_SCOPES as readonly string[]).includes(scope));
+        if (third === '' || unknown.length > 0) return problem(index, `scopes must be ${API_SCOPES.join(', ')} joined by +`);
+        scopes = API_SCOPES.filter((scope) => named.includes(scope));
+      }
+      if (owner.has(key)) return problem(index, 'the key is listed twice');
+      owner.set(key, client);
+      entries.push({ client, key, scopes });
+    });
+    return entries;
+  });
+
 /** The whole environment oncely reads. Nothing else touches process.env. */
 export const ConfigSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
@@ -187,6 +236,8 @@ export const ConfigSchema = z.object({
       const problem = schemaNameProblem(value);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
+  /** How long a starting process waits for PostgreSQL to answer (bounded backoff, one log line per attempt) before it exits 1; 0 tries once. */
+  DATABASE_WAIT_SECONDS: integer(0, 3600).default(60),
   PORT: integer(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   /** A listener of its own for /metrics and /health/* (on HOST): how a worker is scraped. Unset: none (the API port serves /metrics). */
@@ -196,16 +247,11 @@ export const ConfigSchema = z.object({
   WORKER_BATCH_SIZE: integer(1, 500).default(20),
   RETRY_LIMIT: integer(1, 100).default(5),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  API_KEYS: z
-    .string()
-    .optional()
-    .transform((value) =>
-      (value ?? '')
-        .split(',')
-        .map((key) => key.trim())
-        .filter((key) => key.length > 0),
-    )
-    .pipe(z.array(z.string().min(16, 'each key must be at least 16 characters'))),
+  /**
+   * `key`, `client:key` or `client:key:submit+read`, comma-separated; unset: no authentication. Keys of one
+   * client share its command ids; a bare key is a client of its own (docs/contract.md, "Authentication").
+   */
+  API_KEYS: apiKeys,
   /** How long a claimed job may run before another worker may take it over. */
   JOB_EXPIRE_SECONDS: integer(2, 3600).default(5),
   /** How often a worker sweeps for expired jobs (a crashed worker's commands). */

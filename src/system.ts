@@ -32,6 +32,7 @@ import { startRelay, type Relay, type RelayHooks } from './outbox/relay.ts';
 
 export type { InboxHooks };
 export { inboxConfigured } from './inbox/settings.ts';
+export { startingResponse } from './http/starting.ts';
 
 export interface Roles {
   api: boolean;
@@ -54,6 +55,8 @@ export interface System {
   schema: string;
   /** Whether the database answers and its schema is current (/health/ready). */
   ready(): Promise<boolean>;
+  /** Answers every open `Prefer: wait` at once with its command's current status (the first step of stopping). */
+  endWaits(): void;
   stop(): Promise<void>;
 }
 
@@ -250,6 +253,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   // ---- end of outbox relay ----
 
   let app: System['app'];
+  const waitsEnd = new AbortController();
   if (roles.api) {
     const stats = createStatsReader(pool, { schema });
     app = createApp({
@@ -258,6 +262,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       metrics,
       ...(tracing ? { traceRequests: tracing.requests } : {}),
       apiKeys: config.API_KEYS,
+      stopping: waitsEnd.signal,
       domains,
       // Reads use the query builder only, so the drizzle database needs no schema: any domain's table works.
       readContext: { db: drizzle(pool), sql: sqlOf(pool) },
@@ -289,17 +294,28 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     enqueue: queue.enqueue,
     schema,
     ready,
+    endWaits: () => waitsEnd.abort(),
     stop() {
+      waitsEnd.abort();
       stopping ??= (async () => {
-        await inbox?.stop();
-        await relay?.stop();
-        await retention?.stop();
-        await reconciler?.stop();
-        await queue.stop();
-        await listener?.stop();
-        await submitPool?.end();
-        await pool.end();
-        await tracing?.shutdown();
+        // Every part is stopped even when one before it fails (a pool left open would keep the process alive);
+        // the failures are reported together, once all have run.
+        const failures: unknown[] = [];
+        const steps: (() => Promise<unknown> | undefined)[] = [
+          () => inbox?.stop(),
+          () => relay?.stop(),
+          () => retention?.stop(),
+          () => reconciler?.stop(),
+          () => queue.stop(),
+          () => listener?.stop(),
+          () => submitPool?.end(),
+          () => pool.end(),
+          () => tracing?.shutdown(),
+        ];
+        for (const step of steps) await (async () => step())().catch((err: unknown) => failures.push(err));
+        if (failures.length > 0) {
+          throw new AggregateError(failures, `stopping failed: ${failures.map((err) => (err as Error)?.message ?? String(err)).join('; ')}`);
+        }
       })();
       return stopping;
     },

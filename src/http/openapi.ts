@@ -27,7 +27,10 @@ command apply only at that version; it becomes the command's \`expectedVersion\`
 \`version_mismatch\`). A stale version ends the command \`conflict\`.
 
 **Authentication.** When the server is started with \`API_KEYS\`, every route except \`/health/*\` needs
-\`Authorization: Bearer <key>\`. Each key is a client with its own command ids; another client's commands answer 404.
+\`Authorization: Bearer <key>\`. Each key belongs to a client (\`client:key\` in API_KEYS; a bare key is a client of its own):
+keys of one client share its command ids, so a key can be rotated; another client's commands answer 404. A key may be
+limited to scopes (\`submit\`, \`read\`, \`operate\` = dead letters, replay, stats); a route outside them answers 403
+\`forbidden\`. Clients are not tenants: any key that may read can read any entity.
 
 **Limits.** Bodies up to ${MAX_BODY_BYTES / 1024} KiB (counted while reading, chunked bodies too), JSON only; batches of 1 to ${MAX_BATCH}.
 

@@ -19,6 +19,7 @@ export const PROBLEMS = {
     meaning: 'Both `If-Match` and the body `expectedVersion` are given and name different versions.',
   },
   unauthorized: { status: 401, title: 'Unauthorized', meaning: 'API keys are configured and the request carries none or an unknown one.' },
+  forbidden: { status: 403, title: 'Forbidden', meaning: 'The API key is valid but lacks the scope this route needs (submit, read or operate).' },
   not_found: { status: 404, title: 'Not found', meaning: 'No such route, or no command or entity with this id (for this client).' },
   method_not_allowed: { status: 405, title: 'Method not allowed', meaning: 'The path exists but not for this method; `Allow` lists the methods it takes.' },
   not_dead: { status: 409, title: 'Command is not dead', meaning: 'Only a `dead` command can be replayed; `commandStatus` is its current status.' },

@@ -89,6 +89,7 @@ export function createRoutes(registry: Registry) {
           ...HEADERS.preference,
         }),
         ...problems(
+          'forbidden',
           ...BODY,
           'idempotency_key_missing',
           'idempotency_key_mismatch',
@@ -111,7 +112,7 @@ export function createRoutes(registry: Registry) {
       request: { body: { required: true, content: json(batchRequestSchema(envelope)) } },
       responses: {
         200: { description: 'One result per envelope, in request order.', content: json(BatchResponseSchema) },
-        ...problems(...BODY, ...COMMON),
+        ...problems(...BODY, 'forbidden', ...COMMON),
       },
     }),
     getCommand: createRoute({
@@ -124,7 +125,7 @@ export function createRoutes(registry: Registry) {
       request: { params: IdParam, headers: WaitHeaders },
       responses: {
         200: commandStatus('The command.', HEADERS.preference),
-        ...problems('not_found', ...COMMON),
+        ...problems('not_found', 'forbidden', ...COMMON),
       },
     }),
     replayCommand: createRoute({
@@ -137,7 +138,7 @@ export function createRoutes(registry: Registry) {
       request: { params: IdParam },
       responses: {
         202: commandStatus('Queued again.', HEADERS.location),
-        ...problems('not_found', 'not_dead', ...COMMON),
+        ...problems('not_found', 'not_dead', 'forbidden', ...COMMON),
       },
     }),
     listDeadLetters: createRoute({
@@ -149,7 +150,7 @@ export function createRoutes(registry: Registry) {
       request: { query: PageQuery(1000, 50) },
       responses: {
         200: { description: 'A page of dead commands.', content: json(DeadLetterPageSchema) },
-        ...problems('invalid_request', ...COMMON),
+        ...problems('invalid_request', 'forbidden', ...COMMON),
       },
     }),
     live: createRoute({
@@ -236,7 +237,7 @@ export function createRoutes(registry: Registry) {
         'What `/dashboard` shows. Every figure is bounded to a recent window; the database part is read at most once a second, whatever the number of callers.',
       responses: {
         200: { description: 'The figures.', content: json(StatsSchema) },
-        ...problems(...COMMON),
+        ...problems('forbidden', ...COMMON),
       },
     }),
     dashboard: createRoute({
@@ -271,7 +272,7 @@ function entityRoute(read: EntityRead): RouteConfig {
     responses: {
       200: { description: read.description, headers: HEADERS.etag, content: json(read.schema) },
       304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
-      ...problems('not_found', ...COMMON),
+      ...problems('not_found', 'forbidden', ...COMMON),
     },
   });
 }
@@ -286,7 +287,7 @@ function pageRoute(read: PageRead): RouteConfig {
     request: { params: IdParam, query: PageQuery(read.limit.max, read.limit.fallback) },
     responses: {
       200: { description: read.description, content: json(read.schema) },
-      ...problems('invalid_request', 'not_found', ...COMMON),
+      ...problems('invalid_request', 'not_found', 'forbidden', ...COMMON),
     },
   });
 }

@@ -38,3 +38,21 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Calls `fn` when `signal` aborts (at once if it already has); the returned function removes the listener.
+ * A session that ends must remove what it added: a listener left on the inbox's lifelong signal per reconnect
+ * is a leak that grows with every broker outage.
+ *
+ * @example
+ * const dispose = onAbort(stopping.signal, () => void messages.close());
+ * try { ... } finally { dispose(); }
+ */
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => {};
+  }
+  signal.addEventListener('abort', fn, { once: true });
+  return () => signal.removeEventListener('abort', fn);
+}

@@ -33,6 +33,8 @@ export interface DeadLetterProblem {
 export interface Delivery {
   /** The envelope as sent (JSON), or undefined when the message has no body where the source expects one. */
   body: Uint8Array | string | undefined;
+  /** Set when the source left a body too large to hold unread (Redis): its size in bytes, `body` then empty. */
+  unreadBytes?: number;
   /** The id the broker carries beside the body (AMQP message_id, Nats-Msg-Id, the entry's `id` field). */
   key: string | undefined;
   /** Where `key` came from, for humans (`AMQP message_id property`). */
@@ -126,6 +128,9 @@ export function createDeliveryHandler(options: DeliveryHandlerOptions): (deliver
   };
 
   return async (delivery) => {
+    if (delivery.unreadBytes !== undefined) {
+      return deadLetter(delivery, { reason: 'payload_too_large', detail: `the entry is ${delivery.unreadBytes} bytes, over ${MAX_BODY_BYTES}` });
+    }
     if (delivery.body === undefined) return deadLetter(delivery, { reason: 'invalid_request', detail: 'the message carries no envelope' });
     const size = typeof delivery.body === 'string' ? Buffer.byteLength(delivery.body) : delivery.body.byteLength;
     if (size > MAX_BODY_BYTES) return deadLetter(delivery, { reason: 'payload_too_large', detail: `the body is ${size} bytes, over ${MAX_BODY_BYTES}` });

@@ -5,7 +5,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import { connect, headers, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../log.ts';
-import { backoffDelay, pause, type Backoff } from './backoff.ts';
+import { backoffDelay, onAbort, pause, type Backoff } from './backoff.ts';
 import type { DeadLetterProblem, Delivery, InboxSource } from './inbox.ts';
 
 export interface NatsSourceOptions {
@@ -158,6 +158,7 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
   async function runSession(handle: (delivery: Delivery) => Promise<void>, connected: () => void): Promise<void> {
     const nc = await connect({ servers: options.url, name: options.connectionName, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: false });
     const slots = createSlots(options.prefetch);
+    let disposeStop = () => {};
     try {
       await ensure(nc);
       connected();
@@ -166,7 +167,7 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
       // A deleted consumer or stream ends the session (instead of waiting for it forever), and the next one
       // declares them again.
       const messages = await consumer.consume({ max_messages: options.prefetch, abort_on_missing_resource: true });
-      stopping.signal.addEventListener('abort', () => void messages.close(), { once: true });
+      disposeStop = onAbort(stopping.signal, () => void messages.close());
       void nc.closed().then(() => messages.close());
       log.info({ source: 'nats', stream, consumer: options.consumer }, 'inbox: consuming');
       for await (const message of messages) {
@@ -182,6 +183,7 @@ export function createNatsSource(options: NatsSourceOptions): InboxSource {
       }
       await Promise.allSettled([...inFlight]);
     } finally {
+      disposeStop();
       await nc.drain().catch(() => nc.close());
     }
   }

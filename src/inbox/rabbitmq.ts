@@ -3,7 +3,7 @@
 // delivery remembers the generation of the channel it came on and is never settled on a later one.
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from '../log.ts';
-import { backoffDelay, pause, type Backoff } from './backoff.ts';
+import { backoffDelay, onAbort, pause, type Backoff } from './backoff.ts';
 import type { DeadLetterProblem, Delivery, InboxSource } from './inbox.ts';
 
 export interface RabbitMqSourceOptions {
@@ -149,7 +149,13 @@ export function createRabbitMqSource(options: RabbitMqSourceOptions): InboxSourc
       );
       current.consumerTag = consumerTag;
       log.info({ source: 'rabbitmq', queue, generation: current.generation }, 'inbox: consuming');
-      await Promise.race([closed, channelClosed, new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }))]);
+      let disposeStop = () => {};
+      const stopped = new Promise<void>((resolve) => (disposeStop = onAbort(stopping.signal, resolve)));
+      try {
+        await Promise.race([closed, channelClosed, stopped]);
+      } finally {
+        disposeStop();
+      }
       if (stopping.signal.aborted && !stoppedChannel(current)) {
         // Stop: no new deliveries, let those in hand commit and ack on this channel, then close.
         await channel.cancel(consumerTag).catch(() => {});

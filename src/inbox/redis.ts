@@ -6,7 +6,7 @@
 import { createClient } from 'redis';
 import type { Logger } from '../log.ts';
 import { backoffDelay, pause, type Backoff } from './backoff.ts';
-import type { DeadLetterProblem, Delivery, InboxSource } from './inbox.ts';
+import { MAX_BODY_BYTES, type DeadLetterProblem, type Delivery, type InboxSource } from './inbox.ts';
 
 export interface RedisSourceOptions {
   url: string;
@@ -29,10 +29,65 @@ export interface RedisSourceOptions {
 /** The dead-letter stream that goes with `stream`. */
 export const redisDeadLetterStream = (stream: string) => `${stream}:dead`;
 
-/** The longest one XREADGROUP blocks, so stop and the claim sweep are never kept waiting longer. */
-const BLOCK_MS = 1000;
+/** How long an idle reader waits before it reads again (the read cannot block: see READ_SCRIPT). */
+const IDLE_POLL_MS = 100;
 
-type Entry = { id: string; message: Record<string, string> };
+/** The most one entry's fields may hold, all told: a body at the inbox's limit and room for the other fields. */
+export const MAX_ENTRY_BYTES = MAX_BODY_BYTES + 16 * 1024;
+
+/**
+ * Reads entries for this consumer (XREADGROUP, or XAUTOCLAIM for idle ones) inside Redis, and only entries of
+ * at most MAX_ENTRY_BYTES come back whole: of a larger one only its id and size reach this process (it is then
+ * dead-lettered by DEAD_SCRIPT, inside Redis too). Read whole first, one oversized entry times the prefetch (up
+ * to 10,000) could take the process's memory. A script cannot block, so the reader polls when idle.
+ * Each result: { id, state ('ok' | 'trimmed' | 'oversized'), size, fields }.
+ */
+const READ_SCRIPT = `
+local stream, dead = KEYS[1], KEYS[2]
+local group, consumer, mode, count, from, limit, idle = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local entries
+if mode == 'claim' then
+  entries = redis.call('XAUTOCLAIM', stream, group, consumer, idle, '0-0', 'COUNT', count)[2]
+else
+  local reply = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, from)
+  entries = reply and reply[1] and reply[1][2] or {}
+end
+local out = {}
+for _, entry in ipairs(entries) do
+  local id, fields = entry[1], entry[2]
+  if not fields then
+    out[#out + 1] = { id, 'trimmed', 0, {} }
+  else
+    local size = 0
+    for i = 1, #fields do size = size + #fields[i] end
+    if size > limit then
+      out[#out + 1] = { id, 'oversized', size, {} }
+    else
+      out[#out + 1] = { id, 'ok', size, fields }
+    end
+  end
+end
+return out
+`;
+
+type ScreenedEntry = [id: string, state: 'ok' | 'trimmed' | 'oversized', size: number, fields: string[]];
+
+/** Copies an entry, by id, to the dead-letter stream with the problem beside it and acks the original; all in Redis. */
+const DEAD_SCRIPT = `
+local stream, dead = KEYS[1], KEYS[2]
+local group, id = ARGV[1], ARGV[2]
+local found = redis.call('XRANGE', stream, id, id)
+if found[1] then
+  local copy = {}
+  for _, field in ipairs(found[1][2]) do copy[#copy + 1] = field end
+  for i = 3, #ARGV do copy[#copy + 1] = ARGV[i] end
+  redis.call('XADD', dead, '*', unpack(copy))
+end
+return redis.call('XACK', stream, group, id)
+`;
+
+/** An entry as read; `unreadBytes` set: too large to read, its fields left in Redis. */
+type Entry = { id: string; message: Record<string, string>; unreadBytes?: number };
 
 /**
  * @example
@@ -58,7 +113,26 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
   }
 
   function deliveryOf(entry: Entry): Delivery {
-    const { id, message } = entry;
+    const { id, message, unreadBytes } = entry;
+    if (unreadBytes !== undefined) {
+      return {
+        body: undefined,
+        unreadBytes,
+        key: undefined,
+        keyName: 'entry field id',
+        keyPath: 'id',
+        live: () => true,
+        async ack() {
+          await writer.xAck(stream, group, id);
+        },
+        async deadLetter(problem: DeadLetterProblem) {
+          await writer.eval(DEAD_SCRIPT, {
+            keys: [stream, dead],
+            arguments: [group, id, 'reason', problem.reason, 'detail', problem.detail, 'source-stream', stream, 'source-entry', id],
+          });
+        },
+      };
+    }
     return {
       body: message['envelope'],
       key: message['id'],
@@ -112,10 +186,7 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
   async function claimIdle(handle: (delivery: Delivery) => Promise<void>): Promise<void> {
     const room = options.prefetch - inFlight.size;
     if (room <= 0) return;
-    const { messages } = await writer.xAutoClaim(stream, group, consumer, options.claimIdleMs, '0-0', { COUNT: room });
-    for (const message of messages) {
-      if (!message) continue;
-      const entry = { id: String(message.id), message: message.message as Record<string, string> };
+    for (const entry of await screened(writer, 'claim', room, '0')) {
       if (inFlight.has(entry.id)) continue;
       const [pending] = await writer.xPendingRange(stream, group, entry.id, entry.id, 1);
       if (pending && Number(pending.deliveriesCounter) > options.maxDeliveries) {
@@ -127,27 +198,40 @@ export function createRedisSource(options: RedisSourceOptions): InboxSource {
     }
   }
 
+  /** Entries through READ_SCRIPT: those within the size bound, as entries; oversized ones were dead-lettered in Redis. */
+  async function screened(client: typeof reader, mode: 'read' | 'claim', count: number, from: '0' | '>'): Promise<Entry[]> {
+    const reply = (await client.eval(READ_SCRIPT, {
+      keys: [stream, dead],
+      arguments: [group, consumer, mode, String(count), from, String(MAX_ENTRY_BYTES), String(options.claimIdleMs)],
+    })) as ScreenedEntry[] | null;
+    const entries: Entry[] = [];
+    for (const [id, state, size, fields] of reply ?? []) {
+      if (state === 'oversized') {
+        entries.push({ id: String(id), message: {}, unreadBytes: Number(size) });
+        continue;
+      }
+      // A pending entry trimmed from the stream comes back without fields: nothing to store, only to forget.
+      if (state === 'trimmed') {
+        await writer.xAck(stream, group, String(id));
+        continue;
+      }
+      const message: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) message[String(fields[i])] = String(fields[i + 1]);
+      entries.push({ id: String(id), message });
+    }
+    return entries;
+  }
+
   async function read(handle: (delivery: Delivery) => Promise<void>, from: '0' | '>'): Promise<number> {
     const room = options.prefetch - inFlight.size;
     if (room <= 0) {
       await Promise.race(inFlight.values());
       return 0;
     }
-    const reply = await reader.xReadGroup(group, consumer, { key: stream, id: from }, { COUNT: room, BLOCK: BLOCK_MS });
-    let count = 0;
-    const streams = (reply ?? []) as { messages: { id: string; message: Record<string, string> | null }[] }[];
-    for (const { messages } of streams) {
-      for (const message of messages) {
-        count++;
-        // A pending entry trimmed from the stream comes back without fields: nothing to store, only to forget.
-        if (!message.message) {
-          await writer.xAck(stream, group, String(message.id));
-          continue;
-        }
-        take({ id: String(message.id), message: message.message }, handle);
-      }
-    }
-    return count;
+    const entries = await screened(reader, 'read', room, from);
+    for (const entry of entries) take(entry, handle);
+    if (entries.length === 0 && from === '>') await pause(IDLE_POLL_MS, stopping.signal);
+    return entries.length;
   }
 
   return {

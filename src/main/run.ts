@@ -1,11 +1,12 @@
 // Shared lifecycle for the entry points: parse config once, start, serve, stop cleanly on a signal.
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { ConfigError, parseConfig, type Config } from '../config.ts';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
+import { maskPassword, startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
-import { startSystem, type Roles } from '../system.ts';
+import { startingResponse, startSystem, type Roles, type System } from '../system.ts';
+import { waitForDatabase } from '../db/wait.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
 import type { Domain } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
@@ -37,7 +38,9 @@ const urlFile = (config: Config) => path.resolve(config.DATA_DIR, 'postgres-url'
 export async function startEmbedded(config: Config): Promise<EmbeddedServer> {
   const server = await startEmbeddedPostgres({ dataDir: path.join(config.DATA_DIR, 'pg') });
   await mkdir(config.DATA_DIR, { recursive: true });
-  await writeFile(urlFile(config), server.url + '\n');
+  // The URL carries the superuser's password: readable by this user alone (chmod too: an older file kept its mode).
+  await writeFile(urlFile(config), server.url + '\n', { mode: 0o600 });
+  await chmod(urlFile(config), 0o600);
   await writeFile(path.resolve(config.DATA_DIR, 'postgres-data-dir'), server.dataDir + '\n');
   if (server.notice) process.stdout.write(`oncely: ${server.notice}\n`);
   return server;
@@ -97,9 +100,70 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
   } catch (err) {
     fail(`could not start the embedded PostgreSQL: ${(err as Error).message}`);
   }
+
+  // The listeners open before the database is reached: while the process waits for it, /health/live answers
+  // 200 and /health/ready 503, so an orchestrator neither restarts it nor routes traffic to it.
+  // Set once the system has started; until then the listeners answer as a process still starting.
+  const live: { system?: System } = {};
+  let server: ServerType | undefined;
+  if (roles.api) {
+    server = await new Promise<ServerType>((resolve) => {
+      const s = serve(
+        { fetch: (request, env) => (live.system?.app ? live.system.app.fetch(request, env) : startingResponse(request)), port: config.PORT, hostname: config.HOST },
+        () => resolve(s),
+      );
+      s.on('error', (err: NodeJS.ErrnoException) =>
+        fail(err.code === 'EADDRINUSE' ? `PORT ${config.PORT} on HOST ${config.HOST} is already in use` : `cannot listen: ${err.message}`),
+      );
+    });
+  }
+  // A process without the API (a worker) is scraped here; with the API, /metrics is on PORT as well.
+  let metricsListener: MetricsListener | undefined;
+  if (config.METRICS_PORT !== undefined) {
+    metricsListener = await startMetricsListener({
+      port: config.METRICS_PORT,
+      host: config.HOST,
+      metrics: { render: () => (live.system ? live.system.metrics.render() : Promise.resolve({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' })) },
+      ready: () => (live.system ? live.system.ready() : Promise.resolve(false)),
+    }).catch((err: NodeJS.ErrnoException) =>
+      fail(err.code === 'EADDRINUSE' ? `METRICS_PORT ${config.METRICS_PORT} on HOST ${config.HOST} is already in use` : `cannot listen: ${err.message}`),
+    );
+  }
+
+  let stopping = false;
+  const waiting = new AbortController();
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    waiting.abort();
+    // Still waiting for the database: nothing was started, so there is nothing to drain.
+    const system = live.system;
+    if (!system) process.exit(0);
+    const hardStop = setTimeout(() => fail('did not stop within 30 seconds'), 30_000);
+    hardStop.unref();
+    // Open waits are answered now, with their commands' current status; then the server closes without waiting on them.
+    system.endWaits();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await metricsListener?.stop();
+    await system.stop();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  // A stop that fails ends the process with one line, never an unhandled rejection (a stack trace).
+  const onSignal = (signal: string) => void stop(signal).catch((err: unknown) => fail(`stopping failed: ${(err as Error)?.message ?? String(err)}`));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  await waitForDatabase(url, {
+    seconds: config.DATABASE_WAIT_SECONDS,
+    signal: waiting.signal,
+    onAttempt: (attempt, reason, retryInMs) => log.warn({ attempt, reason, retryInMs }, 'waiting for PostgreSQL'),
+  }).catch((err: unknown) => (stopping ? new Promise<never>(() => {}) : fail((err as Error).message)));
+
   const hooks = options.hooks?.(url);
   const registry = options.registry;
-  const system = await startSystem({
+  const started = await startSystem({
     config: { ...config, DATABASE_URL: url },
     roles,
     log,
@@ -108,48 +172,22 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
     ...(registry ? { registry } : {}),
     ...(options.inboxHooks ? { inboxHooks: options.inboxHooks } : {}),
   }).catch((err: unknown) => fail(describe(err)));
+  if (stopping) {
+    await started.stop();
+    return;
+  }
+  live.system = started;
 
-  let server: ServerType | undefined;
-  if (system.app) {
-    const app = system.app;
-    server = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
-      s.on('error', (err: NodeJS.ErrnoException) =>
-        fail(err.code === 'EADDRINUSE' ? `PORT ${config.PORT} on HOST ${config.HOST} is already in use` : `cannot listen: ${err.message}`),
-      );
-    });
+  if (server) {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;
     log.info({ url: `http://${config.HOST}:${port}` }, 'listening');
-    process.stdout.write(`oncely listening on http://${config.HOST}:${port}${embedded ? ` (embedded PostgreSQL at ${embedded.url})` : ''}\n`);
+    process.stdout.write(`oncely listening on http://${config.HOST}:${port}${embedded ? ` (embedded PostgreSQL at ${maskPassword(embedded.url)})` : ''}\n`);
   } else {
     log.info(roles.worker ? 'worker started' : roles.relay ? 'relay started' : 'inbox started');
   }
-
-  // A process without the API (a worker) is scraped here; with the API, /metrics is on PORT as well.
-  let metricsListener: MetricsListener | undefined;
-  if (config.METRICS_PORT !== undefined) {
-    metricsListener = await startMetricsListener({ port: config.METRICS_PORT, host: config.HOST, metrics: system.metrics, ready: () => system.ready() }).catch(
-      (err: NodeJS.ErrnoException) =>
-        fail(err.code === 'EADDRINUSE' ? `METRICS_PORT ${config.METRICS_PORT} on HOST ${config.HOST} is already in use` : `cannot listen: ${err.message}`),
-    );
+  if (metricsListener) {
     log.info({ url: `http://${config.HOST}:${metricsListener.port}/metrics` }, 'metrics listening');
     process.stdout.write(`oncely metrics on http://${config.HOST}:${metricsListener.port}/metrics\n`);
   }
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    const hardStop = setTimeout(() => fail('did not stop within 30 seconds'), 30_000);
-    hardStop.unref();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    await metricsListener?.stop();
-    await system.stop();
-    await embedded?.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
 }

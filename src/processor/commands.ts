@@ -12,7 +12,7 @@ export interface CommandService {
   submit(clientId: string, commands: readonly NewCommand[]): Promise<Submission[]>;
   get(clientId: string, id: string): Promise<CommandStatus | null>;
   /** Reads the command, waiting up to `seconds` for it to become terminal. */
-  waitFor(clientId: string, id: string, seconds: number): Promise<CommandStatus | null>;
+  waitFor(clientId: string, id: string, seconds: number, signal?: AbortSignal): Promise<CommandStatus | null>;
   /** Dead commands oldest first; null when the cursor is not one this service handed out. */
   deadLetters(clientId: string, page: { limit: number; cursor: string | undefined }): Promise<DeadLetterPage | null>;
   /** Puts a dead command back on the queue under the same id, in one transaction with its new job. */
@@ -43,8 +43,18 @@ function decodeCursor(cursor: string): [string, string] | null {
   }
 }
 
-/** The longest a single wait re-reads the row without a notification (a lost NOTIFY costs at most this). */
-const RECHECK_MS = 1000;
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /**
  * Submission and reads of commands, shared by every adapter (HTTP, the typed client, a user's own code).
@@ -85,16 +95,18 @@ export function createCommandService(deps: {
       return submissions;
     },
     get,
-    async waitFor(clientId, id, seconds) {
+    async waitFor(clientId, id, seconds, signal) {
       const deadline = Date.now() + seconds * 1000;
+      // Woken by the process's one LISTEN connection (its notification, or its reconnect): no re-reads on a timer.
       const subscription = deps.listener?.subscribe(clientId, id);
       try {
         for (;;) {
           const status = await get(clientId, id);
           const remaining = deadline - Date.now();
-          if (!status || isTerminal(status.status) || remaining <= 0) return status;
-          if (subscription) await subscription.next(Math.min(remaining, RECHECK_MS));
-          else await new Promise((resolve) => setTimeout(resolve, Math.min(remaining, 200)));
+          // Aborted: the client went away, or the process is stopping and answers with the status as it is now.
+          if (!status || isTerminal(status.status) || remaining <= 0 || signal?.aborted) return status;
+          if (subscription) await subscription.next(remaining, signal);
+          else await sleep(Math.min(remaining, 200), signal);
         }
       } finally {
         subscription?.close();

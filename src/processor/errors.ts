@@ -46,5 +46,28 @@ export function describeFailure(err: unknown): { code: string; message: string }
     return { code: 'handler_error', message: `the handler failed with a database error (SQLSTATE ${sqlstate})` };
   }
   const message = err instanceof Error ? err.message : String(err);
-  return { code: 'handler_error', message: message.slice(0, 300) };
+  return { code: 'handler_error', message: clientSafeText(message) };
+}
+
+/** The longest handler error text a client is shown (in code points). */
+export const MAX_ERROR_TEXT = 120;
+
+/**
+ * A handler's error text as a client may see it: its first line, control characters gone, URLs (which may
+ * carry credentials) and file paths replaced, at most MAX_ERROR_TEXT code points. The full error is in the log.
+ *
+ * @example
+ * clientSafeText('connect failed: postgres://u:pw@db/x\n    at f (/srv/app/x.js:1:2)'); // 'connect failed: <url>'
+ */
+export function clientSafeText(message: string): string {
+  const line = (message.split(/\r?\n/, 1)[0] ?? '')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, ' ')
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, '<url>')
+    .replace(/(?:[A-Za-z]:)?(?:[\\/][\w.@~-]+){2,}[\\/]?/g, '<path>')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const points = Array.from(line);
+  const text = points.length > MAX_ERROR_TEXT ? `${points.slice(0, MAX_ERROR_TEXT - 1).join('')}…` : line;
+  return text || 'the handler failed';
 }

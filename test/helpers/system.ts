@@ -97,6 +97,8 @@ const ENTRIES = {
   api: 'src/main/api.ts',
   'all-in-one': 'src/main/all-in-one.ts',
   migrate: 'src/main/migrate.ts',
+  inbox: 'src/main/inbox.ts',
+  relay: 'src/main/relay.ts',
   /** The real worker plus the harness's hooks: ONCELY_FAULT kills it at a named point (chaos/faults.ts). */
   'worker-with-faults': 'chaos/entries/worker.ts',
 } as const;

@@ -93,8 +93,64 @@ describe('chaos checker', () => {
     w.state.accounts.set('a', { id: 'a', version: 4, balance: 100 });
     expect(failing(w)).toEqual([
       'ledger conservation violations (balance = ledger sum = succeeded commands, version = 1 + entries)',
-      'total money (balances = ledger = succeeded commands)',
+      'total money (balances = ledger = succeeded commands as the client sent them)',
     ]);
+  });
+
+  it('fails "acknowledged commands lost" when nothing was acknowledged: 0 of 0 proves nothing', () => {
+    const history = createHistory(path.join(dir, `${Math.random()}.jsonl`));
+    history.register({ id: 'never-answered', type: 'account.open', entityId: 'z', payload: {} });
+    history.record({ id: 'never-answered', kind: 'submit', invokedAt: 1, completedAt: 2, outcome: 'unknown', error: 'ECONNREFUSED' });
+    const state: FinalState = { commands: new Map(), ledger: [], accounts: new Map(), orders: new Map(), redPackets: new Map(), idleInTransaction: 0, nonTerminal: 0 };
+    const figures = checkRun({ history, state, settleSeconds: 60, unplannedExits: 0, uncleanStops: 0 });
+    const lost = figures.find((figure) => figure.name === 'acknowledged commands lost');
+    expect(lost).toMatchObject({ ok: false, value: expect.stringMatching(/^0 of 0 \(no command was acknowledged/) });
+  });
+
+  it('computes expected money from what the client sent: a stored payload unlike the one sent fails, however consistent the database is', () => {
+    const w = world();
+    // The database says the credit was 70 (and moved 70, consistently); the client sent 100.
+    const credit = w.state.commands.get('credit-a')!;
+    w.state.commands.set('credit-a', { ...credit, payload: { amount: 70 } });
+    w.state.ledger = [
+      { seq: 1, account_id: 'a', command_id: 'credit-a', amount: 70, balance_after: 70 },
+      { seq: 2, account_id: 'a', command_id: 'o1-pay', amount: -40, balance_after: 30 },
+    ];
+    w.state.accounts.set('a', { id: 'a', version: 3, balance: 30 });
+    expect(failing(w)).toEqual([
+      'succeeded commands whose money movement is missing or wrong',
+      'ledger conservation violations (balance = ledger sum = succeeded commands, version = 1 + entries)',
+      'total money (balances = ledger = succeeded commands as the client sent them)',
+    ]);
+  });
+
+  it('fails on any negative balance, even one the ledger and the commands agree on', () => {
+    const w = world();
+    const debit = { id: 'debit-a', type: 'account.debit', entityId: 'a', payload: { amount: 200 } };
+    w.history.register(debit);
+    w.history.record({
+      id: 'debit-a',
+      kind: 'submit',
+      invokedAt: 5,
+      completedAt: 6,
+      outcome: 'ok',
+      http: 200,
+      replayed: false,
+      seen: { status: 'succeeded', result: { balance: -140, version: 4 }, error: null },
+    });
+    w.state.commands.set('debit-a', {
+      id: 'debit-a',
+      type: 'account.debit',
+      entity_id: 'a',
+      payload: debit.payload,
+      status: 'succeeded',
+      result: { balance: -140, version: 4 },
+      error: null,
+      attempts: 1,
+    });
+    w.state.ledger.push({ seq: 3, account_id: 'a', command_id: 'debit-a', amount: -200, balance_after: -140 });
+    w.state.accounts.set('a', { id: 'a', version: 4, balance: -140 });
+    expect(failing(w)).toEqual(['negative balances (accounts, or ledger rows on the way)']);
   });
 
   it('catches a lost acknowledged command and a dead command that was not poison', () => {

@@ -64,13 +64,13 @@ describe('/openapi.json', () => {
   it('documents every problem code, and on each route the statuses it can answer', () => {
     for (const code of Object.keys(PROBLEMS)) expect(document.info.description).toContain(`\`${code}\``);
     const submit = document.paths['/v1/commands']!['post']!;
-    expect(Object.keys(submit.responses).sort()).toEqual(['200', '202', '400', '401', '413', '415', '422', '500', '503']);
+    expect(Object.keys(submit.responses).sort()).toEqual(['200', '202', '400', '401', '403', '413', '415', '422', '500', '503']);
     for (const code of ['invalid_request', 'idempotency_key_missing', 'idempotency_key_mismatch', 'unknown_command_type', 'invalid_payload', 'version_mismatch']) {
       expect(submit.responses['400']!.description).toContain(`\`${code}\``);
     }
     expect(Object.keys(submit.responses['202']!.headers ?? {})).toEqual(expect.arrayContaining(['Location', 'Idempotent-Replayed', 'Preference-Applied']));
     expect(submit.parameters?.map((p) => `${p.in}:${p.name}`).sort()).toEqual(['header:Idempotency-Key', 'header:If-Match', 'header:Prefer']);
-    expect(Object.keys(document.paths['/v1/commands/{id}/replay']!['post']!.responses).sort()).toEqual(['202', '401', '404', '409', '500', '503']);
+    expect(Object.keys(document.paths['/v1/commands/{id}/replay']!['post']!.responses).sort()).toEqual(['202', '401', '403', '404', '409', '500', '503']);
     expect(Object.keys(document.paths['/v1/accounts/{id}']!['get']!.responses['200']!.headers ?? {})).toEqual(['ETag']);
     for (const { path, op } of operations()) {
       // Public: the health probes, and the dashboard's page (it holds no data; its fetches need the key).

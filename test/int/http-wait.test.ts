@@ -48,7 +48,7 @@ describe('Prefer: wait', () => {
         expect(body.status).toBe('succeeded');
         latencies.push(at - Date.parse(body.completedAt!));
       }
-      // The re-read fallback runs once a second; answers this close to the commit came from the notification.
+      // Waiters are woken only by the notification (no re-reads on a timer): answers this close to the commit came from it.
       console.log(`Prefer: wait latency after the worker's transaction began (ms): ${latencies.join(', ')}; held ${Date.now() - started} ms in total`);
       expect(Math.max(...latencies)).toBeLessThan(500);
     } finally {

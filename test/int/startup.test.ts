@@ -37,9 +37,9 @@ describe('startup', () => {
     expect(lines(child.output())).toEqual([expect.stringMatching(/PORT/)]);
   });
 
-  it('exits 1 with one line when the database cannot be reached', async () => {
+  it('exits 1 with one line when the database cannot be reached (DATABASE_WAIT_SECONDS=0: no wait)', async () => {
     const port = await freePort();
-    const child = run('worker', { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nothing` });
+    const child = run('worker', { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nothing`, DATABASE_WAIT_SECONDS: '0' });
     expect(await child.exited).toBe(1);
     expect(lines(child.output())).toEqual(['oncely: cannot connect to DATABASE_URL: connection refused']);
   });

@@ -27,6 +27,8 @@ import {
 
 const SEED = process.env['ONCELY_PROP_SEED'] ? Number(process.env['ONCELY_PROP_SEED']) : Math.floor(Math.random() * 2 ** 31);
 const RUNS = process.env['ONCELY_PROP_RUNS'] ? Number(process.env['ONCELY_PROP_RUNS']) : 8;
+/** How long fast-check may run before it stops and fails (ONCELY_PROP_TIME_LIMIT_MS; the test's own timeout is 180 s). */
+const TIME_LIMIT_MS = process.env['ONCELY_PROP_TIME_LIMIT_MS'] ? Number(process.env['ONCELY_PROP_TIME_LIMIT_MS']) : 150_000;
 /** fast-check's `path` from a failure report: replays exactly the shrunk counterexample. */
 const PATH = process.env['ONCELY_PROP_PATH'];
 const CLIENT = 'anonymous';
@@ -328,8 +330,9 @@ describe.each(SETUPS)('the processor against the model, $name', ({ env }) => {
       numRuns: RUNS,
       ...(PATH ? { path: PATH } : {}),
       // Shrinking replays whole streams against the database; bound it so a failure reports in minutes at most.
-      interruptAfterTimeLimit: 120_000,
-      markInterruptAsFailure: false,
+      // An interrupted run is a failure: a stream still running (or failing) at the limit must never read as a pass.
+      interruptAfterTimeLimit: TIME_LIMIT_MS,
+      markInterruptAsFailure: true,
     });
     console.log(
       [...tally.entries()]

@@ -24,9 +24,51 @@ describe('configuration', () => {
   });
 
   it('reads API_KEYS as a comma-separated list and rejects short keys without echoing them', () => {
-    expect(parseConfig({ API_KEYS: 'aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb' }).API_KEYS).toEqual(['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
+    const all = ['submit', 'read', 'operate'];
+    expect(parseConfig({ API_KEYS: 'aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb' }).API_KEYS).toEqual([
+      { client: undefined, key: 'aaaaaaaaaaaaaaaa', scopes: all },
+      { client: undefined, key: 'bbbbbbbbbbbbbbbb', scopes: all },
+    ]);
     expect(() => parseConfig({ API_KEYS: 'short-secret' })).toThrow(/API_KEYS/);
     expect(() => parseConfig({ API_KEYS: 'short-secret' })).not.toThrow(/short-secret/);
+  });
+
+  it('reads client:key and client:key:scopes entries; keys of one client share it', () => {
+    expect(parseConfig({ API_KEYS: 'billing:k1-0123456789abcdef,billing:k2-0123456789abcdef:read+operate,shop:k3-0123456789abcdef:submit' }).API_KEYS).toEqual([
+      { client: 'billing', key: 'k1-0123456789abcdef', scopes: ['submit', 'read', 'operate'] },
+      { client: 'billing', key: 'k2-0123456789abcdef', scopes: ['read', 'operate'] },
+      { client: 'shop', key: 'k3-0123456789abcdef', scopes: ['submit'] },
+    ]);
+  });
+
+  it('refuses, in one line naming the entry but never the key, keys a request could never send and malformed entries', () => {
+    const refused: [string, RegExp][] = [
+      ['has space-0123456789', /entry 1: the key has a character a header cannot carry/],
+      ['billing:schlüssel-0123456789', /entry 1: the key has a character a header cannot carry/],
+      [`billing:${'x'.repeat(513)}`, /entry 1: the key is longer than 512 characters/],
+      ['billing:', /entry 1: the key is empty/],
+      ['aaaaaaaaaaaaaaaa,,bbbbbbbbbbbbbbbb', /entry 2: is empty/],
+      ['aaaaaaaaaaaaaaaa,', /entry 2: is empty/],
+      [' , ', /names no key/],
+      ['billing:aaaaaaaaaaaaaaaa:write', /entry 1: scopes must be submit, read, operate/],
+      ['billing:aaaaaaaaaaaaaaaa:', /entry 1: scopes must be/],
+      ['bad name:aaaaaaaaaaaaaaaa', /entry 1: the client name/],
+      ['anonymous:aaaaaaaaaaaaaaaa', /entry 1: the client name/],
+      ['a:b:aaaaaaaaaaaaaaaa:read', /entry 1: must be key, client:key or client:key:scopes/],
+      ['billing:aaaaaaaaaaaaaaaa,shop:aaaaaaaaaaaaaaaa', /entry 2: the key is listed twice/],
+    ];
+    for (const [value, message] of refused) {
+      let error: Error | undefined;
+      try {
+        parseConfig({ API_KEYS: value });
+      } catch (err) {
+        error = err as Error;
+      }
+      expect(error?.message, value).toMatch(message);
+      expect(error?.message.split('\n')).toHaveLength(1);
+      const key = value.split(':').at(1) ?? value;
+      if (key.length >= 8) expect(error?.message).not.toContain(key);
+    }
   });
 
   it('rejects a port out of range', () => {
