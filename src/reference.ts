@@ -39,3 +39,12 @@ export { redPacketRows, type RedPacket } from './domains/red-packets/rows.ts';
 export { accounts, ledgerEntries } from './domains/accounts/table.ts';
 export { orders } from './domains/orders/table.ts';
 export { redPackets } from './domains/red-packets/table.ts';
+
+/**
+ * The typed HTTP client of a server that serves them, with their named reads.
+ *
+ * @example
+ * const oncely = createReferenceClient({ baseUrl: 'http://127.0.0.1:3000' });
+ * const account = await oncely.account('acc-1');
+ */
+export { createReferenceClient, type ReferenceClient, type ReferenceEntities } from './client/reference.ts';

@@ -1,11 +1,9 @@
 // A typed client for oncely's HTTP API, for a service that submits commands and waits for their outcomes.
 // Responses are parsed with the same zod schemas the server documents them with (src/http/schemas.ts and
-// each domain's schemas.ts).
+// the entity schemas of the domains it is given). It knows no domain of its own: the reference domains'
+// client is `createReferenceClient` of `oncely/reference` (src/client/reference.ts).
 import type { z } from 'zod';
 import type { Domain, EntityMapOf } from '../core/domain.ts';
-import { AccountSchema, LedgerPageSchema, type AccountView as Account, type LedgerPage } from '../domains/accounts/schemas.ts';
-import { OrderSchema, type OrderView as Order } from '../domains/orders/schemas.ts';
-import { RedPacketSchema, type RedPacketView as RedPacket } from '../domains/red-packets/schemas.ts';
 import type { ProblemCode } from '../http/problem.ts';
 import {
   BatchResponseSchema,
@@ -17,7 +15,7 @@ import {
   type DeadLetterPage,
 } from '../http/schemas.ts';
 
-export type { Account, BatchResult, CommandStatus, DeadLetterPage, EntityMapOf, LedgerPage, Order, ProblemCode, RedPacket };
+export type { BatchResult, CommandStatus, DeadLetterPage, EntityMapOf, ProblemCode };
 export type { CommandMapOfDomains } from '../core/domain.ts';
 
 /**
@@ -27,18 +25,6 @@ export type { CommandMapOfDomains } from '../core/domain.ts';
  * const oncely = createClient<CommandMap, { tickets: Ticket }>({ baseUrl, domains: [ticketsDomain] });
  */
 export type EntityMap = Record<string, { version: number }>;
-
-/**
- * The reference domains' entities, as `client.read` returns them.
- *
- * @example
- * const order: ReferenceEntities['orders'] | null = await oncely.read('orders', 'o1');
- */
-export interface ReferenceEntities {
-  accounts: Account;
-  orders: Order;
-  'red-packets': RedPacket;
-}
 
 /** Command type -> payload. The default accepts any type with an object payload. */
 export type CommandMap = Record<string, object>;
@@ -63,8 +49,8 @@ export interface ClientOptions {
   /** A fetch of your own (tests pass `app.request`); the global fetch by default. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /**
-   * Domains whose entity schemas `read` parses responses with (the reference domains' are always known).
-   * A collection with no schema here is checked only for a numeric `version`.
+   * Domains whose entity schemas `read` parses responses with. A collection with no schema here is checked
+   * only for a numeric `version`.
    */
   domains?: readonly Pick<Domain, 'reads'>[];
 }
@@ -101,7 +87,7 @@ export class UnexpectedResponseError extends Error {
   override name = 'UnexpectedResponseError';
 }
 
-export interface Client<M extends CommandMap, E extends EntityMap = ReferenceEntities & EntityMap> {
+export interface Client<M extends CommandMap, E extends EntityMap = EntityMap> {
   /** Submits one command; safe to retry with the same id. A problem (4xx/5xx) throws `ProblemError`. */
   submit<T extends keyof M & string>(command: EnvelopeOf<M, T>, options?: SubmitOptions): Promise<Submitted>;
   /** Submits 1 to 1000 commands in one transaction; one result per command, in order. */
@@ -113,15 +99,19 @@ export interface Client<M extends CommandMap, E extends EntityMap = ReferenceEnt
   deadLetters(page?: { limit?: number; cursor?: string }): Promise<DeadLetterPage>;
   /** Puts a dead command back on the queue under the same id; `not_dead` throws. */
   replay(id: string): Promise<CommandStatus>;
-  account(id: string): Promise<Account | null>;
-  ledger(id: string, page?: { limit?: number; cursor?: string }): Promise<LedgerPage | null>;
-  order(id: string): Promise<Order | null>;
-  redPacket(id: string): Promise<RedPacket | null>;
   /** Reads any domain's entity, `GET /v1/{collection}/{id}`, or null for an unknown id. */
   read<K extends keyof E & string>(collection: K, id: string): Promise<E[K] | null>;
+  /**
+   * Reads a page of an entity's sub-resource, `GET /v1/{collection}/{id}/{path}?limit&cursor`, parsed with
+   * `schema`, or null for an unknown entity.
+   */
+  page<T>(collection: string, id: string, path: string, schema: Parser<T>, page?: { limit?: number; cursor?: string }): Promise<T | null>;
 }
 
 const segment = (id: string) => encodeURIComponent(id);
+
+/** What parses a response body: any zod schema fits. */
+export type Parser<T> = { safeParse(value: unknown): { success: true; data: T } | { success: false } };
 
 /** Any entity whose `version` is a whole number: what `read` accepts for a collection it has no schema of. */
 const anyEntity = {
@@ -141,7 +131,7 @@ const anyEntity = {
  * const done = status.status === 'queued' ? await oncely.waitFor('pay-42') : status;
  * const account = await oncely.read('accounts', 'acc-1'); // { id, currency, balance, version, ... } | null
  */
-export function createClient<M extends CommandMap = CommandMap, E extends EntityMap = ReferenceEntities & EntityMap>(options: ClientOptions): Client<M, E> {
+export function createClient<M extends CommandMap = CommandMap, E extends EntityMap = EntityMap>(options: ClientOptions): Client<M, E> {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch = options.fetch ?? ((url, init) => fetch(url, init));
 
@@ -163,12 +153,7 @@ export function createClient<M extends CommandMap = CommandMap, E extends Entity
     return new UnexpectedResponseError(`HTTP ${response.status}: ${text.slice(0, 200)}`);
   }
 
-  type Parser<T> = { safeParse(value: unknown): { success: true; data: T } | { success: false } };
-  const schemas = new Map<string, Parser<unknown>>([
-    ['accounts', AccountSchema],
-    ['orders', OrderSchema],
-    ['red-packets', RedPacketSchema],
-  ]);
+  const schemas = new Map<string, Parser<unknown>>();
   for (const domain of options.domains ?? []) {
     for (const read of domain.reads) if (read.kind === 'entity') schemas.set(read.collection, read.schema as z.ZodType);
   }
@@ -242,10 +227,7 @@ export function createClient<M extends CommandMap = CommandMap, E extends Entity
       if (response.status !== 202) throw await problemOf(response);
       return parse(response, CommandStatusSchema);
     },
-    account: (id) => read(`/v1/accounts/${segment(id)}`, AccountSchema),
-    ledger: (id, page) => read(`/v1/accounts/${segment(id)}/ledger${pageQuery(page)}`, LedgerPageSchema),
-    order: (id) => read(`/v1/orders/${segment(id)}`, OrderSchema),
-    redPacket: (id) => read(`/v1/red-packets/${segment(id)}`, RedPacketSchema),
+    page: (collection, id, path, schema, page) => read(`/v1/${segment(collection)}/${segment(id)}/${segment(path)}${pageQuery(page)}`, schema),
     read: (collection, id) => read(`/v1/${segment(collection)}/${segment(id)}`, (schemas.get(collection) ?? anyEntity) as Parser<E[typeof collection]>),
   };
   return client;

@@ -7,6 +7,7 @@ import { bigint, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createClient } from '../../src/client/index.ts';
+import { LedgerPageSchema } from '../../src/domains/accounts/schemas.ts';
 import { defineCommand } from '../../src/core/command.ts';
 import { defineDomain, entityRead, EntityVersion, Timestamp, type CommandMapOfDomains, type EntityMapOf } from '../../src/core/domain.ts';
 import { Amount, Identifier, type CommandStatus } from '../../src/core/envelope.ts';
@@ -175,7 +176,7 @@ describe('a domain declared outside oncely', () => {
     expect(bought).toMatchObject({ status: 'succeeded', result: { status: 'OPEN', version: 1 } });
     // The same decision moved the money: one ledger row, the account's new balance.
     expect((await oncely.read('accounts', 'a'))?.balance).toBe(200);
-    expect((await oncely.ledger('a'))?.items.map((entry) => entry.amount)).toEqual([500, -300]);
+    expect((await oncely.page('accounts', 'a', 'ledger', LedgerPageSchema))?.items.map((entry) => entry.amount)).toEqual([500, -300]);
 
     const tooDear = await run({ id: 'buy-t2', type: 'ticket.buy', entityId: 't2', payload: { accountId: 'a', title: 'Opera', price: 300 } });
     expect(tooDear).toMatchObject({ status: 'rejected', error: { code: 'insufficient_funds' } });

@@ -1,7 +1,7 @@
 // API keys: every route but /health/* needs a valid Bearer key; each key is a client with its own command
 // ids, blind to the others' commands; keys are never stored nor logged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from '../../src/client/index.ts';
+import { createReferenceClient as createClient } from '../../src/client/reference.ts';
 import { clientIdOf } from '../../src/http/app.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';

@@ -1,7 +1,7 @@
 // Entity reads carry their version as an ETag; If-Match on submission is the command's expectedVersion, so a
 // client can read, decide and write back conditionally (guarantee 5 over HTTP).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from '../../src/client/index.ts';
+import { createReferenceClient as createClient } from '../../src/client/reference.ts';
 import type { CommandStatus } from '../../src/core/envelope.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';

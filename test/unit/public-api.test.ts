@@ -56,6 +56,7 @@ const PUBLIC = {
     'cancelRedPacket',
     'completeOrder',
     'createOrder',
+    'createReferenceClient',
     'creditAccount',
     'debitAccount',
     'issueRedPacket',
