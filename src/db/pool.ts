@@ -40,20 +40,44 @@ export interface PoolOptions {
   onError: (err: Error) => void;
   /** pg's pipeline mode: a query is sent at once, without waiting for the ones before it to be answered. */
   pipeline?: boolean;
+  /**
+   * `transaction`: the URL is a transaction-pooling pooler (PgBouncer pool_mode = transaction). Its clients
+   * send no startup settings (PgBouncer 1.18 refuses the `options` parameter; set the bounds on the role
+   * instead) and name no prepared statements (a name lives on one server session, which the next
+   * transaction may not get).
+   */
+  pooler?: 'none' | 'transaction';
+}
+
+/** Clients of a transaction-pooled pool: they must not name prepared statements. */
+const pooledClients = new WeakSet<pg.ClientBase>();
+
+/**
+ * Whether statements on this client may be named prepared statements (kept by its server session): not on
+ * a client of a transaction-pooling pooler.
+ */
+export function namesStatements(client: pg.ClientBase): boolean {
+  return !pooledClients.has(client);
 }
 
 /** A pool whose idle-client errors are reported, never thrown into the event loop. */
 export function createPool(options: PoolOptions): pg.Pool {
+  const pooled = options.pooler === 'transaction';
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName,
-    options: SESSION_OPTIONS,
+    ...(pooled ? {} : { options: SESSION_OPTIONS }),
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     types,
-    onConnect: keepClientErrorsHandled,
+    onConnect: pooled
+      ? (client: pg.ClientBase) => {
+          pooledClients.add(client);
+          keepClientErrorsHandled(client);
+        }
+      : keepClientErrorsHandled,
     ...(options.pipeline ? { pipeline: true } : {}),
   });
   pool.on('error', options.onError);
