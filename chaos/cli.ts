@@ -595,6 +595,7 @@ async function main(): Promise<number> {
   const publishedEvents = events ? await events.read() : [];
   await events?.close();
   await proxy?.close();
+  await bouncer?.stop();
   await history.close();
 
   const extra: Figure[] = [{ name: 'API ready (GET /health/ready) at the end', value: String(ready), ok: ready === 200 }];

@@ -110,7 +110,7 @@ export async function startPgBouncer(options: { target: string; poolSize?: numbe
     async stop() {
       if (!exited) {
         const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        child.kill('SIGINT');
+        child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         await gone;
         clearTimeout(timer);

@@ -82,7 +82,7 @@ export async function startReplicatedPair(mode: ReplicationMode, log: (line: str
     'shared_buffers = 64MB',
     // Only the postmaster is killed, never the machine: the kernel keeps what was written.
     'fsync = off',
-    ...(mode === 'synchronous' ? [`synchronous_standby_names = 'standby1'`, 'synchronous_commit = on'] : ['synchronous_commit = on']),
+    'synchronous_commit = on',
   ];
   await appendFile(path.join(primary, 'postgresql.conf'), `\n${settings.join('\n')}\nport = ${primaryPort}\n`);
   await run(bin('pg_ctl'), ['start', '-D', primary, '-w', '-t', '60', '-l', path.join(dir, 'primary.log')], as);
@@ -96,6 +96,12 @@ export async function startReplicatedPair(mode: ReplicationMode, log: (line: str
     await chown(path.join(standby, 'standby.signal'), user.uid, user.gid);
   }
   await run(bin('pg_ctl'), ['start', '-D', standby, '-w', '-t', '60', '-l', path.join(dir, 'standby.log')], as);
+  // Named on the primary only, after the clone: a promoted standby that inherited the setting would wait
+  // for a synchronous standby of its own on every commit, forever (docs/operations.md, "Failover").
+  if (mode === 'synchronous') {
+    await query(urlOf(primaryPort), `ALTER SYSTEM SET synchronous_standby_names = 'standby1'`);
+    await query(urlOf(primaryPort), 'SELECT pg_reload_conf()');
+  }
   const deadline = Date.now() + 30_000;
   for (;;) {
     const rows = await query<{ state: string }>(urlOf(primaryPort), `SELECT sync_state AS state FROM pg_stat_replication WHERE application_name = 'standby1'`);
