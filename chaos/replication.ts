@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from '../src/db/embedded.ts';
+import { startChaosProxy, type ChaosProxy } from './proxy.ts';
 
 const run = promisify(execFile);
 export const PG15_BIN = '/usr/lib/postgresql/15/bin';
@@ -59,7 +60,8 @@ async function query<R extends pg.QueryResultRow>(url: string, text: string): Pr
  * await pair.killPrimary();
  * await pair.promote();
  */
-export async function startReplicatedPair(mode: ReplicationMode, log: (line: string) => void = () => {}): Promise<ReplicatedPair> {
+export async function startReplicatedPair(mode: ReplicationMode, options: { replicationLatencyMs?: number; log?: (line: string) => void } = {}): Promise<ReplicatedPair> {
+  const log = options.log ?? (() => {});
   const user = postgresUser();
   const dir = await mkdtemp(path.join(os.tmpdir(), `oncely-failover-${mode}-`));
   await chmod(dir, 0o755);
@@ -88,9 +90,13 @@ export async function startReplicatedPair(mode: ReplicationMode, log: (line: str
   await run(bin('pg_ctl'), ['start', '-D', primary, '-w', '-t', '60', '-l', path.join(dir, 'primary.log')], as);
   await run(bin('pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres', '-D', standby, '-X', 'stream', '-c', 'fast'], as);
   await writeFile(path.join(standby, 'standby.signal'), '');
+  // The WAL stream crosses a proxy with latency, as between two zones: what an asynchronous standby lacks when
+  // the primary dies is what was still on the way; the proxy drops it with the primary (killPrimary).
+  const link: ChaosProxy = await startChaosProxy({ targetPort: primaryPort });
+  link.setLatency(options.replicationLatencyMs ?? 0);
   await appendFile(
     path.join(standby, 'postgresql.conf'),
-    `\nport = ${standbyPort}\nprimary_conninfo = 'host=127.0.0.1 port=${primaryPort} user=postgres application_name=standby1'\n`,
+    `\nport = ${standbyPort}\nprimary_conninfo = 'host=127.0.0.1 port=${link.port} user=postgres application_name=standby1'\n`,
   );
   if (user) {
     await chown(path.join(standby, 'standby.signal'), user.uid, user.gid);
@@ -109,7 +115,9 @@ export async function startReplicatedPair(mode: ReplicationMode, log: (line: str
     if (Date.now() > deadline) throw new Error(`the standby did not start streaming (${mode}) within 30 s`);
     await sleep(200);
   }
-  log(`replication: primary on ${primaryPort}, ${mode} standby on ${standbyPort} (${dir})`);
+  log(
+    `replication: primary on ${primaryPort}, ${mode} standby on ${standbyPort}, WAL through 127.0.0.1:${link.port} (+${options.replicationLatencyMs ?? 0} ms) (${dir})`,
+  );
 
   let stopped = false;
   return {
@@ -118,6 +126,8 @@ export async function startReplicatedPair(mode: ReplicationMode, log: (line: str
     standbyPort,
     urlOf,
     async killPrimary() {
+      // The machine is gone: the bytes on their way to the standby with it.
+      link.reset(1000, () => 0);
       const pid = Number((await readFile(path.join(primary, 'postmaster.pid'), 'utf8')).split('\n')[0]);
       const children = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
         .stdout.split('\n')
@@ -142,6 +152,7 @@ export async function startReplicatedPair(mode: ReplicationMode, log: (line: str
     async stop() {
       if (stopped) return;
       stopped = true;
+      await link.close();
       for (const data of [primary, standby]) await run(bin('pg_ctl'), ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '30'], as).catch(() => {});
       await rm(dir, { recursive: true, force: true });
     },
