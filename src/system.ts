@@ -4,7 +4,7 @@ import { directUrlOf, poolerOf, relayUrl, type Config } from './config.ts';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { commandsOf, requireDomains, type Domain } from './core/domain.ts';
 import { createRegistry, type Registry } from './core/registry.ts';
-import { createPool, sqlOf } from './db/pool.ts';
+import { createPool, refuseUnconfiguredPooler, sqlOf } from './db/pool.ts';
 import { expectedMigrations, isSchemaCurrent, runMigrations } from './db/migrate.ts';
 import { outboxSql } from './db/outbox-sql.ts';
 import { createSettledListener, type SettledListener } from './db/settled-listener.ts';
@@ -118,6 +118,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const domains = requireDomains(options.domains, 'startSystem');
   const registry = options.registry ?? createRegistry(commandsOf(domains));
   const schema = config.ONCELY_SCHEMA;
+  // A pooler given as DATABASE_URL alone would take the migration lock and the LISTENs: refused with advice.
+  if (direct === url) await refuseUnconfiguredPooler(url);
   if (options.migrate ?? true) await runMigrations(direct, { schema, domains });
 
   const onError = (source: string) => (err: Error) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, source }, 'database error');

@@ -84,6 +84,33 @@ export function createPool(options: PoolOptions): pg.Pool {
   return pool;
 }
 
+/**
+ * Fails with advice when `url` refuses the startup settings every direct session sends, as PgBouncer does
+ * (1.18: "unsupported startup parameter: options"): DATABASE_URL is a pooler and no DATABASE_DIRECT_URL was
+ * given, so the migration lock and the LISTENs would go through it. Any other failure is left to the steps
+ * that follow, which report it as before.
+ *
+ * @example
+ * if (directUrl === url) await refuseUnconfiguredPooler(url);
+ */
+export async function refuseUnconfiguredPooler(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, options: SESSION_OPTIONS, application_name: 'oncely-probe', connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    if (/unsupported startup parameter/i.test((err as Error)?.message ?? '')) {
+      throw new Error(
+        `DATABASE_URL refused a session's startup settings (${(err as Error).message}): it looks like a transaction-pooling pooler such as PgBouncer. ` +
+          'Set DATABASE_DIRECT_URL to PostgreSQL itself (migrations, pg-boss and LISTEN need a session) and DATABASE_POOLER=transaction (docs/operations.md, "Behind a pooler")',
+        { cause: err },
+      );
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export function createDatabase(pool: pg.Pool): Database {
   return drizzle(pool, { schema });
 }

@@ -77,6 +77,14 @@ describe('DATABASE_POOLER', () => {
 });
 
 describe('behind PgBouncer in transaction pooling mode', () => {
+  it('refuses to start with DATABASE_URL at the pooler and no DATABASE_DIRECT_URL, saying what to set', async () => {
+    const alone = spawnEntry('api', { DATABASE_URL: pooled, PORT: String(await freePort()) });
+    everything.push(alone);
+    const code = await Promise.race([alone.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 30_000))]);
+    expect(code).toBe(1);
+    expect(alone.output()).toMatch(/looks like a transaction-pooling pooler.*DATABASE_DIRECT_URL/);
+  });
+
   it('applies duplicated, contended commands exactly once through worker kills and killed server sessions', async () => {
     const workers = [spawnWorker(), spawnWorker()];
     const next = random(21);
