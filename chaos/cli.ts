@@ -18,6 +18,7 @@ import { FAULT_KINDS, runNemesis, type FaultKind, type NemesisStats, type Restar
 import { startChaosPostgres, type ChaosPostgres } from './postgres.ts';
 import { createManagedProcess, type ManagedProcess, type UnplannedExit } from './processes.ts';
 import { startChaosProxy, type ChaosProxy } from './proxy.ts';
+import { startPgBouncer } from './pgbouncer.ts';
 import { runWorkload } from './workload.ts';
 
 const USAGE = `usage: npm run chaos -- [options]
@@ -53,6 +54,9 @@ const USAGE = `usage: npm run chaos -- [options]
                        (close their RabbitMQ / Redis connections) act on them
   --relay              run the outbox relay (publishing to a Redis stream of the run's own), SIGKILL it
                        (relay-kills) and check every stored event was published, per entity in order
+  --pooler P           none (default) or pgbouncer: the api, workers and inboxes reach PostgreSQL through a
+                       PgBouncer in transaction pooling mode (DATABASE_URL), with DATABASE_DIRECT_URL for
+                       what needs a session (docs/operations.md, "Behind a pooler")
   --keep               keep the run directory (logs, history) even when every figure holds`;
 
 const sh = promisify(execFile);
@@ -85,6 +89,7 @@ function parseOptions() {
       'broker-share': { type: 'string', default: '0.3' },
       inboxes: { type: 'string', default: '2' },
       relay: { type: 'boolean', default: false },
+      pooler: { type: 'string', default: 'none' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -136,6 +141,7 @@ function parseOptions() {
     // The run kills and starts processes and cuts connections: it stays on this machine.
     if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) throw new Error('--database-url must point at this machine (127.0.0.1, localhost or [::1])');
   }
+  if (values.pooler !== 'none' && values.pooler !== 'pgbouncer') throw new Error('--pooler must be none or pgbouncer');
   if (values['may-restart'] && !values['database-url']) throw new Error('--may-restart only makes sense with --database-url');
   if (values['may-restart'] && (!values['pg-stop-command'] || !values['pg-start-command'])) {
     throw new Error('--may-restart needs --pg-stop-command and --pg-start-command (how to crash and start that server)');
@@ -167,6 +173,7 @@ function parseOptions() {
     brokerShare,
     inboxes: int('inboxes', values.inboxes, 1, 32),
     relay: values.relay,
+    pooler: values.pooler,
   };
 }
 
@@ -298,7 +305,14 @@ async function main(): Promise<number> {
   // --- The proxy between workers and PostgreSQL, and the processes.
   const port = new URL(url).port;
   const proxy = faults.has('proxy') ? await startChaosProxy({ targetPort: Number(port || 5432), targetHost: new URL(url).hostname }) : undefined;
-  const workerUrl = proxy ? Object.assign(new URL(url), { host: `127.0.0.1:${proxy.port}` }).toString() : url;
+  const proxiedUrl = proxy ? Object.assign(new URL(url), { host: `127.0.0.1:${proxy.port}` }).toString() : url;
+  // With --pooler pgbouncer every process's DATABASE_URL is the pooler (itself behind the proxy, so COMMIT cuts
+  // reach the pooled transactions); DATABASE_DIRECT_URL keeps what needs a session off it.
+  const bouncer = options.pooler === 'pgbouncer' ? await startPgBouncer({ target: proxiedUrl }) : undefined;
+  if (bouncer) undo.push(() => bouncer.stop());
+  const workerUrl = bouncer ? bouncer.urlFor(proxiedUrl) : proxiedUrl;
+  const apiUrl = bouncer ? bouncer.urlFor(proxiedUrl) : url;
+  const direct = (of: string): Record<string, string> => (bouncer ? { DATABASE_DIRECT_URL: of, DATABASE_POOLER: 'transaction' } : {});
   const apiPort = await freePort();
   // The processes run with the production defaults (src/config.ts): only what the run needs is set, and
   // --expire / --retry-limit when given explicitly.
@@ -354,7 +368,7 @@ async function main(): Promise<number> {
   const api: ManagedProcess = createManagedProcess({
     name: 'api',
     entry: 'api',
-    env: { ...common, DATABASE_URL: url, PORT: String(apiPort) },
+    env: { ...common, DATABASE_URL: apiUrl, ...direct(url), PORT: String(apiPort) },
     logDir,
     onUnplannedExit,
   });
@@ -362,7 +376,7 @@ async function main(): Promise<number> {
     createManagedProcess({
       name: `worker-${i + 1}`,
       entry: 'worker',
-      env: { ...common, DATABASE_URL: workerUrl, PORT: '0', WORKER_CONCURRENCY: String(options.concurrency) },
+      env: { ...common, DATABASE_URL: workerUrl, ...direct(proxiedUrl), PORT: '0', WORKER_CONCURRENCY: String(options.concurrency) },
       logDir,
       onUnplannedExit,
     }),
@@ -374,14 +388,27 @@ async function main(): Promise<number> {
         createManagedProcess({
           name: `inbox-${i + 1}`,
           entry: 'inbox',
-          env: { ...common, DATABASE_URL: workerUrl, PORT: '0', ...feed.env, ...(feed.env['INBOX_REDIS_URL'] ? { INBOX_REDIS_CONSUMER: `chaos-inbox-${i + 1}` } : {}) },
+          env: {
+            ...common,
+            DATABASE_URL: workerUrl,
+            ...direct(proxiedUrl),
+            PORT: '0',
+            ...feed.env,
+            ...(feed.env['INBOX_REDIS_URL'] ? { INBOX_REDIS_CONSUMER: `chaos-inbox-${i + 1}` } : {}),
+          },
           logDir,
           onUnplannedExit,
         }),
       )
     : [];
   const relay = events
-    ? createManagedProcess({ name: 'relay', entry: 'relay', env: { ...common, DATABASE_URL: workerUrl, PORT: '0', ...events.env }, logDir, onUnplannedExit })
+    ? createManagedProcess({
+        name: 'relay',
+        entry: 'relay',
+        env: { ...common, DATABASE_URL: workerUrl, ...direct(proxiedUrl), PORT: '0', ...events.env },
+        logDir,
+        onUnplannedExit,
+      })
     : undefined;
   const all = [api, ...workers, ...inboxes, ...(relay ? [relay] : [])];
   undo.push(async () => {
@@ -393,7 +420,7 @@ async function main(): Promise<number> {
   await Promise.all([...workers, ...inboxes, ...(relay ? [relay] : [])].map((proc) => proc.start()));
   say(
     `chaos: api on http://127.0.0.1:${apiPort}, ${workers.length} workers${inboxes.length > 0 ? ` and ${inboxes.length} inbox processes` : ''}` +
-      `${proxy ? ` through the proxy on 127.0.0.1:${proxy.port}` : ''}`,
+      `${proxy ? ` through the proxy on 127.0.0.1:${proxy.port}` : ''}${bouncer ? `, every process through PgBouncer (transaction pooling) on 127.0.0.1:${bouncer.port}` : ''}`,
   );
 
   // --- Workload and nemesis side by side.
@@ -568,6 +595,7 @@ async function main(): Promise<number> {
   const publishedEvents = events ? await events.read() : [];
   await events?.close();
   await proxy?.close();
+  await bouncer?.stop();
   await history.close();
 
   const extra: Figure[] = [{ name: 'API ready (GET /health/ready) at the end', value: String(ready), ok: ready === 200 }];

@@ -27,6 +27,8 @@ export interface ChaosProxy {
   blackhole(count: number, ms: number, pick: (n: number) => number): number;
   /** Stops every fault: latency 0, no armed cuts. Black holes end on their own timers. */
   heal(): void;
+  /** Sends new connections to another server (a promoted standby) and resets the open ones; returns how many. */
+  retarget(port: number, host?: string): number;
   close(): Promise<void>;
 }
 
@@ -98,11 +100,12 @@ export async function startChaosProxy(options: { targetPort: number; targetHost?
   const stats: ProxyStats = { connections: 0, open: 0, commitCuts: 0, resets: 0, blackholed: 0 };
   let latency = 0;
   let armed = 0;
+  let target = { host: options.targetHost ?? '127.0.0.1', port: options.targetPort };
 
   const server = net.createServer((client) => {
     stats.connections++;
     stats.open++;
-    const upstream = net.connect({ host: options.targetHost ?? '127.0.0.1', port: options.targetPort });
+    const upstream = net.connect(target);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
     const link: Link = {
@@ -232,6 +235,13 @@ export async function startChaosProxy(options: { targetPort: number; targetHost?
     heal() {
       latency = 0;
       armed = 0;
+    },
+    retarget(port, host = '127.0.0.1') {
+      target = { host, port };
+      const open = [...links];
+      for (const link of open) link.destroy(true);
+      stats.resets += open.length;
+      return open.length;
     },
     async close() {
       for (const link of [...links]) link.destroy(false);

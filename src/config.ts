@@ -228,6 +228,18 @@ const apiKeys = z
 /** The whole environment oncely reads. Nothing else touches process.env. */
 export const ConfigSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
+  /**
+   * A connection straight to PostgreSQL for what needs a session of its own: the LISTEN that wakes
+   * `Prefer: wait`, pg-boss (its LISTEN and its pool), the migrations' advisory lock. Default: DATABASE_URL.
+   * Set it when DATABASE_URL points at a transaction-pooling pooler (docs/operations.md, "Behind a pooler").
+   */
+  DATABASE_DIRECT_URL: postgresUrl.optional(),
+  /**
+   * What DATABASE_URL points at: `transaction` for a transaction-pooling pooler (PgBouncer's pool_mode =
+   * transaction): no named prepared statements and no startup settings on its connections. Default:
+   * `transaction` when DATABASE_DIRECT_URL is set and differs from DATABASE_URL, else `none` (see poolerOf).
+   */
+  DATABASE_POOLER: z.enum(['none', 'transaction']).optional(),
   /** The PostgreSQL schema oncely's own tables live in (commands, the outbox, its migration journal); pg-boss keeps `pgboss`. */
   ONCELY_SCHEMA: z
     .string()
@@ -319,6 +331,16 @@ export const ConfigSchema = z.object({
 
 export type Config = z.output<typeof ConfigSchema>;
 
+/** The connection for what needs a session (LISTEN, pg-boss, the migration lock): DATABASE_DIRECT_URL, else the URL given. */
+export function directUrlOf(config: Pick<Config, 'DATABASE_DIRECT_URL'>, url: string): string {
+  return config.DATABASE_DIRECT_URL ?? url;
+}
+
+/** What DATABASE_URL points at: DATABASE_POOLER, else `transaction` exactly when a different DATABASE_DIRECT_URL is given. */
+export function poolerOf(config: Pick<Config, 'DATABASE_POOLER' | 'DATABASE_DIRECT_URL'>, url: string): 'none' | 'transaction' {
+  return config.DATABASE_POOLER ?? (config.DATABASE_DIRECT_URL !== undefined && config.DATABASE_DIRECT_URL !== url ? 'transaction' : 'none');
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -332,7 +354,16 @@ export class ConfigError extends Error {
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = ConfigSchema.safeParse(present);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const { DATABASE_POOLER: pooler, DATABASE_URL: url, DATABASE_DIRECT_URL: direct } = parsed.data;
+    // A session through a transaction pooler is not a session: LISTEN and the migration lock would silently break.
+    if (pooler === 'transaction' && (direct === undefined || direct === url)) {
+      throw new ConfigError(
+        'invalid configuration: DATABASE_POOLER=transaction needs DATABASE_DIRECT_URL, a connection straight to PostgreSQL (LISTEN, pg-boss and the migration lock need a session)',
+      );
+    }
+    return parsed.data;
+  }
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 }

@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import type { Hono } from 'hono';
-import { relayUrl, type Config } from './config.ts';
+import { directUrlOf, poolerOf, relayUrl, type Config } from './config.ts';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { commandsOf, requireDomains, type Domain } from './core/domain.ts';
 import { createRegistry, type Registry } from './core/registry.ts';
-import { createPool, sqlOf } from './db/pool.ts';
+import { createPool, refuseUnconfiguredPooler, sqlOf } from './db/pool.ts';
 import { expectedMigrations, isSchemaCurrent, runMigrations } from './db/migrate.ts';
 import { outboxSql } from './db/outbox-sql.ts';
 import { createSettledListener, type SettledListener } from './db/settled-listener.ts';
@@ -92,8 +92,13 @@ export interface SystemOptions {
  * @example
  * await migrateSystem(url, config, referenceDomains);
  */
-export async function migrateSystem(url: string, config: Pick<Config, 'ONCELY_SCHEMA'>, domains: readonly Domain[]): Promise<void> {
-  await runMigrations(url, { schema: config.ONCELY_SCHEMA, domains });
+export async function migrateSystem(
+  url: string,
+  config: Pick<Config, 'ONCELY_SCHEMA'> & Partial<Pick<Config, 'DATABASE_DIRECT_URL'>>,
+  domains: readonly Domain[],
+): Promise<void> {
+  // The migration lock is a session lock: straight to PostgreSQL, never through a transaction pooler.
+  await runMigrations(directUrlOf(config, url), { schema: config.ONCELY_SCHEMA, domains });
 }
 
 /**
@@ -105,16 +110,23 @@ export async function migrateSystem(url: string, config: Pick<Config, 'ONCELY_SC
  */
 export async function startSystem(options: SystemOptions): Promise<System> {
   const { config, roles, log } = options;
+  // Two connections (docs/operations.md, "Behind a pooler"): `url` (DATABASE_URL, maybe a transaction pooler) for
+  // transactions; `direct` (DATABASE_DIRECT_URL) for what needs a session: migrations, pg-boss, the LISTEN.
   const url = config.DATABASE_URL;
+  const direct = directUrlOf(config, url);
+  const pooler = poolerOf(config, url);
   const domains = requireDomains(options.domains, 'startSystem');
   const registry = options.registry ?? createRegistry(commandsOf(domains));
   const schema = config.ONCELY_SCHEMA;
-  if (options.migrate ?? true) await runMigrations(url, { schema, domains });
+  // A pooler given as DATABASE_URL alone would take the migration lock and the LISTENs: refused with advice.
+  if (direct === url) await refuseUnconfiguredPooler(url);
+  if (options.migrate ?? true) await runMigrations(direct, { schema, domains });
 
   const onError = (source: string) => (err: Error) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, source }, 'database error');
-  const pool = createPool({ connectionString: url, max: 20, applicationName: 'oncely', onError: onError('pool') });
+  const pool = createPool({ connectionString: url, max: 20, applicationName: 'oncely', onError: onError('pool'), pooler });
+  // pg-boss holds a LISTEN connection (worker wake-ups) and sets session bounds: it takes the direct URL.
   const queue: CommandQueue = await startQueue({
-    connectionString: url,
+    connectionString: direct,
     maxAttempts: config.RETRY_LIMIT,
     expireSeconds: config.JOB_EXPIRE_SECONDS,
     superviseIntervalSeconds: config.SUPERVISE_INTERVAL_SECONDS,
@@ -138,7 +150,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     });
   }
 
-  const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: url, onError: onError('listener') }) : undefined;
+  const listener: SettledListener | undefined = roles.api ? createSettledListener({ connectionString: direct, onError: onError('listener') }) : undefined;
   // Undefined unless OTEL_* turn tracing on: then no SDK is loaded and no step below traces anything.
   const tracing = await startTracing(config, { log, ...(options.spanExporters ? { exporters: options.spanExporters } : {}) });
   // Submission flushes only: pipelined, so a flush's BEGIN goes out with its command insert and its COMMIT with its job insert.
@@ -147,7 +159,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   const inboxSources = inboxModule ? await inboxModule.createInboxSources(config, { log }) : [];
   const submitPool =
     roles.api || inboxSources.length > 0
-      ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true })
+      ? createPool({ connectionString: url, max: 10, applicationName: 'oncely-submit', onError: onError('submit pool'), pipeline: true, pooler })
       : undefined;
   const service = createCommandService({
     pool,

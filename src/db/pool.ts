@@ -40,24 +40,75 @@ export interface PoolOptions {
   onError: (err: Error) => void;
   /** pg's pipeline mode: a query is sent at once, without waiting for the ones before it to be answered. */
   pipeline?: boolean;
+  /**
+   * `transaction`: the URL is a transaction-pooling pooler (PgBouncer pool_mode = transaction). Its clients
+   * send no startup settings (PgBouncer 1.18 refuses the `options` parameter; set the bounds on the role
+   * instead) and name no prepared statements (a name lives on one server session, which the next
+   * transaction may not get).
+   */
+  pooler?: 'none' | 'transaction';
+}
+
+/** Clients of a transaction-pooled pool: they must not name prepared statements. */
+const pooledClients = new WeakSet<pg.ClientBase>();
+
+/**
+ * Whether statements on this client may be named prepared statements (kept by its server session): not on
+ * a client of a transaction-pooling pooler.
+ */
+export function namesStatements(client: pg.ClientBase): boolean {
+  return !pooledClients.has(client);
 }
 
 /** A pool whose idle-client errors are reported, never thrown into the event loop. */
 export function createPool(options: PoolOptions): pg.Pool {
+  const pooled = options.pooler === 'transaction';
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName,
-    options: SESSION_OPTIONS,
+    ...(pooled ? {} : { options: SESSION_OPTIONS }),
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     types,
-    onConnect: keepClientErrorsHandled,
+    onConnect: pooled
+      ? (client: pg.ClientBase) => {
+          pooledClients.add(client);
+          keepClientErrorsHandled(client);
+        }
+      : keepClientErrorsHandled,
     ...(options.pipeline ? { pipeline: true } : {}),
   });
   pool.on('error', options.onError);
   return pool;
+}
+
+/**
+ * Fails with advice when `url` refuses the startup settings every direct session sends, as PgBouncer does
+ * (1.18: "unsupported startup parameter: options"): DATABASE_URL is a pooler and no DATABASE_DIRECT_URL was
+ * given, so the migration lock and the LISTENs would go through it. Any other failure is left to the steps
+ * that follow, which report it as before.
+ *
+ * @example
+ * if (directUrl === url) await refuseUnconfiguredPooler(url);
+ */
+export async function refuseUnconfiguredPooler(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, options: SESSION_OPTIONS, application_name: 'oncely-probe', connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    if (/unsupported startup parameter/i.test((err as Error)?.message ?? '')) {
+      throw new Error(
+        `DATABASE_URL refused a session's startup settings (${(err as Error).message}): it looks like a transaction-pooling pooler such as PgBouncer. ` +
+          'Set DATABASE_DIRECT_URL to PostgreSQL itself (migrations, pg-boss and LISTEN need a session) and DATABASE_POOLER=transaction (docs/operations.md, "Behind a pooler")',
+        { cause: err },
+      );
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 export function createDatabase(pool: pg.Pool): Database {

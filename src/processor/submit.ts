@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Sql } from '../core/command.ts';
 import type { CommandStatus } from '../core/envelope.ts';
 import { fingerprint } from '../core/fingerprint.ts';
-import { sqlOf, withTransaction } from '../db/pool.ts';
+import { namesStatements, sqlOf, withTransaction } from '../db/pool.ts';
 import { isRetryable } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
 import type { Enqueue } from './ports.ts';
@@ -128,13 +128,15 @@ const statementName = (text: string) => `oncely_${createHash('sha1').update(text
 
 /**
  * Runs every statement as a named prepared statement on this connection (named after its text, so the same
- * text is parsed and planned once per connection), including the ones the queue adapter sends for the jobs.
+ * text is parsed and planned once per connection), including the ones the queue adapter sends for the jobs;
+ * unnamed on a transaction-pooled connection (DATABASE_POOLER), where a name would outlive its server session.
  * `afterEach` runs right after a statement is queued (a pipelined flush queues its COMMIT there).
  */
 export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sql {
   return {
     async query<R>(text: string, values?: readonly unknown[]) {
-      const sent = client.query<R & pg.QueryResultRow>({ name: statementName(text), text, values: values as unknown[] | undefined });
+      const name = namesStatements(client) ? statementName(text) : undefined;
+      const sent = client.query<R & pg.QueryResultRow>({ ...(name ? { name } : {}), text, values: values as unknown[] | undefined });
       afterEach?.();
       const result = await sent;
       return { rows: result.rows, rowCount: result.rowCount };
