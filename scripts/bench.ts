@@ -11,7 +11,7 @@
 // Uses DATABASE_URL when set (scratch databases are created and dropped there), else a throwaway embedded
 // PostgreSQL. Wrap heavy runs so that they never overlap others: flock /tmp/oncely-cpu.lock npm run bench
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,7 +19,7 @@ import { runBaseline } from './bench/baseline.ts';
 import { progressLine } from './bench/measure.ts';
 import { runOncely } from './bench/oncely.ts';
 import { dropScratchDatabases, openServer, type Server } from './bench/postgres.ts';
-import { killAllChildrenNow, ROOT } from './bench/processes.ts';
+import { killAllChildrenNow, profileChildrenInto, ROOT } from './bench/processes.ts';
 import { buildRows, renderScenario, type ScenarioReport } from './bench/report.ts';
 import type { RunContext } from './bench/result.ts';
 import { buildScenario, DEFAULT_SCENARIOS, parseScenarioList, SCENARIO_KEYS } from './bench/scenarios.ts';
@@ -34,6 +34,8 @@ const USAGE = `usage: npm run bench -- [options]
   --timeout S        bound of each system's run of a scenario, seconds; default 900
   --stall S          a run fails when no command ended for S seconds; default 60
   --keep             keep the scratch databases (DATABASE_URL only makes sense)
+  --cpu-prof DIR     every api, worker and baseline worker writes a V8 CPU profile into DIR/<scenario>-<system>/<process>/
+                     (read them with: node scripts/bench/profile-summary.ts DIR/...)
 DATABASE_URL         a PostgreSQL server to use instead of an embedded one (scratch databases are created there)`;
 
 function fail(message: string): never {
@@ -54,6 +56,7 @@ function options() {
         timeout: { type: 'string', default: '900' },
         stall: { type: 'string', default: '60' },
         keep: { type: 'boolean', default: false },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }).values;
@@ -84,6 +87,7 @@ function options() {
     timeoutMs: positive('timeout', values.timeout, false) * 1000,
     stallMs: positive('stall', values.stall, false) * 1000,
     keep: values.keep,
+    cpuProf: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
   };
 }
 
@@ -154,6 +158,7 @@ try {
   );
   say('ratio = oncely / pg-boss: above 1 is better for rates, below 1 is better for latencies and statements.\n');
 
+  if (opts.cpuProf) profileChildrenInto(opts.cpuProf);
   const reports: ScenarioReport[] = [];
   for (const key of opts.scenarios) {
     const workload = buildScenario(key, { scale: opts.scale, producers: opts.producers });
@@ -161,6 +166,18 @@ try {
     interrupted.signal.throwIfAborted();
     const baseline = await runBaseline(workload, ctx);
     interrupted.signal.throwIfAborted();
+    if (opts.cpuProf) {
+      // The measured phase on the profiles' clock, so that profile-summary.ts leaves setup out.
+      for (const [system, result] of [
+        ['oncely', oncely],
+        ['pgboss', baseline],
+      ] as const) {
+        if (!result.cost) continue;
+        const dir = path.join(opts.cpuProf, `${key}-${system}`);
+        await mkdir(dir, { recursive: true });
+        await writeFile(path.join(dir, 'window.json'), `${JSON.stringify(result.cost.window)}\n`);
+      }
+    }
     const report: ScenarioReport = {
       key,
       title: workload.title,

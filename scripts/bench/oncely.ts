@@ -4,8 +4,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import { freePort } from '../../src/db/embedded.ts';
+import { startCost } from './cost.ts';
 import { batchSubmit, closedLoop, httpClient, openLoop, type Command, type HttpClient, type SubmitStats } from './http.ts';
-import { deadlocks, observerPool, one, percentile, resetStatements, statementCount, waitUntilTerminal } from './measure.ts';
+import { deadlocks, observerPool, one, percentile, resetStatements, topStatements, statementCount, waitUntilTerminal } from './measure.ts';
 import { createDatabase, dropDatabase } from './postgres.ts';
 import { openBenchBroker, type BenchBroker } from './brokers.ts';
 import { oncelyEnv, startApi, startChild, startWorker, type Child } from './processes.ts';
@@ -100,6 +101,8 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     }
     if (ctx.server.statementsAvailable) await resetStatements(pool);
     const deadlocksBefore = await deadlocks(pool);
+    const processes = () => [api, inbox, ...workers].filter((c): c is Child => c !== undefined);
+    const meter = await startCost(pool, processes());
     let submitted = 0;
     const onAccepted = (n = 1) => {
       submitted += n;
@@ -158,9 +161,14 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
         ),
       intervalMs: 500,
     });
-    if (ctx.server.statementsAvailable) result.statementsPerCommand = (await statementCount(pool)) / workload.commands.length;
+    await meter.stop(processes());
+    if (ctx.server.statementsAvailable) {
+      result.statementsPerCommand = (await statementCount(pool)) / workload.commands.length;
+      result.topStatements = await topStatements(pool, 8);
+    }
     await stopAll();
     result.deadlocks = (await deadlocks(pool)) - deadlocksBefore;
+    result.cost = await meter.result(workload.commands.length);
     result.finished = true;
   } catch (err) {
     result.error = (err as Error).message;

@@ -53,9 +53,36 @@ export function buildRows(workload: Workload, oncely: RunResult, baseline: RunRe
       ? numericRow('statements per command', oncely.statementsPerCommand, baseline.statementsPerCommand)
       : { metric: 'statements per command', oncely: 'n/a', baseline: 'n/a', ratio: null },
   );
+  rows.push(...costRows(oncely, baseline));
   rows.push({ metric: 'terminal / commands', oncely: `${oncely.terminal}/${oncely.commands}`, baseline: `${baseline.terminal}/${baseline.commands}`, ratio: null });
   rows.push({ metric: 'correct', oncely: verdict(oncely), baseline: verdict(baseline), ratio: null });
   rows.push(numericRow('run time, s (setup included)', oncely.seconds, baseline.seconds));
+  return rows;
+}
+
+/** A process's role, the same for both systems: api, worker-1, ..., inbox (the baseline's workers are baseline-worker-N). */
+const role = (name: string) => name.replace(/^baseline-/, '');
+
+/** CPU per command by role, then what PostgreSQL did per command (scripts/bench/cost.ts says how each is read). */
+function costRows(oncely: RunResult, baseline: RunResult): Row[] {
+  const a = oncely.cost;
+  const b = baseline.cost;
+  const processes = (cost: RunResult['cost']) => new Map(Object.entries(cost?.cpuMsPerCommand.processes ?? {}).map(([name, ms]) => [role(name), ms]));
+  const pa = processes(a);
+  const pb = processes(b);
+  const roles = [...new Set([...pa.keys(), ...pb.keys()])].sort((x, y) => (x === 'api' ? -1 : y === 'api' ? 1 : x.localeCompare(y)));
+  const rows = roles.map((r) => numericRow(`CPU ms/command: ${r}`, pa.get(r) ?? null, pb.get(r) ?? null));
+  const workers = (m: Map<string, number>) => [...m].filter(([r]) => r.startsWith('worker-')).reduce((sum, [, ms]) => sum + ms, 0);
+  if (roles.filter((r) => r.startsWith('worker-')).length > 1) rows.push(numericRow('CPU ms/command: all workers', workers(pa), workers(pb)));
+  rows.push(
+    numericRow('CPU ms/command: PostgreSQL (cluster)', a?.cpuMsPerCommand.postgres ?? null, b?.cpuMsPerCommand.postgres ?? null),
+    numericRow('CPU ms/command: load generator', a?.cpuMsPerCommand.generator ?? null, b?.cpuMsPerCommand.generator ?? null),
+    numericRow('CPU ms/command: whole machine', a?.cpuMsPerCommand.machine ?? null, b?.cpuMsPerCommand.machine ?? null),
+    numericRow('machine busy, % of all cores', a ? a.machineBusy * 100 : null, b ? b.machineBusy * 100 : null),
+    numericRow('commits per command', a?.commitsPerCommand ?? null, b?.commitsPerCommand ?? null),
+    numericRow('rows written per command', a?.rowsWrittenPerCommand ?? null, b?.rowsWrittenPerCommand ?? null),
+    numericRow('WAL bytes per command', a?.walBytesPerCommand ?? null, b?.walBytesPerCommand ?? null),
+  );
   return rows;
 }
 
@@ -84,6 +111,13 @@ export function renderScenario(report: ScenarioReport): string {
   for (const result of [report.oncely, report.baseline]) {
     if (result.error) out.push(`  ${result.system}: ${result.finished ? 'error' : 'UNFINISHED'}: ${result.error}`);
     for (const check of result.correctness.checks) out.push(`  ${result.system}: ${check}`);
+  }
+  for (const result of [report.oncely, report.baseline]) {
+    if (result.topStatements.length === 0) continue;
+    out.push(`  ${result.system}: statements by execution time (ms per command, calls per command, statement)`);
+    for (const s of result.topStatements) {
+      out.push(`    ${(s.totalMs / report.commands).toFixed(3).padStart(7)} ${(s.calls / report.commands).toFixed(2).padStart(6)}  ${s.query}`);
+    }
   }
   return out.join('\n');
 }
