@@ -78,12 +78,20 @@ function costRows(oncely: RunResult, baseline: RunResult): Row[] {
     numericRow('CPU ms/command: PostgreSQL (cluster)', a?.cpuMsPerCommand.postgres ?? null, b?.cpuMsPerCommand.postgres ?? null),
     numericRow('CPU ms/command: load generator', a?.cpuMsPerCommand.generator ?? null, b?.cpuMsPerCommand.generator ?? null),
     numericRow('CPU ms/command: whole machine', a?.cpuMsPerCommand.machine ?? null, b?.cpuMsPerCommand.machine ?? null),
+    numericRow('  of which no process above (kernel, others)', unattributed(a), unattributed(b)),
     numericRow('machine busy, % of all cores', a ? a.machineBusy * 100 : null, b ? b.machineBusy * 100 : null),
     numericRow('commits per command', a?.commitsPerCommand ?? null, b?.commitsPerCommand ?? null),
     numericRow('rows written per command', a?.rowsWrittenPerCommand ?? null, b?.rowsWrittenPerCommand ?? null),
     numericRow('WAL bytes per command', a?.walBytesPerCommand ?? null, b?.walBytesPerCommand ?? null),
   );
   return rows;
+}
+
+/** The machine's CPU per command that no measured process was charged with: kernel work (loopback softirqs) and anything else running. */
+function unattributed(cost: RunResult['cost']): number | null {
+  if (!cost || cost.cpuMsPerCommand.postgres === null) return null;
+  const c = cost.cpuMsPerCommand;
+  return c.machine - c.postgres! - c.generator - Object.values(c.processes).reduce((sum, ms) => sum + ms, 0);
 }
 
 function verdict(result: RunResult): string {
