@@ -26,7 +26,8 @@ import { buildScenario, DEFAULT_SCENARIOS, parseScenarioList, SCENARIO_KEYS } fr
 
 const USAGE = `usage: npm run bench -- [options]
   --scenarios LIST   comma-separated, from ${SCENARIO_KEYS.join(', ')} (or 1-${SCENARIO_KEYS.length}); default ${DEFAULT_SCENARIOS.join(',')}
-                     (the inbox-* scenarios need RabbitMQ, NATS JetStream or Redis on 127.0.0.1)
+                     (the inbox-* scenarios need RabbitMQ, NATS JetStream or Redis on 127.0.0.1; history compares
+                     oncely over 1,000,000 ended commands with oncely on an empty database, no baseline)
   --scale X          multiply every command count by X (e.g. 0.1); default 1
   --workers N        worker processes (oncely and baseline alike); default 1
   --producers N      concurrent HTTP producers of the closed-loop scenarios; default 8
@@ -162,6 +163,25 @@ try {
   const reports: ScenarioReport[] = [];
   for (const key of opts.scenarios) {
     const workload = buildScenario(key, { scale: opts.scale, producers: opts.producers });
+    if (workload.historyRows) {
+      // oncely over the seeded history against oncely on an empty database; no baseline.
+      const withHistory = await runOncely(workload, ctx);
+      interrupted.signal.throwIfAborted();
+      const empty = await runOncely({ ...workload, key: `${key}-empty`, historyRows: undefined }, ctx);
+      interrupted.signal.throwIfAborted();
+      const report: ScenarioReport = {
+        key,
+        title: workload.title,
+        commands: workload.commands.length,
+        oncely: withHistory,
+        baseline: empty,
+        rows: buildRows(workload, withHistory, empty, server.statementsAvailable),
+        labels: ['history', 'empty'],
+      };
+      reports.push(report);
+      say(`${renderScenario(report)}\n`);
+      continue;
+    }
     const oncely = await runOncely(workload, ctx);
     interrupted.signal.throwIfAborted();
     const baseline = await runBaseline(workload, ctx);

@@ -30,6 +30,8 @@ export interface Cost {
     generator: number;
     machine: number;
   };
+  /** Resident memory of each process (VmRSS of /proc/<pid>/status) when the phase ended, MB. */
+  rssMb: Record<string, number>;
   /** Busy share of the machine's cores during the phase, 0..1. */
   machineBusy: number;
   commitsPerCommand: number | null;
@@ -66,6 +68,16 @@ function processTicks(pid: number, withChildren = false): number {
   if (!f) return 0;
   const own = Number(f[11]) + Number(f[12]);
   return withChildren ? own + Number(f[13]) + Number(f[14]) : own;
+}
+
+/** VmRSS of a process in MB, or NaN when it is gone. */
+function rssMb(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** The postmaster's CPU with every child's, alive or exited, in ticks. */
@@ -152,6 +164,7 @@ export async function startCost(pool: pg.Pool, processes: readonly { name: strin
         seconds: number;
         toUs: number;
         processes: Record<string, number>;
+        rss: Record<string, number>;
         postgres: number | null;
         generatorMs: number;
         machine: number;
@@ -166,12 +179,18 @@ export async function startCost(pool: pg.Pool, processes: readonly { name: strin
       const generator = process.cpuUsage(before.generator);
       const postgres = postmaster === null || before.postgres === null ? null : ms(clusterTicks(postmaster) - before.postgres);
       const seen: Record<string, number> = {};
-      for (const p of now) if (p.pid !== undefined) seen[p.name] = ms(processTicks(p.pid) - (before.processes.get(p.pid) ?? 0));
+      const rss: Record<string, number> = {};
+      for (const p of now) {
+        if (p.pid === undefined) continue;
+        seen[p.name] = ms(processTicks(p.pid) - (before.processes.get(p.pid) ?? 0));
+        rss[p.name] = rssMb(p.pid);
+      }
       const wal = await one<{ bytes: string }>(pool, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS bytes`, [before.wal]);
       after = {
         seconds: (performance.now() - before.at) / 1000,
         toUs: monotonicUs(),
         processes: seen,
+        rss,
         postgres,
         generatorMs: (generator.user + generator.system) / 1000,
         machine: ms(machine.busy - before.machine.busy),
@@ -192,6 +211,7 @@ export async function startCost(pool: pg.Pool, processes: readonly { name: strin
           generator: per(after.generatorMs),
           machine: per(after.machine),
         },
+        rssMb: after.rss,
         machineBusy: after.machineBusy,
         commitsPerCommand: per(counters.commits - before.counters.commits),
         rowsWrittenPerCommand: per(counters.written - before.counters.written),

@@ -93,6 +93,9 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     }
     const setupFailed = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status <> 'succeeded'`)).n);
     if (setupFailed > 0) throw new Error(`setup: ${setupFailed} setup commands did not succeed`);
+    if (workload.historyRows) await seedHistory(pool, workload.historyRows, (text) => ctx.progress(`${label} ${text}`));
+    // Terminal commands that are not measured ones: setup, and the seeded history.
+    const notMeasured = setup.length + (workload.historyRows ?? 0);
 
     // The measured phase.
     if (workload.mode.kind === 'drain') {
@@ -111,7 +114,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
       void terminalCount().then(
         (n) =>
           ctx.progress(
-            `${label} submitted ${submitted}/${workload.commands.length}, terminal ${n - setup.length}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+            `${label} submitted ${submitted}/${workload.commands.length}, terminal ${n - notMeasured}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
           ),
         () => {},
       );
@@ -151,7 +154,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
       await startWorkers();
     }
     await waitUntilTerminal({
-      count: async () => (alive(), (await terminalCount()) - setup.length),
+      count: async () => (alive(), (await terminalCount()) - notMeasured),
       expected: workload.commands.length,
       stallMs: ctx.stallMs,
       deadline,
@@ -211,6 +214,25 @@ function submit(client: HttpClient, workload: Workload, signal: AbortSignal, onA
     case 'broker':
       throw new Error('broker scenarios publish to the broker, not over HTTP');
   }
+}
+
+/**
+ * The history scenario: `rows` ended commands of the same client, written by SQL straight into
+ * oncely.commands (a day old, spread over 10,000 entities), then VACUUM ANALYZE as a long-lived database
+ * would have had, before the measured phase.
+ */
+async function seedHistory(pool: pg.Pool, rows: number, progress: (text: string) => void): Promise<void> {
+  progress(`seeding ${rows} ended commands`);
+  await pool.query(
+    `/* oncely-bench observer */
+     INSERT INTO oncely.commands (client_id, id, type, entity_id, payload, fingerprint, status, attempts, result, submitted_at, updated_at, completed_at)
+     SELECT 'anonymous', 'h-' || g, 'account.credit', 'h-' || (g % 10000), jsonb_build_object('amount', 1 + g % 100), md5(g::text), 'succeeded', 1,
+            jsonb_build_object('balance', g), at, at, at + interval '5 ms'
+       FROM generate_series(1, $1::int) AS g, LATERAL (SELECT now() - interval '1 day' + g * interval '10 ms' AS at) AS t`,
+    [rows],
+  );
+  progress(`VACUUM ANALYZE of ${rows} ended commands`);
+  await pool.query(`/* oncely-bench observer */ VACUUM ANALYZE oncely.commands`);
 }
 
 async function readFigures(pool: pg.Pool, workload: Workload, result: RunResult): Promise<void> {

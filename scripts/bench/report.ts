@@ -17,6 +17,8 @@ export interface ScenarioReport {
   oncely: RunResult;
   baseline: RunResult;
   rows: Row[];
+  /** Column headings when the two runs are not oncely and pg-boss (the history scenario). */
+  labels?: [string, string];
 }
 
 function ratio(a: number | null, b: number | null): number | null {
@@ -77,9 +79,11 @@ function costRows(oncely: RunResult, baseline: RunResult): Row[] {
   rows.push(
     numericRow('CPU ms/command: PostgreSQL (cluster)', a?.cpuMsPerCommand.postgres ?? null, b?.cpuMsPerCommand.postgres ?? null),
     numericRow('CPU ms/command: load generator', a?.cpuMsPerCommand.generator ?? null, b?.cpuMsPerCommand.generator ?? null),
+    numericRow('CPU ms/command: all roles above', allRoles(a), allRoles(b)),
     numericRow('CPU ms/command: whole machine', a?.cpuMsPerCommand.machine ?? null, b?.cpuMsPerCommand.machine ?? null),
     numericRow('  of which no process above (kernel, others)', unattributed(a), unattributed(b)),
     numericRow('machine busy, % of all cores', a ? a.machineBusy * 100 : null, b ? b.machineBusy * 100 : null),
+    ...roles.map((r) => numericRow(`RSS MB at the end: ${r}`, rssOf(a, r), rssOf(b, r))),
     numericRow('commits per command', a?.commitsPerCommand ?? null, b?.commitsPerCommand ?? null),
     numericRow('rows written per command', a?.rowsWrittenPerCommand ?? null, b?.rowsWrittenPerCommand ?? null),
     numericRow('WAL bytes per command', a?.walBytesPerCommand ?? null, b?.walBytesPerCommand ?? null),
@@ -87,11 +91,22 @@ function costRows(oncely: RunResult, baseline: RunResult): Row[] {
   return rows;
 }
 
-/** The machine's CPU per command that no measured process was charged with: kernel work (loopback softirqs) and anything else running. */
-function unattributed(cost: RunResult['cost']): number | null {
+function rssOf(cost: RunResult['cost'], r: string): number | null {
+  const entry = Object.entries(cost?.rssMb ?? {}).find(([name]) => role(name) === r);
+  return entry && Number.isFinite(entry[1]) ? entry[1] : null;
+}
+
+/** The system's own CPU per command: every process it ran, PostgreSQL and the load generator (what neighbours on a shared machine cannot inflate). */
+function allRoles(cost: RunResult['cost']): number | null {
   if (!cost || cost.cpuMsPerCommand.postgres === null) return null;
   const c = cost.cpuMsPerCommand;
-  return c.machine - c.postgres! - c.generator - Object.values(c.processes).reduce((sum, ms) => sum + ms, 0);
+  return c.postgres! + c.generator + Object.values(c.processes).reduce((sum, ms) => sum + ms, 0);
+}
+
+/** The machine's CPU per command that no measured process was charged with: kernel work (loopback softirqs) and anything else running. */
+function unattributed(cost: RunResult['cost']): number | null {
+  const roles = allRoles(cost);
+  return cost && roles !== null ? cost.cpuMsPerCommand.machine - roles : null;
 }
 
 function verdict(result: RunResult): string {
@@ -112,7 +127,8 @@ function format(value: number | string | null): string {
 export function renderScenario(report: ScenarioReport): string {
   const widths = [44, 15, 15, 16];
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('');
-  const out = [report.title, line(['', 'oncely', 'pg-boss', 'oncely/pg-boss'])];
+  const [first, second] = report.labels ?? ['oncely', 'pg-boss'];
+  const out = [report.title, line(['', first, second, `${first}/${second}`])];
   for (const row of report.rows) {
     out.push(line([`  ${row.metric}`, format(row.oncely), format(row.baseline), row.ratio === null ? '' : `${row.ratio.toFixed(2)}x`]));
   }
