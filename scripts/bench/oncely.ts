@@ -221,7 +221,7 @@ function submit(client: HttpClient, workload: Workload, signal: AbortSignal, onA
  * oncely.commands (a day old, spread over 10,000 entities), then VACUUM ANALYZE as a long-lived database
  * would have had, before the measured phase.
  */
-async function seedHistory(pool: pg.Pool, rows: number, progress: (text: string) => void): Promise<void> {
+export async function seedHistory(pool: pg.Pool, rows: number, progress: (text: string) => void): Promise<void> {
   progress(`seeding ${rows} ended commands`);
   await pool.query(
     `/* oncely-bench observer */
