@@ -63,7 +63,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     await Promise.all(workers.map((w) => w.stop()));
     await api?.stop();
   };
-  const terminalCount = async () => Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status IN ${TERMINAL}`)).n);
+  let terminalCount = async () => Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status IN ${TERMINAL}`)).n);
 
   try {
     ctx.progress(`${label} starting api and ${ctx.workers} worker(s)`);
@@ -90,6 +90,14 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
         deadline,
         progress: (n) => ctx.progress(`${label} setup: ${phase} ${n}/${commands.length}`),
       });
+    }
+    if (workload.key.startsWith('history')) {
+      // Both runs of the history scenario: counting terminal rows would scan the history twice a second and
+      // charge PostgreSQL with the bench's own work. Every setup and seeded command is terminal by now, so
+      // the terminal ones are the stored ones less those in flight (a probe of the small in-flight index).
+      const stored = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands`)).n) + (workload.historyRows ?? 0);
+      terminalCount = async () =>
+        stored + submitted - Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status IN ('queued', 'retrying')`)).n);
     }
     const setupFailed = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status <> 'succeeded'`)).n);
     if (setupFailed > 0) throw new Error(`setup: ${setupFailed} setup commands did not succeed`);
