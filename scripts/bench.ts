@@ -3,13 +3,14 @@
 // Every scenario runs twice, each time in fresh scratch databases: against the real `api` and `worker`
 // processes (default settings, LOG_LEVEL=warn), then against the baseline (scripts/bench/baseline.ts). The
 // figures come from PostgreSQL (commands.submitted_at/completed_at, pgboss.job.created_on/completed_on,
-// pg_stat_database, pg_stat_statements). See docs/performance.md.
+// pg_stat_database, pg_stat_statements) and from /proc (CPU per command by role, scripts/bench/cost.ts). The
+// history scenario runs oncely twice instead (over a seeded history, and empty). See docs/performance.md.
 //
-//   npm run bench -- [--scenarios credits,hot,transfers,wait,open,drain] [--scale 1] [--workers 1]
-//                    [--producers 8] [--json out.json] [--timeout 900] [--stall 60] [--keep]
+//   npm run bench -- [--scenarios credits,hot,transfers,wait,open,drain,history] [--scale 1] [--workers 1]
+//                    [--producers 8] [--json out.json] [--timeout 900] [--stall 60] [--keep] [--cpu-prof DIR]
 //
 // Uses DATABASE_URL when set (scratch databases are created and dropped there), else a throwaway embedded
-// PostgreSQL. Wrap heavy runs so that they never overlap others: flock /tmp/oncely-cpu.lock npm run bench
+// PostgreSQL. Wrap heavy runs so that they never overlap others: flock /tmp/oncely-heavy.lock npm run bench
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
