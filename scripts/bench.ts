@@ -3,15 +3,16 @@
 // Every scenario runs twice, each time in fresh scratch databases: against the real `api` and `worker`
 // processes (default settings, LOG_LEVEL=warn), then against the baseline (scripts/bench/baseline.ts). The
 // figures come from PostgreSQL (commands.submitted_at/completed_at, pgboss.job.created_on/completed_on,
-// pg_stat_database, pg_stat_statements). See docs/performance.md.
+// pg_stat_database, pg_stat_statements) and from /proc (CPU per command by role, scripts/bench/cost.ts). The
+// history scenario runs oncely twice instead (over a seeded history, and empty). See docs/performance.md.
 //
-//   npm run bench -- [--scenarios credits,hot,transfers,wait,open,drain] [--scale 1] [--workers 1]
-//                    [--producers 8] [--json out.json] [--timeout 900] [--stall 60] [--keep]
+//   npm run bench -- [--scenarios credits,hot,transfers,wait,open,drain,history] [--scale 1] [--workers 1]
+//                    [--producers 8] [--json out.json] [--timeout 900] [--stall 60] [--keep] [--cpu-prof DIR]
 //
 // Uses DATABASE_URL when set (scratch databases are created and dropped there), else a throwaway embedded
-// PostgreSQL. Wrap heavy runs so that they never overlap others: flock /tmp/oncely-cpu.lock npm run bench
+// PostgreSQL. Wrap heavy runs so that they never overlap others: flock /tmp/oncely-heavy.lock npm run bench
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,14 +20,15 @@ import { runBaseline } from './bench/baseline.ts';
 import { progressLine } from './bench/measure.ts';
 import { runOncely } from './bench/oncely.ts';
 import { dropScratchDatabases, openServer, type Server } from './bench/postgres.ts';
-import { killAllChildrenNow, ROOT } from './bench/processes.ts';
+import { killAllChildrenNow, profileChildrenInto, ROOT } from './bench/processes.ts';
 import { buildRows, renderScenario, type ScenarioReport } from './bench/report.ts';
 import type { RunContext } from './bench/result.ts';
 import { buildScenario, DEFAULT_SCENARIOS, parseScenarioList, SCENARIO_KEYS } from './bench/scenarios.ts';
 
 const USAGE = `usage: npm run bench -- [options]
   --scenarios LIST   comma-separated, from ${SCENARIO_KEYS.join(', ')} (or 1-${SCENARIO_KEYS.length}); default ${DEFAULT_SCENARIOS.join(',')}
-                     (the inbox-* scenarios need RabbitMQ, NATS JetStream or Redis on 127.0.0.1)
+                     (the inbox-* scenarios need RabbitMQ, NATS JetStream or Redis on 127.0.0.1; history compares
+                     oncely over 1,000,000 ended commands with oncely on an empty database, no baseline)
   --scale X          multiply every command count by X (e.g. 0.1); default 1
   --workers N        worker processes (oncely and baseline alike); default 1
   --producers N      concurrent HTTP producers of the closed-loop scenarios; default 8
@@ -34,6 +36,8 @@ const USAGE = `usage: npm run bench -- [options]
   --timeout S        bound of each system's run of a scenario, seconds; default 900
   --stall S          a run fails when no command ended for S seconds; default 60
   --keep             keep the scratch databases (DATABASE_URL only makes sense)
+  --cpu-prof DIR     every api, worker and baseline worker writes a V8 CPU profile into DIR/<scenario>-<system>/<process>/
+                     (read them with: node scripts/bench/profile-summary.ts DIR/...)
 DATABASE_URL         a PostgreSQL server to use instead of an embedded one (scratch databases are created there)`;
 
 function fail(message: string): never {
@@ -54,6 +58,7 @@ function options() {
         timeout: { type: 'string', default: '900' },
         stall: { type: 'string', default: '60' },
         keep: { type: 'boolean', default: false },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }).values;
@@ -84,6 +89,7 @@ function options() {
     timeoutMs: positive('timeout', values.timeout, false) * 1000,
     stallMs: positive('stall', values.stall, false) * 1000,
     keep: values.keep,
+    cpuProf: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
   };
 }
 
@@ -154,13 +160,45 @@ try {
   );
   say('ratio = oncely / pg-boss: above 1 is better for rates, below 1 is better for latencies and statements.\n');
 
+  if (opts.cpuProf) profileChildrenInto(opts.cpuProf);
   const reports: ScenarioReport[] = [];
   for (const key of opts.scenarios) {
     const workload = buildScenario(key, { scale: opts.scale, producers: opts.producers });
+    if (workload.historyRows) {
+      // oncely over the seeded history against oncely on an empty database; no baseline.
+      const withHistory = await runOncely(workload, ctx);
+      interrupted.signal.throwIfAborted();
+      const empty = await runOncely({ ...workload, key: `${key}-empty`, historyRows: undefined }, ctx);
+      interrupted.signal.throwIfAborted();
+      const report: ScenarioReport = {
+        key,
+        title: workload.title,
+        commands: workload.commands.length,
+        oncely: withHistory,
+        baseline: empty,
+        rows: buildRows(workload, withHistory, empty, server.statementsAvailable),
+        labels: ['history', 'empty'],
+      };
+      reports.push(report);
+      say(`${renderScenario(report)}\n`);
+      continue;
+    }
     const oncely = await runOncely(workload, ctx);
     interrupted.signal.throwIfAborted();
     const baseline = await runBaseline(workload, ctx);
     interrupted.signal.throwIfAborted();
+    if (opts.cpuProf) {
+      // The measured phase on the profiles' clock, so that profile-summary.ts leaves setup out.
+      for (const [system, result] of [
+        ['oncely', oncely],
+        ['pgboss', baseline],
+      ] as const) {
+        if (!result.cost) continue;
+        const dir = path.join(opts.cpuProf, `${key}-${system}`);
+        await mkdir(dir, { recursive: true });
+        await writeFile(path.join(dir, 'window.json'), `${JSON.stringify(result.cost.window)}\n`);
+      }
+    }
     const report: ScenarioReport = {
       key,
       title: workload.title,

@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import type { Command } from './http.ts';
-import { deadlocks, observerPool, one, percentile, resetStatements, sleep, statementCount, waitUntilTerminal } from './measure.ts';
+import { startCost } from './cost.ts';
+import { deadlocks, observerPool, one, percentile, resetStatements, topStatements, sleep, statementCount, waitUntilTerminal } from './measure.ts';
 import { createDatabase, dropDatabase } from './postgres.ts';
 import { startChild, type Child } from './processes.ts';
 import { checkBalances, emptyResult, type RunContext, type RunResult } from './result.ts';
@@ -295,6 +296,7 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
 
     if (ctx.server.statementsAvailable) await resetStatements(pool);
     const deadlocksBefore = await deadlocks(pool);
+    const meter = await startCost(pool, workers);
     let submitted = 0;
     const onSent = (n = 1) => {
       submitted += n;
@@ -338,9 +340,14 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
         ),
       intervalMs: 500,
     });
-    if (ctx.server.statementsAvailable) result.statementsPerCommand = (await statementCount(pool)) / workload.commands.length;
+    await meter.stop(workers);
+    if (ctx.server.statementsAvailable) {
+      result.statementsPerCommand = (await statementCount(pool)) / workload.commands.length;
+      result.topStatements = await topStatements(pool, 8);
+    }
     await stopAll();
     result.deadlocks = (await deadlocks(pool)) - deadlocksBefore;
+    result.cost = await meter.result(workload.commands.length);
     result.finished = true;
   } catch (err) {
     result.error = (err as Error).message;

@@ -113,3 +113,22 @@ export function progressLine(): { update: (text: string) => void; done: () => vo
     },
   };
 }
+
+export interface StatementTime {
+  /** The statement's text as pg_stat_statements normalised it, whitespace squeezed, cut to 140 characters. */
+  query: string;
+  calls: number;
+  totalMs: number;
+}
+
+/** The statements of this database since resetStatements that took the most execution time, the bench's own left out. */
+export async function topStatements(pool: pg.Pool, limit: number): Promise<StatementTime[]> {
+  const { rows } = await pool.query<{ query: string; calls: string; ms: number }>(
+    `${OBSERVER} SELECT query, calls::text AS calls, total_exec_time AS ms FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND query NOT LIKE '%oncely-bench observer%'
+      ORDER BY total_exec_time DESC LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => ({ query: r.query.replace(/\s+/g, ' ').slice(0, 140), calls: Number(r.calls), totalMs: r.ms }));
+}

@@ -4,8 +4,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import { freePort } from '../../src/db/embedded.ts';
+import { startCost } from './cost.ts';
 import { batchSubmit, closedLoop, httpClient, openLoop, type Command, type HttpClient, type SubmitStats } from './http.ts';
-import { deadlocks, observerPool, one, percentile, resetStatements, statementCount, waitUntilTerminal } from './measure.ts';
+import { deadlocks, observerPool, one, percentile, resetStatements, topStatements, statementCount, waitUntilTerminal } from './measure.ts';
 import { createDatabase, dropDatabase } from './postgres.ts';
 import { openBenchBroker, type BenchBroker } from './brokers.ts';
 import { oncelyEnv, startApi, startChild, startWorker, type Child } from './processes.ts';
@@ -62,7 +63,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     await Promise.all(workers.map((w) => w.stop()));
     await api?.stop();
   };
-  const terminalCount = async () => Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status IN ${TERMINAL}`)).n);
+  let terminalCount = async () => Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status IN ${TERMINAL}`)).n);
 
   try {
     ctx.progress(`${label} starting api and ${ctx.workers} worker(s)`);
@@ -90,8 +91,19 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
         progress: (n) => ctx.progress(`${label} setup: ${phase} ${n}/${commands.length}`),
       });
     }
+    if (workload.key.startsWith('history')) {
+      // Both runs of the history scenario: counting terminal rows would scan the history twice a second and
+      // charge PostgreSQL with the bench's own work. Every setup and seeded command is terminal by now, so
+      // the terminal ones are the stored ones less those in flight (a probe of the small in-flight index).
+      const stored = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands`)).n) + (workload.historyRows ?? 0);
+      terminalCount = async () =>
+        stored + submitted - Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status IN ('queued', 'retrying')`)).n);
+    }
     const setupFailed = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status <> 'succeeded'`)).n);
     if (setupFailed > 0) throw new Error(`setup: ${setupFailed} setup commands did not succeed`);
+    if (workload.historyRows) await seedHistory(pool, workload.historyRows, (text) => ctx.progress(`${label} ${text}`));
+    // Terminal commands that are not measured ones: setup, and the seeded history.
+    const notMeasured = setup.length + (workload.historyRows ?? 0);
 
     // The measured phase.
     if (workload.mode.kind === 'drain') {
@@ -100,6 +112,8 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     }
     if (ctx.server.statementsAvailable) await resetStatements(pool);
     const deadlocksBefore = await deadlocks(pool);
+    const processes = () => [api, inbox, ...workers].filter((c): c is Child => c !== undefined);
+    const meter = await startCost(pool, processes());
     let submitted = 0;
     const onAccepted = (n = 1) => {
       submitted += n;
@@ -108,7 +122,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
       void terminalCount().then(
         (n) =>
           ctx.progress(
-            `${label} submitted ${submitted}/${workload.commands.length}, terminal ${n - setup.length}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+            `${label} submitted ${submitted}/${workload.commands.length}, terminal ${n - notMeasured}/${workload.commands.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`,
           ),
         () => {},
       );
@@ -148,7 +162,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
       await startWorkers();
     }
     await waitUntilTerminal({
-      count: async () => (alive(), (await terminalCount()) - setup.length),
+      count: async () => (alive(), (await terminalCount()) - notMeasured),
       expected: workload.commands.length,
       stallMs: ctx.stallMs,
       deadline,
@@ -158,9 +172,14 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
         ),
       intervalMs: 500,
     });
-    if (ctx.server.statementsAvailable) result.statementsPerCommand = (await statementCount(pool)) / workload.commands.length;
+    await meter.stop(processes());
+    if (ctx.server.statementsAvailable) {
+      result.statementsPerCommand = (await statementCount(pool)) / workload.commands.length;
+      result.topStatements = await topStatements(pool, 8);
+    }
     await stopAll();
     result.deadlocks = (await deadlocks(pool)) - deadlocksBefore;
+    result.cost = await meter.result(workload.commands.length);
     result.finished = true;
   } catch (err) {
     result.error = (err as Error).message;
@@ -203,6 +222,25 @@ function submit(client: HttpClient, workload: Workload, signal: AbortSignal, onA
     case 'broker':
       throw new Error('broker scenarios publish to the broker, not over HTTP');
   }
+}
+
+/**
+ * The history scenario: `rows` ended commands of the same client, written by SQL straight into
+ * oncely.commands (a day old, spread over 10,000 entities), then VACUUM ANALYZE as a long-lived database
+ * would have had, before the measured phase.
+ */
+export async function seedHistory(pool: pg.Pool, rows: number, progress: (text: string) => void): Promise<void> {
+  progress(`seeding ${rows} ended commands`);
+  await pool.query(
+    `/* oncely-bench observer */
+     INSERT INTO oncely.commands (client_id, id, type, entity_id, payload, fingerprint, status, attempts, result, submitted_at, updated_at, completed_at)
+     SELECT 'anonymous', 'h-' || g, 'account.credit', 'h-' || (g % 10000), jsonb_build_object('amount', 1 + g % 100), md5(g::text), 'succeeded', 1,
+            jsonb_build_object('balance', g), at, at, at + interval '5 ms'
+       FROM generate_series(1, $1::int) AS g, LATERAL (SELECT now() - interval '1 day' + g * interval '10 ms' AS at) AS t`,
+    [rows],
+  );
+  progress(`VACUUM ANALYZE of ${rows} ended commands`);
+  await pool.query(`/* oncely-bench observer */ VACUUM ANALYZE oncely.commands`);
 }
 
 async function readFigures(pool: pg.Pool, workload: Workload, result: RunResult): Promise<void> {

@@ -10,6 +10,15 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const live = new Set<ChildProcess>();
 
+let profileDir: string | undefined;
+/**
+ * `--cpu-prof` of the bench: every child started from now on writes a V8 CPU profile into dir/<scenario>-<system>/<name>/ when it
+ * exits (SIGTERM makes oncely's processes and the baseline worker exit normally, so the profile is written).
+ */
+export function profileChildrenInto(dir: string): void {
+  profileDir = dir;
+}
+
 /** Last resort, synchronous: SIGKILL every child still running (used from process.on('exit')). */
 export function killAllChildrenNow(): void {
   for (const child of live) {
@@ -53,7 +62,8 @@ export interface SpawnOptions {
  */
 export async function startChild(options: SpawnOptions): Promise<Child> {
   const log: WriteStream = createWriteStream(path.join(options.logDir, `${options.name}.log`), { flags: 'a' });
-  const proc = spawn(process.execPath, [options.script], {
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, path.basename(options.logDir), options.name)}`];
+  const proc = spawn(process.execPath, [...profile, options.script], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

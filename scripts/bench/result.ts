@@ -1,4 +1,6 @@
 // What one system's run of one scenario produced, and what both runs share.
+import type { Cost } from './cost.ts';
+import type { StatementTime } from './measure.ts';
 import type { Server } from './postgres.ts';
 
 export interface RunContext {
@@ -48,6 +50,10 @@ export interface RunResult {
   deadlocks: number | null;
   /** sum(calls) of pg_stat_statements during the measured phase, per command; null when unavailable. */
   statementsPerCommand: number | null;
+  /** The statements that took the most execution time during the measured phase (pg_stat_statements). */
+  topStatements: StatementTime[];
+  /** CPU, commits, rows and WAL per command during the measured phase (scripts/bench/cost.ts); null when unfinished. */
+  cost: Cost | null;
   /** Submission attempts that failed and were repeated. */
   submitErrors: number;
   correctness: Correctness;
@@ -72,6 +78,8 @@ export function emptyResult(system: RunResult['system'], commands: number): RunR
     workerAppliedPerSec: null,
     deadlocks: null,
     statementsPerCommand: null,
+    cost: null,
+    topStatements: [],
     submitErrors: 0,
     correctness: { ok: false, checks: [] },
     seconds: 0,

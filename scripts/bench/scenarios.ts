@@ -27,13 +27,18 @@ export interface Workload {
   expectedBalances: Map<string, number>;
   /** Ledger rows once all commands (setup credits included) succeeded. */
   expectedLedgerRows: number;
+  /** Ended commands written straight into oncely.commands before the measured phase (the history scenario). */
+  historyRows?: number;
 }
 
 export const MEASURED_PREFIX = 'm-';
 
-export const SCENARIO_KEYS = ['credits', 'hot', 'transfers', 'wait', 'open', 'drain', 'inbox-rabbitmq', 'inbox-nats', 'inbox-redis'] as const;
-/** What `npm run bench` runs without --scenarios: the inbox scenarios need the brokers, so they are asked for by name. */
-export const DEFAULT_SCENARIOS = SCENARIO_KEYS.filter((key) => !key.startsWith('inbox-'));
+export const SCENARIO_KEYS = ['credits', 'hot', 'transfers', 'wait', 'open', 'drain', 'inbox-rabbitmq', 'inbox-nats', 'inbox-redis', 'history'] as const;
+/**
+ * What `npm run bench` runs without --scenarios: the inbox scenarios need the brokers, and `history` (oncely
+ * on an empty database against oncely over a million ended commands, no baseline) is long, so those are asked for by name.
+ */
+export const DEFAULT_SCENARIOS = SCENARIO_KEYS.filter((key) => !key.startsWith('inbox-') && key !== 'history');
 export type ScenarioKey = (typeof SCENARIO_KEYS)[number];
 
 export interface ScenarioOptions {
@@ -106,6 +111,19 @@ export function buildScenario(key: ScenarioKey, options: ScenarioOptions): Workl
         { kind: 'closed', producers },
         (i) => accounts[i]!,
       );
+    }
+    case 'history': {
+      const n = scaled(10_000, scale);
+      const accounts = accountIds(n);
+      const workload = credits(
+        key,
+        `10. ${n} credits on their own accounts, ${producers} HTTP producers: an empty database against one holding ${scaled(1_000_000, scale)} ended commands`,
+        accounts,
+        n,
+        { kind: 'closed', producers },
+        (i) => accounts[i]!,
+      );
+      return { ...workload, historyRows: scaled(1_000_000, scale) };
     }
     case 'hot': {
       const n = scaled(5_000, scale);
