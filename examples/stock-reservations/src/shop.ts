@@ -54,6 +54,25 @@ export async function cancelOrder(tx: ShopTransaction, orderId: string): Promise
   return released!;
 }
 
+/** Every problem the shop answers, as RFC 9457 problem details like oncely's own API: a refused command keeps oncely's code. */
+const SHOP_PROBLEMS: Record<CommandRefusedError['reason'] | 'not_found' | 'internal_error', { status: number; title: string }> = {
+  invalid_request: { status: 400, title: 'Invalid request' },
+  idempotency_key_missing: { status: 400, title: 'Idempotency key missing' },
+  idempotency_key_mismatch: { status: 400, title: 'Idempotency key mismatch' },
+  unknown_command_type: { status: 400, title: 'Unknown command type' },
+  invalid_payload: { status: 400, title: 'Invalid payload' },
+  version_mismatch: { status: 400, title: 'If-Match and expectedVersion disagree' },
+  not_found: { status: 404, title: 'Not found' },
+  internal_error: { status: 500, title: 'Internal error' },
+};
+
+/** An `application/problem+json` response: `type`, `title`, `status`, `detail`, a stable `code`, and extensions. */
+function problem(code: keyof typeof SHOP_PROBLEMS, detail: string, extra: Record<string, unknown> = {}): Response {
+  const { status, title } = SHOP_PROBLEMS[code];
+  const body = { type: `https://oncely.dev/problems/${code.replaceAll('_', '-')}`, title, status, detail, code, ...extra };
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/problem+json' } });
+}
+
 /**
  * The shop's app: `POST /shop/orders`, `POST /shop/orders/{id}/cancel`, and everything else to oncely's API.
  *
@@ -64,22 +83,30 @@ export function createShop(deps: { db: NodePgDatabase; oncely: Oncely }): Hono {
   const app = new Hono();
   app.post('/shop/orders', async (c) => {
     const parsed = OrderRequest.safeParse(await c.req.json().catch(() => undefined));
-    if (!parsed.success) return c.json({ code: 'invalid_request', errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) }, 400);
+    if (!parsed.success) {
+      const errors = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+      return problem('invalid_request', 'the order is not valid JSON of the expected shape', { errors });
+    }
     try {
       const reserve = await deps.db.transaction((tx) => placeOrder(tx, parsed.data));
       return c.json({ orderId: parsed.data.orderId, reserve: { outcome: reserve.outcome, status: reserve.status } }, reserve.outcome === 'accepted' ? 201 : 200);
     } catch (err) {
       // The transaction rolled back: neither the order nor its command exists.
-      if (err instanceof CommandRefusedError) return c.json({ code: err.reason, detail: err.detail, errors: err.errors }, 400);
+      if (err instanceof CommandRefusedError) return problem(err.reason, err.detail, err.errors.length > 0 ? { errors: err.errors } : {});
       throw err;
     }
   });
   app.post('/shop/orders/:id/cancel', async (c) => {
     const released = await deps.db.transaction((tx) => cancelOrder(tx, c.req.param('id')));
-    if (!released) return c.json({ code: 'not_found', detail: 'no order with this id' }, 404);
+    if (!released) return problem('not_found', 'no order with this id');
     return c.json({ orderId: c.req.param('id'), release: { outcome: released.outcome, status: released.status } }, released.outcome === 'accepted' ? 202 : 200);
   });
   // oncely's API: /v1/commands, /v1/stock-items/{id}, /v1/reservations/{id}, /openapi.json, /health/*.
   app.all('*', (c) => deps.oncely.app.fetch(c.req.raw));
+  // An unexpected error: a problem without the error's details, which go to the log only.
+  app.onError((err) => {
+    console.error(err);
+    return problem('internal_error', 'the shop could not handle this request');
+  });
   return app;
 }

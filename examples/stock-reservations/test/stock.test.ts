@@ -76,9 +76,17 @@ after(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-async function post(route: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${base}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+async function post(
+  route: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; contentType: string | null; body: Record<string, unknown> }> {
+  const res = await fetch(`${base}${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, contentType: res.headers.get('content-type'), body: (await res.json()) as Record<string, unknown> };
 }
 
 /** Waits (over oncely's HTTP API) until the command has ended. */
@@ -156,7 +164,16 @@ describe('the stock-reservations shop on oncely', () => {
     // A bad quantity: the order row is inserted first, then submit() refuses the command and the handler's transaction rolls back.
     const bad = await post('/shop/orders', { orderId: 'o3', sku: 'apple', quantity: 0 });
     assert.equal(bad.status, 400);
+    assert.equal(bad.contentType, 'application/problem+json');
     assert.equal(bad.body['code'], 'invalid_payload');
+    assert.equal(bad.body['status'], 400);
+    assert.equal(bad.body['type'], 'https://oncely.dev/problems/invalid-payload');
+    assert.ok(Array.isArray(bad.body['errors']) && bad.body['errors'].length > 0);
+    // A body that is not JSON at all: a problem naming the request, and nothing written.
+    const garbled = await post('/shop/orders', '{"orderId": "o3",');
+    assert.equal(garbled.status, 400);
+    assert.equal(garbled.contentType, 'application/problem+json');
+    assert.equal(garbled.body['code'], 'invalid_request');
     // The application's own code rolling back after a successful submit.
     await assert.rejects(
       drizzle(pool).transaction(async (tx) => {
@@ -183,7 +200,10 @@ describe('the stock-reservations shop on oncely', () => {
     const again = await post('/shop/orders/o1/cancel', {});
     assert.equal(again.status, 200);
     assert.equal((again.body['release'] as { outcome: string }).outcome, 'duplicate');
-    assert.equal((await post('/shop/orders/none/cancel', {})).status, 404);
+    const missing = await post('/shop/orders/none/cancel', {});
+    assert.equal(missing.status, 404);
+    assert.equal(missing.contentType, 'application/problem+json');
+    assert.equal(missing.body['code'], 'not_found');
     // The released reservation frees the order's slot in the partial unique index.
     assert.equal(await count(`SELECT count(*)::int AS n FROM reservations WHERE order_id = 'o1' AND status = 'RESERVED'`), 0);
   });
