@@ -112,3 +112,13 @@ export function publisherSettingsOf(config: RelaySettings): PublisherSettings | 
   const broker = brokerNamed(config.RELAY_BROKER);
   return { broker: broker.name, url: relayUrl(config) ?? broker.defaultUrl, ...broker.relaySettings(config) } as PublisherSettings;
 }
+
+/**
+ * Names listed for a message: `a`, `a or b`, `a, b or c`.
+ *
+ * @example
+ * orList(BROKER_NAMES); // 'rabbitmq, nats or redis'
+ */
+export function orList(names: readonly string[]): string {
+  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
+}
