@@ -11,6 +11,7 @@ import { rabbitmq } from './rabbitmq/index.ts';
 import { redis } from './redis/index.ts';
 import type { InboxSource } from './source.ts';
 
+/** Every broker, in the order the inbox starts their sources. A new broker is its import above and an entry here. */
 export const BROKERS = [rabbitmq, nats, redis] as const;
 
 type AnyBroker = (typeof BROKERS)[number];
@@ -33,18 +34,21 @@ export type InboxSettings = z.output<z.ZodObject<typeof inboxVariables>>;
 /** The RELAY_* settings the brokers read (parsed by src/config.ts). */
 export type RelaySettings = z.output<z.ZodObject<typeof relayVariables>> & { RELAY_BROKER?: BrokerName | undefined; RELAY_URL?: string | undefined };
 
-/** One broker's inbox settings, tagged with its name. */
-export type SourceSettings = AnyBroker extends infer B ? (B extends AnyBroker ? { broker: B['name'] } & NonNullable<ReturnType<B['inboxSettings']>> : never) : never;
+type SourceSettingsOf<B> = B extends AnyBroker ? { broker: B['name'] } & NonNullable<ReturnType<B['inboxSettings']>> : never;
+type PublisherSettingsOf<B> = B extends AnyBroker ? { broker: B['name']; url: string } & ReturnType<B['relaySettings']> : never;
 
-/** Where the relay publishes: one broker's settings, tagged with its name (a discriminated union). */
-export type PublisherSettings = AnyBroker extends infer B ? (B extends AnyBroker ? { broker: B['name']; url: string } & ReturnType<B['relaySettings']> : never) : never;
+/** One broker's inbox settings, tagged with its name (a discriminated union over the brokers). */
+export type SourceSettings = SourceSettingsOf<AnyBroker>;
+
+/** Where the relay publishes: one broker's settings, tagged with its name (a discriminated union over the brokers). */
+export type PublisherSettings = PublisherSettingsOf<AnyBroker>;
 
 /** `F` with its parameters compared bivariantly (as a method's are), so each broker's own factory fits. */
 type Bivariant<F extends (options: never) => unknown> = { method(...args: Parameters<F>): ReturnType<F> }['method'];
 
 /**
- * The erased view the loops below take (each descriptor's own types are checked where it is defined).
- * Method syntax: its parameters are compared bivariantly, so every descriptor fits.
+ * A descriptor as the code iterating the registry sees it (each descriptor's own types are checked where it is
+ * defined). Method syntax: its parameters are compared bivariantly, so every descriptor fits.
  */
 export interface Broker {
   readonly name: BrokerName;
@@ -57,6 +61,8 @@ export interface Broker {
   publisher(): Promise<Bivariant<(options: { url: string }) => Publisher>>;
   kits(): Promise<BrokerKits>;
 }
+
+/** BROKERS, for iterating. */
 export const brokers: readonly Broker[] = BROKERS;
 
 /** The broker called `name`. */
