@@ -1,24 +1,15 @@
-// The broker side of a chaos run: a publisher per broker (RabbitMQ, NATS JetStream, Redis Streams) that feeds
-// part of the workload to the inbox processes, names unique to the run, the outcome of a broker-fed command
-// read straight from the database (the client never gets an answer from a broker), the dead-letter paths
-// read back at the end, the inbox's own broker connections cut on demand, and cleanup.
-import { execFile } from 'node:child_process';
+// The broker side of a chaos run: a kit per broker of the registry (src/brokers/<name>/kit.ts) that feeds part of
+// the workload to the inbox processes, with names unique to the run; the outcome of a broker-fed command read
+// straight from the database (the client never gets an answer from a broker), the dead-letter paths read back
+// at the end, the inbox's own broker connections cut on demand, and cleanup.
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
-import amqp from 'amqplib';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers } from '@nats-io/transport-node';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { rabbitDeadLetterNames } from '../src/inbox/rabbitmq.ts';
-import { natsDeadLetterNames } from '../src/inbox/nats.ts';
-import { redisDeadLetterStream } from '../src/inbox/redis.ts';
+import type { InboxKit } from '../src/brokers/kit.ts';
+import { BROKER_NAMES, brokerNamed, type BrokerName } from '../src/brokers/registry.ts';
 import type { Envelope, History, SeenStatus } from './history.ts';
 
-const sh = promisify(execFile);
-
-export const BROKER_NAMES = ['rabbitmq', 'nats', 'redis'] as const;
-export type BrokerName = (typeof BROKER_NAMES)[number];
+export { BROKER_NAMES, type BrokerName };
 
 /** A dead letter as read back: the message's key (its broker-side id) and the reason the inbox gave. */
 export interface DeadLetterSeen {
@@ -55,16 +46,16 @@ export interface BrokerFeed {
   deadLetters(): Promise<DeadLetterSeen[]>;
   /** Messages the brokers still hold for the inbox (not acknowledged), per broker. */
   pending(): Promise<Record<string, number>>;
-  /** Closes the given inbox processes' own connections from the broker's side; returns how many were closed. */
-  cut(broker: 'rabbitmq' | 'redis', pids: readonly number[]): Promise<number>;
+  /** Closes the given inbox processes' own connections from the broker's side; returns how many were closed (NATS: none, it has no way). */
+  cut(broker: BrokerName, pids: readonly number[]): Promise<number>;
   close(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Connects a publisher to each broker and declares the run's queue and streams as the inbox would, so that
- * nothing published before an inbox is up is lost.
+ * Opens a kit on each broker, which declares the run's queue or stream as the inbox would, so that nothing
+ * published before an inbox is up is lost.
  *
  * @example
  * const feed = await createBrokerFeed({ brokers: ['redis'], databaseUrl, history });
@@ -72,126 +63,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export async function createBrokerFeed(options: { brokers: readonly BrokerName[]; databaseUrl: string; history: History; hostname: string }): Promise<BrokerFeed> {
   const { brokers, history } = options;
-  const suffix = randomBytes(4).toString('hex');
-  const queue = `oncely.chaos.${suffix}`;
-  const natsStream = `ONCELY_CHAOS_${suffix}`;
-  const natsSubject = `oncely.chaos.${suffix}`;
-  const redisStream = `oncely:chaos:${suffix}`;
-  const clientIds: Record<BrokerName, string> = { rabbitmq: `rabbitmq:${queue}`, nats: `nats:${natsStream}`, redis: `redis:${redisStream}` };
-  const env: Record<string, string> = {};
-  const closers: (() => Promise<unknown>)[] = [];
-  const publishers = new Map<BrokerName, (envelope: string, key: string | undefined) => Promise<void>>();
-  const deadReaders: (() => Promise<DeadLetterSeen[]>)[] = [];
-  const pendingReaders: (() => Promise<[string, number]>)[] = [];
-  let cutRedis: ((names: readonly string[]) => Promise<number>) | undefined;
-
-  if (brokers.includes('rabbitmq')) {
-    const url = 'amqp://guest:guest@127.0.0.1:5672';
-    const dead = rabbitDeadLetterNames(queue);
-    const connection = await amqp.connect(url, { clientProperties: { connection_name: `oncely-chaos-publisher-${suffix}` } });
-    connection.on('error', () => {});
-    const channel = await connection.createConfirmChannel();
-    channel.on('error', () => {});
-    await channel.assertExchange(dead.exchange, 'fanout', { durable: true });
-    await channel.assertQueue(dead.queue, { durable: true });
-    await channel.bindQueue(dead.queue, dead.exchange, '');
-    await channel.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': dead.exchange } });
-    Object.assign(env, { INBOX_RABBITMQ_URL: url, INBOX_RABBITMQ_QUEUE: queue });
-    publishers.set(
-      'rabbitmq',
-      (body, key) =>
-        new Promise<void>((resolve, reject) =>
-          channel.sendToQueue(queue, Buffer.from(body), { persistent: true, ...(key ? { messageId: key } : {}) }, (err: unknown) =>
-            err ? reject(err instanceof Error ? err : new Error('publish not confirmed')) : resolve(),
-          ),
-        ),
-    );
-    deadReaders.push(async () => {
-      const letters: DeadLetterSeen[] = [];
-      for (let i = 0; i < 100_000; i++) {
-        const message = await channel.get(dead.queue, { noAck: false });
-        if (!message) break;
-        const h = message.properties.headers ?? {};
-        letters.push({ broker: 'rabbitmq', key: (message.properties.messageId as string | undefined) ?? undefined, reason: h['x-oncely-reason'] as string | undefined });
-      }
-      await channel.recover();
-      return letters;
-    });
-    pendingReaders.push(async () => {
-      const info = await channel.checkQueue(queue);
-      return ['rabbitmq', info.messageCount];
-    });
-    closers.push(async () => {
-      await channel.deleteQueue(queue).catch(() => {});
-      await channel.deleteQueue(dead.queue).catch(() => {});
-      await channel.deleteExchange(dead.exchange).catch(() => {});
-      await connection.close().catch(() => {});
-    });
-  }
-
-  if (brokers.includes('nats')) {
-    const dead = natsDeadLetterNames(natsStream);
-    const nc = await connect({ servers: '127.0.0.1:4222', name: `oncely-chaos-publisher-${suffix}` });
-    const js = jetstream(nc);
-    const jsm = await jetstreamManager(nc);
-    // As the inbox creates it (2-minute duplicate window), so the workload may publish before the inbox is up.
-    await jsm.streams.add({ name: natsStream, subjects: [natsSubject], duplicate_window: 120_000_000_000 });
-    Object.assign(env, { INBOX_NATS_URL: 'nats://127.0.0.1:4222', INBOX_NATS_STREAM: natsStream, INBOX_NATS_SUBJECT: natsSubject, INBOX_NATS_CONSUMER: 'chaos-inbox' });
-    publishers.set('nats', async (body, key) => {
-      const h = headers();
-      if (key) h.set('Nats-Msg-Id', key);
-      await js.publish(natsSubject, body, { headers: h, timeout: 5000 });
-    });
-    deadReaders.push(async () => {
-      const letters: DeadLetterSeen[] = [];
-      const info = await jsm.streams.info(dead.stream).catch(() => undefined);
-      for (let seq = info?.state.first_seq ?? 1; info && seq <= info.state.last_seq; seq++) {
-        const message = await jsm.streams.getMessage(dead.stream, { seq }).catch(() => null);
-        if (!message) continue;
-        letters.push({ broker: 'nats', key: message.header.get('Oncely-Msg-Id') || undefined, reason: message.header.get('Oncely-Reason') || undefined });
-      }
-      return letters;
-    });
-    pendingReaders.push(async () => {
-      const info = await jsm.consumers.info(natsStream, 'chaos-inbox');
-      return ['nats', info.num_pending + info.num_ack_pending];
-    });
-    closers.push(async () => {
-      await jsm.streams.delete(natsStream).catch(() => {});
-      await jsm.streams.delete(dead.stream).catch(() => {});
-      await nc.close().catch(() => {});
-    });
-  }
-
-  if (brokers.includes('redis')) {
-    const client = createClient({ url: 'redis://127.0.0.1:6379', name: `oncely-chaos-publisher-${suffix}` });
-    client.on('error', () => {});
-    await client.connect();
-    cutRedis = async (names) => {
-      const ids = (await client.clientList()).filter((c) => names.includes(String(c.name))).map((c) => String(c.id));
-      for (const id of ids) await client.sendCommand(['CLIENT', 'KILL', 'ID', id]).catch(() => {});
-      return ids.length;
-    };
-    await client.xGroupCreate(redisStream, 'oncely', '0', { MKSTREAM: true });
-    const dead = redisDeadLetterStream(redisStream);
-    Object.assign(env, { INBOX_REDIS_URL: 'redis://127.0.0.1:6379', INBOX_REDIS_STREAM: redisStream, INBOX_REDIS_GROUP: 'oncely' });
-    publishers.set('redis', async (body, key) => {
-      await client.xAdd(redisStream, '*', { envelope: body, ...(key ? { id: key } : {}) });
-    });
-    deadReaders.push(async () => {
-      const entries = await client.xRange(dead, '-', '+');
-      return (entries ?? []).map(({ message }) => ({ broker: 'redis' as const, key: message['id'], reason: message['reason'] }));
-    });
-    pendingReaders.push(async () => {
-      const groups = await client.xInfoGroups(redisStream);
-      const info = groups.find((g) => String(g.name) === 'oncely');
-      return ['redis', Number(info?.pending ?? NaN) + Number(info?.lag ?? 0)];
-    });
-    closers.push(async () => {
-      await client.del([redisStream, dead]).catch(() => {});
-      await client.close().catch(() => {});
-    });
-  }
+  const kits = new Map<BrokerName, InboxKit>();
+  for (const broker of brokers) kits.set(broker, await (await brokerNamed(broker).kits()).inboxKit({ label: 'chaos' }));
+  const env = Object.fromEntries([...kits.values()].flatMap((kit) => Object.entries(kit.env)));
+  // The run's brokers only.
+  const clientIds = Object.fromEntries([...kits].map(([broker, kit]) => [broker, kit.clientId])) as Record<BrokerName, string>;
 
   // --- Outcomes: one query per tick for every command a client is waiting on, straight from the database
   // (the broker gives the publisher no answer). Named like the checker, so terminate sweeps leave it alone.
@@ -233,9 +109,9 @@ export async function createBrokerFeed(options: { brokers: readonly BrokerName[]
 
   const garbage: Garbage[] = [];
   const publishRaw = async (broker: BrokerName, body: string, key: string | undefined) => {
-    const send = publishers.get(broker);
-    if (!send) throw new Error(`broker ${broker} is not part of this run`);
-    await send(body, key);
+    const kit = kits.get(broker);
+    if (!kit) throw new Error(`broker ${broker} is not part of this run`);
+    await kit.publish(body, key ? { key } : {});
   };
 
   return {
@@ -286,32 +162,30 @@ export async function createBrokerFeed(options: { brokers: readonly BrokerName[]
     },
     garbage: () => garbage,
     async deadLetters() {
-      const all = await Promise.all(deadReaders.map((read) => read()));
+      const all = await Promise.all([...kits].map(async ([broker, kit]) => (await kit.deadLetters()).map(({ key, reason }) => ({ broker, key, reason }))));
       return all.flat();
     },
     async pending() {
-      const all = await Promise.all(pendingReaders.map((read) => read().catch((): [string, number] => ['?', NaN])));
+      const all = await Promise.all(
+        [...kits].map(([broker, kit]) =>
+          kit.pending().then(
+            (n): [string, number] => [broker, n],
+            (): [string, number] => ['?', NaN],
+          ),
+        ),
+      );
       return Object.fromEntries(all);
     },
     async cut(broker, pids) {
       // The inbox names its connections `oncely-inbox-<hostname>-<pid>`: only those of our own processes are closed.
-      const names = pids.map((pid) => `oncely-inbox-${options.hostname}-${pid}`);
-      if (broker === 'redis') return cutRedis ? cutRedis(names) : 0;
-      const { stdout } = await sh('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties']);
-      const connectionPids = stdout
-        .split('\n')
-        .filter((line) => names.some((name) => line.includes(`"${name}"`)))
-        .map((line) => line.split(/\s+/)[0] ?? '')
-        .filter((pid) => pid.startsWith('<'));
-      for (const pid of connectionPids) await sh('rabbitmqctl', ['-q', 'close_connection', pid, 'oncely chaos: broker cut']).catch(() => {});
-      return connectionPids.length;
+      return (await kits.get(broker)?.cutConnections(...pids.map((pid) => `oncely-inbox-${options.hostname}-${pid}`))) ?? 0;
     },
     async close() {
       for (const list of waiting.values()) for (const w of list) w.resolve(undefined);
       waiting.clear();
       await polling;
       await pool.end().catch(() => {});
-      for (const close of closers.splice(0)) await close().catch(() => {});
+      for (const kit of kits.values()) await kit.cleanup().catch(() => {});
     },
   };
 }

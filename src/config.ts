@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { API_SCOPES, type ApiKeyEntry, type ApiScope } from './core/api-keys.ts';
 import { DURATION_FORMAT, parseDuration } from './core/duration.ts';
 import { DEFAULT_SCHEMA, schemaNameProblem } from './core/schema-name.ts';
-
-const integer = (min: number, max: number) => z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
+import { BROKER_NAMES, inboxVariables, relayVariables } from './brokers/registry.ts';
+import { integer } from './brokers/variables.ts';
 
 const postgresUrl = z.string().refine((value) => {
   try {
@@ -52,8 +52,6 @@ const otlpHeaders = z.string().transform((value, ctx) => {
 });
 
 // ---- Outbox relay (docs/outbox.md) ----
-const DEFAULT_BROKER_URLS = { rabbitmq: 'amqp://guest:guest@127.0.0.1:5672', nats: 'nats://127.0.0.1:4222', redis: 'redis://127.0.0.1:6379' } as const;
-
 /** `from=to,from=to`: event types renamed on the wire (each side an envelope type name). */
 const typeMap = z.string().transform((value, ctx) => {
   const map = new Map<string, string>();
@@ -73,25 +71,11 @@ const typeMap = z.string().transform((value, ctx) => {
 
 const relaySettings = {
   /** The broker the relay publishes outbox events to; unset: no relay (`npm start` runs one when set). */
-  RELAY_BROKER: z.enum(['rabbitmq', 'nats', 'redis']).optional(),
-  /** The broker's URL; default: the broker's local default (amqp://guest:guest@127.0.0.1:5672, nats://127.0.0.1:4222, redis://127.0.0.1:6379). */
+  RELAY_BROKER: z.enum(BROKER_NAMES).optional(),
+  /** The broker's URL; default: its local default (the `defaultUrl` of src/brokers/<name>/index.ts: amqp://guest:guest@127.0.0.1:5672, nats://127.0.0.1:4222, redis://127.0.0.1:6379). */
   RELAY_URL: z.string().min(1).optional(),
-  /** RabbitMQ: the topic exchange events go to (routing key = event type). */
-  RELAY_EXCHANGE: z.string().min(1).max(255).default('oncely.events'),
-  /** RabbitMQ: a durable queue bound to the exchange with `#` (optional). */
-  RELAY_QUEUE: z.string().min(1).max(255).optional(),
-  /** NATS: events go to `<prefix>.<type>`. */
-  RELAY_SUBJECT_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated subject tokens')
-    .default('oncely.events'),
-  /** NATS: the JetStream stream capturing `<prefix>.>`, created when missing. */
-  RELAY_NATS_STREAM: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'must be a stream name (letters, digits, _ and -)')
-    .default('ONCELY_EVENTS'),
-  /** Redis: the stream key events are appended to. */
-  RELAY_STREAM: z.string().min(1).default('oncely.events'),
+  /** What only the chosen broker reads (RELAY_EXCHANGE, RELAY_SUBJECT_PREFIX, RELAY_STREAM, ...): src/brokers/<name>/index.ts. */
+  ...relayVariables,
   /** Events one relay transaction claims at most. */
   RELAY_BATCH_SIZE: integer(1, 1000).default(100),
   /** How long an idle relay waits before looking for new events. */
@@ -113,69 +97,8 @@ const relaySettings = {
 };
 
 /** The relay's broker URL: RELAY_URL, else the broker's local default. */
-export function relayUrl(config: Pick<Config, 'RELAY_BROKER' | 'RELAY_URL'>): string | undefined {
-  return config.RELAY_BROKER ? (config.RELAY_URL ?? DEFAULT_BROKER_URLS[config.RELAY_BROKER]) : undefined;
-}
+export { relayUrl } from './brokers/registry.ts';
 // ---- end of outbox relay ----
-
-// Broker inboxes (docs/brokers.md). A source runs when its URL is set; its commands are stored under its own
-// client id (default `<broker>:<queue or stream>`), so one id on two sources never collides.
-const brokerUrl = (...protocols: string[]) =>
-  z.string().refine(
-    (value) => {
-      try {
-        return protocols.includes(new URL(value).protocol);
-      } catch {
-        return false;
-      }
-    },
-    `must be a URL starting ${protocols.map((p) => `${p}//`).join(' or ')}`,
-  );
-const inboxClientId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
-const inboxVariables = {
-  INBOX_RABBITMQ_URL: brokerUrl('amqp:', 'amqps:').optional(),
-  INBOX_RABBITMQ_QUEUE: z.string().min(1).max(200).default('oncely.commands'),
-  /** Unacked deliveries in hand at once (basic.qos). */
-  INBOX_RABBITMQ_PREFETCH: integer(1, 10_000).default(50),
-  INBOX_RABBITMQ_CLIENT_ID: inboxClientId.optional(),
-  INBOX_NATS_URL: brokerUrl('nats:', 'tls:').optional(),
-  /** The JetStream stream (created if missing) and, beside it, `<stream>_DEAD` for dead letters. */
-  INBOX_NATS_STREAM: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and - (a JetStream stream name)')
-    .default('ONCELY_COMMANDS'),
-  INBOX_NATS_SUBJECT: z
-    .string()
-    .regex(/^[^\s]{1,255}$/, 'must be a NATS subject')
-    .default('oncely.commands'),
-  /** The durable pull consumer (created if missing). */
-  INBOX_NATS_CONSUMER: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be letters, digits, _ and -')
-    .default('oncely-inbox'),
-  INBOX_NATS_CLIENT_ID: inboxClientId.optional(),
-  INBOX_NATS_PREFETCH: integer(1, 10_000).default(50),
-  /**
-   * How long JetStream waits for an ack. A held message's deadline is pushed back every third of it, so it must
-   * exceed a reconnect's worst pause (backoff cap 5 s + connect timeout 5 s): at least 15.
-   */
-  INBOX_NATS_ACK_WAIT_SECONDS: integer(15, 3600).default(30),
-  INBOX_NATS_MAX_DELIVER: integer(2, 10_000).default(20),
-  INBOX_REDIS_URL: brokerUrl('redis:', 'rediss:').optional(),
-  INBOX_REDIS_STREAM: z.string().min(1).max(200).default('oncely:commands'),
-  INBOX_REDIS_GROUP: z.string().min(1).max(200).default('oncely'),
-  /** This process's consumer name in the group; default `<hostname>-<pid>`. */
-  INBOX_REDIS_CONSUMER: z.string().min(1).max(200).optional(),
-  INBOX_REDIS_CLIENT_ID: inboxClientId.optional(),
-  INBOX_REDIS_PREFETCH: integer(1, 10_000).default(50),
-  /**
-   * Entries another consumer left pending this long (it died) are claimed. Entries in hand are re-claimed every
-   * third of it, so it must exceed a reconnect's worst pause (backoff cap 5 s + connect timeout 5 s): at least 15000.
-   */
-  INBOX_REDIS_CLAIM_IDLE_MS: integer(15_000, 86_400_000).default(60_000),
-  /** Deliveries after which a claimed entry goes to `<stream>:dead`. */
-  INBOX_REDIS_MAX_DELIVERIES: integer(2, 10_000).default(20),
-};
 
 /** Client names: readable ids that cannot be mistaken for the anonymous client or an inbox's `<broker>:<queue>`. */
 const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -326,6 +249,9 @@ export const ConfigSchema = z.object({
     .transform((value) => value === 'true')
     .default(false),
   ...relaySettings,
+  // Broker inboxes (docs/brokers.md), each broker's INBOX_* (src/brokers/<name>/index.ts). A source runs when its
+  // URL is set; its commands are stored under its own client id (default `<broker>:<queue or stream>`), so one
+  // id on two sources never collides.
   ...inboxVariables,
 });
 

@@ -1,67 +1,17 @@
-// What every broker inbox shares: a source hands over deliveries, and one handler takes each through the
-// processor's intake and group-committed submission, acknowledging it only once its command row and job are
-// committed (contract guarantee 10). A source knows its broker; the handler knows nothing of brokers.
+// The one delivery handler every broker source feeds: it takes each delivery through the processor's intake and
+// group-committed submission, acknowledging it only once its command row and job are committed (contract
+// guarantee 10). A source (src/brokers/<name>/inbox.ts) knows its broker; the handler knows nothing of brokers.
 import type { Registry } from '../core/registry.ts';
 import type { Logger } from '../log.ts';
 import { describeFailure, isRetryable } from '../processor/errors.ts';
-import { checkIntake, type IntakeReason } from '../processor/intake.ts';
+import { checkIntake } from '../processor/intake.ts';
 import type { NewCommand, Submission } from '../processor/submit.ts';
-import { backoffDelay, pause, type Backoff } from './backoff.ts';
+import { backoffDelay, pause, type Backoff } from '../brokers/backoff.ts';
+import { MAX_BODY_BYTES, type DeadLetterProblem, type Delivery, type SourceName } from '../brokers/source.ts';
 import type { InboxMetrics } from './metrics.ts';
-
-export type SourceName = 'rabbitmq' | 'nats' | 'redis';
-
-/**
- * Why a delivery went to the dead-letter path: an intake reason, a body over the size limit, a key reused for
- * another command, a poison message, or one whose storing failed for a reason that is not transient.
- */
-export type DeadLetterReason = IntakeReason | 'payload_too_large' | 'idempotency_key_reused' | 'too_many_deliveries' | 'unstorable';
-
-/** The largest body taken, as over HTTP: a larger one is dead-lettered unread. */
-export const MAX_BODY_BYTES = 256 * 1024;
 
 /** Failures of a submission that are not transient (a value PostgreSQL refuses, a bug) before it is dead-lettered. */
 export const MAX_UNSTORABLE_ATTEMPTS = 3;
-
-export interface DeadLetterProblem {
-  reason: DeadLetterReason;
-  /** For a human; never the payload. */
-  detail: string;
-}
-
-/** One message as a broker delivered it, with the broker's ways to settle it. */
-export interface Delivery {
-  /** The envelope as sent (JSON), or undefined when the message has no body where the source expects one. */
-  body: Uint8Array | string | undefined;
-  /** Set when the source left a body too large to hold unread (Redis): its size in bytes, `body` then empty. */
-  unreadBytes?: number;
-  /** The id the broker carries beside the body (AMQP message_id, Nats-Msg-Id, the entry's `id` field). */
-  key: string | undefined;
-  /** Where `key` came from, for humans (`AMQP message_id property`). */
-  keyName: string;
-  /** Where `key` came from, as a field path (`message_id`). */
-  keyPath: string;
-  /**
-   * Whether this delivery can still be settled: false once the channel or connection it came on was replaced
-   * (the broker redelivers it, and an ack on the new channel would name another message).
-   */
-  live(): boolean;
-  /** Acknowledges it: the broker forgets it. */
-  ack(): Promise<void>;
-  /** Stores it on the broker's dead-letter path with the problem attached, then acknowledges the original. */
-  deadLetter(problem: DeadLetterProblem): Promise<void>;
-}
-
-/** A broker consumer: connects, reconnects by itself, and hands every delivery to `handle`. */
-export interface InboxSource {
-  readonly name: SourceName;
-  /** The client the commands are stored under, so one id on two sources never collides. */
-  readonly clientId: string;
-  /** Starts consuming in the background; connection failures are retried with capped backoff until stop. */
-  start(handle: (delivery: Delivery) => Promise<void>): void;
-  /** Stops taking deliveries, lets the ones in hand finish, and closes the connection. */
-  stop(): Promise<void>;
-}
 
 export type DeliveryResult = 'accepted' | 'duplicate' | 'dead_lettered' | 'abandoned';
 

@@ -2,11 +2,12 @@
 // removes the abort listener it added. Before, every reconnect added one for good. The test counts, per
 // AbortSignal, the 'abort' listeners added and not removed (EventTarget's own methods, wrapped for the test).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createNatsSource } from '../../src/inbox/nats.ts';
-import { createRabbitMqSource } from '../../src/inbox/rabbitmq.ts';
+import { createNatsSource } from '../../src/brokers/nats/inbox.ts';
+import { inboxKit as natsKit } from '../../src/brokers/nats/kit.ts';
+import { createRabbitMqSource } from '../../src/brokers/rabbitmq/inbox.ts';
 import { createLogger } from '../../src/log.ts';
 import { waitUntil } from '../helpers/system.ts';
-import { natsKit, rabbitKit, type BrokerKit } from './kits.ts';
+import { brokerKit, TEST_KIT, type BrokerKit } from './kits.ts';
 
 const SESSIONS = 14;
 let kit: BrokerKit | undefined;
@@ -50,7 +51,7 @@ const backoff = { baseMs: 20, capMs: 200 };
 
 describe('broker reconnects leave no listener behind', () => {
   it(`rabbitmq: ${SESSIONS} sessions, no listener leak`, async () => {
-    kit = await rabbitKit();
+    kit = await brokerKit('rabbitmq');
     const connectionName = `oncely-leak-test-${process.pid}`;
     const source = createRabbitMqSource({
       url: kit.env['INBOX_RABBITMQ_URL']!,
@@ -81,7 +82,7 @@ describe('broker reconnects leave no listener behind', () => {
   });
 
   it(`nats: ${SESSIONS} sessions (the consumer deleted under it each time), no listener leak`, async () => {
-    const nats = await natsKit();
+    const nats = await natsKit(TEST_KIT);
     kit = nats;
     const source = createNatsSource({
       url: nats.env['INBOX_NATS_URL']!,

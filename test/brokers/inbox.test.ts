@@ -16,7 +16,8 @@ import { referenceDomains } from '../../src/domains/index.ts';
 import { startSystem, type System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { FAST_ENV, readStatus, startTestSystem, testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
-import { KITS, natsKit, type BrokerKit, type BrokerName } from './kits.ts';
+import { inboxKit as natsKit } from '../../src/brokers/nats/kit.ts';
+import { BROKER_NAMES, brokerKit, TEST_KIT, type BrokerKit, type BrokerName } from './kits.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUR_CONNECTIONS = `oncely-inbox-${hostname()}-${process.pid}`;
@@ -27,7 +28,7 @@ afterEach(async () => {
 });
 
 async function useKit(name: BrokerName): Promise<BrokerKit> {
-  const kit = await KITS[name]();
+  const kit = await brokerKit(name);
   cleanups.push(() => kit.cleanup());
   return kit;
 }
@@ -124,7 +125,7 @@ async function scrape(port: number, result: string): Promise<number> {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-describe.each(['rabbitmq', 'nats', 'redis'] as const)('inbox: %s', (broker) => {
+describe.each(BROKER_NAMES)('inbox: %s', (broker) => {
   it('makes one command and one effect of a message published twice', async () => {
     const kit = await useKit(broker);
     const db = await useDatabase();
@@ -423,7 +424,7 @@ describe('inbox: nats max_deliver', () => {
 
 describe('inbox: nats consumer deleted', () => {
   it('declares its consumer again when it is deleted under it, and applies what is published next', async () => {
-    const kit = await natsKit();
+    const kit = await natsKit(TEST_KIT);
     cleanups.push(() => kit.cleanup());
     const db = await useDatabase();
     await useSystem(() => startTestSystem(db.url, { roles: { api: false, worker: true, inbox: true }, env: kit.env }));

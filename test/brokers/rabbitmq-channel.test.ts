@@ -1,11 +1,11 @@
 // Delivery tags belong to a channel: after a forced connection close, a delivery from the old channel must
 // never be acked on the new one, where its tag names another message (or none, which closes the channel).
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRabbitMqSource } from '../../src/inbox/rabbitmq.ts';
-import type { Delivery } from '../../src/inbox/inbox.ts';
+import { createRabbitMqSource } from '../../src/brokers/rabbitmq/inbox.ts';
+import type { Delivery } from '../../src/brokers/source.ts';
 import { createLogger } from '../../src/log.ts';
 import { waitUntil } from '../helpers/system.ts';
-import { rabbitKit, type BrokerKit } from './kits.ts';
+import { brokerKit, type BrokerKit } from './kits.ts';
 
 let kit: BrokerKit | undefined;
 afterEach(async () => {
@@ -14,7 +14,7 @@ afterEach(async () => {
 
 describe('rabbitmq channel generations', () => {
   it('never settles a delivery on the channel that replaced its own', async () => {
-    kit = await rabbitKit();
+    kit = await brokerKit('rabbitmq');
     const connectionName = `oncely-generation-test-${process.pid}`;
     const source = createRabbitMqSource({
       url: kit.env['INBOX_RABBITMQ_URL']!,

@@ -3,11 +3,11 @@
 // test's own. (The inbox's own handler dead-letters such a delivery as payload_too_large: test/brokers/inbox.test.ts.)
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRedisSource, MAX_ENTRY_BYTES } from '../../src/inbox/redis.ts';
-import type { Delivery } from '../../src/inbox/inbox.ts';
+import { createRedisSource, MAX_ENTRY_BYTES } from '../../src/brokers/redis/inbox.ts';
+import type { Delivery } from '../../src/brokers/source.ts';
 import { createLogger } from '../../src/log.ts';
 import { waitUntil } from '../helpers/system.ts';
-import { redisKit, type BrokerKit } from './kits.ts';
+import { brokerKit, type BrokerKit } from './kits.ts';
 
 let kit: BrokerKit | undefined;
 let proxy: net.Server | undefined;
@@ -41,7 +41,7 @@ async function countingProxy(): Promise<{ port: number; fromRedis: () => number 
 
 describe('redis inbox: oversized entries', () => {
   it('hands over an entry over the bound without its body, dead-letters it inside Redis, and goes on with the next', async () => {
-    kit = await redisKit();
+    kit = await brokerKit('redis');
     const counter = await countingProxy();
     const huge = JSON.stringify({ id: 'huge', type: 'account.open', entityId: 'x', payload: { pad: 'x'.repeat(4 * 1024 * 1024) } });
     await kit.publish(huge, { key: 'huge' });

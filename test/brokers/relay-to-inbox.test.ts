@@ -7,7 +7,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineCommand } from '../../src/core/command.ts';
@@ -18,7 +17,7 @@ import type { NewCommand } from '../../src/processor/submit.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { FAST_ENV, startTestSystem, waitForAllTerminal, waitUntil } from '../helpers/system.ts';
-import { KITS, type BrokerKit, type BrokerName } from './kits.ts';
+import { BROKER_NAMES, brokerKit } from './kits.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -52,33 +51,6 @@ afterAll(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
 
-/** The RELAY_* that make the sender's relay publish where the kit's inbox consumes (and the inbox env to match). */
-function route(broker: BrokerName, kit: BrokerKit): { relay: Record<string, string>; inbox: Record<string, string> } {
-  const map = { RELAY_TYPE_MAP: 'account.credited=ledger.record' };
-  if (broker === 'rabbitmq') {
-    // The inbox's queue (the kit declared it as the inbox does, with its dead-letter exchange) is named as
-    // RELAY_QUEUE: the relay binds it to its exchange without redeclaring it.
-    const queue = kit.env['INBOX_RABBITMQ_QUEUE']!;
-    const exchange = `${queue}.events`;
-    cleanups.push(async () => {
-      const connection = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
-      const channel = await connection.createChannel();
-      await channel.deleteExchange(exchange);
-      await connection.close();
-    });
-    return { relay: { ...map, RELAY_BROKER: 'rabbitmq', RELAY_URL: 'amqp://guest:guest@127.0.0.1:5672', RELAY_EXCHANGE: exchange, RELAY_QUEUE: queue }, inbox: kit.env };
-  }
-  if (broker === 'nats') {
-    // One stream: the relay publishes under <subject>.<type>, the inbox consumes <subject>.>.
-    const subject = kit.env['INBOX_NATS_SUBJECT']!;
-    return {
-      relay: { ...map, RELAY_BROKER: 'nats', RELAY_URL: 'nats://127.0.0.1:4222', RELAY_NATS_STREAM: kit.env['INBOX_NATS_STREAM']!, RELAY_SUBJECT_PREFIX: subject },
-      inbox: { ...kit.env, INBOX_NATS_SUBJECT: `${subject}.>` },
-    };
-  }
-  return { relay: { ...map, RELAY_BROKER: 'redis', RELAY_URL: 'redis://127.0.0.1:6379', RELAY_STREAM: kit.env['INBOX_REDIS_STREAM']! }, inbox: kit.env };
-}
-
 function startPausingRelay(env: Record<string, string>) {
   let output = '';
   const child = spawn(process.execPath, ['test/brokers/entries/relay-with-pause.ts'], {
@@ -102,11 +74,13 @@ async function counter(system: System, name: string, labels: Record<string, stri
   return (metric?.values ?? []).filter((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value)).reduce((sum, v) => sum + v.value, 0);
 }
 
-describe.each(['rabbitmq', 'nats', 'redis'] as const)('outbox to inbox through %s', (broker) => {
+describe.each(BROKER_NAMES)('outbox to inbox through %s', (broker) => {
   it('delivers every event once to the other oncely, absorbing the re-publication after a relay SIGKILL between publish and mark', async () => {
-    const kit = await KITS[broker]();
+    const kit = await brokerKit(broker);
     cleanups.push(() => kit.cleanup());
-    const { relay: relayEnv, inbox: inboxEnv } = route(broker, kit);
+    // The sender's relay publishes where the kit's inbox consumes, its event type renamed to the receiver's command.
+    const relayEnv = { ...kit.relayEnv, RELAY_TYPE_MAP: 'account.credited=ledger.record' };
+    const inboxEnv = kit.env;
 
     const sender = await createTestDatabase();
     cleanups.push(() => sender.drop());

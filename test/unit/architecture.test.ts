@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { BROKERS } from '../../src/brokers/registry.ts';
 
 const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 
@@ -18,7 +19,8 @@ const LAYERS = {
   log: [],
   // Lazy imports of the optional peer dependencies (broker clients, tracing SDK, embedded PostgreSQL, /docs assets).
   optional: [],
-  config: ['core'],
+  // Each broker's variables come from its descriptor (src/brokers/registry.ts), spread into the one schema.
+  config: ['brokers', 'core'],
   // Each domain's tables stay in its folder (drizzle.config.ts globs them), so db never reaches the domains.
   db: ['core', 'optional'],
   processor: ['core', 'db', 'log'],
@@ -27,16 +29,20 @@ const LAYERS = {
   tracing: ['config', 'log', 'optional', 'processor'],
   queue: ['core', 'db', 'processor'],
   http: ['core', 'metrics', 'optional', 'processor'],
-  // Broker consumers (RabbitMQ, NATS JetStream, Redis Streams) store deliveries through the processor's intake and submission.
-  inbox: ['core', 'db', 'log', 'metrics', 'optional', 'processor'],
-  // The outbox relay: claims stored events and publishes them to a broker.
-  outbox: ['core', 'db', 'log', 'metrics', 'optional', 'processor'],
+  // One folder per broker (its settings, inbox source, outbox publisher, kit) and the registry listing them; the
+  // contracts a source and a publisher fulfil live here too, so brokers import neither the inbox nor the outbox.
+  // The processor only for the intake's reason codes (a dead letter's reason).
+  brokers: ['core', 'log', 'processor'],
+  // The inbox role: the registry's sources, each delivery through the processor's intake and submission.
+  inbox: ['brokers', 'core', 'db', 'log', 'metrics', 'optional', 'processor'],
+  // The outbox relay: claims stored events and publishes them to the registry's broker.
+  outbox: ['brokers', 'core', 'db', 'log', 'metrics', 'optional', 'processor'],
   // The typed client parses responses with the server's own zod schemas (http/schemas.ts, http/problem.ts and,
   // in client/reference.ts only, the reference domains' schemas.ts; pinned below) and takes core's Domain types.
   client: ['core', 'domains', 'http'],
   // The composition root: the one place that knows every adapter.
   // It serves the domains it is given and knows none of them (the engine imports no domain).
-  system: ['config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
+  system: ['brokers', 'config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
   // oncely as a library (createOncely, submit(tx)): wraps the composition root for an application's process.
   library: ['client', 'config', 'core', 'db', 'log', 'processor', 'queue', 'system'],
   // The package's public entry (src/index.ts): re-exports only; test/unit/public-api.test.ts pins the list.
@@ -46,7 +52,7 @@ const LAYERS = {
   // `oncely/testing`: a command's plan and decision run over rows in memory, with the processor's own batch state.
   testing: ['core', 'processor'],
   // The entry points of `npm start` and the chaos harness: they serve the reference domains, explicitly.
-  main: ['config', 'core', 'db', 'domains', 'log', 'metrics', 'processor', 'system'],
+  main: ['brokers', 'config', 'core', 'db', 'domains', 'log', 'metrics', 'processor', 'system'],
   cli: ['config', 'core', 'db', 'main', 'processor', 'queue'],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -162,6 +168,15 @@ describe('architecture', () => {
     const ENGINE = ['core', 'processor', 'db', 'queue', 'http', 'system', 'library'];
     expect(ENGINE.filter((layer) => (LAYERS[layer as Layer] as readonly string[]).includes('domains'))).toEqual([]);
     expect(local.filter((i) => ENGINE.includes(layerOf(i.file)) && layerOf(i.target) === 'domains').map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
+  });
+
+  it("lets only a broker's inbox, outbox and kit import its client (amqplib, @nats-io/*, redis): every process reads the registry", () => {
+    const clients = BROKERS.flatMap((broker) => broker.packages.map((name) => `pkg:${name}`));
+    const isClient = (target: string) => clients.some((client) => target === client || target.startsWith(`${client}/`));
+    const users = all.filter((f) => f.imports.some((i) => isClient(i.target))).map((f) => f.file);
+    expect(users.length).toBeGreaterThan(0);
+    // optional.ts names amqplib only in its JSDoc example.
+    expect(users.filter((file) => file !== 'optional.ts' && !/^brokers\/[^/]+\/(inbox|outbox|kit)\.ts$/.test(file))).toEqual([]);
   });
 
   it('lets only src/queue import pg-boss', () => {

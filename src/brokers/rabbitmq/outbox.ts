@@ -1,5 +1,6 @@
-import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { CONFIRM_TIMEOUT_MS, PublishError, withTimeout, type Publisher } from './publisher.ts';
+import amqp, { type ChannelModel } from 'amqplib';
+import { CONFIRM_TIMEOUT_MS, createLazyConnection, PublishError, withTimeout, type Publisher } from '../publisher.ts';
+import { rabbitDeadLetterNames } from './index.ts';
 
 export interface RabbitOptions {
   url: string;
@@ -19,51 +20,34 @@ export interface RabbitOptions {
  * const publisher = createRabbitPublisher({ url: 'amqp://guest:guest@127.0.0.1:5672', exchange: 'oncely.events' });
  */
 export function createRabbitPublisher(options: RabbitOptions): Publisher {
-  let connecting: Promise<{ model: ChannelModel; channel: ConfirmChannel }> | undefined;
-  const forget = () => {
-    connecting = undefined;
-  };
-
-  const connect = () => {
-    connecting ??= (async () => {
-      const model = await amqp.connect(options.url, {
-        clientProperties: {
-          connection_name: options.connectionName ?? 'oncely-relay',
-        },
-      });
-      try {
-        // A lost connection or channel is dropped here and reopened by the next publish.
-        model.on('error', () => {});
-        model.on('close', forget);
-        const channel = await model.createConfirmChannel();
-        channel.on('error', () => {});
-        channel.on('close', forget);
-        await channel.assertExchange(options.exchange, 'topic', {
-          durable: true,
-        });
-        if (options.queue) {
-          // An existing queue (another oncely's inbox declared it, with its own arguments) is only bound:
-          // redeclaring it with other arguments is a channel error. A missing one is declared the way
-          // oncely's inbox declares its queue (dead letters to `<queue>.dlx`), so either may start first.
-          if (!(await queueExists(model, options.queue))) {
-            await channel.assertQueue(options.queue, { durable: true, arguments: { 'x-dead-letter-exchange': `${options.queue}.dlx` } });
-          }
-          await channel.bindQueue(options.queue, options.exchange, '#');
+  const connection = createLazyConnection({
+    connect: () => amqp.connect(options.url, { clientProperties: { connection_name: options.connectionName ?? 'oncely-relay' } }),
+    async prepare(model, forget) {
+      // A lost connection or channel is dropped here and reopened by the next publish.
+      model.on('error', () => {});
+      model.on('close', forget);
+      const channel = await model.createConfirmChannel();
+      channel.on('error', () => {});
+      channel.on('close', forget);
+      await channel.assertExchange(options.exchange, 'topic', { durable: true });
+      if (options.queue) {
+        // An existing queue (another oncely's inbox declared it, with its own arguments) is only bound:
+        // redeclaring it with other arguments is a channel error. A missing one is declared the way
+        // oncely's inbox declares its queue (dead letters to `<queue>.dlx`), so either may start first.
+        if (!(await queueExists(model, options.queue))) {
+          await channel.assertQueue(options.queue, { durable: true, arguments: { 'x-dead-letter-exchange': rabbitDeadLetterNames(options.queue).exchange } });
         }
-        return { model, channel };
-      } catch (err) {
-        await model.close().catch(() => {});
-        throw err;
+        await channel.bindQueue(options.queue, options.exchange, '#');
       }
-    })();
-    connecting.catch(forget);
-    return connecting;
-  };
+      return channel;
+    },
+    close: (model) => model.close(),
+  });
 
   return {
     broker: 'rabbitmq',
     async publish(message) {
-      const { channel } = await connect();
+      const channel = await connection.get();
       const confirmed = new Promise<void>((resolve, reject) => {
         try {
           channel.publish(
@@ -93,12 +77,7 @@ export function createRabbitPublisher(options: RabbitOptions): Publisher {
       await withTimeout(confirmed, CONFIRM_TIMEOUT_MS, 'rabbitmq publish');
       return 'stored';
     },
-    async close() {
-      const current = connecting;
-      connecting = undefined;
-      const open = await current?.catch(() => undefined);
-      await open?.model.close().catch(() => {});
-    },
+    close: () => connection.close(),
   };
 }
 

@@ -1,6 +1,7 @@
-// The outbox relay against a real broker, the same four checks for each (test/brokers/outbox-*.test.ts):
-// message id = event id and a strict envelope body; per-entity order with two relays at once; a relay
-// SIGKILLed between publish and mark re-publishes the same ids and the table marks them once; retention.
+// The outbox relay against each real broker in the registry, the same four checks for each (the broker's relay
+// kit, src/brokers/<name>/kit.ts, gives the target and a consumer): message id = event id and a strict envelope
+// body; per-entity order with two relays at once; a relay SIGKILLed between publish and mark re-publishes the
+// same ids and the table marks them once; retention.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,37 +9,9 @@ import type { NewCommand } from '../../src/processor/submit.ts';
 import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { FAST_ENV, startTestSystem, waitForAllTerminal, waitUntil } from '../helpers/system.ts';
-import { startTcpProxy } from './tcp-proxy.ts';
-
-/** One message as the broker delivered it to the test's own consumer, in broker order. */
-export interface Seen {
-  messageId: string;
-  /** The routing key / subject / `type` field. */
-  routing: string;
-  body: string;
-  headers: Record<string, string>;
-}
-
-export interface Observer {
-  /** Everything seen so far, in broker order. */
-  seen(): Promise<Seen[]>;
-  /** Deletes what the test created at the broker (exchange, stream, subjects). */
-  close(): Promise<void>;
-}
-
-export interface BrokerUnderTest {
-  broker: 'rabbitmq' | 'nats' | 'redis';
-  /** RELAY_* for a relay publishing to this test's unique exchange / stream / subjects. */
-  env: Record<string, string>;
-  /** The broker's URL with its port replaced (to go through a proxy). */
-  urlVia(port: number): string;
-  /** The broker's port. */
-  port: number;
-  /** Starts consuming (before any relay publishes). */
-  observe(): Promise<Observer>;
-  /** How `routing` is derived from the wire type ('ledger.record' -> 'x.ledger.record' for NATS). */
-  routingOf(type: string): string;
-}
+import { BROKER_NAMES, relayKit } from './kits.ts';
+import type { Observer, RelayKit } from '../../src/brokers/kit.ts';
+import { startTcpProxy } from '../../src/brokers/tcp-proxy.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -55,16 +28,16 @@ interface EventRow {
 const command = (id: string, type: string, entityId: string, payload: object = {}): NewCommand => ({ id, type, entityId, payload, expectedVersion: undefined });
 
 /** The four outbox checks against one broker. */
-export function describeOutbox(name: string, target: () => BrokerUnderTest): void {
+function describeOutbox(name: string, target: () => Promise<RelayKit>): void {
   describe(`outbox relay to ${name}`, () => {
     let db: TestDatabase;
     let api: System;
-    let broker: BrokerUnderTest;
+    let broker: RelayKit;
     let observer: Observer;
     const systems: System[] = [];
 
     beforeAll(async () => {
-      broker = target();
+      broker = await target();
       db = await createTestDatabase();
       api = await startTestSystem(db.url, {
         roles: { api: true, worker: false },
@@ -258,7 +231,7 @@ export function describeOutbox(name: string, target: () => BrokerUnderTest): voi
       }
       // The broker saw every id twice: it kept both copies, or (JetStream, inside its duplicate window,
       // which it may apply for longer than configured) confirmed the second as a duplicate of the first.
-      if (broker.broker !== 'nats') expect(absorbed).toBe(0);
+      if (broker.name !== 'nats') expect(absorbed).toBe(0);
       const seen = await waitUntil(
         () => observer.seen(),
         (s) => s.length >= before + 2 * ids.length - absorbed,
@@ -369,3 +342,5 @@ export function describeOutbox(name: string, target: () => BrokerUnderTest): voi
     });
   });
 }
+
+for (const name of BROKER_NAMES) describeOutbox(name, () => relayKit(name));

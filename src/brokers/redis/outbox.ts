@@ -1,5 +1,5 @@
 import { createClient } from 'redis';
-import { CONFIRM_TIMEOUT_MS, PublishError, withTimeout, type Publisher } from './publisher.ts';
+import { CONFIRM_TIMEOUT_MS, createLazyConnection, PublishError, withTimeout, type Publisher } from '../publisher.ts';
 
 export interface RedisOptions {
   url: string;
@@ -16,34 +16,29 @@ type Client = ReturnType<typeof createClient>;
  * const publisher = createRedisPublisher({ url: 'redis://127.0.0.1:6379', stream: 'oncely.events' });
  */
 export function createRedisPublisher(options: RedisOptions): Publisher {
-  let connecting: Promise<Client> | undefined;
-
-  const connect = () => {
-    connecting ??= (async () => {
+  const connection = createLazyConnection({
+    async connect(): Promise<Client> {
       // Reconnects by itself with a bounded backoff; commands sent while it is down fail instead of queueing.
       const client: Client = createClient({
         url: options.url,
         name: 'oncely-relay',
         disableOfflineQueue: true,
-        socket: {
-          connectTimeout: 5000,
-          reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 5000),
-        },
+        socket: { connectTimeout: 5000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 5000) },
       });
       client.on('error', () => {});
       await client.connect();
       return client;
-    })();
-    connecting.catch(() => {
-      connecting = undefined;
-    });
-    return connecting;
-  };
+    },
+    prepare: (client) => Promise.resolve(client),
+    async close(client) {
+      if (client.isOpen) await client.close();
+    },
+  });
 
   return {
     broker: 'redis',
     async publish(message) {
-      const client = await connect();
+      const client = await connection.get();
       try {
         await withTimeout(
           client.xAdd(options.stream, '*', {
@@ -60,11 +55,6 @@ export function createRedisPublisher(options: RedisOptions): Publisher {
         throw err instanceof PublishError ? err : new PublishError('redis XADD failed', { cause: err });
       }
     },
-    async close() {
-      const current = connecting;
-      connecting = undefined;
-      const client = await current?.catch(() => undefined);
-      if (client?.isOpen) await client.close().catch(() => {});
-    },
+    close: () => connection.close(),
   };
 }
