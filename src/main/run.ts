@@ -5,14 +5,13 @@ import { serve, type ServerType } from '@hono/node-server';
 import { ConfigError, parseConfig, type Config } from '../config.ts';
 import { maskPassword, startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
-import { startingResponse, startSystem, type Roles, type System } from '../system.ts';
+import { startingResponse, startSystem, type Roles, type Seams, type System } from '../system.ts';
 import { waitForDatabase } from '../db/wait.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
 import type { Domain } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
 import { referenceDomains } from '../domains/index.ts';
 import type { ApplyHooks } from '../processor/apply.ts';
-import type { InboxHooks } from '../system.ts';
 
 /** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
 export function fail(message: string, code = 1): never {
@@ -70,10 +69,10 @@ export interface RunOptions {
   domains?: readonly Domain[];
   /** The command types applied and accepted; default: the domains' own. */
   registry?: Registry;
-  /** Hooks into each command's transaction, given the database URL once it is known (the test harness's fault injection). */
+  /** Hooks into each command's transaction, given the database URL once it is known (the chaos harness's fault injection): the apply seam. */
   hooks?: (databaseUrl: string) => ApplyHooks | undefined;
-  /** Hooks into the inbox (a test's kill between commit and ack). */
-  inboxHooks?: InboxHooks;
+  /** The seams (src/system.ts) a harness's or a test's entry reaches into the roles through; `npm start` and its siblings pass none. */
+  seams?: Seams;
 }
 
 /**
@@ -163,15 +162,10 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
 
   const hooks = options.hooks?.(url);
   const registry = options.registry;
-  const started = await startSystem({
-    config: { ...config, DATABASE_URL: url },
-    roles,
-    log,
-    domains: options.domains ?? referenceDomains,
-    ...(hooks ? { hooks } : {}),
-    ...(registry ? { registry } : {}),
-    ...(options.inboxHooks ? { inboxHooks: options.inboxHooks } : {}),
-  }).catch((err: unknown) => fail(describe(err)));
+  const started = await startSystem(
+    { config: { ...config, DATABASE_URL: url }, roles, log, domains: options.domains ?? referenceDomains, ...(registry ? { registry } : {}) },
+    { ...options.seams, ...(hooks ? { apply: hooks } : {}) },
+  ).catch((err: unknown) => fail(describe(err)));
   if (stopping) {
     await started.stop();
     return;

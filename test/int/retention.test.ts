@@ -6,10 +6,10 @@ import { createPool } from '../../src/db/pool.ts';
 import { createLogger } from '../../src/log.ts';
 import { purgeBatch, purgeEndedCommands, retentionCutoff, RETENTION_LOCK_KEY } from '../../src/processor/retention.ts';
 import { referenceDomains } from '../../src/domains/index.ts';
-import { startSystem, type System } from '../../src/system.ts';
+import type { System } from '../../src/system.ts';
 import { businessCounts, insertCommands, storedIds } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
+import { startSystem, testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
 
 let db: TestDatabase;
 const systems: System[] = [];

@@ -10,9 +10,9 @@ import { poisonCommand } from '../../chaos/poison.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { createDefaultRegistry, referenceDomains } from '../../src/domains/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { startSystem, type System } from '../../src/system.ts';
+import type { System } from '../../src/system.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
+import { startSystem, testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
 
 let db: TestDatabase;
 
