@@ -1,5 +1,5 @@
 // Shared lifecycle for the entry points: parse config once, start, serve, stop cleanly on a signal.
-import { chmod, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { ConfigError, parseConfig, type Config } from '../config.ts';
@@ -7,6 +7,7 @@ import { maskPassword, startEmbeddedPostgres, type EmbeddedServer } from '../db/
 import { createLogger } from '../log.ts';
 import { startingResponse, startSystem, type Roles, type Seams, type System } from '../system.ts';
 import { waitForDatabase } from '../db/wait.ts';
+import { configuredDatabaseUrl, embeddedUrlFile } from './environment.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
 import type { Domain } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
@@ -28,8 +29,6 @@ export function loadConfig(): Config {
   }
 }
 
-const urlFile = (config: Config) => path.resolve(config.DATA_DIR, 'postgres-url');
-
 /**
  * The embedded PostgreSQL for `npm start` without DATABASE_URL, data under DATA_DIR (or, when the server's
  * user cannot reach DATA_DIR, where the printed notice and DATA_DIR/postgres-data-dir say).
@@ -38,8 +37,8 @@ export async function startEmbedded(config: Config): Promise<EmbeddedServer> {
   const server = await startEmbeddedPostgres({ dataDir: path.join(config.DATA_DIR, 'pg') });
   await mkdir(config.DATA_DIR, { recursive: true });
   // The URL carries the superuser's password: readable by this user alone (chmod too: an older file kept its mode).
-  await writeFile(urlFile(config), server.url + '\n', { mode: 0o600 });
-  await chmod(urlFile(config), 0o600);
+  await writeFile(embeddedUrlFile(config), server.url + '\n', { mode: 0o600 });
+  await chmod(embeddedUrlFile(config), 0o600);
   await writeFile(path.resolve(config.DATA_DIR, 'postgres-data-dir'), server.dataDir + '\n');
   if (server.notice) process.stdout.write(`oncely: ${server.notice}\n`);
   return server;
@@ -47,10 +46,9 @@ export async function startEmbedded(config: Config): Promise<EmbeddedServer> {
 
 /** DATABASE_URL, or the URL of the embedded PostgreSQL that `npm start` is running. */
 export async function databaseUrl(config: Config): Promise<string> {
-  if (config.DATABASE_URL) return config.DATABASE_URL;
-  const saved = await readFile(urlFile(config), 'utf8').catch(() => '');
-  if (saved.trim()) return saved.trim();
-  fail('DATABASE_URL is not set and no embedded PostgreSQL is running (start one with `npm start` or `npm run postgres`)', 2);
+  return (
+    (await configuredDatabaseUrl(config)) ?? fail('DATABASE_URL is not set and no embedded PostgreSQL is running (start one with `npm start` or `npm run postgres`)', 2)
+  );
 }
 
 function describe(err: unknown): string {
