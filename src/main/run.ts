@@ -67,10 +67,13 @@ export interface RunOptions {
   domains?: readonly Domain[];
   /** The command types applied and accepted; default: the domains' own. */
   registry?: Registry;
-  /** Hooks into each command's transaction, given the database URL once it is known (the chaos harness's fault injection): the apply seam. */
+  /**
+   * The seams (src/system.ts) a harness's or a test's entry reaches into the roles through, given the database
+   * URL once it is known (the chaos harness's fault hooks connect to it); `npm start` and its siblings pass none.
+   */
+  seams?: (databaseUrl: string) => Seams;
+  /** @deprecated The apply seam alone: `seams: (url) => ({ apply: ... })`. */
   hooks?: (databaseUrl: string) => ApplyHooks | undefined;
-  /** The seams (src/system.ts) a harness's or a test's entry reaches into the roles through; `npm start` and its siblings pass none. */
-  seams?: Seams;
 }
 
 /**
@@ -162,7 +165,7 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
   const registry = options.registry;
   const started = await startSystem(
     { config: { ...config, DATABASE_URL: url }, roles, log, domains: options.domains ?? referenceDomains, ...(registry ? { registry } : {}) },
-    { ...options.seams, ...(hooks ? { apply: hooks } : {}) },
+    { ...options.seams?.(url), ...(hooks ? { apply: hooks } : {}) },
   ).catch((err: unknown) => fail(describe(err)));
   if (stopping) {
     await started.stop();

@@ -6,7 +6,7 @@ const pauseId = process.env['ONCELY_TEST_PAUSE_AFTER_COMMIT'];
 await run(
   { api: false, worker: false, inbox: true },
   {
-    seams: {
+    seams: () => ({
       inbox: {
         async afterCommit({ id }) {
           if (id !== pauseId) return;
@@ -14,6 +14,6 @@ await run(
           await new Promise(() => {});
         },
       },
-    },
+    }),
   },
 );
