@@ -32,6 +32,9 @@ export interface OpenContext extends CliContext {
 /** One line that says why the database could not be reached, without the driver's stack. */
 export function describeConnectionError(err: unknown): string {
   const { code, message } = (err ?? {}) as { code?: string; message?: string };
+  if (/unsupported startup parameter/i.test(message ?? '')) {
+    return `cannot connect to the database: ${message} (DATABASE_URL looks like a transaction pooler: set DATABASE_POOLER=transaction and DATABASE_DIRECT_URL to PostgreSQL itself)`;
+  }
   const why =
     code === 'ECONNREFUSED'
       ? 'connection refused'

@@ -147,9 +147,11 @@ describe('the oncely CLI behind PgBouncer in transaction pooling mode', () => {
     expect(replay.stderr).toMatch(/^oncely: command 'credit-alice-3' is succeeded, not dead/);
   });
 
-  it('says in one line why it cannot connect when DATABASE_URL is the pooler and DATABASE_POOLER is not set', async () => {
+  it('says in one line what to set when DATABASE_URL is the pooler and DATABASE_POOLER is not', async () => {
     const run = await runCli(['stats'], { DATABASE_URL: pooled });
     expect(run.code).toBe(1);
-    expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^oncely: cannot connect to the database: .*unsupported startup parameter/)]);
+    expect(run.stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/^oncely: cannot connect to the database: .*unsupported startup parameter.*set DATABASE_POOLER=transaction and DATABASE_DIRECT_URL/),
+    ]);
   });
 });
