@@ -1,7 +1,7 @@
 // What a CLI command gets to work with: the database, the queue when it needs one, and its output.
 import cliProgress from 'cli-progress';
 import type pg from 'pg';
-import type { Config } from '../config.ts';
+import { directUrlOf, poolerOf, type Config } from '../config.ts';
 import { createPool } from '../db/pool.ts';
 import type { CommandQueue } from '../queue/boss.ts';
 import { ConnectionFailed } from './usage.ts';
@@ -13,7 +13,10 @@ export interface Progress {
 
 export interface CliContext {
   config: Config & { DATABASE_URL: string };
+  /** DATABASE_URL, which may be a transaction pooler (DATABASE_POOLER): reads, replays and purges are transactions. */
   pool: pg.Pool;
+  /** DATABASE_DIRECT_URL, else DATABASE_URL: for what needs a session (the migrations and their lock). */
+  directUrl: string;
   /** Prints `value` as JSON with --json, else the human text `render` makes of it; both on stdout. */
   report<T>(value: T, render: (value: T) => string): void;
   /** A progress bar on stderr when stderr is a terminal, else nothing (scripts and pipes stay clean). */
@@ -29,6 +32,9 @@ export interface OpenContext extends CliContext {
 /** One line that says why the database could not be reached, without the driver's stack. */
 export function describeConnectionError(err: unknown): string {
   const { code, message } = (err ?? {}) as { code?: string; message?: string };
+  if (/unsupported startup parameter/i.test(message ?? '')) {
+    return `cannot connect to the database: ${message} (DATABASE_URL looks like a transaction pooler: set DATABASE_POOLER=transaction and DATABASE_DIRECT_URL to PostgreSQL itself)`;
+  }
   const why =
     code === 'ECONNREFUSED'
       ? 'connection refused'
@@ -54,7 +60,9 @@ const SILENT_BAR: Progress = { increment() {}, stop() {} };
  * try { await command.run(context, input); } finally { await context.close(); }
  */
 export async function openContext(config: Config & { DATABASE_URL: string }, output: { json: boolean; interactive: boolean }): Promise<OpenContext> {
-  const pool = createPool({ connectionString: config.DATABASE_URL, max: 4, applicationName: 'oncely-cli', onError: () => {} });
+  const url = config.DATABASE_URL;
+  const directUrl = directUrlOf(config, url);
+  const pool = createPool({ connectionString: url, max: 4, applicationName: 'oncely-cli', onError: () => {}, pooler: poolerOf(config, url) });
   try {
     await pool.query('SELECT 1');
   } catch (err) {
@@ -65,6 +73,7 @@ export async function openContext(config: Config & { DATABASE_URL: string }, out
   return {
     config,
     pool,
+    directUrl,
     report(value, render) {
       process.stdout.write(output.json ? JSON.stringify(value) + '\n' : render(value) + '\n');
     },
@@ -78,19 +87,9 @@ export async function openContext(config: Config & { DATABASE_URL: string }, out
       return { increment: (step) => bar.increment(step), stop: () => bar.stop() };
     },
     queue() {
-      // Like an api process: enqueue only, no supervision or workers, with the same queue policy.
-      queue ??= import('../queue/boss.ts').then(({ startQueue }) =>
-        startQueue({
-          connectionString: config.DATABASE_URL,
-          maxAttempts: config.RETRY_LIMIT,
-          expireSeconds: config.JOB_EXPIRE_SECONDS,
-          superviseIntervalSeconds: config.SUPERVISE_INTERVAL_SECONDS,
-          supervise: false,
-          poolSize: 2,
-          applicationName: 'oncely-cli',
-          schema: config.ONCELY_SCHEMA,
-          onError: () => {},
-        }),
+      // Like an api process: enqueue only, no supervision or workers, with the same queue policy (pg-boss takes the direct connection).
+      queue ??= Promise.all([import('../queue/boss.ts'), import('../queue/options.ts')]).then(([{ startQueue }, { queueSettings }]) =>
+        startQueue(queueSettings(config, { connectionString: directUrl, applicationName: 'oncely-cli', onError: () => {} })),
       );
       return queue;
     },

@@ -18,7 +18,8 @@ const COMMANDS: ReadonlyArray<CliCommand<never>> = [statusCommand, deadLettersCo
 const GLOBAL_HELP = `usage: oncely <command> [options]
 
 Operates an oncely database: DATABASE_URL, or without it the embedded PostgreSQL that npm start or
-npm run postgres is running (its URL is in .data/postgres-url).
+npm run postgres is running (its URL is in .data/postgres-url). Behind a transaction pooler, as for the
+servers: DATABASE_URL at the pooler, DATABASE_DIRECT_URL at PostgreSQL (migrate and replay's queue use it).
 
 commands:
 ${COMMANDS.map((command) => `  ${command.name.padEnd(14)}${command.summary}`).join('\n')}

@@ -3,28 +3,46 @@
 // the HTTP API: migrate as a step the application orders, and submit(tx, commands) inside the
 // application's own transactions.
 import type { Hono } from 'hono';
-import { ConfigError, ConfigSchema, parseConfig, type Config } from '../config.ts';
+import { ConfigError, ConfigSchema, directUrlOf, parseConfig, type Config } from '../config.ts';
 import { commandsOf, requireDomains, type CommandMapOfDomains, type Domain, type EntityMapOf } from '../core/domain.ts';
 import { createRegistry, type Registry } from '../core/registry.ts';
 import { schemaNameProblem } from '../core/schema-name.ts';
-import { runMigrations } from '../db/migrate.ts';
 import { createClient, type Client, type ClientOptions, type CommandMap, type EntityMap } from '../client/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { Submission } from '../processor/submit.ts';
 import { startQueue } from '../queue/boss.ts';
-import { startSystem, type System } from '../system.ts';
+import { queueSettings } from '../queue/options.ts';
+import { migrateSystem, startSystem, type System } from '../system.ts';
 import { createHealthHandler } from './health.ts';
 import { submitEnvelopes, type CommandEnvelope } from './submit.ts';
 import { OncelyUsageError, type Transaction } from './transaction.ts';
 
-/** Every setting of the configuration table (docs/configuration.md) but DATABASE_URL and DATA_DIR, as values. */
+/** The settings given as options of their own (databaseUrl, directDatabaseUrl, pooler), or meaningless in a library (DATA_DIR). */
+const NOT_IN_CONFIG = { DATABASE_URL: 'databaseUrl', DATABASE_DIRECT_URL: 'directDatabaseUrl', DATABASE_POOLER: 'pooler', DATA_DIR: undefined } as const;
+
+/** Every setting of the configuration table (docs/configuration.md) but the database's and DATA_DIR, as values. */
 export type OncelyConfig = {
-  [K in Exclude<keyof typeof ConfigSchema.shape, 'DATABASE_URL' | 'DATA_DIR'>]?: string | number | boolean;
+  [K in Exclude<keyof typeof ConfigSchema.shape, keyof typeof NOT_IN_CONFIG>]?: string | number | boolean;
 };
 
 export interface OncelyOptions<D extends readonly Domain[]> {
-  /** `postgres://user:pass@host:port/db`: the database holding oncely's tables and the application's. */
+  /**
+   * `postgres://user:pass@host:port/db`: the database holding oncely's tables and the application's. It may be
+   * a transaction pooler (PgBouncer `pool_mode = transaction`) when `directDatabaseUrl` is given.
+   */
   databaseUrl: string;
+  /**
+   * The same database straight to PostgreSQL, not through a pooler: what needs a session takes it (the
+   * migrations and their lock, pg-boss's pool and its LISTEN, the `Prefer: wait` listener); everything else
+   * goes through `databaseUrl`. Default: `databaseUrl`. (DATABASE_DIRECT_URL of the servers.)
+   */
+  directDatabaseUrl?: string;
+  /**
+   * What `databaseUrl` is: `transaction` for a transaction pooler (no named prepared statements, no startup
+   * settings on it; needs a different `directDatabaseUrl`), `none` for PostgreSQL itself. Default: `transaction`
+   * when `directDatabaseUrl` is given and differs from `databaseUrl`, else `none`. (DATABASE_POOLER.)
+   */
+  pooler?: 'none' | 'transaction';
   /** The domains served (at least one): their command types are the ones accepted. oncely's reference domains are opt-in (`oncely/reference`). */
   domains: D;
   /** Settings by their environment names (`{ WORKER_CONCURRENCY: 8, API_KEYS: 'k1,k2' }`), checked by the same schema. */
@@ -117,15 +135,27 @@ function startedInstance(): Started {
 /** The instance's own state, reachable by the top-level submit through `{ oncely }`. */
 const internals = new WeakMap<object, () => Started>();
 
-function configOf(databaseUrl: string, given: OncelyConfig = {}, schema?: string): Config & { DATABASE_URL: string } {
-  const unknown = Object.keys(given).filter((key) => !Object.hasOwn(ConfigSchema.shape, key) || key === 'DATABASE_URL' || key === 'DATA_DIR');
-  if (unknown.length > 0) throw new ConfigError(`invalid configuration: unknown setting ${unknown.join(', ')} (give the database as databaseUrl)`);
+function configOf(
+  options: Pick<OncelyOptions<readonly Domain[]>, 'databaseUrl' | 'directDatabaseUrl' | 'pooler' | 'config' | 'schema'>,
+): Config & { DATABASE_URL: string } {
+  const { databaseUrl, config: given = {}, schema } = options;
+  const misplaced = Object.keys(given).filter((key) => !Object.hasOwn(ConfigSchema.shape, key) || Object.hasOwn(NOT_IN_CONFIG, key));
+  if (misplaced.length > 0) {
+    const named = misplaced.flatMap((key) => NOT_IN_CONFIG[key as keyof typeof NOT_IN_CONFIG] ?? []);
+    throw new ConfigError(`invalid configuration: unknown setting ${misplaced.join(', ')} (give the database as ${named.length > 0 ? named.join(', ') : 'databaseUrl'})`);
+  }
   const env = Object.fromEntries(Object.entries(given).map(([key, value]) => [key, value === undefined ? undefined : String(value)]));
   if (schema !== undefined) {
     const problem = typeof schema === 'string' ? schemaNameProblem(schema) : 'must be a string';
     if (problem) throw new ConfigError(`invalid configuration: schema ${problem}`);
   }
-  const config = parseConfig({ ...env, DATABASE_URL: databaseUrl, ...(schema === undefined ? {} : { ONCELY_SCHEMA: schema }) });
+  const config = parseConfig({
+    ...env,
+    DATABASE_URL: databaseUrl,
+    ...(options.directDatabaseUrl === undefined ? {} : { DATABASE_DIRECT_URL: options.directDatabaseUrl }),
+    ...(options.pooler === undefined ? {} : { DATABASE_POOLER: options.pooler }),
+    ...(schema === undefined ? {} : { ONCELY_SCHEMA: schema }),
+  });
   return { ...config, DATABASE_URL: databaseUrl };
 }
 
@@ -144,7 +174,7 @@ function configOf(databaseUrl: string, given: OncelyConfig = {}, schema?: string
  * await oncely.stop();
  */
 export function createOncely<const D extends readonly Domain[]>(options: OncelyOptions<D>): Oncely<D> {
-  const config = configOf(options.databaseUrl, options.config, options.schema);
+  const config = configOf(options);
   requireDomains(options.domains, 'createOncely');
   const registry = createRegistry(commandsOf(options.domains));
   const log = options.logger ?? createLogger(config.LOG_LEVEL, 'oncely');
@@ -160,20 +190,16 @@ export function createOncely<const D extends readonly Domain[]>(options: OncelyO
   const oncely: Oncely<D> = {
     domains: options.domains,
     async migrate() {
-      await runMigrations(config.DATABASE_URL, { schema: config.ONCELY_SCHEMA, domains: options.domains });
+      await migrateSystem(config.DATABASE_URL, config, options.domains);
       // pg-boss installs its schema and oncely creates its queues on start; doing it here too lets the
       // application's api and worker processes start against a fully installed database.
-      const queue = await startQueue({
-        connectionString: config.DATABASE_URL,
-        maxAttempts: config.RETRY_LIMIT,
-        expireSeconds: config.JOB_EXPIRE_SECONDS,
-        superviseIntervalSeconds: config.SUPERVISE_INTERVAL_SECONDS,
-        supervise: false,
-        poolSize: 2,
-        applicationName: 'oncely-migrate',
-        schema: config.ONCELY_SCHEMA,
-        onError: (err) => log.warn({ err: { message: err.message } }, 'database error while migrating'),
-      });
+      const queue = await startQueue(
+        queueSettings(config, {
+          connectionString: directUrlOf(config, config.DATABASE_URL),
+          applicationName: 'oncely-migrate',
+          onError: (err) => log.warn({ err: { message: err.message } }, 'database error while migrating'),
+        }),
+      );
       await queue.stop();
     },
     start(roles = { api: true, worker: true }) {

@@ -1,18 +1,18 @@
 // Shared lifecycle for the entry points: parse config once, start, serve, stop cleanly on a signal.
-import { chmod, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { ConfigError, parseConfig, type Config } from '../config.ts';
 import { maskPassword, startEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.ts';
 import { createLogger } from '../log.ts';
-import { startingResponse, startSystem, type Roles, type System } from '../system.ts';
+import { startingResponse, startSystem, type Roles, type Seams, type System } from '../system.ts';
 import { waitForDatabase } from '../db/wait.ts';
+import { configuredDatabaseUrl, embeddedUrlFile } from './environment.ts';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.ts';
 import type { Domain } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
 import { referenceDomains } from '../domains/index.ts';
 import type { ApplyHooks } from '../processor/apply.ts';
-import type { InboxHooks } from '../system.ts';
 
 /** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
 export function fail(message: string, code = 1): never {
@@ -29,8 +29,6 @@ export function loadConfig(): Config {
   }
 }
 
-const urlFile = (config: Config) => path.resolve(config.DATA_DIR, 'postgres-url');
-
 /**
  * The embedded PostgreSQL for `npm start` without DATABASE_URL, data under DATA_DIR (or, when the server's
  * user cannot reach DATA_DIR, where the printed notice and DATA_DIR/postgres-data-dir say).
@@ -39,8 +37,8 @@ export async function startEmbedded(config: Config): Promise<EmbeddedServer> {
   const server = await startEmbeddedPostgres({ dataDir: path.join(config.DATA_DIR, 'pg') });
   await mkdir(config.DATA_DIR, { recursive: true });
   // The URL carries the superuser's password: readable by this user alone (chmod too: an older file kept its mode).
-  await writeFile(urlFile(config), server.url + '\n', { mode: 0o600 });
-  await chmod(urlFile(config), 0o600);
+  await writeFile(embeddedUrlFile(config), server.url + '\n', { mode: 0o600 });
+  await chmod(embeddedUrlFile(config), 0o600);
   await writeFile(path.resolve(config.DATA_DIR, 'postgres-data-dir'), server.dataDir + '\n');
   if (server.notice) process.stdout.write(`oncely: ${server.notice}\n`);
   return server;
@@ -48,10 +46,9 @@ export async function startEmbedded(config: Config): Promise<EmbeddedServer> {
 
 /** DATABASE_URL, or the URL of the embedded PostgreSQL that `npm start` is running. */
 export async function databaseUrl(config: Config): Promise<string> {
-  if (config.DATABASE_URL) return config.DATABASE_URL;
-  const saved = await readFile(urlFile(config), 'utf8').catch(() => '');
-  if (saved.trim()) return saved.trim();
-  fail('DATABASE_URL is not set and no embedded PostgreSQL is running (start one with `npm start` or `npm run postgres`)', 2);
+  return (
+    (await configuredDatabaseUrl(config)) ?? fail('DATABASE_URL is not set and no embedded PostgreSQL is running (start one with `npm start` or `npm run postgres`)', 2)
+  );
 }
 
 function describe(err: unknown): string {
@@ -70,10 +67,13 @@ export interface RunOptions {
   domains?: readonly Domain[];
   /** The command types applied and accepted; default: the domains' own. */
   registry?: Registry;
-  /** Hooks into each command's transaction, given the database URL once it is known (the test harness's fault injection). */
+  /**
+   * The seams (src/system.ts) a harness's or a test's entry reaches into the roles through, given the database
+   * URL once it is known (the chaos harness's fault hooks connect to it); `npm start` and its siblings pass none.
+   */
+  seams?: (databaseUrl: string) => Seams;
+  /** @deprecated The apply seam alone: `seams: (url) => ({ apply: ... })`. */
   hooks?: (databaseUrl: string) => ApplyHooks | undefined;
-  /** Hooks into the inbox (a test's kill between commit and ack). */
-  inboxHooks?: InboxHooks;
 }
 
 /**
@@ -163,15 +163,10 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
 
   const hooks = options.hooks?.(url);
   const registry = options.registry;
-  const started = await startSystem({
-    config: { ...config, DATABASE_URL: url },
-    roles,
-    log,
-    domains: options.domains ?? referenceDomains,
-    ...(hooks ? { hooks } : {}),
-    ...(registry ? { registry } : {}),
-    ...(options.inboxHooks ? { inboxHooks: options.inboxHooks } : {}),
-  }).catch((err: unknown) => fail(describe(err)));
+  const started = await startSystem(
+    { config: { ...config, DATABASE_URL: url }, roles, log, domains: options.domains ?? referenceDomains, ...(registry ? { registry } : {}) },
+    { ...options.seams?.(url), ...(hooks ? { apply: hooks } : {}) },
+  ).catch((err: unknown) => fail(describe(err)));
   if (stopping) {
     await started.stop();
     return;

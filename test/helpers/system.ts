@@ -9,7 +9,7 @@ import { referenceDomains } from '../../src/domains/index.ts';
 import type { Registry } from '../../src/core/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ApplyHooks } from '../../src/processor/apply.ts';
-import { startSystem, type Roles, type System } from '../../src/system.ts';
+import { startSystem as startRealSystem, type Roles, type Seams, type System, type SystemOptions } from '../../src/system.ts';
 import { commandsSql } from '../../src/db/commands-sql.ts';
 import { DEFAULT_SCHEMA } from '../../src/db/engine-schema.ts';
 import { sqlOf } from '../../src/db/pool.ts';
@@ -28,11 +28,55 @@ export function testConfig(url: string, env: Record<string, string> = {}): Confi
   return { ...parseConfig({ ...FAST_ENV, ...env }), DATABASE_URL: url };
 }
 
+/** The systems this test file started (each file runs in a module context of its own): the fixture stops those left running. */
+const started: { system: System; stopCalled: boolean }[] = [];
+
+/** How many systems this file has started so far. */
+export function systemsStarted(): number {
+  return started.length;
+}
+
+/** The systems this file started (the `since`-th on) whose stop the test never called. */
+export function systemsLeftRunning(since = 0): System[] {
+  return started
+    .slice(since)
+    .filter((entry) => !entry.stopCalled)
+    .map((entry) => entry.system);
+}
+
+/**
+ * startSystem as the tests call it: the production options and the seams (src/system.ts) in one object,
+ * e.g. `{ ...options, spanExporters: [exporter] }` or `{ ...options, onPurged }`. The system is tracked, so
+ * the file fixture (fixture.ts) stops it if the test does not.
+ */
+export async function startSystem(options: SystemOptions & Seams): Promise<System> {
+  const { apply, inbox, relay, spanExporters, onPurged, onReconciled, ...production } = options;
+  const system = await startRealSystem(production, { apply, inbox, relay, spanExporters, onPurged, onReconciled });
+  const entry = { system, stopCalled: false };
+  started.push(entry);
+  entry.system = {
+    ...system,
+    stop() {
+      entry.stopCalled = true;
+      return system.stop();
+    },
+  };
+  return entry.system;
+}
+
+export interface TestSystemOptions {
+  roles?: Roles;
+  env?: Record<string, string>;
+  domains?: readonly Domain[];
+  registry?: Registry;
+  /** Hooks into each command's transaction (the apply seam). */
+  hooks?: ApplyHooks;
+  /** The other seams (src/system.ts). */
+  seams?: Seams;
+}
+
 /** Starts an in-process system (the reference domains unless `domains` says otherwise); the returned stop is idempotent. */
-export async function startTestSystem(
-  url: string,
-  options: { roles?: Roles; env?: Record<string, string>; domains?: readonly Domain[]; registry?: Registry; hooks?: ApplyHooks } = {},
-): Promise<System> {
+export async function startTestSystem(url: string, options: TestSystemOptions = {}): Promise<System> {
   const config = testConfig(url, options.env);
   return startSystem({
     config,
@@ -41,7 +85,8 @@ export async function startTestSystem(
     migrate: false,
     domains: options.domains ?? referenceDomains,
     ...(options.registry ? { registry: options.registry } : {}),
-    ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...options.seams,
+    ...(options.hooks ? { apply: options.hooks } : {}),
   });
 }
 

@@ -2,7 +2,7 @@
 // throws, the batch is rolled back to its savepoint and applied one command at a time, so the good commands
 // commit once and the bad ones are retried and end dead, as before.
 import { z } from 'zod';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { defineCommand } from '../../src/core/command.ts';
 import { Amount } from '../../src/core/envelope.ts';
 import { succeeded } from '../../src/core/outcome.ts';
@@ -12,7 +12,7 @@ import { accountCommands } from '../../src/domains/accounts/commands.ts';
 import { accountRows } from '../../src/domains/accounts/rows.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
 import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { startTestSystem, waitForAllTerminal, waitForTerminal } from '../helpers/system.ts';
 
 /** Its decision throws (a bug in a decide function). */
@@ -39,16 +39,11 @@ const overdraw = defineCommand({
 });
 
 const registry = createRegistry([...accountCommands, throws, overdraw]);
-let db: TestDatabase;
+const db = useTestDatabase();
 const systems: System[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   systems.push(await startTestSystem(db.url, { registry, roles: { api: true, worker: false } }));
-});
-afterAll(async () => {
-  for (const system of systems) await system.stop();
-  await db?.drop();
 });
 
 const command = (id: string, type: string, entityId: string, payload: object): NewCommand => ({ id, type, entityId, payload, expectedVersion: undefined });

@@ -1,28 +1,16 @@
 // Set-based application: a batch costs a small constant number of statements, whatever its size. Counted
 // through the Sql seam, on a batch of 50 commands applied in one transaction.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sql } from '../../src/core/command.ts';
 import { withTransaction, sqlOf } from '../../src/db/pool.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import type { Delivery } from '../../src/processor/apply.ts';
 import { applyBatch } from '../../src/processor/batch.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // The api role alone: commands are stored and queued, and only this test applies them.
-  system = await startTestSystem(db.url, { roles: { api: true, worker: false } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+// The api role alone: commands are stored and queued, and only this test applies them.
+const { db, system } = useTestSystem({ roles: { api: true, worker: false } });
 
 const command = (id: string, type: string, entityId: string, payload: object): NewCommand => ({ id, type, entityId, payload, expectedVersion: undefined });
 

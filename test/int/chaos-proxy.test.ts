@@ -3,10 +3,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChaosProxy, type ChaosProxy } from '../../chaos/proxy.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { waitUntil } from '../helpers/system.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let proxy: ChaosProxy;
 const clients: pg.Client[] = [];
 
@@ -21,14 +21,12 @@ const throughProxy = async () => {
 };
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   await db.pool.query('CREATE TABLE chaos_probe (id text PRIMARY KEY)');
   proxy = await startChaosProxy({ targetPort: Number(new URL(db.url).port), targetHost: new URL(db.url).hostname });
 });
 afterAll(async () => {
   for (const client of clients) await client.end().catch(() => {});
   await proxy?.close();
-  await db?.drop();
 });
 
 describe('chaos proxy', () => {

@@ -1,15 +1,15 @@
 // The `oncely` CLI run as a real process against a real database: every command answers with the right
 // exit code and one plain line on bad input, replays dead commands until they finish, and purges only
 // ended commands past the cutoff, never a queued or retrying one and never a business row.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CommandStatus } from '../../src/core/envelope.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
 import type { System } from '../../src/system.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { businessCounts, insertCommands, runCli, storedIds, type CliRun } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let system: System;
 let env: Record<string, string>;
 
@@ -33,7 +33,6 @@ async function applied(command: Omit<NewCommand, 'expectedVersion'>): Promise<vo
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   env = { DATABASE_URL: db.url };
   system = await startTestSystem(db.url);
   // One row in every business table, made by real commands.
@@ -41,11 +40,6 @@ beforeAll(async () => {
   await applied({ id: 'credit-alice', type: 'account.credit', entityId: 'alice', payload: { amount: 500 } });
   await applied({ id: 'create-order', type: 'order.create', entityId: 'order-1', payload: { accountId: 'alice', amount: 100 } });
   await applied({ id: 'issue-packet', type: 'redPacket.issue', entityId: 'packet-1', payload: { orderId: 'order-1', accountId: 'alice', amount: 10 } });
-});
-
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
 });
 
 describe('oncely help and bad usage', () => {

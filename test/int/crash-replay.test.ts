@@ -2,12 +2,11 @@
 // job, never apply a command twice; the command still ends, exactly once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewCommand } from '../../src/processor/submit.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { readStatus, spawnEntry, startTestSystem, waitForTerminal, waitUntil, type Child } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { readStatus, spawnEntry, waitForTerminal, waitUntil, type Child } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let api: System;
+// The API side only: every command here is applied by worker processes this test starts and kills.
+const { db, system: api } = useTestSystem({ roles: { api: true, worker: false } });
 const children: Child[] = [];
 
 const worker = (env: Record<string, string> = {}) => {
@@ -24,9 +23,6 @@ async function ledgerCount(id: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  // The API side only: every command here is applied by worker processes this test starts and kills.
-  api = await startTestSystem(db.url, { roles: { api: true, worker: false } });
   await api.commands.submit('anonymous', [{ id: 'open-cr', type: 'account.open', entityId: 'cr', expectedVersion: undefined, payload: {} }]);
   const opener = worker();
   await waitForTerminal(db.pool, 'open-cr', 30_000);
@@ -34,8 +30,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(children.map((child) => child.kill('SIGKILL')));
-  await api?.stop();
-  await db?.drop();
 });
 
 describe('crash-replay', () => {

@@ -4,7 +4,7 @@
 // the OpenAPI document, and the problems for an unknown type or a bad payload.
 import { eq } from 'drizzle-orm';
 import { bigint, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createClient } from '../../src/client/index.ts';
 import { LedgerPageSchema } from '../../src/domains/accounts/schemas.ts';
@@ -19,7 +19,7 @@ import { referenceDomains } from '../../src/domains/index.ts';
 import { entityTable } from '../../src/processor/descriptors.ts';
 import { createEntity, target } from '../../src/processor/entity.ts';
 import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
 
 // ---- the tickets domain, as an application would write it ----
@@ -136,17 +136,12 @@ const domains = [...referenceDomains, ticketsDomain] as const;
 
 // ---- the system, serving it ----
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let system: System;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   await db.pool.query(TICKETS_DDL);
   system = await startTestSystem(db.url, { domains });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
 });
 
 const request = (path: string, init: RequestInit = {}) => Promise.resolve(system.app!.request(path, init));

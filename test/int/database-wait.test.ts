@@ -2,24 +2,20 @@
 // instead of exiting: /health/live answers while it waits, /health/ready does not. Once the database opens the
 // role comes up and stays up; when it never opens, the process exits 1 with one line after DATABASE_WAIT_SECONDS.
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/embedded.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { spawnEntry, waitUntil, type Child } from '../helpers/system.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 const children: Child[] = [];
 const sockets = new Set<net.Socket>();
 let proxy: net.Server | undefined;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 afterAll(async () => {
   await Promise.all(children.map((c) => c.kill('SIGKILL')));
   for (const socket of sockets) socket.destroy();
   await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
-  await db?.drop();
 });
 
 const run = (entry: 'api' | 'worker' | 'migrate', env: Record<string, string>) => {

@@ -3,27 +3,22 @@
 // racing red packet issues over 30 accounts, applied by two workers with large batches and one with
 // batches of one, must not produce a single deadlock (pg_stat_database.deadlocks does not move) nor a
 // single retry, and must leave every account equal to its ledger.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { NewCommand } from '../../src/processor/submit.ts';
 import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { startTestSystem, waitForAllTerminal } from '../helpers/system.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 const systems: System[] = [];
 
 const ACCOUNTS = 30;
 const ORDERS = 60;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   systems.push(await startTestSystem(db.url, { env: { WORKER_CONCURRENCY: '4', WORKER_BATCH_SIZE: '50' } }));
   systems.push(await startTestSystem(db.url, { roles: { api: false, worker: true }, env: { WORKER_CONCURRENCY: '4', WORKER_BATCH_SIZE: '50' } }));
   systems.push(await startTestSystem(db.url, { roles: { api: false, worker: true }, env: { WORKER_CONCURRENCY: '4', WORKER_BATCH_SIZE: '1' } }));
-});
-afterAll(async () => {
-  for (const system of systems) await system.stop();
-  await db?.drop();
 });
 
 const command = (id: string, type: string, entityId: string, payload: object): NewCommand => ({ id, type, entityId, payload, expectedVersion: undefined });

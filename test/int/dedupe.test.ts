@@ -1,20 +1,9 @@
 // Guarantee 3: re-submitting the same id never creates a second command or effect.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
-import type { System } from '../../src/system.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { waitForTerminal } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url);
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+const { db, system } = useTestSystem();
 
 const post = async (body: unknown, headers: Record<string, string> = {}) =>
   await system.app!.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });

@@ -1,23 +1,11 @@
 // Group-committed submission: concurrent POSTs share transactions, yet each is answered exactly as it would
 // be had the requests run one after another (modulo which of two identical concurrent requests came first).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/core/fingerprint.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // No worker: commands stay queued, so every answer is about submission alone.
-  system = await startTestSystem(db.url, { roles: { api: true, worker: false } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+// No worker: commands stay queued, so every answer is about submission alone.
+const { db, system } = useTestSystem({ roles: { api: true, worker: false } });
 
 interface Sent {
   id: string;

@@ -1,16 +1,15 @@
 // Guarantee 4 at the edge: a handler that outlives its job's expiry is abandoned by pg-boss, which rolls its
 // transaction back and lets the job run again. Nothing the late handler does after that may take effect.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineCommand } from '../../src/core/command.ts';
 import { Amount } from '../../src/core/envelope.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { accountCommands } from '../../src/domains/accounts/commands.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { creditWithSql } from '../helpers/imperative.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForTerminal, waitUntil } from '../helpers/system.ts';
+import { waitForTerminal, waitUntil } from '../helpers/system.ts';
 
 const stalled = new Set<string>();
 let lateWriteDone = false;
@@ -36,18 +35,11 @@ const stall = defineCommand({
   },
 });
 
-let db: TestDatabase;
-let system: System;
+const { db, system } = useTestSystem({ registry: createRegistry([...accountCommands, stall]), env: { WORKER_BATCH_SIZE: '1', WORKER_CONCURRENCY: '2' } });
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, { registry: createRegistry([...accountCommands, stall]), env: { WORKER_BATCH_SIZE: '1', WORKER_CONCURRENCY: '2' } });
   await system.commands.submit('anonymous', [{ id: 'open-ht', type: 'account.open', entityId: 'ht', expectedVersion: undefined, payload: {} }]);
   await waitForTerminal(db.pool, 'open-ht');
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
 });
 
 describe('handler-timeout', () => {

@@ -1,26 +1,15 @@
 // API keys: every route but /health/* needs a valid Bearer key; each key is a client with its own command
 // ids, blind to the others' commands; keys are never stored nor logged.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createReferenceClient as createClient } from '../../src/client/reference.ts';
 import { clientIdOf } from '../../src/http/app.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { spawnEntry, startTestSystem, waitForTerminal, waitUntil } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { spawnEntry, waitForTerminal, waitUntil } from '../helpers/system.ts';
 
 const ALPHA = 'alpha-key-0123456789abcdef';
 const BRAVO = 'bravo-key-0123456789abcdef';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, { env: { API_KEYS: `${ALPHA}, ${BRAVO}` } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+const { db, system } = useTestSystem({ env: { API_KEYS: `${ALPHA}, ${BRAVO}` } });
 
 const request = (path: string, init: RequestInit = {}) => Promise.resolve(system.app!.request(path, init));
 const clientWith = (apiKey: string) => createClient({ baseUrl: 'http://oncely.test', apiKey, fetch: (url, init) => request(url, init) });

@@ -1,25 +1,13 @@
 // POST /v1/commands/batch: per-item outcomes in request order, one bad envelope stops nothing else, duplicate
 // ids inside one batch, and 1000 commands in a handful of round trips instead of thousands.
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { watchQueries } from '../helpers/queries.ts';
-import { startTestSystem } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let api: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // No worker: the rows and jobs a batch writes stay exactly as it wrote them.
-  api = await startTestSystem(db.url, { roles: { api: true, worker: false } });
-});
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+// No worker: the rows and jobs a batch writes stay exactly as it wrote them.
+const { db, system: api } = useTestSystem({ roles: { api: true, worker: false } });
 
 const client = () => createClient({ baseUrl: 'http://oncely.test', fetch: (url, init) => Promise.resolve(api.app!.request(url, init)) });
 const postBatch = (body: unknown) =>

@@ -11,9 +11,8 @@ import { defineCommand } from '../../src/core/command.ts';
 import { Amount } from '../../src/core/envelope.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { accountCommands, creditAccount } from '../../src/domains/accounts/commands.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { waitForTerminal } from '../helpers/system.ts';
 
 const K1 = 'billing-k1-0123456789abcdef';
 const K2 = 'billing-k2-0123456789abcdef';
@@ -33,17 +32,14 @@ const doomed = defineCommand({
   },
 });
 
-let db: TestDatabase;
-let system: System;
+const { db, system } = useTestSystem({
+  registry: createRegistry([...accountCommands, doomed]),
+  env: { RETRY_LIMIT: '1', API_KEYS: `billing:${K1}, billing:${K2}:read+operate, billing:${K5}, shop:${K3}, billing-ro:${K4}:read, ${LEGACY}` },
+});
 let server: ServerType;
 let base: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, {
-    registry: createRegistry([...accountCommands, doomed]),
-    env: { RETRY_LIMIT: '1', API_KEYS: `billing:${K1}, billing:${K2}:read+operate, billing:${K5}, shop:${K3}, billing-ro:${K4}:read, ${LEGACY}` },
-  });
   const app = system.app!;
   server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
@@ -52,8 +48,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await system?.stop();
-  await db?.drop();
 });
 
 const call = async (key: string, path: string, body?: unknown) => {

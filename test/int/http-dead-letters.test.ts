@@ -1,15 +1,14 @@
 // Guarantee 7 over HTTP: dead commands are listed (cursor pagination) and a replay puts a dead command back
 // on the queue under the same id, applied at most once however many replays race.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createClient, ProblemError } from '../../src/client/index.ts';
 import { defineCommand } from '../../src/core/command.ts';
 import { Amount } from '../../src/core/envelope.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { accountCommands, creditAccount } from '../../src/domains/accounts/commands.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { waitForTerminal } from '../helpers/system.ts';
 
 let broken = true;
 
@@ -26,17 +25,7 @@ const fragile = defineCommand({
   },
 });
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, { registry: createRegistry([...accountCommands, fragile]), env: { RETRY_LIMIT: '2' } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+const { db, system } = useTestSystem({ registry: createRegistry([...accountCommands, fragile]), env: { RETRY_LIMIT: '2' } });
 
 const client = () => createClient({ baseUrl: 'http://oncely.test', fetch: (url, init) => Promise.resolve(system.app!.request(url, init)) });
 

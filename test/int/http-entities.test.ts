@@ -1,23 +1,11 @@
 // Entity reads carry their version as an ETag; If-Match on submission is the command's expectedVersion, so a
 // client can read, decide and write back conditionally (guarantee 5 over HTTP).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createReferenceClient as createClient } from '../../src/client/reference.ts';
 import type { CommandStatus } from '../../src/core/envelope.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url);
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+const { db, system } = useTestSystem();
 
 const request = (path: string, init: RequestInit = {}) => Promise.resolve(system.app!.request(path, init));
 const oncely = createClient({ baseUrl: 'http://oncely.test', fetch: (url, init) => request(url, init) });

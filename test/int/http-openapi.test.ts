@@ -1,12 +1,10 @@
 // /openapi.json is a valid OpenAPI 3.1 document (checked by a standard parser) that describes exactly the
 // routes the app serves, every status and problem code, and one envelope variant per registered command type.
 import { compileErrors, validate } from '@readme/openapi-parser';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PROBLEMS } from '../../src/http/problem.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 
 interface Operation {
   operationId: string;
@@ -22,20 +20,13 @@ interface Document {
   components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
 }
 
-let db: TestDatabase;
-let system: System;
+const { system } = useTestSystem({ roles: { api: true, worker: false } });
 let document: Document;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, { roles: { api: true, worker: false } });
   const res = await Promise.resolve(system.app!.request('/openapi.json'));
   expect(res.status).toBe(200);
   document = (await res.json()) as Document;
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
 });
 
 const operations = () => Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));

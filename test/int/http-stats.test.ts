@@ -1,13 +1,14 @@
 // GET /v1/stats (what /dashboard shows) counts exactly the traffic that was served: outcomes, throughput,
 // latency, the queue, dead letters and duplicates by stage; it needs the API key like every data route,
 // while the dashboard's page (which holds no data) does not.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineCommand } from '../../src/core/command.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import { StatsSchema, type Stats } from '../../src/http/schemas.ts';
 import type { System } from '../../src/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestSystem, waitForAllTerminal, waitForTerminal } from '../helpers/system.ts';
 
@@ -20,21 +21,14 @@ const poison = defineCommand({
   handle: () => Promise.reject(new Error('test.poison always fails')),
 });
 
-let db: TestDatabase;
-let system: System;
+const { db, system } = useTestSystem({ registry: createRegistry([...createDefaultRegistry().definitions(), poison]), env: { RETRY_LIMIT: '1' } });
 let keyed: System | undefined;
 let idle: { db: TestDatabase; system: System } | undefined;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, { registry: createRegistry([...createDefaultRegistry().definitions(), poison]), env: { RETRY_LIMIT: '1' } });
-});
 afterAll(async () => {
   await keyed?.stop();
   await idle?.system.stop();
   await idle?.db.drop();
-  await system?.stop();
-  await db?.drop();
 });
 
 async function post(app: System['app'], body: Record<string, unknown>, headers: Record<string, string> = {}) {

@@ -9,22 +9,11 @@ import { createClient, ProblemError } from '../../src/client/index.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createCommandService } from '../../src/processor/commands.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { stubReads } from '../helpers/http.ts';
 import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url);
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+const { db, system } = useTestSystem();
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   system.app!.request(path, {

@@ -4,30 +4,19 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type pg from 'pg';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CommandStatus } from '../../src/core/envelope.ts';
 import { freePort } from '../../src/db/embedded.ts';
 import { createSettledListener } from '../../src/db/settled-listener.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createCommandService } from '../../src/processor/commands.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { stubReads } from '../helpers/http.ts';
-import { spawnEntry, startTestSystem, waitUntil } from '../helpers/system.ts';
+import { spawnEntry, waitUntil } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let api: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // No worker: commands stay queued, so every wait runs to its end unless something ends it.
-  api = await startTestSystem(db.url, { roles: { api: true, worker: false } });
-});
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+// No worker: commands stay queued, so every wait runs to its end unless something ends it.
+const { db, system: api } = useTestSystem({ roles: { api: true, worker: false } });
 
 const open = (id: string) => JSON.stringify({ id, type: 'account.open', entityId: id });
 const waitingOf = async (app: { request: (path: string) => Response | Promise<Response> }) =>

@@ -1,26 +1,16 @@
 // Prefer: wait=N answers the moment the command is terminal (woken by the settled notification, not by a
 // polling loop), gives up after N seconds, and a process holds at most maxWaiters waiting requests.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CommandStatus } from '../../src/core/envelope.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import { createApp } from '../../src/http/app.ts';
 import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { stubReads } from '../helpers/http.ts';
 import { startTestSystem, waitUntil } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let api: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // The API alone: commands stay queued until a worker is started on purpose.
-  api = await startTestSystem(db.url, { roles: { api: true, worker: false } });
-});
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
-});
+// The API alone: commands stay queued until a worker is started on purpose.
+const { db, system: api } = useTestSystem({ roles: { api: true, worker: false } });
 
 const submit = (app: System['app'], body: unknown, headers: Record<string, string> = {}) =>
   app!.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });

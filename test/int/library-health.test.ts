@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CommandRefusedError, createOncely, defineCommand, defineDomain, OncelyUsageError, succeeded, type Oncely } from '../../src/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { FAST_ENV, waitForTerminal } from '../helpers/system.ts';
 
 // A handler command that writes one row of the application's own table.
@@ -24,20 +24,18 @@ const record = defineCommand({
 });
 const visitsDomain = defineDomain({ name: 'visits', commands: [record], tables: {}, rows: [], reads: [] });
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let worker: Oncely<readonly [typeof visitsDomain]>;
 let server: ServerType | undefined;
 const quiet = createLogger('silent', 'library-health-test');
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   await db.pool.query('CREATE TABLE health_visits (id text PRIMARY KEY, page text NOT NULL)');
   worker = createOncely({ databaseUrl: db.url, domains: [visitsDomain], config: FAST_ENV, logger: quiet });
 });
 afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   await worker?.stop();
-  await db?.drop();
 });
 
 const get = (path: string, init?: RequestInit) => worker.health(new Request(`http://worker.local${path}`, init));

@@ -33,7 +33,7 @@ import {
   type RowOf,
 } from '../../src/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { FAST_ENV, readStatus, waitForTerminal } from '../helpers/system.ts';
 import { databaseUrlFor } from '../helpers/urls.ts';
 
@@ -119,19 +119,17 @@ const countersDomain = defineDomain({
 
 // ---- the application ----
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let oncely: Oncely<readonly [typeof countersDomain]>;
 const quiet = createLogger('silent', 'library-test');
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   await db.pool.query(COUNTERS_DDL);
   oncely = createOncely({ databaseUrl: db.url, domains: [countersDomain], config: FAST_ENV, logger: quiet });
   await oncely.start({ api: true, worker: true });
 });
 afterAll(async () => {
   await oncely?.stop();
-  await db?.drop();
 });
 
 const jobsFor = async (id: string) =>

@@ -1,13 +1,13 @@
 // Every duplicate oncely absorbs is counted where it is absorbed (resubmission and in_request at the API,
 // redelivery at the worker), every outcome by its type and status, and label values stay bounded whatever
 // clients send. A worker process without the API is scraped on METRICS_PORT, with health probes of its own.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { poisonCommand } from '../../chaos/poison.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { spawnEntry, startTestSystem, waitForAllTerminal, waitForTerminal, waitUntil, type Child } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { spawnEntry, waitForAllTerminal, waitForTerminal, waitUntil, type Child } from '../helpers/system.ts';
 
 interface Sample {
   name: string;
@@ -67,19 +67,9 @@ const post = (system: System, path: string, body: unknown, headers: Record<strin
   system.app!.request(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
 describe('metrics of an api and a worker in one process', () => {
-  let db: TestDatabase;
-  let system: System;
   const registry = createRegistry([...createDefaultRegistry().definitions(), poisonCommand]);
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    // Two attempts: a poison command fails once (a handler_error retry) and then ends dead.
-    system = await startTestSystem(db.url, { registry, env: { RETRY_LIMIT: '2' } });
-  });
-  afterAll(async () => {
-    await system?.stop();
-    await db?.drop();
-  });
+  // Two attempts: a poison command fails once (a handler_error retry) and then ends dead.
+  const { db, system } = useTestSystem({ registry, env: { RETRY_LIMIT: '2' } });
 
   it('counts submissions by type and answer, duplicates by stage and outcomes by type and status', async () => {
     const open = { id: 'm-open', type: 'account.open', entityId: 'ma', payload: {} };
@@ -183,18 +173,11 @@ describe('metrics of an api and a worker in one process', () => {
 });
 
 describe('metrics of a worker process on METRICS_PORT', () => {
-  let db: TestDatabase;
-  let api: System;
+  const { db, system: api } = useTestSystem({ roles: { api: true, worker: false } });
   let worker: Child | undefined;
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    api = await startTestSystem(db.url, { roles: { api: true, worker: false } });
-  });
   afterAll(async () => {
     await worker?.kill('SIGKILL');
-    await api?.stop();
-    await db?.drop();
   });
 
   it('shows the backlog at the api, then serves the worker’s outcomes, process metrics and health probes on its own port', async () => {

@@ -1,21 +1,10 @@
 // Guarantees 5 and 6: a stale expectedVersion ends `conflict`; without one, concurrent commands all apply.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForAllTerminal, waitForTerminal } from '../helpers/system.ts';
-import type { System } from '../../src/system.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { waitForAllTerminal, waitForTerminal } from '../helpers/system.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, { env: { WORKER_CONCURRENCY: '8' } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+const { db, system } = useTestSystem({ env: { WORKER_CONCURRENCY: '8' } });
 
 const command = (id: string, type: string, entityId: string, payload: object, expectedVersion?: number): NewCommand => ({
   id,

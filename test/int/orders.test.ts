@@ -1,24 +1,13 @@
 // The contract's order table through the HTTP API and the real processor: each command's effect and
 // refusals, money moving with the order in one transaction, and pay racing cancel on one order.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
 import type { CommandStatus } from '../../src/core/envelope.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { httpHelpers } from '../helpers/http.ts';
-import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
+import { waitForTerminal } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  // One command per transaction and enough workers to take every command of a race at once.
-  system = await startTestSystem(db.url, { env: { WORKER_CONCURRENCY: '16', WORKER_BATCH_SIZE: '1' } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+// One command per transaction and enough workers to take every command of a race at once.
+const { db, system } = useTestSystem({ env: { WORKER_CONCURRENCY: '16', WORKER_BATCH_SIZE: '1' } });
 
 const { run, get } = httpHelpers(() => ({ system, db }));
 

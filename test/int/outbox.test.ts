@@ -3,7 +3,7 @@
 // command and stable, one entity's events are stored in effect order, and the relay's claim hands one
 // entity's events to one relay at a time, head first. The broker half is test/brokers/outbox-*.test.ts.
 import { z } from 'zod';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineCommand } from '../../src/core/command.ts';
 import { Amount } from '../../src/core/envelope.ts';
 import { eventId, storedEvents } from '../../src/core/event.ts';
@@ -19,8 +19,7 @@ import type { OutboundMessage } from '../../src/outbox/message.ts';
 import type { Publisher } from '../../src/outbox/publisher.ts';
 import { relayRound, startRelay, sweepOutbox } from '../../src/outbox/relay.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { creditWithSql } from '../helpers/imperative.ts';
 import { startTestSystem, waitForAllTerminal, waitUntil } from '../helpers/system.ts';
 
@@ -76,19 +75,9 @@ const imperativeCredit = defineCommand({
 });
 
 const registry = createRegistry([...commandsOf(referenceDomains), emitThenRefuse, emitThenThrow, imperativeCredit]);
-let db: TestDatabase;
-let api: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startTestSystem(db.url, {
-    registry,
-    roles: { api: true, worker: false },
-  });
-});
-afterAll(async () => {
-  await api?.stop();
-  await db?.drop();
+const { db, system: api } = useTestSystem({
+  registry,
+  roles: { api: true, worker: false },
 });
 
 const command = (id: string, type: string, entityId: string, payload: object = {}): NewCommand => ({ id, type, entityId, payload, expectedVersion: undefined });

@@ -19,7 +19,7 @@ import { runMigrations } from '../../src/db/migrate.ts';
 import { withTransaction } from '../../src/db/pool.ts';
 import { createOncely, type Oncely } from '../../src/library/oncely.ts';
 import { createLogger } from '../../src/log.ts';
-import { createEmptyDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { FAST_ENV, waitUntil } from '../helpers/system.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/gift-cards', import.meta.url));
@@ -47,7 +47,7 @@ const APPLICATION_DDL = [
   `INSERT INTO orders (account_id, total) VALUES (1, 12.50), (2, 7.25)`,
 ];
 
-let db: TestDatabase;
+const db = useTestDatabase({ empty: true });
 let oncely: Oncely | undefined;
 
 /** The application's tables as the catalog describes them, with their rows. */
@@ -69,13 +69,11 @@ const publicTables = async () =>
   (await db.pool.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`)).rows.map((r) => r.name);
 
 beforeAll(async () => {
-  db = await createEmptyDatabase();
   for (const statement of APPLICATION_DDL) await db.pool.query(statement);
 });
 
 afterAll(async () => {
   await oncely?.stop();
-  await db?.drop();
 });
 
 describe("oncely in an application's database", () => {

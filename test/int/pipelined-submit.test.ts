@@ -6,19 +6,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/db/pool.ts';
 import { createGroupSubmitter } from '../../src/processor/submit.ts';
 import type { Enqueue } from '../../src/processor/ports.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { watchQueries } from '../helpers/queries.ts';
 import { startTestSystem } from '../helpers/system.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let pool: pg.Pool;
 
 /** The text of every statement queued on a pipelined client, in the order queued. */
 const queued: string[] = [];
 let restoreQueries = () => {};
 
-beforeAll(async () => {
-  db = await createTestDatabase();
+beforeAll(() => {
   pool = createPool({ connectionString: db.url, max: 2, applicationName: 'test-pipelined', onError: () => {}, pipeline: true });
   restoreQueries = watchQueries((client: pg.Client & { pipeline?: boolean }, config) => {
     if (client.pipeline) queued.push(typeof config === 'string' ? config : (config as { text: string }).text);
@@ -27,7 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   restoreQueries();
   await pool?.end();
-  await db?.drop();
 });
 afterEach(() => {
   queued.length = 0;

@@ -11,7 +11,7 @@ import type { NewCommand } from '../../src/processor/submit.ts';
 import { startQueue, type CommandQueue } from '../../src/queue/boss.ts';
 import { commandsWithoutLiveJob } from '../../src/queue/live-jobs.ts';
 import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { startTestSystem, waitForAllTerminal, waitForTerminal, waitUntil } from '../helpers/system.ts';
 
 const log = createLogger('silent', 'test');
@@ -64,18 +64,10 @@ const credit = (id: string, account: string, amount: number): NewCommand => ({
 });
 
 describe('reconciler: a worker system queues commands whose job vanished again', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase();
   const systems: System[] = [];
   // JOB_EXPIRE_SECONDS 2: a grace period of reconcileGraceSeconds(2) = 6 s.
   const env = { JOB_EXPIRE_SECONDS: '2', RECONCILE_INTERVAL_SECONDS: '1' };
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    for (const system of systems) await system.stop();
-    await db?.drop();
-  });
 
   it('applies each command whose job was deleted exactly once, within the grace period plus a sweep interval', async () => {
     const setup = await startTestSystem(db.url, { env, roles: { api: false, worker: true } });
@@ -130,7 +122,7 @@ describe('reconciler: a worker system queues commands whose job vanished again',
 });
 
 describe('reconciler: what it queues again', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase();
   let queue: CommandQueue;
   let commands: CommandService;
   const pools: pg.Pool[] = [];
@@ -156,7 +148,6 @@ describe('reconciler: what it queues again', () => {
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
     const config = parseConfig({ JOB_EXPIRE_SECONDS: '2' });
     // A queue nobody works: every job stays where the test puts it.
     queue = await startQueue({
@@ -175,7 +166,6 @@ describe('reconciler: what it queues again', () => {
     for (const reconciler of reconcilers) await reconciler.stop();
     for (const pool of pools) await pool.end();
     await queue?.stop();
-    await db?.drop();
   });
 
   it('queues again only commands without a live job (created, retry, active, or a copy in the dead-letter queue is alive)', async () => {

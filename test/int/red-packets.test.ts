@@ -1,33 +1,25 @@
 // The contract's red packet table through the HTTP API and the real processor, and the business key
 // (one live red packet per order) holding under concurrent issues with different command ids.
 import { setTimeout } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { httpHelpers, type Body } from '../helpers/http.ts';
-import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
+import { waitForTerminal } from '../helpers/system.ts';
 
 const RACE_HOLD_MS = 150;
 
-let db: TestDatabase;
-let system: System;
+const { db, system } = useTestSystem({
+  // One command per transaction and enough workers to take every issue of a race at once.
+  env: { WORKER_CONCURRENCY: '12', WORKER_BATCH_SIZE: '1' },
+  // Racing issues hold their transaction open a little after writing, so they overlap for certain:
+  // each later one waits on the first one's lock of the order, then finds its live red packet.
+  hooks: { beforeSettle: (delivery) => (delivery.id.startsWith('race-') ? setTimeout(RACE_HOLD_MS) : undefined) },
+});
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, {
-    // One command per transaction and enough workers to take every issue of a race at once.
-    env: { WORKER_CONCURRENCY: '12', WORKER_BATCH_SIZE: '1' },
-    // Racing issues hold their transaction open a little after writing, so they overlap for certain:
-    // each later one waits on the first one's lock of the order, then finds its live red packet.
-    hooks: { beforeSettle: (delivery) => (delivery.id.startsWith('race-') ? setTimeout(RACE_HOLD_MS) : undefined) },
-  });
   await run({ id: 'open-ra', type: 'account.open', entityId: 'ra' });
   await run({ id: 'open-rb', type: 'account.open', entityId: 'rb' });
   await run({ id: 'fund-ra', type: 'account.credit', entityId: 'ra', payload: { amount: 10_000 } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
 });
 
 const { run, get } = httpHelpers(() => ({ system, db }));

@@ -1,26 +1,18 @@
 // Retention: workers with COMMAND_RETENTION purge exactly the ended commands past it, one purger at a time,
 // never a queued or retrying command and never a business row.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { createLogger } from '../../src/log.ts';
 import { purgeBatch, purgeEndedCommands, retentionCutoff, RETENTION_LOCK_KEY } from '../../src/processor/retention.ts';
 import { referenceDomains } from '../../src/domains/index.ts';
-import { startSystem, type System } from '../../src/system.ts';
+import type { System } from '../../src/system.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { businessCounts, insertCommands, storedIds } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
+import { startSystem, testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 const systems: System[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  for (const system of systems) await system.stop();
-  await db?.drop();
-});
 
 const count = async (where: string) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM oncely.commands WHERE ${where}`)).rows[0]!.n;
 

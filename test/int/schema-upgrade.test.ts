@@ -15,12 +15,12 @@ import { sqlOf, withTransaction } from '../../src/db/pool.ts';
 import { referenceDomains } from '../../src/domains/index.ts';
 import { startQueue } from '../../src/queue/boss.ts';
 import type { System } from '../../src/system.ts';
-import { createEmptyDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { startTestSystem, testConfig, waitForTerminal } from '../helpers/system.ts';
 
 const LEGACY = fileURLToPath(new URL('../fixtures/legacy-0.1/migrations', import.meta.url));
 
-let db: TestDatabase;
+const db = useTestDatabase({ empty: true });
 let system: System | undefined;
 
 const request = { type: 'account.credit', entityId: 'up-acc', expectedVersion: undefined, payload: { amount: 500 } };
@@ -72,13 +72,11 @@ async function legacyDatabase(url: string): Promise<void> {
 const count = async (sql: string) => (await db.pool.query<{ n: number }>(sql)).rows[0]!.n;
 
 beforeAll(async () => {
-  db = await createEmptyDatabase();
   await legacyDatabase(db.url);
 });
 
 afterAll(async () => {
   await system?.stop();
-  await db?.drop();
 });
 
 describe('upgrading a database made by oncely 0.1', () => {

@@ -1,11 +1,11 @@
 // Entry points: bad configuration exits non-zero with one clear line; SIGTERM drains and exits 0;
 // readiness reports a database whose schema is behind.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/embedded.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { spawnEntry, waitUntil, type Child } from '../helpers/system.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 const children: Child[] = [];
 const run = (entry: 'api' | 'worker' | 'migrate', env: Record<string, string>) => {
   const child = spawnEntry(entry, env);
@@ -13,12 +13,8 @@ const run = (entry: 'api' | 'worker' | 'migrate', env: Record<string, string>) =
   return child;
 };
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
 afterAll(async () => {
   await Promise.all(children.map((c) => c.kill('SIGKILL')));
-  await db?.drop();
 });
 
 const lines = (text: string) => text.split('\n').filter((line) => line.trim() !== '');

@@ -2,7 +2,7 @@
 // entity can only move along its state machine, whoever races it. Tested on the statement itself and
 // through the processor, where an illegal transition or a stale version is a stored refusal that
 // changes nothing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { CommandStatus } from '../../src/core/envelope.ts';
 import { sqlOf } from '../../src/db/pool.ts';
@@ -11,21 +11,13 @@ import { orderRows } from '../../src/domains/orders/rows.ts';
 import { moveOrder } from '../../src/domains/orders/store.ts';
 import { RED_PACKET_TRANSITIONS, type RedPacketAction } from '../../src/domains/red-packets/model.ts';
 import { GuardViolation, guardedTransition } from '../../src/processor/sql.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForTerminal, waitUntil } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { waitForTerminal, waitUntil } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let system: System;
+const { db, system } = useTestSystem();
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url);
   await db.pool.query(`INSERT INTO accounts (id, currency, balance, version) VALUES ('sg', 'CNY', 1000000, 1)`);
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
 });
 
 interface NewCommand {

@@ -1,17 +1,11 @@
 // A stop that fails in one part still stops every other part (a pool left open would keep the process up),
 // and reports once, in one line naming what failed; the entry points turn it into `oncely: stopping failed: ...`
 // and exit 1 instead of an unhandled rejection.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { startTestSystem, waitUntil } from '../helpers/system.ts';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const db = useTestDatabase();
 
 const connections = async (application: string) =>
   (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, [application]))

@@ -1,22 +1,11 @@
 // Commands submitted together on one entity are applied in the order given, not in id order: the insert
 // returns rows in key order (for deadlock-free locking), but their jobs must keep the request's order.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { waitForTerminal } from '../helpers/system.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, { roles: { api: true, worker: true } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+const { db, system } = useTestSystem({ roles: { api: true, worker: true } });
 
 const client = () => createClient({ baseUrl: 'http://oncely.test', fetch: (url, init) => Promise.resolve(system.app!.request(url, init)) });
 

@@ -8,16 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/db/pool.ts';
 import type { Enqueue } from '../../src/processor/ports.ts';
 import { createGroupSubmitter } from '../../src/processor/submit.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let pool: pg.Pool;
 let writes = 0;
 
 type CountedSocket = Duplex & { _write: (...args: unknown[]) => void; _writev?: (...args: unknown[]) => void };
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   pool = createPool({ connectionString: db.url, max: 1, applicationName: 'test-submit-writes', onError: () => {}, pipeline: true });
   pool.on('connect', (client) => {
     const socket = (client as unknown as { connection: { stream: CountedSocket } }).connection.stream;
@@ -39,7 +38,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await pool?.end();
-  await db?.drop();
 });
 
 const command = (id: string) => ({ id, type: 'account.open', entityId: `e-${id}`, expectedVersion: undefined, payload: {} });

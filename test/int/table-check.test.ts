@@ -2,14 +2,14 @@
 // missing, a column of another type, or a NOT NULL column the processor would never write fails the start
 // with one error naming each, instead of failing batches later. A table that agrees starts.
 import { bigint, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineCommand } from '../../src/core/command.ts';
 import { defineDomain } from '../../src/core/domain.ts';
 import { succeeded } from '../../src/core/outcome.ts';
 import { referenceDomains } from '../../src/domains/index.ts';
 import { appendTable, entityTable } from '../../src/processor/descriptors.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { startTestSystem } from '../helpers/system.ts';
 
 const DDL = `
@@ -20,13 +20,9 @@ const timestamps = { updatedAt: timestamp('updated_at', { withTimezone: true }).
 const noop = defineCommand({ type: 'chk.noop', summary: 'Nothing.', payload: z.strictObject({}), plan: () => ({ lock: [] }), decide: () => succeeded(null) });
 const domainOf = (rows: Parameters<typeof defineDomain>[0]['rows']) => defineDomain({ name: 'chk', commands: [noop], tables: {}, rows, reads: [] });
 
-let db: TestDatabase;
+const db = useTestDatabase();
 beforeAll(async () => {
-  db = await createTestDatabase();
   await db.pool.query(DDL);
-});
-afterAll(async () => {
-  await db?.drop();
 });
 
 describe('tables checked at start', () => {

@@ -10,18 +10,11 @@ import { poisonCommand } from '../../chaos/poison.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { createDefaultRegistry, referenceDomains } from '../../src/domains/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { startSystem, type System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
+import type { System } from '../../src/system.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
+import { startSystem, testConfig, waitForTerminal, waitUntil } from '../helpers/system.ts';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
+const db = useTestDatabase();
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 

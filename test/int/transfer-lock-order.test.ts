@@ -1,22 +1,11 @@
 // Accounts contract: a transfer locks both accounts in id order, so opposite transfers never deadlock.
 // One command per transaction here (WORKER_BATCH_SIZE=1), so any deadlock would show as a second attempt.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForAllTerminal, waitForTerminal } from '../helpers/system.ts';
-import type { System } from '../../src/system.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestSystem } from '../helpers/fixture.ts';
+import { waitForAllTerminal, waitForTerminal } from '../helpers/system.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
 
-let db: TestDatabase;
-let system: System;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, { env: { WORKER_CONCURRENCY: '8', WORKER_BATCH_SIZE: '1' } });
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
-});
+const { db, system } = useTestSystem({ env: { WORKER_CONCURRENCY: '8', WORKER_BATCH_SIZE: '1' } });
 
 const command = (id: string, type: string, entityId: string, payload: object): NewCommand => ({ id, type, entityId, payload, expectedVersion: undefined });
 

@@ -1,15 +1,14 @@
 // Guarantee 7: transient failures are retried with backoff and apply once; a handler that keeps failing ends dead.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineCommand } from '../../src/core/command.ts';
 import { Amount } from '../../src/core/envelope.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { accountCommands, creditAccount } from '../../src/domains/accounts/commands.ts';
+import { useTestSystem } from '../helpers/fixture.ts';
 import { creditWithSql } from '../helpers/imperative.ts';
 import type { NewCommand } from '../../src/processor/submit.ts';
-import type { System } from '../../src/system.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { startTestSystem, waitForAllTerminal, waitForTerminal, waitUntil } from '../helpers/system.ts';
+import { waitForAllTerminal, waitForTerminal, waitUntil } from '../helpers/system.ts';
 
 const failuresLeft = new Map<string, number>();
 
@@ -49,21 +48,14 @@ const slow = defineCommand({
   },
 });
 
-let db: TestDatabase;
-let system: System;
+const { db, system } = useTestSystem({
+  registry: createRegistry([...accountCommands, flaky, poison, slow]),
+  env: { RETRY_LIMIT: '3', WORKER_CONCURRENCY: '4', WORKER_BATCH_SIZE: '5' },
+});
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  system = await startTestSystem(db.url, {
-    registry: createRegistry([...accountCommands, flaky, poison, slow]),
-    env: { RETRY_LIMIT: '3', WORKER_CONCURRENCY: '4', WORKER_BATCH_SIZE: '5' },
-  });
   await system.commands.submit('anonymous', [{ id: 'open-tr', type: 'account.open', entityId: 'tr', expectedVersion: undefined, payload: {} }]);
   await waitForTerminal(db.pool, 'open-tr');
-});
-afterAll(async () => {
-  await system?.stop();
-  await db?.drop();
 });
 
 const cmd = (id: string, type: string, amount: number): NewCommand => ({ id, type, entityId: 'tr', expectedVersion: undefined, payload: { amount } });

@@ -2,10 +2,10 @@
 // flow; afterwards every accepted command has ended, balances equal their ledgers, nothing applied twice.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/embedded.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../helpers/fixture.ts';
 import { spawnEntry, waitForAllTerminal, waitUntil, type Child } from '../helpers/system.ts';
 
-let db: TestDatabase;
+const db = useTestDatabase();
 let api: Child;
 let base: string;
 const workers: Child[] = [];
@@ -38,7 +38,6 @@ function random(seed: number) {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   api = spawnEntry('api', { DATABASE_URL: db.url, PORT: String(port) });
@@ -57,7 +56,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(everything.map((child) => child.kill('SIGKILL')));
-  await db?.drop();
 });
 
 describe('worker-kill', () => {

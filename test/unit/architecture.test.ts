@@ -40,9 +40,11 @@ const LAYERS = {
   // The typed client parses responses with the server's own zod schemas (http/schemas.ts, http/problem.ts and,
   // in client/reference.ts only, the reference domains' schemas.ts; pinned below) and takes core's Domain types.
   client: ['core', 'domains', 'http'],
-  // The composition root: the one place that knows every adapter.
+  // The roles (api, worker, inbox, relay, retention, reconciler), each a starter over the base they share: the adapters' users.
+  roles: ['config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
+  // The composition root: the one place that knows every role and the order they start in.
   // It serves the domains it is given and knows none of them (the engine imports no domain).
-  system: ['brokers', 'config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
+  system: ['config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'roles', 'tracing'],
   // oncely as a library (createOncely, submit(tx)): wraps the composition root for an application's process.
   library: ['client', 'config', 'core', 'db', 'log', 'processor', 'queue', 'system'],
   // The package's public entry (src/index.ts): re-exports only; test/unit/public-api.test.ts pins the list.
@@ -95,7 +97,7 @@ const local = all.flatMap(({ file, imports }) => imports.filter((i) => !i.target
 describe('architecture', () => {
   it('sees the imports (the scan is not vacuous)', () => {
     expect(all.length).toBeGreaterThan(50);
-    expect(local.some((i) => i.file === 'system.ts' && i.target.startsWith('queue/'))).toBe(true);
+    expect(local.some((i) => i.file === 'roles/base.ts' && i.target.startsWith('queue/'))).toBe(true);
     expect(local.some((i) => i.file === 'cli/context.ts' && i.target === 'queue/boss.ts')).toBe(true); // a dynamic import
   });
 
@@ -165,7 +167,7 @@ describe('architecture', () => {
   });
 
   it('keeps the engine free of domains: core, processor, db, queue, http, system and library import none', () => {
-    const ENGINE = ['core', 'processor', 'db', 'queue', 'http', 'system', 'library'];
+    const ENGINE = ['core', 'processor', 'db', 'queue', 'http', 'roles', 'system', 'library'];
     expect(ENGINE.filter((layer) => (LAYERS[layer as Layer] as readonly string[]).includes('domains'))).toEqual([]);
     expect(local.filter((i) => ENGINE.includes(layerOf(i.file)) && layerOf(i.target) === 'domains').map((i) => `${i.file} -> ${i.target}`)).toEqual([]);
   });

@@ -21,7 +21,8 @@ example: DATABASE_URL=postgres://postgres@127.0.0.1:5432/oncely oncely migrate`,
   },
   async run(context) {
     const { runMigrations } = await import('../../db/migrate.ts');
-    await runMigrations(context.config.DATABASE_URL, { schema: context.config.ONCELY_SCHEMA });
+    // The migration lock is a session lock: the direct connection, never a transaction pooler.
+    await runMigrations(context.directUrl, { schema: context.config.ONCELY_SCHEMA });
     context.report({ schema: 'current' }, () => 'schema is current');
   },
 };

@@ -6,12 +6,14 @@ const pauseId = process.env['ONCELY_TEST_PAUSE_AFTER_COMMIT'];
 await run(
   { api: false, worker: false, inbox: true },
   {
-    inboxHooks: {
-      async afterCommit({ id }) {
-        if (id !== pauseId) return;
-        process.stdout.write(`paused-after-commit ${id}\n`);
-        await new Promise(() => {});
+    seams: () => ({
+      inbox: {
+        async afterCommit({ id }) {
+          if (id !== pauseId) return;
+          process.stdout.write(`paused-after-commit ${id}\n`);
+          await new Promise(() => {});
+        },
       },
-    },
+    }),
   },
 );

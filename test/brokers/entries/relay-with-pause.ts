@@ -4,7 +4,7 @@
 import { parseConfig } from '../../../src/config.ts';
 import { createLogger } from '../../../src/log.ts';
 import { referenceDomains } from '../../../src/domains/index.ts';
-import { startSystem } from '../../../src/system.ts';
+import { startSystem } from '../../helpers/system.ts';
 
 const config = parseConfig(process.env);
 if (!config.DATABASE_URL || !config.RELAY_BROKER) throw new Error('DATABASE_URL and RELAY_BROKER must be set');
@@ -14,7 +14,7 @@ await startSystem({
   log: createLogger(config.LOG_LEVEL, 'relay-with-pause'),
   domains: referenceDomains,
   migrate: false,
-  relayHooks: {
+  relay: {
     async afterPublish(published) {
       if (published.length === 0) return;
       process.stdout.write(`PAUSED ${JSON.stringify(published.map((event) => event.id))}\n`);
