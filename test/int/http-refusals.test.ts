@@ -46,7 +46,7 @@ const CASES: Record<string, [string, RequestInit]> = {
         },
       }),
       duplex: 'half',
-    } as RequestInit,
+    },
   ],
   'unknown type': ['/v1/commands', { method: 'POST', headers: JSON_TYPE, body: envelope({ type: 'account.explode' }) }],
   'type not a string': ['/v1/commands', { method: 'POST', headers: JSON_TYPE, body: envelope({ type: 7 }) }],
@@ -130,7 +130,7 @@ describe('refusals', () => {
   it('answers missing keys, unknown keys and missing scopes as it always did', async () => {
     const app = createApp({
       registry: createDefaultRegistry(),
-      commands: system.commands!,
+      commands: system.commands,
       ...stubReads(),
       ready: () => Promise.resolve(true),
       apiKeys: [
