@@ -261,34 +261,24 @@ export type Routes = ReturnType<typeof createRoutes>;
 /** A domain's read and the route that serves it. */
 export type ReadRoute = { kind: 'entity'; read: EntityRead; route: RouteConfig } | { kind: 'page'; read: PageRead; route: RouteConfig };
 
-function entityRoute(read: EntityRead): RouteConfig {
+/** The route of one read: an entity by id (with its ETag and 304), or a page of its sub-resource. */
+function readRoute(read: AnyRead): RouteConfig {
+  const responses =
+    read.kind === 'entity'
+      ? {
+          200: { description: read.description, headers: HEADERS.etag, content: json(read.schema as z.ZodType) },
+          304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
+          ...problems('not_found', 'forbidden', ...COMMON),
+        }
+      : { 200: { description: read.description, content: json(read.schema as z.ZodType) }, ...problems('invalid_request', 'not_found', 'forbidden', ...COMMON) };
   return createRoute({
     method: 'get',
     path: routeOf(read),
     operationId: read.operationId,
     tags: ['Entities'],
     summary: read.summary,
-    request: { params: IdParam },
-    responses: {
-      200: { description: read.description, headers: HEADERS.etag, content: json(read.schema) },
-      304: { description: '`If-None-Match` names the current version.', headers: HEADERS.etag },
-      ...problems('not_found', 'forbidden', ...COMMON),
-    },
-  });
-}
-
-function pageRoute(read: PageRead): RouteConfig {
-  return createRoute({
-    method: 'get',
-    path: routeOf(read),
-    operationId: read.operationId,
-    tags: ['Entities'],
-    summary: read.summary,
-    request: { params: IdParam, query: PageQuery(read.limit.max, read.limit.fallback) },
-    responses: {
-      200: { description: read.description, content: json(read.schema) },
-      ...problems('invalid_request', 'not_found', 'forbidden', ...COMMON),
-    },
+    request: read.kind === 'entity' ? { params: IdParam } : { params: IdParam, query: PageQuery(read.limit.max, read.limit.fallback) },
+    responses,
   });
 }
 
@@ -305,7 +295,7 @@ export function createReadRoutes(reads: readonly AnyRead[]): ReadRoute[] {
   const entities = reads.filter((read): read is EntityRead => read.kind === 'entity');
   const pages = reads.filter((read): read is PageRead => read.kind === 'page');
   return [
-    ...entities.map((read): ReadRoute => ({ kind: 'entity', read, route: entityRoute(read) })),
-    ...pages.map((read): ReadRoute => ({ kind: 'page', read, route: pageRoute(read) })),
+    ...entities.map((read): ReadRoute => ({ kind: 'entity', read, route: readRoute(read) })),
+    ...pages.map((read): ReadRoute => ({ kind: 'page', read, route: readRoute(read) })),
   ];
 }

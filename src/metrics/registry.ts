@@ -151,85 +151,38 @@ function reasonOfSqlstate(sqlstate: string): RetryReason {
  */
 export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new Registry();
-  const registers = [registry];
   const known = new Set(options.commandTypes);
   const typeLabel = (type: unknown) => (typeof type === 'string' && known.has(type) ? type : UNKNOWN_TYPE);
 
-  const submittedTotal = new Counter({
-    name: 'oncely_commands_submitted_total',
-    help: 'Commands answered at submission, by type and answer (new, replay of the stored command, reused_key: same id with another request, rejected: never stored).',
-    labelNames: ['type', 'answer'] as const,
-    registers,
-  });
-  const duplicates = new Counter({
-    name: 'oncely_duplicates_absorbed_total',
-    help: 'Duplicates absorbed without a second effect, by stage: resubmission, in_request (one request or one group-commit flush), redelivery (a job for an ended command), broker, inbox (a broker message seen again).',
-    labelNames: ['stage'] as const,
-    registers,
-  });
-  const outcomes = new Counter({
-    name: 'oncely_command_outcomes_total',
-    help: 'Commands that reached a terminal status at a worker, by type and status.',
-    labelNames: ['type', 'status'] as const,
-    registers,
-  });
-  const submitToTerminal = new Histogram({
-    name: 'oncely_submit_to_terminal_seconds',
-    help: 'Time from a command being stored to its terminal status, retries included.',
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const applySeconds = new Histogram({
-    name: 'oncely_apply_batch_seconds',
-    help: 'Time a worker took to apply one batch in its transaction (before the commit).',
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const batchCommands = new Histogram({
-    name: 'oncely_batch_commands',
-    help: 'Commands per batch a worker applied in one transaction.',
-    buckets: BATCH_BUCKETS,
-    registers,
-  });
-  const retries = new Counter({
-    name: 'oncely_retries_total',
-    help: 'Command attempts that go back to the queue, by reason (deadlock, serialization, connection, lock_timeout, handler_error, deferred, other).',
-    labelNames: ['reason'] as const,
-    registers,
-  });
-  const waitingRequests = new Gauge({
-    name: 'oncely_waiting_requests',
-    help: 'Requests holding a Prefer: wait in this process right now.',
-    registers,
-  });
-  const waitingRequestsLimit = new Gauge({
-    name: 'oncely_waiting_requests_limit',
-    help: 'The most requests this process lets hold a Prefer: wait at once; beyond it the preference is ignored.',
-    registers,
-  });
-  const reconciledTotal = new Counter({
-    name: 'oncely_reconciled_total',
-    help: 'Commands the reconciler found stuck and put back on the queue.',
-    registers,
-  });
-  const purgedTotal = new Counter({
-    name: 'oncely_purged_commands_total',
-    help: 'Ended commands purged after the retention period.',
-    registers,
-  });
-  const httpRequests = new Counter({
-    name: 'oncely_http_requests_total',
-    help: 'HTTP requests by method, route pattern (never the raw path) and status.',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers,
-  });
-  const httpDuration = new Histogram({
-    name: 'oncely_http_request_duration_seconds',
-    help: 'HTTP request duration by method and route pattern.',
-    labelNames: ['method', 'route'] as const,
-    buckets: HTTP_BUCKETS,
-    registers,
-  });
+  const { counter, gauge, histogram } = familiesOn(registry);
+  const submittedTotal = counter(
+    'oncely_commands_submitted_total',
+    'Commands answered at submission, by type and answer (new, replay of the stored command, reused_key: same id with another request, rejected: never stored).',
+    ['type', 'answer'],
+  );
+  const duplicates = counter(
+    'oncely_duplicates_absorbed_total',
+    'Duplicates absorbed without a second effect, by stage: resubmission, in_request (one request or one group-commit flush), redelivery (a job for an ended command), broker, inbox (a broker message seen again).',
+    ['stage'],
+  );
+  const outcomes = counter('oncely_command_outcomes_total', 'Commands that reached a terminal status at a worker, by type and status.', ['type', 'status']);
+  const submitToTerminal = histogram('oncely_submit_to_terminal_seconds', 'Time from a command being stored to its terminal status, retries included.', LATENCY_BUCKETS);
+  const applySeconds = histogram('oncely_apply_batch_seconds', 'Time a worker took to apply one batch in its transaction (before the commit).', LATENCY_BUCKETS);
+  const batchCommands = histogram('oncely_batch_commands', 'Commands per batch a worker applied in one transaction.', BATCH_BUCKETS);
+  const retries = counter(
+    'oncely_retries_total',
+    'Command attempts that go back to the queue, by reason (deadlock, serialization, connection, lock_timeout, handler_error, deferred, other).',
+    ['reason'],
+  );
+  const waitingRequests = gauge('oncely_waiting_requests', 'Requests holding a Prefer: wait in this process right now.');
+  const waitingRequestsLimit = gauge(
+    'oncely_waiting_requests_limit',
+    'The most requests this process lets hold a Prefer: wait at once; beyond it the preference is ignored.',
+  );
+  const reconciledTotal = counter('oncely_reconciled_total', 'Commands the reconciler found stuck and put back on the queue.');
+  const purgedTotal = counter('oncely_purged_commands_total', 'Ended commands purged after the retention period.');
+  const httpRequests = counter('oncely_http_requests_total', 'HTTP requests by method, route pattern (never the raw path) and status.', ['method', 'route', 'status']);
+  const httpDuration = histogram('oncely_http_request_duration_seconds', 'HTTP request duration by method and route pattern.', HTTP_BUCKETS, ['method', 'route']);
 
   // Series that exist from the start, so rate() and alerts see a 0 before the first increment.
   for (const stage of DUPLICATE_STAGES) duplicates.inc({ stage }, 0);
@@ -321,6 +274,23 @@ export function createMetrics(options: MetricsOptions): Metrics {
     },
   };
   return metrics;
+}
+
+/**
+ * Declares metric families on one registry, a line each: name, help, label names (and buckets).
+ *
+ * @example
+ * const { counter } = familiesOn(registry);
+ * const published = counter('oncely_outbox_events_published_total', 'Events published, by type.', ['type']);
+ */
+export function familiesOn(registry: Registry) {
+  const registers = [registry];
+  return {
+    counter: <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) => new Counter<L>({ name, help, labelNames, registers }),
+    gauge: (name: string, help: string) => new Gauge({ name, help, registers }),
+    histogram: <L extends string = never>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []) =>
+      new Histogram<L>({ name, help, buckets, labelNames, registers }),
+  };
 }
 
 /** How long one database read serves every scrape (several Prometheus servers, several gauges). */

@@ -70,8 +70,9 @@ describe('POST /v1/commands', () => {
   });
 
   it('replays 202 with Idempotent-Replayed while the first is still in flight', async () => {
-    // The worker is up, so hold the first one back behind a lock on its entity... simpler: an API-only system.
-    const apiOnly = await startTestSystem(db.url, { roles: { api: true, worker: false } });
+    // An API-only system on a database of its own: no worker anywhere can end the command between the two sends.
+    const quiet = await createTestDatabase();
+    const apiOnly = await startTestSystem(quiet.url, { roles: { api: true, worker: false } });
     try {
       const body = { id: 'open-s4', type: 'account.open', entityId: 's4-queued' };
       const send = () => apiOnly.app!.request('/v1/commands', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -82,6 +83,7 @@ describe('POST /v1/commands', () => {
       expect(((await again.json()) as { status: string }).status).toMatch(/queued|retrying|succeeded/);
     } finally {
       await apiOnly.stop();
+      await quiet.drop();
     }
   });
 

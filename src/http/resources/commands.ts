@@ -1,0 +1,143 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { Identifier, isTerminal } from '../../core/envelope.ts';
+import type { Registry } from '../../core/registry.ts';
+import type { Metrics } from '../../metrics/registry.ts';
+import type { CommandService } from '../../processor/commands.ts';
+import type { AppEnv } from '../deps.ts';
+import { needs } from '../middleware/authenticate.ts';
+import { bodyOf, jsonBody } from '../middleware/json-body.ts';
+import { fieldErrors, problem, sendProblem } from '../problem.ts';
+import { createResource, serve, type RouteHook } from '../resource.ts';
+import type { Routes } from '../routes.ts';
+import { batchRequestSchema } from '../schemas.ts';
+import { checkEnvelope } from '../validate.ts';
+import type { WithWait } from '../waits.ts';
+
+export interface CommandsOptions {
+  routes: Routes;
+  registry: Registry;
+  commands: CommandService;
+  metrics: Metrics;
+  withWait: WithWait;
+}
+
+const location = (id: string) => `/v1/commands/${encodeURIComponent(id)}`;
+
+/** A submission refused before it reached the command service: counted by its type if that is registered, else "unknown". */
+const typeOf = (raw: unknown) => (typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined);
+
+// A batch's own shape, whatever its items: a batch whose only faults are in its items is still served.
+const batchShape = batchRequestSchema(z.unknown());
+
+/**
+ * `/v1/commands`: submit one, submit a batch, read one (with `Prefer: wait`), replay a dead one.
+ *
+ * The submission body is declared per command type (the registry's envelope union) and validated against
+ * that declaration. The intake (src/processor/intake.ts, shared with the inboxes and `submit()`) then
+ * settles the id against `Idempotency-Key`, `If-Match` against `expectedVersion`, the nesting depth and
+ * the text PostgreSQL can store; when the declaration refuses a request, the intake names the reason, in
+ * the order of the contract's table, so every refusal is the most specific one.
+ *
+ * @example
+ * app.route('/', commandsResource({ routes, registry, commands, metrics, withWait }));
+ */
+export function commandsResource(options: CommandsOptions): OpenAPIHono<AppEnv> {
+  const { routes, registry, commands, metrics, withWait } = options;
+  const app = createResource('no command with this id');
+
+  const envelopeOf = (c: Context<AppEnv>) => checkEnvelope(bodyOf(c), registry, { idempotencyKey: c.req.header('idempotency-key'), ifMatch: c.req.header('if-match') });
+
+  /** A header or body the declaration refused: the intake's reason, counted as a refused submission. */
+  const refuseSubmission: RouteHook = (result, c) => {
+    if (result.success) return undefined;
+    const checked = envelopeOf(c);
+    metrics.submitted(typeOf(bodyOf(c)), 'rejected');
+    if (!checked.ok) return sendProblem(c, checked.problem);
+    return sendProblem(c, problem('invalid_request', 'the command envelope is not valid', { errors: fieldErrors(result.error.issues) }));
+  };
+
+  serve(
+    app,
+    { ...routes.submitCommand, middleware: [needs('submit'), ...jsonBody(() => metrics.submitted(undefined, 'rejected'))] },
+    async (c) => {
+      const checked = envelopeOf(c);
+      if (!checked.ok) {
+        metrics.submitted(typeOf(bodyOf(c)), 'rejected');
+        return sendProblem(c, checked.problem);
+      }
+      const [submission] = await commands.submit(c.get('clientId'), [checked.command]);
+      if (!submission) throw new Error('submission returned nothing');
+      if (submission.outcome === 'reused') {
+        return sendProblem(c, problem('idempotency_key_reused', `command ${checked.command.id} was already submitted with a different request`));
+      }
+      const { status, waited } = await withWait(c, checked.command.id, submission.status);
+      const headers: Record<string, string> = { location: location(status.id) };
+      if (waited !== undefined) headers['preference-applied'] = `wait=${waited}`;
+      if (submission.outcome === 'duplicate') headers['idempotent-replayed'] = 'true';
+      return c.json(status, isTerminal(status.status) ? 200 : 202, headers);
+    },
+    refuseSubmission,
+  );
+
+  /** Each envelope is checked on its own: one bad envelope rejects only itself. */
+  async function submitBatch(c: Context<AppEnv>, list: unknown[]): Promise<Response> {
+    const checked = list.map((item) => checkEnvelope(item, registry));
+    const valid = checked.flatMap((item) => (item.ok ? [item.command] : []));
+    const submissions = valid.length > 0 ? await commands.submit(c.get('clientId'), valid) : [];
+    let next = 0;
+    const results = checked.map((item, i) => {
+      if (!item.ok) {
+        metrics.submitted(typeOf(list[i]), 'rejected');
+        const raw = list[i] as { id?: unknown } | null;
+        const id = typeof raw === 'object' && raw !== null && Identifier.safeParse(raw.id).success ? (raw.id as string) : null;
+        return { id, outcome: 'rejected' as const, problem: item.problem };
+      }
+      const submission = submissions[next++];
+      if (!submission) throw new Error('batch submission lost an item');
+      if (submission.outcome === 'reused') {
+        const reused = problem('idempotency_key_reused', `command ${item.command.id} was already submitted with a different request`);
+        return { id: item.command.id, outcome: 'rejected' as const, problem: reused };
+      }
+      return { id: item.command.id, outcome: submission.outcome, status: submission.status };
+    });
+    return c.json({ results }, 200);
+  }
+
+  /** The declaration refused the batch: a bad shape is refused whole, bad items each on their own. */
+  const refuseBatch: RouteHook = (result, c) => {
+    if (result.success) return undefined;
+    const shape = batchShape.safeParse(bodyOf(c));
+    if (shape.success) return submitBatch(c, shape.data.commands);
+    return sendProblem(c, problem('invalid_request', 'the body must be { "commands": [...] } with 1 to 1000 envelopes', { errors: fieldErrors(shape.error.issues) }));
+  };
+
+  serve(
+    app,
+    { ...routes.submitBatch, middleware: [needs('submit'), ...jsonBody()] },
+    (c) => submitBatch(c, (bodyOf(c) as { commands: unknown[] }).commands),
+    refuseBatch,
+  );
+
+  serve(app, { ...routes.getCommand, middleware: [needs('read')] }, async (c) => {
+    const id = c.req.param('id') ?? '';
+    const status = await commands.get(c.get('clientId'), id);
+    if (!status) return sendProblem(c, problem('not_found', 'no command with this id'));
+    const waited = await withWait(c, id, status);
+    const headers: Record<string, string> = {};
+    if (waited.waited !== undefined) headers['preference-applied'] = `wait=${waited.waited}`;
+    return c.json(waited.status, 200, headers);
+  });
+
+  serve(app, { ...routes.replayCommand, middleware: [needs('operate')] }, async (c) => {
+    const replay = await commands.replay(c.get('clientId'), c.req.param('id') ?? '');
+    if (replay.outcome === 'not_found') return sendProblem(c, problem('not_found', 'no command with this id'));
+    if (replay.outcome === 'not_dead') {
+      return sendProblem(c, problem('not_dead', `the command is ${replay.status.status}; only a dead command can be replayed`, { commandStatus: replay.status.status }));
+    }
+    return c.json(replay.status, 202, { location: location(replay.status.id) });
+  });
+
+  return app;
+}

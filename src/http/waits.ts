@@ -1,0 +1,66 @@
+import type { Context } from 'hono';
+import { isTerminal, type CommandStatus } from '../core/envelope.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import type { CommandService } from '../processor/commands.ts';
+import type { AppEnv } from './deps.ts';
+import { MAX_WAIT_SECONDS } from './schemas.ts';
+
+/** `Prefer: wait=N` with 0 < N <= 30, else undefined (an unusable preference is ignored, RFC 7240). */
+export function preferredWait(header: string | undefined): number | undefined {
+  const match = header && /(?:^|[,;\s])wait\s*=\s*"?(\d{1,6}(?:\.\d{1,6})?)"?\s*(?:[,;]|$)/i.exec(header);
+  if (!match?.[1]) return undefined;
+  const seconds = Number(match[1]);
+  return seconds > 0 && seconds <= MAX_WAIT_SECONDS ? seconds : undefined;
+}
+
+export interface WaitOptions {
+  commands: Pick<CommandService, 'waitFor'>;
+  metrics: Metrics;
+  /** The most requests holding a wait at once in this process. */
+  maxWaiters: number;
+  /** How many clients share the slots. */
+  clients: number;
+  /** Aborted when the process stops: every open wait answers at once. */
+  stopping?: AbortSignal | undefined;
+}
+
+export type WithWait = (c: Context<AppEnv>, id: string, status: CommandStatus) => Promise<{ status: CommandStatus; waited?: number }>;
+
+/**
+ * Holds a response for `Prefer: wait=N` until the command is terminal, within bounded slots. Each client may
+ * hold an equal share of the slots (the only client, without API_KEYS, all of them). The shares add up to
+ * the cap, so a client under its share always finds a slot however busy the others are.
+ *
+ * @example
+ * const withWait = createWaits({ commands, metrics, maxWaiters: 1000, clients: 1 });
+ * const { status, waited } = await withWait(c, id, submitted);
+ */
+export function createWaits(options: WaitOptions): WithWait {
+  const { commands, metrics, maxWaiters, stopping } = options;
+  const share = Math.max(1, Math.floor(maxWaiters / Math.max(1, options.clients)));
+  let waiting = 0;
+  /** Open waits per client, for each client's share of the slots. */
+  const waitingBy = new Map<string, number>();
+  metrics.waitingLimit(maxWaiters);
+  return async (c, id, status) => {
+    const seconds = preferredWait(c.req.header('prefer'));
+    const clientId = c.get('clientId');
+    const mine = waitingBy.get(clientId) ?? 0;
+    if (seconds === undefined || isTerminal(status.status) || waiting >= maxWaiters || mine >= share || stopping?.aborted) return { status };
+    waiting++;
+    waitingBy.set(clientId, mine + 1);
+    metrics.waiting(1);
+    try {
+      // Ends early when the client disconnects (its slot is freed at once) or the process stops.
+      const signal = stopping ? AbortSignal.any([c.req.raw.signal, stopping]) : c.req.raw.signal;
+      const latest = await commands.waitFor(clientId, id, seconds, signal);
+      return { status: latest ?? status, waited: seconds };
+    } finally {
+      waiting--;
+      const left = (waitingBy.get(clientId) ?? 1) - 1;
+      if (left > 0) waitingBy.set(clientId, left);
+      else waitingBy.delete(clientId);
+      metrics.waiting(-1);
+    }
+  };
+}
