@@ -9,6 +9,7 @@ import { createClient, ProblemError } from '../../src/client/index.ts';
 import { createDefaultRegistry } from '../../src/domains/index.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createCommandService } from '../../src/processor/commands.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { useTestSystem } from '../helpers/fixture.ts';
 import { stubReads } from '../helpers/http.ts';
 import { startTestSystem, waitForTerminal } from '../helpers/system.ts';
