@@ -3,17 +3,21 @@
 // `commands` table of --rows ended commands, against dropping the time partitions of an equivalent table
 // partitioned by day, in the same run and on the same server.
 //
-//   flock /tmp/oncely-heavy.lock npx node scripts/retention-bench.ts [--rows 10000000] [--days 10] [--old-days 2]
-//        [--load-seconds 20] [--sweep-seconds 120] [--producers 8] [--keep]
+//   flock /tmp/oncely-heavy.lock npx node scripts/retention-bench.ts [--rows 10000000] [--days 10] [--old-days 3]
+//        [--load-seconds 10] [--rounds 3] [--sweep-seconds 300] [--producers 8] [--keep]
 //
 // Against DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432/postgres), in a scratch database
 // `oncely_retention_bench` it creates and drops. The rows are written by set-based SQL (generate_series):
-// `--days` days of ended commands, the oldest `--old-days` of them past the cutoff. Phases, each printed:
-//   1. a closed-loop submission load (in-process api + worker, `account.open`) alone, --load-seconds;
-//   2. the same load with the purge running beside it (the real purgeEndedCommands, batches of 1,000);
-//   3. the purge alone for --sweep-seconds (or until nothing is left): rows/s, time per batch, WAL per row;
+// `--days` days of ended commands in time order, the oldest `--old-days` of them to be purged: the older
+// half by the scan oncely runs today, the younger half in a steady state. Phases, each printed:
+//   1-2. a closed-loop submission load (in-process api + worker, `account.open`), --rounds times alone and
+//      beside the purge (the real purgeEndedCommands, batches of 1,000), in turns;
+//   3. the purge alone (the rest of the older half): rows/s, time per batch, WAL per row;
 //   4. the table and its indexes after the purge, then after a VACUUM (its time and WAL are part of the cost);
-//   5. the same cutoff on the partitioned table: DETACH + DROP of the old partitions, time, WAL and locks.
+//   5. steady state: as many young commands as were purged take the freed space at the front of the heap,
+//      then the same purge, on the younger half;
+//   6. the rest of the younger half through a partial index on completed_at, and what that index costs the load;
+//   7. the partitioned table: DETACH + DROP of the partitions before the final cutoff, time, WAL and locks.
 // WAL is read from pg_current_wal_lsn(), which counts the whole cluster: on a shared server the figures
 // include the neighbours' writes (small next to a delete's).
 import { parseArgs } from 'node:util';
@@ -22,7 +26,7 @@ import { referenceDomains } from '../src/domains/index.ts';
 import { createLogger } from '../src/log.ts';
 import { parseConfig } from '../src/config.ts';
 import { withTransaction } from '../src/db/pool.ts';
-import { PURGE_BATCH_SIZE, purgeEndedCommands, RETENTION_LOCK_KEY } from '../src/processor/retention.ts';
+import { MAX_BATCHES_PER_SWEEP, PURGE_BATCH_SIZE, purgeEndedCommands, RETENTION_LOCK_KEY } from '../src/processor/retention.ts';
 import { migrateSystem, startSystem, type System } from '../src/system.ts';
 
 const { values } = parseArgs({
@@ -30,7 +34,8 @@ const { values } = parseArgs({
     rows: { type: 'string', default: '10000000' },
     days: { type: 'string', default: '10' },
     'old-days': { type: 'string', default: '2' },
-    'load-seconds': { type: 'string', default: '20' },
+    'load-seconds': { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
     'sweep-seconds': { type: 'string', default: '120' },
     producers: { type: 'string', default: '8' },
     keep: { type: 'boolean', default: false },
@@ -51,6 +56,7 @@ const OLD_DAYS = whole('old-days', 1);
 const LOAD_SECONDS = whole('load-seconds', 1);
 const SWEEP_SECONDS = whole('sweep-seconds', 1);
 const PRODUCERS = whole('producers', 1);
+const ROUNDS = whole('rounds', 1);
 if (OLD_DAYS >= DAYS) {
   process.stderr.write('retention-bench: --old-days must be less than --days\n');
   process.exit(2);
@@ -139,12 +145,15 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
  * A closed loop of `producers` submitters of `account.open` (each on a fresh entity) for `ms`, under
  * `clientId`; returns the commands accepted per second and, once they have ended, applied per second.
  */
-async function submissionLoad(
-  system: System,
-  pool: pg.Pool,
-  clientId: string,
-  ms: number,
-): Promise<{ submitted: number; submittedPerSec: number; appliedPerSec: number }> {
+interface Load {
+  submitted: number;
+  submittedPerSec: number;
+  appliedPerSec: number;
+  /** The cluster's WAL over the round (the purge's too, when one runs beside it) per command submitted. */
+  walPerCommand: number;
+}
+async function submissionLoad(system: System, pool: pg.Pool, clientId: string, ms: number): Promise<Load> {
+  const lsn = await walLsn(pool);
   const end = Date.now() + ms;
   const started = Date.now();
   let submitted = 0;
@@ -172,8 +181,10 @@ async function submissionLoad(
     `SELECT count(*)::int AS n, extract(epoch FROM max(completed_at) - min(submitted_at))::float8 AS span FROM oncely.commands WHERE client_id = $1`,
     [clientId],
   );
-  return { submitted, submittedPerSec: (submitted / elapsed) * 1000, appliedPerSec: rows[0]!.n / rows[0]!.span };
+  return { submitted, submittedPerSec: (submitted / elapsed) * 1000, appliedPerSec: rows[0]!.n / rows[0]!.span, walPerCommand: (await walSince(pool, lsn)) / submitted };
 }
+
+const mean = (loads: Load[], key: 'submittedPerSec' | 'appliedPerSec' | 'walPerCommand') => loads.reduce((a, l) => a + l[key], 0) / loads.length;
 
 interface PurgeRun {
   purged: number;
@@ -182,8 +193,9 @@ interface PurgeRun {
   wal: number;
 }
 // The candidate: the same statement, reading the oldest ended rows through a partial index on completed_at
-// (created in phase 5) instead of a scan from the start of the heap, which walks past every row an earlier
-// batch deleted until VACUUM removes them.
+// (created in phase 6) instead of a sequential scan from the start of the heap, which reads every row
+// before the first old one: nothing on a table written in time order, but once VACUUM has handed the space
+// of purged rows to new commands, the young rows at the front of the heap, batch after batch.
 const ENDED = `'succeeded', 'rejected', 'conflict', 'dead'`;
 const PURGE_BY_INDEX = `
   WITH doomed AS (
@@ -305,36 +317,43 @@ async function main(): Promise<void> {
     system = await startSystem({ config, roles: { api: true, worker: true }, log: createLogger('silent', 'retention-bench'), domains: referenceDomains, migrate: false });
     await submissionLoad(system, pool, 'warm-up', 5000);
 
-    say(`\n1. submission load alone (${PRODUCERS} producers, closed loop, account.open), ${LOAD_SECONDS} s before and ${LOAD_SECONDS} s after phase 2`);
-    const quietBefore = await submissionLoad(system, pool, 'load-quiet-1', LOAD_SECONDS * 1000);
-    say(`\n2. the same load with the purge running beside it, ${LOAD_SECONDS} s`);
-    const besideLoad = purgeFor(pool, cutoff, LOAD_SECONDS * 1000);
-    const loaded = await submissionLoad(system, pool, 'load-sweep', LOAD_SECONDS * 1000);
-    const concurrent = await besideLoad;
-    const quietAfter = await submissionLoad(system, pool, 'load-quiet-2', LOAD_SECONDS * 1000);
-    const quiet = {
-      submittedPerSec: (quietBefore.submittedPerSec + quietAfter.submittedPerSec) / 2,
-      appliedPerSec: (quietBefore.appliedPerSec + quietAfter.appliedPerSec) / 2,
+    // Alone and beside the purge in turns, so that the machine's drift (a shared VM) falls on both alike.
+    say(
+      `\n1-2. submission load (${PRODUCERS} producers, closed loop, account.open), ${ROUNDS} rounds of ${LOAD_SECONDS} s alone then ${LOAD_SECONDS} s beside the purge`,
+    );
+    const quiet: Load[] = [];
+    const loaded: Load[] = [];
+    const beside: PurgeRun[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      quiet.push(await submissionLoad(system, pool, `load-quiet-${round}`, LOAD_SECONDS * 1000));
+      const purging = purgeFor(pool, cutoff, LOAD_SECONDS * 1000);
+      loaded.push(await submissionLoad(system, pool, `load-purge-${round}`, LOAD_SECONDS * 1000));
+      beside.push(await purging);
+      say(
+        `  round ${round}: alone ${fmt(quiet.at(-1)!.submittedPerSec)} commands/s, beside the purge ${fmt(loaded.at(-1)!.submittedPerSec)} commands/s (the purge: ${fmt((beside.at(-1)!.purged / beside.at(-1)!.ms) * 1000)} rows/s)`,
+      );
+    }
+    const concurrent: PurgeRun = {
+      purged: beside.reduce((a, r) => a + r.purged, 0),
+      ms: beside.reduce((a, r) => a + r.ms, 0),
+      batchMs: beside.flatMap((r) => r.batchMs),
+      wal: beside.reduce((a, r) => a + r.wal, 0),
     };
     say(
-      `  alone:         submitted ${fmt(quietBefore.submittedPerSec)} / ${fmt(quietAfter.submittedPerSec)} commands/s (before / after), applied ${fmt(quietBefore.appliedPerSec)} / ${fmt(quietAfter.appliedPerSec)}`,
+      `  mean: alone submitted ${fmt(mean(quiet, 'submittedPerSec'))} / applied ${fmt(mean(quiet, 'appliedPerSec'))} commands/s; beside the purge ${fmt(mean(loaded, 'submittedPerSec'))} / ${fmt(mean(loaded, 'appliedPerSec'))}` +
+        ` (${ratio(mean(loaded, 'submittedPerSec'), mean(quiet, 'submittedPerSec'))} / ${ratio(mean(loaded, 'appliedPerSec'), mean(quiet, 'appliedPerSec'))})`,
     );
-    say(
-      `  beside purge:  submitted ${fmt(loaded.submittedPerSec)} commands/s (${ratio(loaded.submittedPerSec, quiet.submittedPerSec)} of alone), applied ${fmt(loaded.appliedPerSec)} (${ratio(loaded.appliedPerSec, quiet.appliedPerSec)})`,
-    );
+    say(`  the purge beside the load:`);
     say(describePurge(concurrent));
-    await system.stop();
-    system = undefined;
 
-    say(`\n3. the purge alone, at most ${SWEEP_SECONDS} s`);
+    say(`\n3. the purge alone (the load stopped), the rest of the older half, at most ${SWEEP_SECONDS} s`);
     const alone = await purgeFor(pool, cutoff, SWEEP_SECONDS * 1000);
     say(describePurge(alone));
+    if (alone.purged === 0) throw new Error('phase 3 purged nothing (the purge beside the load took every row): raise --rows or --old-days');
     const deleteRate = (alone.purged / alone.ms) * 1000;
-    const left = purgeable - concurrent.purged - alone.purged;
-    say(`  ${fmt(left)} of the ${fmt(purgeable)} past the cutoff left; at this rate all ${fmt(purgeable)} take ${seconds((purgeable / deleteRate) * 1000)}`);
     say(
-      `  against the processor's rates (docs/performance.md): ${fmt(deleteRate / 7284, 2)}x the worker's 7,284 applied/s, ${fmt(deleteRate / 4427, 2)}x the batch endpoint's 4,427/s;` +
-        ` a worker's sweep is capped at 100 batches per RETENTION_INTERVAL_SECONDS (60 s by default): ${fmt((100 * PURGE_BATCH_SIZE) / 60)} rows/s`,
+      `  against the processor's rates (docs/performance.md): ${ratio(deleteRate, 7284)} the worker's 7,284 applied/s, ${ratio(deleteRate, 4427)} the batch endpoint's 4,427/s;` +
+        ` a sweep of ${MAX_BATCHES_PER_SWEEP} batches every 60 s (RETENTION_INTERVAL_SECONDS) alone would be ${fmt((MAX_BATCHES_PER_SWEEP * PURGE_BATCH_SIZE) / 60)} rows/s`,
     );
 
     say('\n4. the table after the purge');
@@ -348,24 +367,62 @@ async function main(): Promise<void> {
     const vacuumWal = await walSince(pool, lsn);
     const vacuumed = await sizes(pool, 'oncely.commands');
     say(`  VACUUM: ${seconds(vacuumMs)}, WAL ${mb(vacuumWal)}; then ${describeSizes(vacuumed)} (the space is reused by later inserts, not returned)`);
-    const deleteTotalMs = alone.ms + vacuumMs;
-    const deleteTotalWal = alone.wal + vacuumWal;
+    const purgedScan = concurrent.purged + alone.purged;
+    const deleteTotalMs = alone.ms + vacuumMs * (alone.purged / purgedScan);
+    const deleteTotalWal = alone.wal + vacuumWal * (alone.purged / purgedScan);
 
-    say(`\n5. the same purge through a partial index on completed_at (ended commands), at most ${SWEEP_SECONDS} s`);
+    // A table in steady state: the space VACUUM freed is taken by the commands that came since, so the
+    // front of the heap holds young rows and the next oldest rows lie behind them.
+    say(`\n5. steady state: ${fmt(purgedScan)} young ended commands take the freed space, then the younger half is purged by the same scan, at most ${SWEEP_SECONDS} s`);
+    started = performance.now();
+    await pool.query(
+      `INSERT INTO oncely.commands (${COLUMNS})
+       SELECT 'young-' || client_id, 'young-' || id, type, entity_id, expected_version, payload, fingerprint, status, attempts, failures, result, error,
+              now(), now(), now(), trace_parent
+         FROM (${GENERATE}) AS r`,
+      [purgedScan, DAYS],
+    );
+    const { rows: where } = await pool.query<{ first: string; last: string; blocks: string }>(
+      `SELECT min((ctid::text::point)[0])::bigint AS first, max((ctid::text::point)[0])::bigint AS last, pg_relation_size('oncely.commands') / 8192 AS blocks
+         FROM oncely.commands WHERE client_id LIKE 'young-%'`,
+    );
+    say(
+      `  inserted in ${seconds(performance.now() - started)}, into blocks ${fmt(Number(where[0]!.first))}-${fmt(Number(where[0]!.last))} of ${fmt(Number(where[0]!.blocks))}`,
+    );
+    const steady = await purgeFor(pool, finalCutoff, SWEEP_SECONDS * 1000);
+    say(describePurge(steady));
+    const steadyRate = steady.purged > 0 ? (steady.purged / steady.ms) * 1000 : 0;
+    say(`  ${ratio(steadyRate, deleteRate)} the rows/s of phase 3`);
+
+    say(`\n6. the rest through a partial index on completed_at (ended commands), at most ${SWEEP_SECONDS} s`);
     lsn = await walLsn(pool);
     started = performance.now();
     await pool.query(`CREATE INDEX commands_ended_idx ON oncely.commands (completed_at) WHERE status IN (${ENDED})`);
     const indexMs = performance.now() - started;
     const indexWal = await walSince(pool, lsn);
-    say(
-      `  CREATE INDEX over the ${fmt(vacuumed.liveTuples)} rows left: ${seconds(indexMs)}, WAL ${mb(indexWal)}, ${mb((await sizes(pool, 'oncely.commands')).indexes - vacuumed.indexes)}`,
-    );
+    const indexed = await sizes(pool, 'oncely.commands');
+    say(`  CREATE INDEX over ${fmt(indexed.liveTuples)} rows: ${seconds(indexMs)}, WAL ${mb(indexWal)}, ${mb(indexed.indexes - vacuumed.indexes)}`);
     const byIndex = await purgeFor(pool, finalCutoff, SWEEP_SECONDS * 1000, PURGE_BY_INDEX);
     say(describePurge(byIndex));
     const indexRate = byIndex.purged > 0 ? (byIndex.purged / byIndex.ms) * 1000 : 0;
-    say(`  ${ratio(indexRate, deleteRate)} the rows/s of the scan (phase 3)`);
+    say(`  ${ratio(indexRate, steadyRate)} the rows/s of the scan in the same state (phase 5), ${ratio(indexRate, deleteRate)} those of phase 3`);
+    const withIndex: Load[] = [];
+    const withoutIndex: Load[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      withIndex.push(await submissionLoad(system, pool, `load-indexed-${round}`, LOAD_SECONDS * 1000));
+    }
+    await pool.query(`DROP INDEX oncely.commands_ended_idx`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      withoutIndex.push(await submissionLoad(system, pool, `load-unindexed-${round}`, LOAD_SECONDS * 1000));
+    }
+    say(
+      `  what the index costs each command (${ROUNDS} rounds of the load with it, then ${ROUNDS} without): ${fmt(mean(withIndex, 'submittedPerSec'))} vs ${fmt(mean(withoutIndex, 'submittedPerSec'))} commands/s` +
+        ` (${ratio(mean(withIndex, 'submittedPerSec'), mean(withoutIndex, 'submittedPerSec'))}), WAL ${fmt(mean(withIndex, 'walPerCommand'))} vs ${fmt(mean(withoutIndex, 'walPerCommand'))} bytes per command`,
+    );
+    await system.stop();
+    system = undefined;
 
-    say(`\n6. the partitioned table: DETACH + DROP of the ${OLD_DAYS} partitions wholly before the final cutoff`);
+    say(`\n7. the partitioned table: DETACH + DROP of the ${OLD_DAYS} partitions wholly before the final cutoff`);
     const { rows: old } = await pool.query<{ name: string; rows: string; bytes: string }>(
       `SELECT c.relname AS name, c.reltuples::bigint AS rows, pg_total_relation_size(c.oid) AS bytes
          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -413,7 +470,6 @@ async function main(): Promise<void> {
     say(`  locks held on the parent until COMMIT: ${locks.map((l) => `${l.relation} ${l.mode}`).join(', ') || 'none'}`);
 
     say('\nsummary');
-    if (alone.purged === 0) throw new Error('phase 3 purged nothing: raise --old-days or lower --load-seconds');
     const perRowMs = deleteTotalMs / Math.max(1, alone.purged);
     const perRowWal = deleteTotalWal / Math.max(1, alone.purged);
     say(
@@ -423,10 +479,14 @@ async function main(): Promise<void> {
     say(
       `  partition drop: ${seconds(dropMs)} (${seconds(dropMs - checkMs)} without the check) and ${fmt(dropWal)} bytes of WAL: ${fmt((perRowMs * doomedRows) / dropMs)}x faster, ${fmt((perRowWal * doomedRows) / Math.max(1, dropWal))}x less WAL`,
     );
-    if (indexRate > 0)
-      say(`  batched delete through the partial index: ${fmt(indexRate)} rows/s (${ratio(indexRate, deleteRate)}), ${fmt(byIndex.wal / byIndex.purged)} WAL bytes/row`);
+    say(`  batched delete in steady state (young rows first in the heap): ${fmt(steadyRate)} rows/s (${ratio(steadyRate, deleteRate)})`);
+    if (indexRate > 0) {
+      say(
+        `  batched delete through the partial index, same state: ${fmt(indexRate)} rows/s (${ratio(indexRate, steadyRate)}), ${fmt(byIndex.wal / byIndex.purged)} WAL bytes/row`,
+      );
+    }
     say(
-      `  concurrent submission load while purging: ${fmt(loaded.submittedPerSec / quiet.submittedPerSec, 2)}x submitted, ${fmt(loaded.appliedPerSec / quiet.appliedPerSec, 2)}x applied`,
+      `  submission load while purging: ${ratio(mean(loaded, 'submittedPerSec'), mean(quiet, 'submittedPerSec'))} submitted, ${ratio(mean(loaded, 'appliedPerSec'), mean(quiet, 'appliedPerSec'))} applied`,
     );
   } finally {
     await system?.stop().catch(() => {});
