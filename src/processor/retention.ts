@@ -8,7 +8,11 @@ import { sqlOf, withTransaction } from '../db/pool.ts';
 /** Rows one purge transaction deletes at most: short transactions, short row locks, small WAL bursts. */
 export const PURGE_BATCH_SIZE = 1000;
 
-/** Batches one sweep deletes at most before it waits for the next interval, so a sweep is always bounded. */
+/**
+ * Batches one sweep deletes at most, so a sweep is always bounded. A sweep that stops here with rows left
+ * is followed by the next one after a pause as long as itself (at most the interval): the purge then keeps
+ * up with any insert rate the processor reaches, while taking at most half the time (docs/scaling.md).
+ */
 export const MAX_BATCHES_PER_SWEEP = 100;
 
 /** The advisory lock every purge transaction holds: one purger at a time, whichever process it runs in (per schema: lockKey). */
@@ -110,6 +114,8 @@ export interface RetentionSettings {
   retentionMs: number;
   intervalMs: number;
   batchSize?: number;
+  /** Default MAX_BATCHES_PER_SWEEP. */
+  maxBatchesPerSweep?: number;
   /** Rows purged by this process, batch by batch (wire it to oncely_purged_commands_total). */
   onPurged?: (count: number) => void;
   /** A failed sweep (the database away): reported, and tried again at the next interval. */
@@ -118,7 +124,10 @@ export interface RetentionSettings {
 
 /**
  * A worker's periodic retention sweep: every `intervalMs`, purge ended commands older than `retentionMs`
- * in bounded batches. Every worker runs one; the advisory lock lets one of them purge at a time.
+ * in bounded batches. Every worker runs one; the advisory lock lets one of them purge at a time. A sweep cut
+ * short by its bound goes on after a pause as long as itself instead of a whole interval, so a backlog of
+ * purgeable rows (retention turned on over a long history, or more commands per interval than a sweep's
+ * bound) drains instead of growing.
  *
  * @example
  * const sweeper = startRetentionSweeper({ pool, schema: 'oncely', retentionMs: 30 * 86_400_000, intervalMs: 60_000, onError: log.warn });
@@ -129,31 +138,41 @@ export function startRetentionSweeper(settings: RetentionSettings): RetentionSwe
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
-  const sweep = async () => {
+  const batchSize = settings.batchSize ?? PURGE_BATCH_SIZE;
+  const maxBatches = settings.maxBatchesPerSweep ?? MAX_BATCHES_PER_SWEEP;
+
+  /** The delay before the next sweep: the interval, or as long as this sweep took when it stopped at its bound. */
+  const sweep = async (): Promise<number> => {
+    const started = Date.now();
     const cutoff = await retentionCutoff(settings.pool, settings.retentionMs);
-    await purgeEndedCommands(settings.pool, {
+    const { purged, busy } = await purgeEndedCommands(settings.pool, {
       schema: settings.schema,
       cutoff,
       wait: false,
-      maxBatches: MAX_BATCHES_PER_SWEEP,
-      ...(settings.batchSize ? { batchSize: settings.batchSize } : {}),
+      batchSize,
+      maxBatches,
       ...(settings.onPurged ? { onBatch: settings.onPurged } : {}),
       stopped: () => stopped,
     });
+    const cutShort = !busy && purged >= maxBatches * batchSize;
+    return cutShort ? Math.min(settings.intervalMs, Date.now() - started) : settings.intervalMs;
   };
-  const schedule = () => {
+  const schedule = (delayMs: number) => {
     if (stopped) return;
     timer = setTimeout(() => {
       running = sweep()
-        .catch(settings.onError)
-        .finally(() => {
+        .catch((err: unknown) => {
+          settings.onError(err);
+          return settings.intervalMs;
+        })
+        .then((next) => {
           running = undefined;
-          schedule();
+          schedule(next);
         });
-    }, settings.intervalMs);
+    }, delayMs);
     timer.unref();
   };
-  schedule();
+  schedule(settings.intervalMs);
 
   return {
     async stop() {

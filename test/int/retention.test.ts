@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { createLogger } from '../../src/log.ts';
-import { purgeBatch, purgeEndedCommands, retentionCutoff, RETENTION_LOCK_KEY } from '../../src/processor/retention.ts';
+import { purgeBatch, purgeEndedCommands, retentionCutoff, RETENTION_LOCK_KEY, startRetentionSweeper } from '../../src/processor/retention.ts';
 import { referenceDomains } from '../../src/domains/index.ts';
 import type { System } from '../../src/system.ts';
 import { useTestDatabase } from '../helpers/fixture.ts';
@@ -120,6 +120,41 @@ describe('COMMAND_RETENTION', () => {
     } finally {
       await holder.query('ROLLBACK').catch(() => {});
       holder.release();
+      await pool.end();
+    }
+  });
+
+  it('drains a backlog larger than one sweep without waiting an interval between sweeps, each batch still bounded', async () => {
+    // 300 rows, 3 batches of 10 per sweep: ten sweeps. Waiting the interval (5 s) after each would take 50 s;
+    // a sweep cut short by its bound goes on after a pause as long as itself.
+    await insertEnded('backlog', 300, '45 days');
+    const pool = createPool({ connectionString: db.url, max: 2, applicationName: 'retention-test', onError: () => {} });
+    const batches: number[] = [];
+    const errors: unknown[] = [];
+    const started = Date.now();
+    const sweeper = startRetentionSweeper({
+      pool,
+      schema: 'oncely',
+      retentionMs: 30 * 86_400_000,
+      intervalMs: 5000,
+      batchSize: 10,
+      maxBatchesPerSweep: 3,
+      onPurged: (n) => batches.push(n),
+      onError: (err) => errors.push(err),
+    });
+    try {
+      await waitUntil(
+        () => count(`client_id = 'backlog'`),
+        (n) => n === 0,
+        14_000,
+        'the backlog to be purged within two intervals after the first sweep',
+      );
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(errors).toEqual([]);
+      expect(batches.reduce((a, b) => a + b, 0)).toBe(300);
+      expect(Math.max(...batches)).toBeLessThanOrEqual(10);
+    } finally {
+      await sweeper.stop();
       await pool.end();
     }
   });

@@ -1,15 +1,15 @@
 import { z } from 'zod';
 import { defineCommand, type BatchState } from '../../core/command.ts';
 import { Amount, Identifier, type Command } from '../../core/envelope.ts';
-import { accept, notFound, succeeded, type Outcome } from '../../core/outcome.ts';
+import { accept, notFound, succeeded } from '../../core/outcome.ts';
 import { rowKey, type RowKey } from '../../core/table.ts';
-import { createEntity, target } from '../../processor/entity.ts';
+import { createEntity } from '../../processor/entity.ts';
 import { accountRows, postToAccount, referencedAccount } from '../accounts/rows.ts';
+import { defineEntityCommand } from '../entity-command.ts';
 import { decideCancel, decideOrder, decidePay, type Order } from './model.ts';
 import { order, orderRows } from './rows.ts';
 
 const view = (saved: Order) => ({ status: saved.status, version: saved.version });
-const NoPayload = z.strictObject({});
 
 /** Lock plan of every command on an existing order: the order, then (phase two) the account it names. */
 const orderThenAccount = (command: Command) => ({
@@ -19,12 +19,6 @@ const orderThenAccount = (command: Command) => ({
     return found ? [rowKey(accountRows, found.accountId)] : [];
   },
 });
-
-/** The order a command acts on, checked against `expectedVersion`, then `act`. */
-function withOrder(state: BatchState, command: Command, act: (current: Order) => Outcome): Outcome {
-  const found = target(state, order, command);
-  return found.ok ? act(found.row) : found.outcome;
-}
 
 export const createOrder = defineCommand({
   type: 'order.create',
@@ -39,68 +33,66 @@ export const createOrder = defineCommand({
   },
 });
 
-export const payOrder = defineCommand({
+export const payOrder = defineEntityCommand(order, {
   type: 'order.pay',
   summary: "CREATED -> PAID, debiting the order's amount from its account in the same transaction.",
-  payload: NoPayload,
   plan: orderThenAccount,
-  decide: (command, state) =>
-    withOrder(state, command, (current) => {
-      const illegal = decideOrder(current, 'pay');
-      if (!illegal.ok) return illegal.outcome;
-      const account = referencedAccount(state, current.accountId, `order ${current.id}`);
-      const decision = decidePay(current, account);
-      if (!decision.ok) return decision.outcome;
-      const paid = state.update(orderRows, decision.state.order);
-      const debited = postToAccount(state, command, account, decision.state.account);
-      state.emit({
-        type: 'order.paid',
-        entityId: paid.id,
-        payload: { accountId: paid.accountId, amount: paid.amount, status: paid.status, version: paid.version, balance: debited.balance },
-      });
-      return succeeded(view(paid));
-    }),
+  act(current, command, state) {
+    const illegal = decideOrder(current, 'pay');
+    if (!illegal.ok) return illegal.outcome;
+    const account = referencedAccount(state, current.accountId, `order ${current.id}`);
+    const decision = decidePay(current, account);
+    if (!decision.ok) return decision.outcome;
+    const paid = state.update(orderRows, decision.state.order);
+    const debited = postToAccount(state, command, account, decision.state.account);
+    state.emit({
+      type: 'order.paid',
+      entityId: paid.id,
+      payload: { accountId: paid.accountId, amount: paid.amount, status: paid.status, version: paid.version, balance: debited.balance },
+    });
+    return succeeded(view(paid));
+  },
 });
 
 /** A transition that moves nothing but the order itself. */
-const plainTransition = (action: 'ship' | 'complete') => ({
-  plan: (command: Command) => ({ lock: [rowKey(orderRows, command.entityId)] }),
-  decide: (command: Command, state: BatchState) =>
-    withOrder(state, command, (current) => {
+const plainTransition = <const T extends string>(type: T, summary: string, action: 'ship' | 'complete') =>
+  defineEntityCommand(order, {
+    type,
+    summary,
+    plan: (command) => ({ lock: [rowKey(orderRows, command.entityId)] }),
+    act(current, _command, state) {
       const decision = decideOrder(current, action);
       return decision.ok ? succeeded(view(state.update(orderRows, decision.state))) : decision.outcome;
-    }),
-});
+    },
+  });
 
-export const shipOrder = defineCommand({ type: 'order.ship', summary: 'PAID -> DELIVERED.', payload: NoPayload, ...plainTransition('ship') });
+export const shipOrder = plainTransition('order.ship', 'PAID -> DELIVERED.', 'ship');
 
-export const completeOrder = defineCommand({ type: 'order.complete', summary: 'DELIVERED -> COMPLETED.', payload: NoPayload, ...plainTransition('complete') });
+export const completeOrder = plainTransition('order.complete', 'DELIVERED -> COMPLETED.', 'complete');
 
-export const cancelOrder = defineCommand({
+export const cancelOrder = defineEntityCommand(order, {
   type: 'order.cancel',
   summary: "CREATED or PAID -> CANCELLED; a PAID order's amount is credited back to its account.",
-  payload: NoPayload,
   plan: orderThenAccount,
-  decide: (command, state) =>
-    withOrder(state, command, (current) => {
-      const account = referencedAccount(state, current.accountId, `order ${current.id}`);
-      const decision = decideCancel(current, account);
-      if (!decision.ok) return decision.outcome;
-      const cancelled = state.update(orderRows, decision.state.order);
-      const refunded = decision.state.account ? postToAccount(state, command, account, decision.state.account) : undefined;
-      state.emit({
-        type: 'order.cancelled',
-        entityId: cancelled.id,
-        payload: {
-          accountId: cancelled.accountId,
-          amount: cancelled.amount,
-          refunded: refunded ? cancelled.amount : 0,
-          status: cancelled.status,
-          version: cancelled.version,
-        },
-      });
-      return succeeded(view(cancelled));
-    }),
+  act(current, command, state) {
+    const account = referencedAccount(state, current.accountId, `order ${current.id}`);
+    const decision = decideCancel(current, account);
+    if (!decision.ok) return decision.outcome;
+    const cancelled = state.update(orderRows, decision.state.order);
+    const refunded = decision.state.account ? postToAccount(state, command, account, decision.state.account) : undefined;
+    state.emit({
+      type: 'order.cancelled',
+      entityId: cancelled.id,
+      payload: {
+        accountId: cancelled.accountId,
+        amount: cancelled.amount,
+        refunded: refunded ? cancelled.amount : 0,
+        status: cancelled.status,
+        version: cancelled.version,
+      },
+    });
+    return succeeded(view(cancelled));
+  },
 });
 
 export const orderCommands = [createOrder, payOrder, shipOrder, completeOrder, cancelOrder];

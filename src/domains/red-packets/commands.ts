@@ -1,21 +1,16 @@
 import { z } from 'zod';
-import { defineCommand, type BatchState } from '../../core/command.ts';
-import { Amount, Identifier, type Command } from '../../core/envelope.ts';
-import { accept, notFound, succeeded, type Outcome } from '../../core/outcome.ts';
+import { defineCommand } from '../../core/command.ts';
+import { Amount, Identifier } from '../../core/envelope.ts';
+import { accept, notFound, succeeded } from '../../core/outcome.ts';
 import { lookup, rowKey } from '../../core/table.ts';
-import { createEntity, target } from '../../processor/entity.ts';
+import { createEntity } from '../../processor/entity.ts';
 import { accountRows, postToAccount, referencedAccount } from '../accounts/rows.ts';
+import { defineEntityCommand } from '../entity-command.ts';
 import { orderRows } from '../orders/rows.ts';
 import { alreadyIssued, decideIssue, decideRedPacket, decideRedPacketPay, isLive, type RedPacket } from './model.ts';
 import { redPacket, redPacketRows } from './rows.ts';
 
 const view = (saved: RedPacket) => ({ status: saved.status, version: saved.version });
-const NoPayload = z.strictObject({});
-
-function withRedPacket(state: BatchState, command: Command, act: (current: RedPacket) => Outcome): Outcome {
-  const found = target(state, redPacket, command);
-  return found.ok ? act(found.row) : found.outcome;
-}
 
 export const issueRedPacket = defineCommand({
   type: 'redPacket.issue',
@@ -42,10 +37,9 @@ export const issueRedPacket = defineCommand({
   },
 });
 
-export const payRedPacket = defineCommand({
+export const payRedPacket = defineEntityCommand(redPacket, {
   type: 'redPacket.pay',
   summary: "CREATED -> PAID, crediting the red packet's amount to its account in the same transaction.",
-  payload: NoPayload,
   plan: (command) => ({
     lock: [rowKey(redPacketRows, command.entityId)],
     then: (state) => {
@@ -53,34 +47,31 @@ export const payRedPacket = defineCommand({
       return found ? [rowKey(accountRows, found.accountId)] : [];
     },
   }),
-  decide: (command, state) =>
-    withRedPacket(state, command, (current) => {
-      const illegal = decideRedPacket(current, 'pay');
-      if (!illegal.ok) return illegal.outcome;
-      const account = referencedAccount(state, current.accountId, `red packet ${current.id}`);
-      const decision = decideRedPacketPay(current, account);
-      if (!decision.ok) return decision.outcome;
-      const paid = state.update(redPacketRows, decision.state.redPacket);
-      const credited = postToAccount(state, command, account, decision.state.account);
-      state.emit({
-        type: 'redPacket.paid',
-        entityId: paid.id,
-        payload: { orderId: paid.orderId, accountId: paid.accountId, amount: paid.amount, status: paid.status, version: paid.version, balance: credited.balance },
-      });
-      return succeeded(view(paid));
-    }),
+  act(current, command, state) {
+    const illegal = decideRedPacket(current, 'pay');
+    if (!illegal.ok) return illegal.outcome;
+    const account = referencedAccount(state, current.accountId, `red packet ${current.id}`);
+    const decision = decideRedPacketPay(current, account);
+    if (!decision.ok) return decision.outcome;
+    const paid = state.update(redPacketRows, decision.state.redPacket);
+    const credited = postToAccount(state, command, account, decision.state.account);
+    state.emit({
+      type: 'redPacket.paid',
+      entityId: paid.id,
+      payload: { orderId: paid.orderId, accountId: paid.accountId, amount: paid.amount, status: paid.status, version: paid.version, balance: credited.balance },
+    });
+    return succeeded(view(paid));
+  },
 });
 
-export const cancelRedPacket = defineCommand({
+export const cancelRedPacket = defineEntityCommand(redPacket, {
   type: 'redPacket.cancel',
   summary: 'CREATED -> CANCELLED, which frees the order for a new red packet.',
-  payload: NoPayload,
   plan: (command) => ({ lock: [rowKey(redPacketRows, command.entityId)] }),
-  decide: (command, state) =>
-    withRedPacket(state, command, (current) => {
-      const decision = decideRedPacket(current, 'cancel');
-      return decision.ok ? succeeded(view(state.update(redPacketRows, decision.state))) : decision.outcome;
-    }),
+  act(current, _command, state) {
+    const decision = decideRedPacket(current, 'cancel');
+    return decision.ok ? succeeded(view(state.update(redPacketRows, decision.state))) : decision.outcome;
+  },
 });
 
 export const redPacketCommands = [issueRedPacket, payRedPacket, cancelRedPacket];
