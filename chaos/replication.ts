@@ -26,6 +26,12 @@ export interface ReplicatedPair {
   killPrimary(): Promise<void>;
   /** `pg_ctl promote` of the standby; resolves once it accepts writes. */
   promote(): Promise<void>;
+  /** The port of the server that takes writes: the primary, or the standby once promoted. */
+  readonly writablePort: number;
+  /** Crash the server that takes writes (`pg_ctl stop -m immediate`), as the chaos run's PostgreSQL restarts do. */
+  crash(): Promise<void>;
+  /** Start it again on the same data directory; resolves once it accepts connections. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,11 +83,11 @@ export async function startReplicatedPair(mode: ReplicationMode, options: { repl
   const settings = [
     `listen_addresses = '127.0.0.1'`,
     `unix_socket_directories = '${dir}'`,
-    'max_connections = 200',
+    'max_connections = 300',
     'wal_level = replica',
     'max_wal_senders = 5',
     'hot_standby = on',
-    'shared_buffers = 64MB',
+    'shared_buffers = 128MB',
     // Only the postmaster is killed, never the machine: the kernel keeps what was written.
     'fsync = off',
     'synchronous_commit = on',
@@ -120,11 +126,23 @@ export async function startReplicatedPair(mode: ReplicationMode, options: { repl
   );
 
   let stopped = false;
+  let promoted = false;
+  const writable = () => (promoted ? { data: standby, port: standbyPort, log: 'standby.log' } : { data: primary, port: primaryPort, log: 'primary.log' });
   return {
     mode,
     primaryPort,
     standbyPort,
     urlOf,
+    get writablePort() {
+      return writable().port;
+    },
+    async crash() {
+      await run(bin('pg_ctl'), ['stop', '-D', writable().data, '-m', 'immediate', '-w', '-t', '30'], as);
+    },
+    async start() {
+      const server = writable();
+      await run(bin('pg_ctl'), ['start', '-D', server.data, '-w', '-t', '60', '-l', path.join(dir, server.log)], as);
+    },
     async killPrimary() {
       // The machine is gone: the bytes on their way to the standby with it.
       link.reset(1000, () => 0);
@@ -148,6 +166,7 @@ export async function startReplicatedPair(mode: ReplicationMode, options: { repl
         if (Date.now() > until) throw new Error('the promoted standby still recovers after 30 s');
         await sleep(100);
       }
+      promoted = true;
     },
     async stop() {
       if (stopped) return;
