@@ -143,7 +143,7 @@ export interface FailoverCheckInput {
   promotedAt: number;
   /** Commands acknowledged before the promotion. */
   acknowledged: number;
-  /** Of those, the ids the promoted standby did not have. */
+  /** Of those, the ids the promoted standby did not have, or had without the outcome their client was told. */
   lost: readonly string[];
   /** Every command sent before the promotion must be terminal within this many seconds of it. */
   limitSeconds: number;
@@ -603,7 +603,7 @@ export function failoverFigures(history: Pick<History, 'commands'>, state: Final
       ok: input.acknowledged > 0 && (mode === 'asynchronous' || input.lost.length === 0),
     },
     {
-      name: `failover (${mode}): lost commands sent again under their id by their clients, stored and terminal`,
+      name: `failover (${mode}): lost commands stored and terminal after the promotion (sent again under their id, or applied again)`,
       value: `${input.lost.length - unresolved.length} of ${input.lost.length}${sample(unresolved)}`,
       ok: unresolved.length === 0,
     },

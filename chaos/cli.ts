@@ -99,6 +99,7 @@ interface Stack {
 interface Loaded {
   workload: WorkloadResult;
   stats: NemesisStats;
+  loadStartedAt: number;
   workloadEndedAt: number;
   failover: FailoverRecord | undefined;
   memory: MemorySample[];
@@ -388,6 +389,7 @@ async function loadUnderFaults(run: Run, db: Database, stack: Stack): Promise<Lo
       `chaos: t=${((Date.now() - started) / 1000).toFixed(0)}s ${history.commands.size} commands, ops ok ${counts.ok} failed ${counts.failed} unknown ${counts.unknown}`,
     );
   }, 15_000);
+  const loadStartedAt = Date.now();
   const memory = sampleMemory(() => [stack.api, ...stack.workers], MEMORY_SAMPLE_MS);
   // Garbage for the dead-letter paths: some at the start, some midway (into the faults).
   const garbageRuns = feed ? [feed.publishGarbage(GARBAGE_PER_BROKER), sleep(options.durationMs / 2).then(() => feed.publishGarbage(GARBAGE_PER_BROKER))] : [];
@@ -468,7 +470,7 @@ async function loadUnderFaults(run: Run, db: Database, stack: Stack): Promise<Lo
   );
   if (workload.unsupportedTypes.length > 0) say(`chaos: note: skipped command types the API does not know: ${workload.unsupportedTypes.join(', ')}`);
   if (failover) await failover.resent;
-  return { workload, stats, workloadEndedAt, failover, memory: memory.stop() };
+  return { workload, stats, loadStartedAt, workloadEndedAt, failover, memory: memory.stop() };
 }
 
 /** The broker fault: close the inbox processes' RabbitMQ or Redis connections from the broker's side. */
@@ -599,11 +601,12 @@ async function check(run: Run, stack: Stack, loaded: Loaded, settled: Settled): 
 async function finish(run: Run, db: Database, stack: Stack, loaded: Loaded, settled: Settled, figures: Figure[]): Promise<number> {
   const { options, say, started, dir } = run;
   const { stats, failover, workload } = loaded;
-  const notes = [`memory: ${describeMemory(loaded.memory, started, loaded.workloadEndedAt)}`];
+  const notes = [`memory: ${describeMemory(loaded.memory, loaded.loadStartedAt, loaded.workloadEndedAt)}`];
   if (failover) {
     notes.unshift(
       `failover: ${failover.mode}, primary SIGKILLed at t=${((failover.killedAt - started) / 1000).toFixed(1)}s, standby promoted and proxies moved ` +
-        `${((failover.promotedAt - failover.killedAt) / 1000).toFixed(1)}s later; ${failover.lost.length} of ${failover.acknowledged} acknowledged commands missing on it, sent again by their clients`,
+        `${((failover.promotedAt - failover.killedAt) / 1000).toFixed(1)}s later; of ${failover.acknowledged} acknowledged commands ${failover.missing.length} missing on it ` +
+        `(sent again by their clients), ${failover.outcomeLost.length} without the outcome their client was told (applied again by the new primary)`,
     );
   }
   printReport(say, {

@@ -3,7 +3,7 @@
 // any client can reach it; their clients then do what docs/operations.md ("Failover") asks of every client:
 // retry the same id until a terminal outcome (a 404 for an id answered 202 is answered by POSTing it again).
 import pg from 'pg';
-import type { ChaosClient } from './client.ts';
+import { isTerminalStatus, type ChaosClient } from './client.ts';
 import type { History } from './history.ts';
 import type { ChaosProxy } from './proxy.ts';
 import type { ReplicatedPair, ReplicationMode } from './replication.ts';
@@ -13,10 +13,16 @@ export interface FailoverRecord {
   killedAt: number;
   /** When the proxies were moved to the promoted standby (ms since epoch). */
   promotedAt: number;
-  /** Commands acknowledged (a 2xx to a POST) before the promotion. */
+  /** Commands acknowledged (a 2xx answer about them) before the promotion. */
   acknowledged: number;
-  /** Of those, the ids the promoted standby does not have. */
+  /**
+   * Of those, the ones the promotion lost: the ids the promoted standby does not have (`missing`), and the ids
+   * whose outcome their client had been told that the standby does not have (`outcomeLost`: stored, but not
+   * yet applied there; the new primary applies them again).
+   */
   lost: string[];
+  missing: string[];
+  outcomeLost: string[];
   /** Resolves once every lost command was sent again under its id and settled (or its deadline passed). */
   resent: Promise<void>;
 }
@@ -24,24 +30,38 @@ export interface FailoverRecord {
 /** How long the clients of lost commands keep retrying them after the promotion. */
 const RESEND_DEADLINE_MS = 60_000;
 
-/** Ids of the HTTP client's commands acknowledged before `before` (ms since epoch). */
-export function acknowledgedBefore(history: Pick<History, 'commands'>, before: number): string[] {
-  const ids: string[] = [];
+/**
+ * The HTTP client's commands answered with a 2xx before `before` (ms since epoch), each with the terminal
+ * status its client was told, if any.
+ */
+export function acknowledgedBefore(history: Pick<History, 'commands'>, before: number): Map<string, string | undefined> {
+  const acknowledged = new Map<string, string | undefined>();
   for (const record of history.commands.values()) {
     if (record.via) continue;
-    if (record.ops.some((op) => op.outcome === 'ok' && op.kind !== 'read' && op.kind !== 'different' && op.completedAt <= before)) ids.push(record.envelope.id);
+    const answered = record.ops.filter((op) => op.outcome === 'ok' && op.kind !== 'different' && op.completedAt <= before);
+    if (answered.length === 0) continue;
+    acknowledged.set(record.envelope.id, answered.find((op) => isTerminalStatus(op.seen?.status))?.seen?.status);
   }
-  return ids;
+  return acknowledged;
 }
 
-async function missingOn(url: string, ids: readonly string[]): Promise<string[]> {
+/** Which acknowledged commands the server at `url` lacks, or holds without the outcome their client was told. */
+async function lostOn(url: string, acknowledged: ReadonlyMap<string, string | undefined>): Promise<{ missing: string[]; outcomeLost: string[] }> {
   const client = new pg.Client({ connectionString: url, application_name: 'oncely-chaos-checker' });
   client.on('error', () => {});
   await client.connect();
   try {
-    const { rows } = await client.query<{ id: string }>(`SELECT id FROM oncely.commands WHERE client_id = 'anonymous' AND id = ANY($1)`, [ids]);
-    const found = new Set(rows.map((row) => row.id));
-    return ids.filter((id) => !found.has(id));
+    const { rows } = await client.query<{ id: string; status: string }>(`SELECT id, status FROM oncely.commands WHERE client_id = 'anonymous' AND id = ANY($1)`, [
+      [...acknowledged.keys()],
+    ]);
+    const stored = new Map(rows.map((row) => [row.id, row.status]));
+    const missing: string[] = [];
+    const outcomeLost: string[] = [];
+    for (const [id, told] of acknowledged) {
+      if (!stored.has(id)) missing.push(id);
+      else if (told !== undefined && stored.get(id) !== told) outcomeLost.push(id);
+    }
+    return { missing, outcomeLost };
   } finally {
     await client.end().catch(() => {});
   }
@@ -86,14 +106,18 @@ export function createFailoverFault(options: {
     await pair.promote();
     // Read before the proxies move: nothing new can reach the promoted standby yet.
     const acknowledged = acknowledgedBefore(options.history, Date.now());
-    const lost = await missingOn(pair.urlOf(pair.standbyPort, options.database), acknowledged);
+    const { missing, outcomeLost } = await lostOn(pair.urlOf(pair.standbyPort, options.database), acknowledged);
     let moved = 0;
     for (const proxy of options.proxies) moved += proxy?.retarget(pair.standbyPort) ?? 0;
     const promotedAt = Date.now();
-    options.onDone({ mode: pair.mode, killedAt, promotedAt, acknowledged: acknowledged.length, lost, resent: resend(options.client, options.history, lost) });
+    // The clients of missing commands get a 404 for them and POST them again; a command whose outcome was lost
+    // is still queued on the new primary, which applies it again by itself.
+    const resent = resend(options.client, options.history, missing);
+    const lost = [...missing, ...outcomeLost];
+    options.onDone({ mode: pair.mode, killedAt, promotedAt, acknowledged: acknowledged.size, lost, missing, outcomeLost, resent });
     return (
       `${pair.mode} standby promoted ${((promotedAt - killedAt) / 1000).toFixed(1)}s after the kill, proxies moved (${moved} connections reset); ` +
-      `${lost.length} of ${acknowledged.length} acknowledged commands missing on it${lost.length > 0 ? ', sent again by their clients' : ''}`
+      `of ${acknowledged.size} acknowledged commands ${missing.length} missing on it (sent again by their clients), ${outcomeLost.length} without the outcome their client was told (applied again)`
     );
   };
 }

@@ -34,6 +34,7 @@ export function sampleMemory(processes: () => readonly ManagedProcess[], everyMs
       if (rss !== undefined) samples.push({ at, name: proc.name, pid, rssMiB: rss });
     }
   };
+  void take();
   const timer = setInterval(() => void take(), everyMs);
   return {
     stop() {
