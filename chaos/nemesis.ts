@@ -246,30 +246,26 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     }
   };
 
+  /** SIGKILL, down for 200 ms to `maxDownMs`, started again. */
+  const killAndRestart = async (proc: ManagedProcess, count: 'workerKills' | 'apiKills' | 'inboxKills' | 'relayKills', maxDownMs: number, r: Random) => {
+    const pid = proc.pid;
+    await proc.kill();
+    stats[count]++;
+    log(`${stamp()} nemesis: SIGKILL ${proc.name} (pid ${pid})`);
+    await sleep(r.int(200, maxDownMs));
+    await restart(proc);
+    ended();
+  };
+
   const apply = async (event: Event, r: Random) => {
     const proxy = options.proxy;
     switch (event) {
-      case 'kill-worker': {
-        const worker = r.pick(options.workers);
-        const pid = worker.pid;
-        await worker.kill();
-        stats.workerKills++;
-        log(`${stamp()} nemesis: SIGKILL ${worker.name} (pid ${pid})`);
-        await sleep(r.int(200, 2000));
-        await restart(worker);
-        ended();
+      case 'kill-worker':
+        await killAndRestart(r.pick(options.workers), 'workerKills', 2000, r);
         return;
-      }
-      case 'kill-api': {
-        const pid = options.api.pid;
-        await options.api.kill();
-        stats.apiKills++;
-        log(`${stamp()} nemesis: SIGKILL api (pid ${pid})`);
-        await sleep(r.int(200, 1000));
-        await restart(options.api);
-        ended();
+      case 'kill-api':
+        await killAndRestart(options.api, 'apiKills', 1000, r);
         return;
-      }
       case 'stop-worker': {
         const worker = r.pick(options.workers);
         const hold = (options.expireSeconds + r.int(1, 4)) * 1000;
@@ -367,29 +363,12 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         ended();
         return;
       }
-      case 'kill-inbox': {
-        const inbox = r.pick(options.inboxes ?? []);
-        const pid = inbox.pid;
-        await inbox.kill();
-        stats.inboxKills++;
-        log(`${stamp()} nemesis: SIGKILL ${inbox.name} (pid ${pid})`);
-        await sleep(r.int(200, 2000));
-        await restart(inbox);
-        ended();
+      case 'kill-inbox':
+        await killAndRestart(r.pick(options.inboxes ?? []), 'inboxKills', 2000, r);
         return;
-      }
-      case 'kill-relay': {
-        const relay = options.relay;
-        if (!relay) return;
-        const pid = relay.pid;
-        await relay.kill();
-        stats.relayKills++;
-        log(`${stamp()} nemesis: SIGKILL relay (pid ${pid})`);
-        await sleep(r.int(200, 2000));
-        await restart(relay);
-        ended();
+      case 'kill-relay':
+        if (options.relay) await killAndRestart(options.relay, 'relayKills', 2000, r);
         return;
-      }
       case 'broker-cut': {
         if (!options.cutBrokers) return;
         const { closed, what } = await options.cutBrokers(r);

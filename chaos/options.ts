@@ -213,4 +213,3 @@ export const REQUIREMENTS: Record<string, (stats: NemesisStats, proxy: ChaosProx
   'relay-kills': (stats) => stats.relayKills,
   failovers: (stats) => stats.failovers,
 };
-

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from '../src/db/embedded.ts';
 import { startChaosProxy, type ChaosProxy } from './proxy.ts';
+import { postgresUser } from './run-as.ts';
 
 const run = promisify(execFile);
 export const PG15_BIN = '/usr/lib/postgresql/15/bin';
@@ -33,15 +34,6 @@ export interface ReplicatedPair {
   /** Start it again on the same data directory; resolves once it accepts connections. */
   start(): Promise<void>;
   stop(): Promise<void>;
-}
-
-function postgresUser(): { uid: number; gid: number } | undefined {
-  if (os.userInfo().uid !== 0) return undefined;
-  const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
-  const uid = id('-u');
-  const gid = id('-g');
-  if (uid.status !== 0 || gid.status !== 0) throw new Error('PostgreSQL refuses to run as root and there is no postgres user to run it as');
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -68,7 +60,7 @@ async function query<R extends pg.QueryResultRow>(url: string, text: string): Pr
  */
 export async function startReplicatedPair(mode: ReplicationMode, options: { replicationLatencyMs?: number; log?: (line: string) => void } = {}): Promise<ReplicatedPair> {
   const log = options.log ?? (() => {});
-  const user = postgresUser();
+  const user = postgresUser('PostgreSQL');
   const dir = await mkdtemp(path.join(os.tmpdir(), `oncely-failover-${mode}-`));
   await chmod(dir, 0o755);
   if (user) await chown(dir, user.uid, user.gid);

@@ -94,7 +94,6 @@ export function median(values: readonly number[]): string {
   return `${(sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(1)}s`;
 }
 
-
 export interface ReportInput {
   history: History;
   stats: NemesisStats;

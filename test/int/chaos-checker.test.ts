@@ -384,8 +384,12 @@ describe('chaos checker', () => {
     it('fails a lost command its client never got stored again, and a command sent before the promotion that ended 31 s after it', () => {
       const never = promoted(['credit-a']);
       never.input.state.commands.delete('credit-a');
-      expect(failingWith(never)).toContain('failover (asynchronous): lost commands stored and terminal after the promotion (sent again under their id, or applied again)');
-      expect(failingWith(promoted(['credit-a'], 'asynchronous', 31_000))).toEqual(['failover (asynchronous): commands sent before the promotion terminal within 30s of it']);
+      expect(failingWith(never)).toContain(
+        'failover (asynchronous): lost commands stored and terminal after the promotion (sent again under their id, or applied again)',
+      );
+      expect(failingWith(promoted(['credit-a'], 'asynchronous', 31_000))).toEqual([
+        'failover (asynchronous): commands sent before the promotion terminal within 30s of it',
+      ]);
     });
   });
 
