@@ -446,6 +446,7 @@ async function loadUnderFaults(run: Run, db: Database, stack: Stack): Promise<Lo
             proxies: [db.route, stack.proxy],
             history,
             client: stack.client,
+            partitionMs: options.walPartitionMs,
             onDone: (record) => {
               failover = record;
             },

@@ -98,9 +98,18 @@ export function createFailoverFault(options: {
   history: Pick<History, 'commands'>;
   client: ChaosClient;
   onDone: (record: FailoverRecord) => void;
+  /** The WAL link partitioned for this long before the kill (0: no partition). */
+  partitionMs?: number;
 }): () => Promise<string> {
   const { pair } = options;
+  const partitionMs = options.partitionMs ?? 0;
   return async () => {
+    if (partitionMs > 0) {
+      // The zones lose each other first: an asynchronous primary goes on committing what the standby will
+      // never get; a synchronous one acknowledges nothing meanwhile.
+      pair.partition(partitionMs + 5000);
+      await new Promise((resolve) => setTimeout(resolve, partitionMs));
+    }
     const killedAt = Date.now();
     await pair.killPrimary();
     await pair.promote();
@@ -116,7 +125,7 @@ export function createFailoverFault(options: {
     const lost = [...missing, ...outcomeLost];
     options.onDone({ mode: pair.mode, killedAt, promotedAt, acknowledged: acknowledged.size, lost, missing, outcomeLost, resent });
     return (
-      `${pair.mode} standby promoted ${((promotedAt - killedAt) / 1000).toFixed(1)}s after the kill, proxies moved (${moved} connections reset); ` +
+      `${partitionMs > 0 ? `after ${partitionMs / 1000}s of WAL link partition, ` : ''}${pair.mode} standby promoted ${((promotedAt - killedAt) / 1000).toFixed(1)}s after the kill, proxies moved (${moved} connections reset); ` +
       `of ${acknowledged.size} acknowledged commands ${missing.length} missing on it (sent again by their clients), ${outcomeLost.length} without the outcome their client was told (applied again)`
     );
   };

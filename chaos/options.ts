@@ -42,7 +42,8 @@ export const USAGE = `usage: npm run chaos -- [options]
                        asynchronous replication, the WAL through a link with --replication-latency MS each way,
                        default 20), every process and the harness reaching it through proxies; once during the
                        load the primary is SIGKILLed, the standby promoted and the proxies moved to it
-                       (docs/chaos.md, "Failover")
+                       (docs/chaos.md, "Failover"); --wal-partition MS first drops the WAL link for MS
+                       before the kill (default 0)
   --pooler P           none (default) or pgbouncer: the api, workers and inboxes reach PostgreSQL through a
                        PgBouncer in transaction pooling mode (DATABASE_URL), with DATABASE_DIRECT_URL for
                        what needs a session (docs/operations.md, "Behind a pooler")
@@ -86,6 +87,7 @@ export function parseOptions(args: string[] = process.argv.slice(2)) {
       pooler: { type: 'string', default: 'none' },
       failover: { type: 'string', default: 'none' },
       'replication-latency': { type: 'string', default: '20' },
+      'wal-partition': { type: 'string', default: '0' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -176,6 +178,7 @@ export function parseOptions(args: string[] = process.argv.slice(2)) {
     pooler: values.pooler,
     failover: values.failover === 'none' ? undefined : values.failover === 'sync' ? ('synchronous' as const) : ('asynchronous' as const),
     replicationLatencyMs: int('replication-latency', values['replication-latency'], 0, 1000),
+    walPartitionMs: int('wal-partition', values['wal-partition'], 0, 60_000),
   };
 }
 

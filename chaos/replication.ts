@@ -25,6 +25,8 @@ export interface ReplicatedPair {
   urlOf(port: number, database?: string): string;
   /** SIGKILL of the primary's postmaster and every backend of it: the machine is gone. */
   killPrimary(): Promise<void>;
+  /** Drops every byte on the WAL link for `ms` (a partition between the zones), then resets it. */
+  partition(ms: number): void;
   /** `pg_ctl promote` of the standby; resolves once it accepts writes. */
   promote(): Promise<void>;
   /** The port of the server that takes writes: the primary, or the standby once promoted. */
@@ -134,6 +136,9 @@ export async function startReplicatedPair(mode: ReplicationMode, options: { repl
     async start() {
       const server = writable();
       await run(bin('pg_ctl'), ['start', '-D', server.data, '-w', '-t', '60', '-l', path.join(dir, server.log)], as);
+    },
+    partition(ms) {
+      link.blackhole(1000, ms, () => 0);
     },
     async killPrimary() {
       // The machine is gone: the bytes on their way to the standby with it.
