@@ -237,7 +237,7 @@ async function startPair(run: Run): Promise<Server> {
 
 /** The proxy between the processes and PostgreSQL, PgBouncer if asked for, the brokers, and the processes. */
 async function startStack(run: Run, db: Database): Promise<Stack> {
-  const { options, faults, say, logDir } = run;
+  const { options, faults, say } = run;
   const { url } = db;
   const target = new URL(url);
   const proxy = faults.has('proxy')
@@ -273,54 +273,23 @@ async function startStack(run: Run, db: Database): Promise<Stack> {
   const history = createHistory(path.join(run.dir, 'history.jsonl'));
   const { feed, events } = await startBrokers(run, url, history);
 
-  const unplanned: UnplannedExit[] = [];
-  let shuttingDown = false;
-  const onUnplannedExit = (exit: UnplannedExit) => {
-    unplanned.push(exit);
-    say(
-      `chaos: UNPLANNED EXIT of ${exit.name} (pid ${exit.pid}, code ${exit.code}, signal ${exit.signal}): ${exit.tail.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`,
-    );
-    if (!shuttingDown) {
-      const proc = all.find((p) => p.name === exit.name);
-      setTimeout(() => void proc?.start().catch(() => {}), 1000);
-    }
-  };
-  const managed = (name: string, entry: 'api' | 'worker' | 'inbox' | 'relay', env: Record<string, string>) =>
-    createManagedProcess({ name, entry, env: { ...common, ...env }, logDir, onUnplannedExit });
-  const api = managed('api', 'api', { DATABASE_URL: apiUrl, ...direct(url), PORT: String(apiPort) });
-  const workers = Array.from({ length: options.workers }, (_, i) =>
-    managed(`worker-${i + 1}`, 'worker', { DATABASE_URL: workerUrl, ...direct(proxiedUrl), PORT: '0', WORKER_CONCURRENCY: String(options.concurrency) }),
-  );
   // Inbox processes: the same env as `npm run inbox`, through the proxy like the workers (so PostgreSQL faults
   // reach their submissions too); each keeps its Redis consumer name across restarts, as docs/brokers.md asks.
-  const inboxes = feed
-    ? Array.from({ length: options.inboxes }, (_, i) =>
-        managed(`inbox-${i + 1}`, 'inbox', {
+  const processes = createProcesses(run, common, {
+    api: { DATABASE_URL: apiUrl, ...direct(url), PORT: String(apiPort) },
+    worker: { DATABASE_URL: workerUrl, ...direct(proxiedUrl), PORT: '0', WORKER_CONCURRENCY: String(options.concurrency) },
+    inboxes: feed
+      ? Array.from({ length: options.inboxes }, (_, i) => ({
           DATABASE_URL: workerUrl,
           ...direct(proxiedUrl),
           PORT: '0',
           ...feed.env,
           ...(feed.env['INBOX_REDIS_URL'] ? { INBOX_REDIS_CONSUMER: `chaos-inbox-${i + 1}` } : {}),
-        }),
-      )
-    : [];
-  const relay = events ? managed('relay', 'relay', { DATABASE_URL: workerUrl, ...direct(proxiedUrl), PORT: '0', ...events.env }) : undefined;
-  const all = [api, ...workers, ...inboxes, ...(relay ? [relay] : [])];
-  const stop = async () => {
-    shuttingDown = true;
-    let unclean = 0;
-    const codes = await Promise.all(all.map((proc) => proc.terminate(30_000)));
-    for (const [i, code] of codes.entries()) {
-      if (code === 0) continue;
-      unclean++;
-      say(`chaos: ${all[i]?.name} exited with ${code ?? 'SIGKILL'} on SIGTERM`);
-    }
-    return unclean;
-  };
-  undo.push(async () => {
-    shuttingDown = true;
-    await Promise.all(all.map((proc) => proc.terminate(10_000)));
+        }))
+      : [],
+    relay: events ? { DATABASE_URL: workerUrl, ...direct(proxiedUrl), PORT: '0', ...events.env } : undefined,
   });
+  const { api, workers, inboxes, relay } = processes;
   if (proxy) undo.push(() => proxy.close());
   await api.start();
   await Promise.all([...workers, ...inboxes, ...(relay ? [relay] : [])].map((proc) => proc.start()));
@@ -339,14 +308,57 @@ async function startStack(run: Run, db: Database): Promise<Stack> {
     client: createChaosClient(`http://127.0.0.1:${apiPort}`, history),
     feed,
     events,
-    api,
-    workers,
-    inboxes,
-    relay,
-    all,
-    unplanned,
-    stop,
+    ...processes,
   };
+}
+
+type Processes = Pick<Stack, 'api' | 'workers' | 'inboxes' | 'relay' | 'all' | 'unplanned' | 'stop'>;
+
+/**
+ * The api, the workers, the inbox processes and the relay, each from its entry point with `common` and its
+ * own env. An exit nobody asked for is recorded (a figure) and the process started again a second later.
+ */
+function createProcesses(
+  run: Run,
+  common: Record<string, string>,
+  env: { api: Record<string, string>; worker: Record<string, string>; inboxes: Record<string, string>[]; relay: Record<string, string> | undefined },
+): Processes {
+  const { say, logDir } = run;
+  const unplanned: UnplannedExit[] = [];
+  let shuttingDown = false;
+  const onUnplannedExit = (exit: UnplannedExit) => {
+    unplanned.push(exit);
+    say(
+      `chaos: UNPLANNED EXIT of ${exit.name} (pid ${exit.pid}, code ${exit.code}, signal ${exit.signal}): ${exit.tail.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`,
+    );
+    if (!shuttingDown) {
+      const proc = all.find((p) => p.name === exit.name);
+      setTimeout(() => void proc?.start().catch(() => {}), 1000);
+    }
+  };
+  const managed = (name: string, entry: 'api' | 'worker' | 'inbox' | 'relay', own: Record<string, string>) =>
+    createManagedProcess({ name, entry, env: { ...common, ...own }, logDir, onUnplannedExit });
+  const api = managed('api', 'api', env.api);
+  const workers = Array.from({ length: run.options.workers }, (_, i) => managed(`worker-${i + 1}`, 'worker', env.worker));
+  const inboxes = env.inboxes.map((own, i) => managed(`inbox-${i + 1}`, 'inbox', own));
+  const relay = env.relay ? managed('relay', 'relay', env.relay) : undefined;
+  const all = [api, ...workers, ...inboxes, ...(relay ? [relay] : [])];
+  const stop = async () => {
+    shuttingDown = true;
+    let unclean = 0;
+    const codes = await Promise.all(all.map((proc) => proc.terminate(30_000)));
+    for (const [i, code] of codes.entries()) {
+      if (code === 0) continue;
+      unclean++;
+      say(`chaos: ${all[i]?.name} exited with ${code ?? 'SIGKILL'} on SIGTERM`);
+    }
+    return unclean;
+  };
+  undo.push(async () => {
+    shuttingDown = true;
+    await Promise.all(all.map((proc) => proc.terminate(10_000)));
+  });
+  return { api, workers, inboxes, relay, all, unplanned, stop };
 }
 
 /** The brokers, when part of the workload goes through them, and the relay's event stream: the run's own, deleted at the end. */
