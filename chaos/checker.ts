@@ -121,7 +121,7 @@ function canonical(value: unknown): unknown {
 }
 
 export interface CheckInput {
-  history: History;
+  history: Pick<History, 'commands'>;
   state: FinalState;
   settleSeconds: number;
   unplannedExits: number;
@@ -132,6 +132,21 @@ export interface CheckInput {
   recovery?: RecoveryInput;
   /** The broker-fed part of the workload, when the run had one. */
   brokers?: BrokerCheckInput;
+  /** The failover, when the run had one. */
+  failover?: FailoverCheckInput;
+}
+
+export interface FailoverCheckInput {
+  mode: 'synchronous' | 'asynchronous';
+  killedAt: number;
+  /** When the promoted standby took writes through the run's proxies (ms since epoch). */
+  promotedAt: number;
+  /** Commands acknowledged before the promotion. */
+  acknowledged: number;
+  /** Of those, the ids the promoted standby did not have, or had without the outcome their client was told. */
+  lost: readonly string[];
+  /** Every command sent before the promotion must be terminal within this many seconds of it. */
+  limitSeconds: number;
 }
 
 export interface BrokerCheckInput {
@@ -181,7 +196,7 @@ const SUBMITTING = new Set(['submit', 'retry', 'concurrent']);
  * @example
  * const { figure } = recoveryFigure(history, state, { lastFaultAt, limitSeconds: 10, startedAt });
  */
-export function recoveryFigure(history: History, state: FinalState, input: RecoveryInput): Recovery {
+export function recoveryFigure(history: Pick<History, 'commands'>, state: FinalState, input: RecoveryInput): Recovery {
   // Broker-fed commands have a figure of their own (brokerFigures): a message in the hands of a SIGKILLed
   // inbox comes back only after the broker's redelivery time (JetStream's ack_wait).
   const poison = new Set([...history.commands.values()].filter((record) => record.poison || record.via).map((record) => record.envelope.id));
@@ -251,7 +266,8 @@ export function recoveryFigure(history: History, state: FinalState, input: Recov
  * const figures = checkRun({ history, state, settleSeconds: 60, unplannedExits: 0, uncleanStops: 0 });
  */
 export function checkRun(input: CheckInput): Figure[] {
-  const { history, state } = input;
+  const { state } = input;
+  const history = input.failover ? afterPromotion(input.history, input.failover) : input.history;
   const figures: Figure[] = [];
   const figure = (name: string, value: string | number, ok: boolean) => figures.push({ name, value: String(value), ok });
   const records = [...history.commands.values()];
@@ -273,6 +289,7 @@ export function checkRun(input: CheckInput): Figure[] {
   );
   figure(`commands not terminal ${input.settleSeconds}s after the last fault (poison included)`, state.nonTerminal, state.nonTerminal === 0);
   if (input.recovery) figures.push(recoveryFigure(history, state, input.recovery).figure);
+  if (input.failover) figures.push(...failoverFigures(input.history, state, input.failover));
   if (input.brokers) figures.push(...brokerFigures(history, state, input.settleSeconds, input.brokers));
 
   const submitted = new Set(records.map((record) => record.envelope.id));
@@ -535,6 +552,70 @@ export function checkRun(input: CheckInput): Figure[] {
 }
 
 /**
+ * The history as the promoted standby knows it: for each command the promotion lost, the answers given
+ * before the promotion came from a history that is gone (an asynchronous standby never had it), so only what
+ * its client was told afterwards counts (its POST again under the same id, and that command's outcome).
+ *
+ * @example
+ * const checked = afterPromotion(history, { lost: ['c1'], promotedAt });
+ */
+export function afterPromotion(history: Pick<History, 'commands'>, failover: Pick<FailoverCheckInput, 'lost' | 'promotedAt'>): Pick<History, 'commands'> {
+  if (failover.lost.length === 0) return history;
+  const lost = new Set(failover.lost);
+  const commands = new Map<string, CommandRecord>();
+  for (const [id, record] of history.commands) {
+    commands.set(id, lost.has(id) ? { ...record, ops: record.ops.filter((op) => op.completedAt >= failover.promotedAt) } : record);
+  }
+  return { commands };
+}
+
+/**
+ * The failover's figures: acknowledged commands the promotion lost (synchronous: none may be; asynchronous:
+ * counted), every one of them sent again by its client and stored and terminal (each applied once: the double
+ * effects figure covers them with every other command), and every command sent before the promotion terminal
+ * within the limit of it.
+ *
+ * @example
+ * figures.push(...failoverFigures(history, state, { mode: 'synchronous', killedAt, promotedAt, acknowledged: 71, lost: [], limitSeconds: 30 }));
+ */
+export function failoverFigures(history: Pick<History, 'commands'>, state: FinalState, input: FailoverCheckInput): Figure[] {
+  const mode = input.mode;
+  const lostValue = `${input.lost.length} of ${input.acknowledged} acknowledged before the promotion${input.acknowledged === 0 ? ' (none: nothing was checked)' : ''}${sample([...input.lost])}`;
+  const unresolved = input.lost.filter((id) => !isTerminalStatus(state.commands.get(id)?.status));
+  const poison = new Set([...history.commands.values()].filter((record) => record.poison || record.via).map((record) => record.envelope.id));
+  const before = new Set<string>();
+  for (const record of history.commands.values()) {
+    if (!poison.has(record.envelope.id) && record.ops.some((op) => op.kind !== 'read' && op.invokedAt < input.promotedAt)) before.add(record.envelope.id);
+  }
+  let worst = 0;
+  const late: string[] = [];
+  for (const id of before) {
+    const row = state.commands.get(id);
+    if (!row) continue;
+    const ended = typeof row.completed_ms === 'number' ? (row.completed_ms - input.promotedAt) / 1000 : Infinity;
+    worst = Math.max(worst, ended);
+    if (ended > input.limitSeconds) late.push(id);
+  }
+  return [
+    {
+      name: `failover (${mode}): acknowledged commands the promotion lost${mode === 'synchronous' ? '' : ' (reported)'}`,
+      value: lostValue,
+      ok: input.acknowledged > 0 && (mode === 'asynchronous' || input.lost.length === 0),
+    },
+    {
+      name: `failover (${mode}): lost commands stored and terminal after the promotion (sent again under their id, or applied again)`,
+      value: `${input.lost.length - unresolved.length} of ${input.lost.length}${sample(unresolved)}`,
+      ok: unresolved.length === 0,
+    },
+    {
+      name: `failover (${mode}): commands sent before the promotion terminal within ${input.limitSeconds}s of it`,
+      value: `${late.length} later, of ${before.size} (the last ${Number.isFinite(worst) ? `${worst.toFixed(1)}s` : 'never'} after it; promoted ${((input.promotedAt - input.killedAt) / 1000).toFixed(1)}s after the kill)${sample(late)}`,
+      ok: late.length === 0 && before.size > 0,
+    },
+  ];
+}
+
+/**
  * The broker-fed commands held to the HTTP ones' standard: every confirmed publish has exactly one command
  * under its inbox's client id (re-publishes and redeliveries included), every garbage message is in its
  * broker's dead-letter path and no valid one is, nothing is left unacknowledged, and every broker-fed command
@@ -544,7 +625,7 @@ export function checkRun(input: CheckInput): Figure[] {
  * @example
  * figures.push(...brokerFigures(history, state, 42, { clientIds, garbage, deadLetters, pending, lastFaultAt }));
  */
-export function brokerFigures(history: History, state: FinalState, settleSeconds: number, input: BrokerCheckInput): Figure[] {
+export function brokerFigures(history: Pick<History, 'commands'>, state: FinalState, settleSeconds: number, input: BrokerCheckInput): Figure[] {
   const figures: Figure[] = [];
   const figure = (name: string, value: string, ok: boolean) => figures.push({ name, value, ok });
   const fed = [...history.commands.values()].filter((record) => record.via);

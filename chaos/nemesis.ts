@@ -8,9 +8,10 @@ import { createRandom, type Random } from './random.ts';
 
 /**
  * `inbox` and `broker` act only in a run with --broker (SIGKILL an inbox process, close its broker
- * connections), `relay` only with --relay (SIGKILL the outbox relay).
+ * connections), `relay` only with --relay (SIGKILL the outbox relay), `failover` only with --failover (SIGKILL
+ * the primary, promote the standby, move the proxies; once per run).
  */
-export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy', 'inbox', 'broker', 'relay'] as const;
+export const FAULT_KINDS = ['kill', 'stop', 'terminate', 'restart', 'proxy', 'inbox', 'broker', 'relay', 'failover'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 type Event =
@@ -25,7 +26,8 @@ type Event =
   | 'reset'
   | 'kill-inbox'
   | 'broker-cut'
-  | 'kill-relay';
+  | 'kill-relay'
+  | 'failover';
 
 export interface NemesisStats {
   workerKills: number;
@@ -45,6 +47,8 @@ export interface NemesisStats {
   brokerConnectionsClosed: number;
   /** Outbox relay processes SIGKILLed (and started again). */
   relayKills: number;
+  /** Primaries SIGKILLed and replaced by their promoted standby. */
+  failovers: number;
   /** Seconds from each PostgreSQL restart to the first command applied after it (null: none within 60 s). */
   recoveries: (number | null)[];
   /** When the last fault was healed (ms since epoch), or undefined if none ran. */
@@ -92,6 +96,11 @@ export interface NemesisOptions {
   relay?: ManagedProcess | undefined;
   /** Closes the inbox processes' broker connections from the broker's side; says what it did. */
   cutBrokers?: (r: Random) => Promise<{ closed: number; what: string }>;
+  /**
+   * SIGKILLs the primary, promotes the standby and moves the run's proxies to it; resolves once the promoted
+   * standby takes writes through them, with a line saying what it did.
+   */
+  failover?: (() => Promise<string>) | undefined;
   /** Told when a fault begins (the workload fires an open-loop burst into some of them). */
   onFault?: (event: Event) => void;
 }
@@ -132,7 +141,7 @@ export function planFaults(
   seed: number,
   durationMs: number,
   faults: ReadonlySet<FaultKind>,
-  brokers: { inboxes: boolean; cuts: boolean; relay?: boolean } = { inboxes: false, cuts: false },
+  brokers: { inboxes: boolean; cuts: boolean; relay?: boolean; failover?: boolean } = { inboxes: false, cuts: false },
 ): { at: number; event: Event }[] {
   const seconds = durationMs / 1000;
   const every = (interval: number) => Math.max(1, Math.round(seconds / interval));
@@ -157,6 +166,8 @@ export function planFaults(
   if (faults.has('inbox') && brokers.inboxes) add('kill-inbox', every(20));
   if (brokers.cuts) add('broker-cut', every(30));
   if (faults.has('relay') && brokers.relay) add('kill-relay', every(20));
+  // One failover per run: there is one standby.
+  if (faults.has('failover') && brokers.failover) add('failover', 1);
   // Each kind spread evenly over the window (its i-th of n at (i + 0.2..0.8) / n of it), so even a rare
   // kind (two PostgreSQL restarts) never bunches at the end, where the run may cut the plan short for its
   // calm tail. The window ends at 70% of the duration: faults run one at a time and each holds for a while
@@ -200,6 +211,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     brokerCuts: 0,
     brokerConnectionsClosed: 0,
     relayKills: 0,
+    failovers: 0,
     recoveries: [],
     lastHealedAt: undefined,
     lastFaultAt: undefined,
@@ -210,7 +222,12 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
   const ended = () => {
     faultEndedAt = Date.now();
   };
-  const brokerFaults = { inboxes: (options.inboxes?.length ?? 0) > 0, cuts: options.cutBrokers !== undefined, relay: options.relay !== undefined };
+  const brokerFaults = {
+    inboxes: (options.inboxes?.length ?? 0) > 0,
+    cuts: options.cutBrokers !== undefined,
+    relay: options.relay !== undefined,
+    failover: options.failover !== undefined,
+  };
   const firstPlan = planFaults(options.seed, options.durationMs, options.faults, brokerFaults);
   const random = createRandom(options.seed, 4);
   const started = options.origin ?? Date.now();
@@ -229,30 +246,26 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
     }
   };
 
+  /** SIGKILL, down for 200 ms to `maxDownMs`, started again. */
+  const killAndRestart = async (proc: ManagedProcess, count: 'workerKills' | 'apiKills' | 'inboxKills' | 'relayKills', maxDownMs: number, r: Random) => {
+    const pid = proc.pid;
+    await proc.kill();
+    stats[count]++;
+    log(`${stamp()} nemesis: SIGKILL ${proc.name} (pid ${pid})`);
+    await sleep(r.int(200, maxDownMs));
+    await restart(proc);
+    ended();
+  };
+
   const apply = async (event: Event, r: Random) => {
     const proxy = options.proxy;
     switch (event) {
-      case 'kill-worker': {
-        const worker = r.pick(options.workers);
-        const pid = worker.pid;
-        await worker.kill();
-        stats.workerKills++;
-        log(`${stamp()} nemesis: SIGKILL ${worker.name} (pid ${pid})`);
-        await sleep(r.int(200, 2000));
-        await restart(worker);
-        ended();
+      case 'kill-worker':
+        await killAndRestart(r.pick(options.workers), 'workerKills', 2000, r);
         return;
-      }
-      case 'kill-api': {
-        const pid = options.api.pid;
-        await options.api.kill();
-        stats.apiKills++;
-        log(`${stamp()} nemesis: SIGKILL api (pid ${pid})`);
-        await sleep(r.int(200, 1000));
-        await restart(options.api);
-        ended();
+      case 'kill-api':
+        await killAndRestart(options.api, 'apiKills', 1000, r);
         return;
-      }
       case 'stop-worker': {
         const worker = r.pick(options.workers);
         const hold = (options.expireSeconds + r.int(1, 4)) * 1000;
@@ -350,29 +363,12 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         ended();
         return;
       }
-      case 'kill-inbox': {
-        const inbox = r.pick(options.inboxes ?? []);
-        const pid = inbox.pid;
-        await inbox.kill();
-        stats.inboxKills++;
-        log(`${stamp()} nemesis: SIGKILL ${inbox.name} (pid ${pid})`);
-        await sleep(r.int(200, 2000));
-        await restart(inbox);
-        ended();
+      case 'kill-inbox':
+        await killAndRestart(r.pick(options.inboxes ?? []), 'inboxKills', 2000, r);
         return;
-      }
-      case 'kill-relay': {
-        const relay = options.relay;
-        if (!relay) return;
-        const pid = relay.pid;
-        await relay.kill();
-        stats.relayKills++;
-        log(`${stamp()} nemesis: SIGKILL relay (pid ${pid})`);
-        await sleep(r.int(200, 2000));
-        await restart(relay);
-        ended();
+      case 'kill-relay':
+        if (options.relay) await killAndRestart(options.relay, 'relayKills', 2000, r);
         return;
-      }
       case 'broker-cut': {
         if (!options.cutBrokers) return;
         const { closed, what } = await options.cutBrokers(r);
@@ -380,6 +376,15 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
         stats.brokerConnectionsClosed += closed;
         ended();
         log(`${stamp()} nemesis: ${what}`);
+        return;
+      }
+      case 'failover': {
+        if (!options.failover || stats.failovers > 0) return;
+        log(`${stamp()} nemesis: failover: SIGKILL the primary and its backends`);
+        const what = await options.failover();
+        stats.failovers++;
+        ended();
+        log(`${stamp()} nemesis: failover: ${what}`);
         return;
       }
       case 'reset': {
@@ -396,7 +401,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisStats>
   // While the workload is still running after a round (and not yet in its calm tail), another round of the
   // same mix follows (its own seed stream), so faults go on for as long as commands do. No fault starts
   // once active() says the calm tail has begun, in the first round too.
-  for (let round = 0, plan = firstPlan; options.active(); plan = planFaults(options.seed + ++round * 7919, options.durationMs, options.faults, brokerFaults)) {
+  // Later rounds have no standby left to promote.
+  const laterRounds = { ...brokerFaults, failover: false };
+  for (let round = 0, plan = firstPlan; options.active(); plan = planFaults(options.seed + ++round * 7919, options.durationMs, options.faults, laterRounds)) {
     const roundStart = Date.now();
     const going = () => options.active();
     for (const { at, event } of plan) {

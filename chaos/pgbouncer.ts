@@ -2,13 +2,14 @@
 // chaos run (`--pooler pgbouncer`) and the topologies suite put between oncely and its database. Debian's
 // pgbouncer (1.18: no protocol-level prepared statements) runs as the `postgres` user when we are root, since
 // PgBouncer refuses to run as root.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../src/db/embedded.ts';
+import { postgresUser } from './run-as.ts';
 
 export const PGBOUNCER = '/usr/sbin/pgbouncer';
 
@@ -17,16 +18,6 @@ export interface PgBouncer {
   /** `serverUrl` with its host and port replaced by the pooler's. */
   urlFor(serverUrl: string): string;
   stop(): Promise<void>;
-}
-
-/** The uid/gid to run as: ours, or the `postgres` user's when we are root. */
-function runAs(): { uid: number; gid: number } | undefined {
-  if (os.userInfo().uid !== 0) return undefined;
-  const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
-  const uid = id('-u');
-  const gid = id('-g');
-  if (uid.status !== 0 || gid.status !== 0) throw new Error('pgbouncer refuses to run as root and there is no postgres user to run it as');
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
 const answers = (port: number) =>
@@ -53,7 +44,7 @@ export async function startPgBouncer(options: { target: string; poolSize?: numbe
   const password = decodeURIComponent(target.password);
   const port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'oncely-pgbouncer-'));
-  const owner = runAs();
+  const owner = postgresUser('pgbouncer');
   const quote = (value: string) => `'${value.replace(/'/g, "''")}'`;
   await writeFile(path.join(dir, 'userlist.txt'), `"${user}" ""\n`);
   await writeFile(

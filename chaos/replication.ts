@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from '../src/db/embedded.ts';
 import { startChaosProxy, type ChaosProxy } from './proxy.ts';
+import { postgresUser } from './run-as.ts';
 
 const run = promisify(execFile);
 export const PG15_BIN = '/usr/lib/postgresql/15/bin';
@@ -24,18 +25,17 @@ export interface ReplicatedPair {
   urlOf(port: number, database?: string): string;
   /** SIGKILL of the primary's postmaster and every backend of it: the machine is gone. */
   killPrimary(): Promise<void>;
+  /** Drops every byte on the WAL link for `ms` (a partition between the zones), then resets it. */
+  partition(ms: number): void;
   /** `pg_ctl promote` of the standby; resolves once it accepts writes. */
   promote(): Promise<void>;
+  /** The port of the server that takes writes: the primary, or the standby once promoted. */
+  readonly writablePort: number;
+  /** Crash the server that takes writes (`pg_ctl stop -m immediate`), as the chaos run's PostgreSQL restarts do. */
+  crash(): Promise<void>;
+  /** Start it again on the same data directory; resolves once it accepts connections. */
+  start(): Promise<void>;
   stop(): Promise<void>;
-}
-
-function postgresUser(): { uid: number; gid: number } | undefined {
-  if (os.userInfo().uid !== 0) return undefined;
-  const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
-  const uid = id('-u');
-  const gid = id('-g');
-  if (uid.status !== 0 || gid.status !== 0) throw new Error('PostgreSQL refuses to run as root and there is no postgres user to run it as');
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -62,7 +62,7 @@ async function query<R extends pg.QueryResultRow>(url: string, text: string): Pr
  */
 export async function startReplicatedPair(mode: ReplicationMode, options: { replicationLatencyMs?: number; log?: (line: string) => void } = {}): Promise<ReplicatedPair> {
   const log = options.log ?? (() => {});
-  const user = postgresUser();
+  const user = postgresUser('PostgreSQL');
   const dir = await mkdtemp(path.join(os.tmpdir(), `oncely-failover-${mode}-`));
   await chmod(dir, 0o755);
   if (user) await chown(dir, user.uid, user.gid);
@@ -77,11 +77,11 @@ export async function startReplicatedPair(mode: ReplicationMode, options: { repl
   const settings = [
     `listen_addresses = '127.0.0.1'`,
     `unix_socket_directories = '${dir}'`,
-    'max_connections = 200',
+    'max_connections = 300',
     'wal_level = replica',
     'max_wal_senders = 5',
     'hot_standby = on',
-    'shared_buffers = 64MB',
+    'shared_buffers = 128MB',
     // Only the postmaster is killed, never the machine: the kernel keeps what was written.
     'fsync = off',
     'synchronous_commit = on',
@@ -120,11 +120,26 @@ export async function startReplicatedPair(mode: ReplicationMode, options: { repl
   );
 
   let stopped = false;
+  let promoted = false;
+  const writable = () => (promoted ? { data: standby, port: standbyPort, log: 'standby.log' } : { data: primary, port: primaryPort, log: 'primary.log' });
   return {
     mode,
     primaryPort,
     standbyPort,
     urlOf,
+    get writablePort() {
+      return writable().port;
+    },
+    async crash() {
+      await run(bin('pg_ctl'), ['stop', '-D', writable().data, '-m', 'immediate', '-w', '-t', '30'], as);
+    },
+    async start() {
+      const server = writable();
+      await run(bin('pg_ctl'), ['start', '-D', server.data, '-w', '-t', '60', '-l', path.join(dir, server.log)], as);
+    },
+    partition(ms) {
+      link.blackhole(1000, ms, () => 0);
+    },
     async killPrimary() {
       // The machine is gone: the bytes on their way to the standby with it.
       link.reset(1000, () => 0);
@@ -148,6 +163,7 @@ export async function startReplicatedPair(mode: ReplicationMode, options: { repl
         if (Date.now() > until) throw new Error('the promoted standby still recovers after 30 s');
         await sleep(100);
       }
+      promoted = true;
     },
     async stop() {
       if (stopped) return;

@@ -1,11 +1,13 @@
 // The chaos checker fails the figures it should: a clean history passes everything, and each planted defect
 // (an effect without its command, a lost acknowledged command, a dead non-poison command, two live red
-// packets, a replay that changed its answer) fails exactly the figure that names it.
+// packets, a replay that changed its answer) fails exactly the figure that names it. The failover figures:
+// a loss in synchronous mode fails, a loss in asynchronous mode is reported and judged by what the client was
+// told after the promotion.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokerFigures, checkRun, recoveryFigure, relayFigures, type FinalState } from '../../chaos/checker.ts';
+import { brokerFigures, checkRun, recoveryFigure, relayFigures, type FailoverCheckInput, type FinalState } from '../../chaos/checker.ts';
 import { createHistory, type Envelope, type History } from '../../chaos/history.ts';
 
 let dir: string;
@@ -329,6 +331,64 @@ describe('chaos checker', () => {
       expect(names).toEqual([
         'commands stored under another client id, or under more than one (each must be one command of its own source)',
         'valid broker messages dead-lettered',
+      ]);
+    });
+  });
+
+  describe('failover figures', () => {
+    // The world's answers all come after a promotion at t=0; credit-a was first answered before it, at t=-9.
+    const promoted = (lost: string[], mode: FailoverCheckInput['mode'] = 'asynchronous', endedMs = 5000) => {
+      const input = world();
+      input.history.record({
+        id: 'credit-a',
+        kind: 'submit',
+        invokedAt: -10,
+        completedAt: -9,
+        outcome: 'ok',
+        http: 202,
+        replayed: false,
+        // The old primary's answer, from a history the promoted standby never had.
+        seen: { status: 'succeeded', result: { balance: 999, version: 7 }, error: null },
+      });
+      const row = input.state.commands.get('credit-a');
+      if (row) row.completed_ms = endedMs;
+      const failover: FailoverCheckInput = { mode, killedAt: -1, promotedAt: 0, acknowledged: 1, lost, limitSeconds: 30 };
+      return { input, failover };
+    };
+    const failingWith = ({ input, failover }: ReturnType<typeof promoted>) =>
+      checkRun({ history: input.history, state: input.state, settleSeconds: 60, unplannedExits: 0, uncleanStops: 0, failover })
+        .filter((figure) => !figure.ok)
+        .map((figure) => figure.name);
+
+    it('asynchronous: a lost command sent again under its id counts once, by the answers given after the promotion; the loss is reported', () => {
+      const run = promoted(['credit-a']);
+      expect(failingWith(run)).toEqual([]);
+      const figures = checkRun({ history: run.input.history, state: run.input.state, settleSeconds: 60, unplannedExits: 0, uncleanStops: 0, failover: run.failover });
+      expect(figures.find((f) => f.name === 'failover (asynchronous): acknowledged commands the promotion lost (reported)')?.value).toMatch(/^1 of 1 /);
+      expect(figures.find((f) => f.name.startsWith('failover (asynchronous): lost commands stored and terminal'))?.value).toBe('1 of 1');
+      // Without knowing of the loss, the same history is two acceptances and an answer unlike the stored outcome.
+      expect(failingWith({ ...run, failover: { ...run.failover, lost: [] } })).toEqual([
+        'terminal answers that differ from the stored outcome',
+        'ids accepted more than once (2xx without Idempotent-Replayed)',
+      ]);
+    });
+
+    it('synchronous: any acknowledged command missing after the promotion fails', () => {
+      expect(failingWith(promoted([], 'synchronous'))).toEqual([
+        'terminal answers that differ from the stored outcome',
+        'ids accepted more than once (2xx without Idempotent-Replayed)',
+      ]);
+      expect(failingWith(promoted(['credit-a'], 'synchronous'))).toEqual(['failover (synchronous): acknowledged commands the promotion lost']);
+    });
+
+    it('fails a lost command its client never got stored again, and a command sent before the promotion that ended 31 s after it', () => {
+      const never = promoted(['credit-a']);
+      never.input.state.commands.delete('credit-a');
+      expect(failingWith(never)).toContain(
+        'failover (asynchronous): lost commands stored and terminal after the promotion (sent again under their id, or applied again)',
+      );
+      expect(failingWith(promoted(['credit-a'], 'asynchronous', 31_000))).toEqual([
+        'failover (asynchronous): commands sent before the promotion terminal within 30s of it',
       ]);
     });
   });
