@@ -11,4 +11,4 @@ const fault = (() => {
     return fail((err as Error).message, 2);
   }
 })();
-await run({ api: false, worker: true }, { registry: createChaosRegistry(), hooks: (url) => faultHooks(fault, url) });
+await run({ api: false, worker: true }, { registry: createChaosRegistry(), seams: (url) => ({ apply: faultHooks(fault, url) }) });

@@ -12,7 +12,6 @@ import { startMetricsListener, type MetricsListener } from '../metrics/listener.
 import type { Domain } from '../core/domain.ts';
 import type { Registry } from '../core/registry.ts';
 import { referenceDomains } from '../domains/index.ts';
-import type { ApplyHooks } from '../processor/apply.ts';
 
 /** Prints one line and exits non-zero: the way every entry point reports a fatal problem. */
 export function fail(message: string, code = 1): never {
@@ -72,8 +71,6 @@ export interface RunOptions {
    * URL once it is known (the chaos harness's fault hooks connect to it); `npm start` and its siblings pass none.
    */
   seams?: (databaseUrl: string) => Seams;
-  /** @deprecated The apply seam alone: `seams: (url) => ({ apply: ... })`. */
-  hooks?: (databaseUrl: string) => ApplyHooks | undefined;
 }
 
 /**
@@ -161,11 +158,10 @@ export async function run(roles: Roles, options: RunOptions = {}): Promise<void>
     onAttempt: (attempt, reason, retryInMs) => log.warn({ attempt, reason, retryInMs }, 'waiting for PostgreSQL'),
   }).catch((err: unknown) => (stopping ? new Promise<never>(() => {}) : fail((err as Error).message)));
 
-  const hooks = options.hooks?.(url);
   const registry = options.registry;
   const started = await startSystem(
     { config: { ...config, DATABASE_URL: url }, roles, log, domains: options.domains ?? referenceDomains, ...(registry ? { registry } : {}) },
-    { ...options.seams?.(url), ...(hooks ? { apply: hooks } : {}) },
+    options.seams?.(url) ?? {},
   ).catch((err: unknown) => fail(describe(err)));
   if (stopping) {
     await started.stop();
