@@ -83,6 +83,7 @@ export {
   checkDomains,
   defineDomain,
   entityRead,
+  EntityStamps,
   EntityVersion,
   pageRead,
   pageSchema,

@@ -247,6 +247,15 @@ export const EntityVersion = z.number().int().min(1).describe('Bumped by every c
 export const Timestamp = z.iso.datetime();
 
 /**
+ * The fields every entity row shows on the wire, as a shape to spread into a response schema: its `version`
+ * (the ETag) and when it was created and last changed.
+ *
+ * @example
+ * const TicketSchema = z.object({ id: z.string(), seat: z.string(), ...EntityStamps }).meta({ id: 'Ticket' });
+ */
+export const EntityStamps = { version: EntityVersion, createdAt: Timestamp, updatedAt: Timestamp };
+
+/**
  * Declares a domain: one module that holds its command types, tables, row descriptors and reads. Checks
  * what it can on its own (names, one read per route); `checkDomains` checks a set of them together.
  *

@@ -17,6 +17,7 @@ const PUBLIC = {
     'Amount',
     'CommandRefusedError',
     'ConfigError',
+    'EntityStamps',
     'EntityVersion',
     'Identifier',
     'OncelyUsageError',

@@ -1,10 +1,10 @@
 // The wire shapes of accounts: the HTTP routes answer with them, the OpenAPI document names them and the
 // typed client parses with them. zod and core only, so the client can import them without the server.
 import { z } from 'zod';
-import { EntityVersion, pageSchema, Timestamp } from '../../core/domain.ts';
+import { EntityStamps, pageSchema, Timestamp } from '../../core/domain.ts';
 
 export const AccountSchema = z
-  .object({ id: z.string(), currency: z.string(), balance: z.number().int(), version: EntityVersion, createdAt: Timestamp, updatedAt: Timestamp })
+  .object({ id: z.string(), currency: z.string(), balance: z.number().int(), ...EntityStamps })
   .meta({ id: 'Account', description: 'Balance in minor units (cents).' });
 
 export const LedgerEntrySchema = z

@@ -1,6 +1,6 @@
 // The wire shape of orders (see accounts/schemas.ts). The statuses come from the model, written once.
 import { z } from 'zod';
-import { EntityVersion, Timestamp } from '../../core/domain.ts';
+import { EntityStamps } from '../../core/domain.ts';
 import { ORDER_STATUSES } from './model.ts';
 
 export const OrderSchema = z
@@ -9,9 +9,7 @@ export const OrderSchema = z
     accountId: z.string(),
     amount: z.number().int(),
     status: z.enum(ORDER_STATUSES),
-    version: EntityVersion,
-    createdAt: Timestamp,
-    updatedAt: Timestamp,
+    ...EntityStamps,
   })
   .meta({ id: 'Order' });
 

@@ -1,6 +1,6 @@
 // The wire shape of red packets (see accounts/schemas.ts). The statuses come from the model, written once.
 import { z } from 'zod';
-import { EntityVersion, Timestamp } from '../../core/domain.ts';
+import { EntityStamps } from '../../core/domain.ts';
 import { RED_PACKET_STATUSES } from './model.ts';
 
 export const RedPacketSchema = z
@@ -10,9 +10,7 @@ export const RedPacketSchema = z
     accountId: z.string(),
     amount: z.number().int(),
     status: z.enum(RED_PACKET_STATUSES),
-    version: EntityVersion,
-    createdAt: Timestamp,
-    updatedAt: Timestamp,
+    ...EntityStamps,
   })
   .meta({ id: 'RedPacket' });
 
