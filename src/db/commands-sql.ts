@@ -33,6 +33,16 @@ export interface CommandRecord {
   trace_parent: string | null;
 }
 
+/**
+ * A queue's job insert as SQL to put into the command insert (the processor's `JobsInStatement`, declared
+ * here because db never imports the processor).
+ */
+export interface JobsInStatement {
+  chunks(refs: readonly { clientId: string; id: string; entityId: string }[]): { clientId: string; id: string }[][];
+  ctes(source: string): string;
+  announced: string;
+}
+
 /** The keyset position after which a dead-letter page starts: (completed_at, client_id, id). */
 export type DeadLetterAfter = readonly [completedAt: Date | string, clientId: string, id: string];
 
@@ -262,6 +272,35 @@ const statements = perSchema((schema) => {
   };
 });
 
+// insertOrRead and the jobs of the rows it inserted, in one statement (docs/processor.md, "One statement
+// per flush"): $2 holds the jobs as enqueue would split them, every command assumed new; each job keeps the
+// refs of the rows this statement inserted, in order, and a job left with none is not written. A command
+// that already existed keeps the job it has, and never gets a second one from here.
+const queuingStatement = (schema: string, jobCtes: string, announced: string) => {
+  const commandsTable = qualified(schema, 'commands');
+  return `
+      WITH input AS MATERIALIZED (
+        SELECT * FROM jsonb_to_recordset($1::jsonb)
+          AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text, trace_parent text)
+      ), inserted AS (
+        INSERT INTO ${commandsTable} (client_id, id, type, entity_id, expected_version, payload, fingerprint, status, trace_parent)
+        SELECT client_id, id, type, entity_id, expected_version, payload, fingerprint, 'queued', trace_parent FROM input
+        ORDER BY client_id, id
+        ON CONFLICT (client_id, id) DO NOTHING
+        RETURNING ${COMMAND_COLUMNS}
+      ), new_jobs AS (
+        SELECT jsonb_agg(r.ref ORDER BY r.position) AS refs
+        FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS job(refs, n)
+        CROSS JOIN LATERAL jsonb_array_elements(job.refs) WITH ORDINALITY AS r(ref, position)
+        JOIN inserted ON inserted.client_id = r.ref ->> 'clientId' AND inserted.id = r.ref ->> 'id'
+        GROUP BY job.n
+      ), ${jobCtes}
+      SELECT true AS inserted, ${COMMAND_COLUMNS} FROM inserted WHERE ${announced}
+      UNION ALL
+      SELECT false AS inserted, existing.* FROM input
+      CROSS JOIN LATERAL (SELECT ${COMMAND_COLUMNS} FROM ${commandsTable} AS c WHERE c.client_id = input.client_id AND c.id = input.id LIMIT 1) AS existing`;
+};
+
 /** The statement texts over `"<schema>"."commands"` (tests read them; code calls the functions below). */
 export const commandStatements = statements;
 
@@ -303,10 +342,21 @@ const jsonOrNull = (value: unknown): string | null => (value === null || value =
  */
 export const commandsSql = perSchema((schema) => {
   const text = statements(schema);
+  const queuingStatements = new WeakMap<JobsInStatement, string>();
   return {
     /** Inserts new commands (`queued`), reading the ones that already existed: see `insertOrRead` above. */
     async insertOrRead(sql: Sql, records: readonly CommandRecord[]): Promise<(CommandRow & { inserted: boolean })[]> {
       return (await sql.query<CommandRow & { inserted: boolean }>(text.insertOrRead, [JSON.stringify(records)])).rows;
+    },
+    /**
+     * `insertOrRead`, and in the same statement the jobs of the rows it inserted, written by the queue's own
+     * insert (`inline`): a command row never commits without its job.
+     */
+    async insertOrReadQueuing(sql: Sql, records: readonly CommandRecord[], inline: JobsInStatement): Promise<(CommandRow & { inserted: boolean })[]> {
+      let statement = queuingStatements.get(inline);
+      if (statement === undefined) queuingStatements.set(inline, (statement = queuingStatement(schema, inline.ctes('new_jobs'), inline.announced)));
+      const jobs = inline.chunks(records.map((r) => ({ clientId: r.client_id, id: r.id, entityId: r.entity_id })));
+      return (await sql.query<CommandRow & { inserted: boolean }>(statement, [JSON.stringify(records), JSON.stringify(jobs)])).rows;
     },
     /** The commands with these (client, id) keys. */
     async selectOfClients(sql: Sql, clientIds: readonly string[], ids: readonly string[]): Promise<CommandRow[]> {

@@ -41,7 +41,16 @@ const keyOf = (clientId: string, id: string) => `${clientId}\u0000${id}`;
  * had run one after another in the order given: the first occurrence of an id is the one stored, later ones
  * are duplicates (same fingerprint) or reused keys (another fingerprint).
  */
-export async function submitRequestsInTransaction(sql: Sql, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
+export function submitRequestsInTransaction(sql: Sql, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
+  return storeRequests(sql, sql, schema, enqueue, requests);
+}
+
+/**
+ * `submitRequestsInTransaction`, with the transaction's last write sent through `last` (a pipelined flush
+ * queues its COMMIT right behind it): the command insert that also writes the jobs when the queue can
+ * (`enqueue.inline`), else the job insert. A read after it (rows another flush was committing) goes on `sql`.
+ */
+async function storeRequests(sql: Sql, last: Sql, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
   const prints = requests.map((request) => request.commands.map((command) => fingerprint(command)));
   const records = new Map<string, CommandRecord>();
   for (const [r, { clientId, commands }] of requests.entries()) {
@@ -60,7 +69,10 @@ export async function submitRequestsInTransaction(sql: Sql, schema: string, enqu
       });
     }
   }
-  const rows = await commandsSql(schema).insertOrRead(sql, [...records.values()]);
+  const inline = enqueue.inline;
+  const rows = inline
+    ? await commandsSql(schema).insertOrReadQueuing(last, [...records.values()], inline)
+    : await commandsSql(schema).insertOrRead(sql, [...records.values()]);
   const inserted = rows.filter((row) => row.inserted);
 
   const fresh = new Map(inserted.map((row) => [keyOf(row.client_id, row.id), row]));
@@ -100,9 +112,9 @@ export async function submitRequestsInTransaction(sql: Sql, schema: string, enqu
   // share a job and are applied in the order they were given (`order.create` before `order.pay`).
   const position = new Map([...records.keys()].map((key, i) => [key, i]));
   const ordered = inserted.toSorted((a, b) => position.get(keyOf(a.client_id, a.id))! - position.get(keyOf(b.client_id, b.id))!);
-  if (ordered.length > 0)
+  if (!inline && ordered.length > 0)
     await enqueue(
-      sql,
+      last,
       ordered.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })),
     );
   return answers;
@@ -195,7 +207,7 @@ async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, request
     const submitting = inOneWrite(client, () => {
       begin = client.query('BEGIN');
       begin.catch(() => {});
-      return submitRequestsInTransaction(preparedSqlOf(client), schema, (_sql, jobs) => enqueue(lastStatementOf(), jobs), requests);
+      return storeRequests(preparedSqlOf(client), lastStatementOf(), schema, enqueue, requests);
     });
     const submissions = await submitting;
     await begin;
@@ -223,11 +235,11 @@ async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, request
     client.release(broken);
   }
 
-  /** The queue adapter's view: its one statement goes out with the COMMIT behind it. */
+  /** The transaction's last statement (the command insert with the jobs, or the queue adapter's one insert) goes out with the COMMIT behind it. */
   function lastStatementOf(): Sql {
     return {
       query(text, values) {
-        if (commit) return Promise.reject(new Error('pipelined submission: the queue adapter sent a second statement after its COMMIT was queued'));
+        if (commit) return Promise.reject(new Error('pipelined submission: a second statement after the last one, whose COMMIT was queued'));
         return inOneWrite(client, () =>
           preparedSqlOf(client, () => {
             commit = client.query('COMMIT');
