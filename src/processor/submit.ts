@@ -3,7 +3,8 @@ import type pg from 'pg';
 import type { Sql } from '../core/command.ts';
 import type { CommandStatus } from '../core/envelope.ts';
 import { fingerprint } from '../core/fingerprint.ts';
-import { namesStatements, sqlOf, withTransaction } from '../db/pool.ts';
+import { inTransaction, namesStatements, sqlOf, withTransaction } from '../db/pool.ts';
+import { keyOf } from './command-key.ts';
 import { isRetryable } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
 import type { Enqueue } from './ports.ts';
@@ -32,8 +33,6 @@ export interface SubmissionRequest {
   clientId: string;
   commands: readonly NewCommand[];
 }
-
-const keyOf = (clientId: string, id: string) => `${clientId}\u0000${id}`;
 
 /**
  * Stores the commands of several requests (several clients too) and queues their jobs in the caller's
@@ -194,50 +193,11 @@ export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sq
  * answered only once COMMIT has answered "COMMIT".
  */
 async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[], release?: () => void): Promise<Submission[][]> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const onError = (err: Error) => {
-    broken = err;
-  };
-  client.on('error', onError);
-  let begin: Promise<unknown> | undefined;
-  let commit: Promise<pg.QueryResult> | undefined;
-  try {
-    // Its first statement (the command insert) is queued right behind BEGIN, without waiting for it.
-    const submitting = inOneWrite(client, () => {
-      begin = client.query('BEGIN');
-      begin.catch(() => {});
-      return storeRequests(preparedSqlOf(client), lastStatementOf(), schema, enqueue, requests);
-    });
-    const submissions = await submitting;
-    await begin;
-    // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
-    release?.();
-    const done = await (commit ?? client.query('COMMIT'));
-    if (done.command !== 'COMMIT') throw new Error(`submission transaction ended in ${done.command}, not COMMIT`);
-    return submissions;
-  } catch (err) {
-    await begin?.catch(() => {});
-    const ended = commit
-      ? await commit.then(
-          () => undefined,
-          (e: unknown) => e,
-        )
-      : undefined;
-    if (ended instanceof Error) broken ??= ended;
-    broken ??= await client.query('ROLLBACK').then(
-      () => undefined,
-      (rollbackError: unknown) => (rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))),
-    );
-    throw err;
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
-  }
-
-  /** The transaction's last statement (the command insert with the jobs, or the queue adapter's one insert) goes out with the COMMIT behind it. */
-  function lastStatementOf(): Sql {
-    return {
+  return inTransaction(pool, async (client, broke) => {
+    let begin: Promise<unknown> | undefined;
+    let commit: Promise<pg.QueryResult> | undefined;
+    /** The transaction's last statement (the command insert with the jobs, or the queue adapter's one insert) goes out with the COMMIT behind it. */
+    const lastStatement: Sql = {
       query(text, values) {
         if (commit) return Promise.reject(new Error('pipelined submission: a second statement after the last one, whose COMMIT was queued'));
         return inOneWrite(client, () =>
@@ -248,7 +208,33 @@ async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, request
         );
       },
     };
-  }
+    try {
+      // Its first statement is queued right behind BEGIN, without waiting for it.
+      const submitting = inOneWrite(client, () => {
+        begin = client.query('BEGIN');
+        begin.catch(() => {});
+        return storeRequests(preparedSqlOf(client), lastStatement, schema, enqueue, requests);
+      });
+      const submissions = await submitting;
+      await begin;
+      // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
+      release?.();
+      const done = await (commit ?? client.query('COMMIT'));
+      if (done.command !== 'COMMIT') throw new Error(`submission transaction ended in ${done.command}, not COMMIT`);
+      return submissions;
+    } catch (err) {
+      // Every statement queued must have answered before the ROLLBACK: a failed COMMIT means the session is gone.
+      await begin?.catch(() => {});
+      const ended = commit
+        ? await commit.then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+        : undefined;
+      if (ended instanceof Error) broke(ended);
+      throw err;
+    }
+  });
 }
 
 /** Submits commands in a transaction of their own. */
