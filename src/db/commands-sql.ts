@@ -5,6 +5,7 @@
 // process never share one. Statuses come from src/core/envelope.ts through src/db/statuses.ts.
 import type { Sql } from '../core/command.ts';
 import { perSchema, qualified } from './engine-schema.ts';
+import { jsonOrNull } from './json.ts';
 import type { CommandRow } from './schema.ts';
 import { commands } from './schema.ts';
 import { SETTLED_CHANNEL } from './settled-listener.ts';
@@ -331,8 +332,6 @@ export interface FiguresRow {
   rate_completed: number;
   buckets: { slot: number; status: string; n: number }[];
 }
-
-const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
 
 /**
  * The operations over `"<schema>"."commands"`, each one statement. Every value is a parameter.
