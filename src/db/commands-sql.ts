@@ -20,6 +20,8 @@ export const COMMAND_COLUMNS = Object.values(getTableColumns(commands))
   .join(', ');
 
 const IN_FLIGHT = statusIn(IN_FLIGHT_STATUSES);
+/** About how many bytes of settled keys one notification carries (src/db/settled-listener.ts splits them). */
+const NOTIFICATION_BYTES = 4000;
 const ENDED = statusIn(ENDED_STATUSES);
 
 /** A command as submission stores it (the insert's input, as JSON). */
@@ -92,8 +94,13 @@ const statements = perSchema((schema) => {
       ORDER BY client_id, id
       FOR UPDATE`,
 
-    // Every outcome of a batch in one statement, in the transaction of the effects, each announced on commit.
+    // Every outcome of a batch in one statement, in the transaction of the effects, announced on commit.
     // Like recordOutcome it never overwrites an ended command; the caller checks that all were recorded.
+    // One primary-key probe per outcome: the guard names the ended statuses, so that the partial index of
+    // the in-flight commands (which grows with the backlog) is not what the planner reads the rows through.
+    // The keys are announced many to a notification, one per line, in notifications of about 4,000 bytes
+    // (PostgreSQL takes at most 8,000; a key is a client name and an id of at most 128 characters), not one
+    // notification per command: fewer for the server to queue and for the api's listener to read.
     recordOutcomes: `
       WITH settled AS (
         UPDATE ${commandsTable} AS c
@@ -101,10 +108,16 @@ const statements = perSchema((schema) => {
             completed_at = now()
         FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::jsonb[], $6::jsonb[])
           AS u(client_id, id, status, attempts, result, error)
-        WHERE c.client_id = u.client_id AND c.id = u.id AND c.status IN (${IN_FLIGHT})
+        WHERE c.client_id = u.client_id AND c.id = u.id AND c.status NOT IN (${ENDED})
         RETURNING c.client_id, c.id
+      ), numbered AS (
+        SELECT key, sum(octet_length(key) + 1) OVER (ROWS UNBOUNDED PRECEDING) / ${NOTIFICATION_BYTES} AS n
+        FROM (SELECT client_id || ' ' || id AS key FROM settled) AS keys
       )
-      SELECT count(*) AS settled, count(pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id)) AS announced FROM settled`,
+      SELECT (SELECT count(*) FROM settled) AS settled,
+             (SELECT count(pg_notify('${SETTLED_CHANNEL}', keys)) FROM (
+                SELECT string_agg(key, E'\n') AS keys FROM numbered GROUP BY n
+              ) AS notifications) AS announced`,
 
     // Records the outcome in the same transaction as the effect, and announces it on commit.
     recordOutcome: `
