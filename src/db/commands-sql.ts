@@ -5,6 +5,7 @@
 // process never share one. Statuses come from src/core/envelope.ts through src/db/statuses.ts.
 import type { Sql } from '../core/command.ts';
 import { perSchema, qualified } from './engine-schema.ts';
+import { jsonOrNull } from './json.ts';
 import type { CommandRow } from './schema.ts';
 import { commands } from './schema.ts';
 import { SETTLED_CHANNEL } from './settled-listener.ts';
@@ -19,6 +20,8 @@ export const COMMAND_COLUMNS = Object.values(getTableColumns(commands))
   .join(', ');
 
 const IN_FLIGHT = statusIn(IN_FLIGHT_STATUSES);
+/** About how many bytes of settled keys one notification carries (src/db/settled-listener.ts splits them). */
+const NOTIFICATION_BYTES = 4000;
 const ENDED = statusIn(ENDED_STATUSES);
 
 /** A command as submission stores it (the insert's input, as JSON). */
@@ -31,6 +34,16 @@ export interface CommandRecord {
   payload: unknown;
   fingerprint: string;
   trace_parent: string | null;
+}
+
+/**
+ * A queue's job insert as SQL to put into the command insert (the processor's `JobsInStatement`, declared
+ * here because db never imports the processor).
+ */
+export interface JobsInStatement {
+  chunks(refs: readonly { clientId: string; id: string; entityId: string }[]): { clientId: string; id: string }[][];
+  ctes(source: string): string;
+  announced: string;
 }
 
 /** The keyset position after which a dead-letter page starts: (completed_at, client_id, id). */
@@ -81,8 +94,13 @@ const statements = perSchema((schema) => {
       ORDER BY client_id, id
       FOR UPDATE`,
 
-    // Every outcome of a batch in one statement, in the transaction of the effects, each announced on commit.
+    // Every outcome of a batch in one statement, in the transaction of the effects, announced on commit.
     // Like recordOutcome it never overwrites an ended command; the caller checks that all were recorded.
+    // One primary-key probe per outcome: the guard names the ended statuses, so that the partial index of
+    // the in-flight commands (which grows with the backlog) is not what the planner reads the rows through.
+    // The keys are announced many to a notification, one per line, in notifications of about 4,000 bytes
+    // (PostgreSQL takes at most 8,000; a key is a client name and an id of at most 128 characters), not one
+    // notification per command: fewer for the server to queue and for the api's listener to read.
     recordOutcomes: `
       WITH settled AS (
         UPDATE ${commandsTable} AS c
@@ -90,10 +108,16 @@ const statements = perSchema((schema) => {
             completed_at = now()
         FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::jsonb[], $6::jsonb[])
           AS u(client_id, id, status, attempts, result, error)
-        WHERE c.client_id = u.client_id AND c.id = u.id AND c.status IN (${IN_FLIGHT})
+        WHERE c.client_id = u.client_id AND c.id = u.id AND c.status NOT IN (${ENDED})
         RETURNING c.client_id, c.id
+      ), numbered AS (
+        SELECT key, sum(octet_length(key) + 1) OVER (ROWS UNBOUNDED PRECEDING) / ${NOTIFICATION_BYTES} AS n
+        FROM (SELECT client_id || ' ' || id AS key FROM settled) AS keys
       )
-      SELECT count(*) AS settled, count(pg_notify('${SETTLED_CHANNEL}', client_id || ' ' || id)) AS announced FROM settled`,
+      SELECT (SELECT count(*) FROM settled) AS settled,
+             (SELECT count(pg_notify('${SETTLED_CHANNEL}', keys)) FROM (
+                SELECT string_agg(key, E'\n') AS keys FROM numbered GROUP BY n
+              ) AS notifications) AS announced`,
 
     // Records the outcome in the same transaction as the effect, and announces it on commit.
     recordOutcome: `
@@ -262,6 +286,35 @@ const statements = perSchema((schema) => {
   };
 });
 
+// insertOrRead and the jobs of the rows it inserted, in one statement (docs/processor.md, "One statement
+// per flush"): $2 holds the jobs as enqueue would split them, every command assumed new; each job keeps the
+// refs of the rows this statement inserted, in order, and a job left with none is not written. A command
+// that already existed keeps the job it has, and never gets a second one from here.
+const queuingStatement = (schema: string, jobCtes: string, announced: string) => {
+  const commandsTable = qualified(schema, 'commands');
+  return `
+      WITH input AS MATERIALIZED (
+        SELECT * FROM jsonb_to_recordset($1::jsonb)
+          AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text, trace_parent text)
+      ), inserted AS (
+        INSERT INTO ${commandsTable} (client_id, id, type, entity_id, expected_version, payload, fingerprint, status, trace_parent)
+        SELECT client_id, id, type, entity_id, expected_version, payload, fingerprint, 'queued', trace_parent FROM input
+        ORDER BY client_id, id
+        ON CONFLICT (client_id, id) DO NOTHING
+        RETURNING ${COMMAND_COLUMNS}
+      ), new_jobs AS (
+        SELECT jsonb_agg(r.ref ORDER BY r.position) AS refs
+        FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS job(refs, n)
+        CROSS JOIN LATERAL jsonb_array_elements(job.refs) WITH ORDINALITY AS r(ref, position)
+        JOIN inserted ON inserted.client_id = r.ref ->> 'clientId' AND inserted.id = r.ref ->> 'id'
+        GROUP BY job.n
+      ), ${jobCtes}
+      SELECT true AS inserted, ${COMMAND_COLUMNS} FROM inserted WHERE ${announced}
+      UNION ALL
+      SELECT false AS inserted, existing.* FROM input
+      CROSS JOIN LATERAL (SELECT ${COMMAND_COLUMNS} FROM ${commandsTable} AS c WHERE c.client_id = input.client_id AND c.id = input.id LIMIT 1) AS existing`;
+};
+
 /** The statement texts over `"<schema>"."commands"` (tests read them; code calls the functions below). */
 export const commandStatements = statements;
 
@@ -293,8 +346,6 @@ export interface FiguresRow {
   buckets: { slot: number; status: string; n: number }[];
 }
 
-const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
-
 /**
  * The operations over `"<schema>"."commands"`, each one statement. Every value is a parameter.
  *
@@ -303,10 +354,21 @@ const jsonOrNull = (value: unknown): string | null => (value === null || value =
  */
 export const commandsSql = perSchema((schema) => {
   const text = statements(schema);
+  const queuingStatements = new WeakMap<JobsInStatement, string>();
   return {
     /** Inserts new commands (`queued`), reading the ones that already existed: see `insertOrRead` above. */
     async insertOrRead(sql: Sql, records: readonly CommandRecord[]): Promise<(CommandRow & { inserted: boolean })[]> {
       return (await sql.query<CommandRow & { inserted: boolean }>(text.insertOrRead, [JSON.stringify(records)])).rows;
+    },
+    /**
+     * `insertOrRead`, and in the same statement the jobs of the rows it inserted, written by the queue's own
+     * insert (`inline`): a command row never commits without its job.
+     */
+    async insertOrReadQueuing(sql: Sql, records: readonly CommandRecord[], inline: JobsInStatement): Promise<(CommandRow & { inserted: boolean })[]> {
+      let statement = queuingStatements.get(inline);
+      if (statement === undefined) queuingStatements.set(inline, (statement = queuingStatement(schema, inline.ctes('new_jobs'), inline.announced)));
+      const jobs = inline.chunks(records.map((r) => ({ clientId: r.client_id, id: r.id, entityId: r.entity_id })));
+      return (await sql.query<CommandRow & { inserted: boolean }>(statement, [JSON.stringify(records), JSON.stringify(jobs)])).rows;
     },
     /** The commands with these (client, id) keys. */
     async selectOfClients(sql: Sql, clientIds: readonly string[], ids: readonly string[]): Promise<CommandRow[]> {

@@ -127,23 +127,20 @@ export function sqlOf(client: pg.Pool | pg.PoolClient): Sql {
 }
 
 /**
- * Runs `fn` in one transaction on a client of its own, committing if it returns and rolling back if it throws.
- *
- * @example
- * await withTransaction(pool, async (client) => client.query('select 1'));
+ * The guarantee every transaction helper shares: `run` gets a client of its own; if it throws, the
+ * transaction is rolled back before the error goes on; a client whose connection failed (reported through
+ * `broke` or the client's 'error' event) or whose ROLLBACK failed is destroyed, never handed out again.
+ * `run` sends its own BEGIN and COMMIT (withTransaction below; the pipelined submission flush).
  */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool, run: (client: pg.PoolClient, broke: (err: Error) => void) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   const onError = (err: Error) => {
-    broken = err;
+    broken ??= err;
   };
   client.on('error', onError);
   try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
+    return await run(client, onError);
   } catch (err) {
     broken ??= await client.query('ROLLBACK').then(
       () => undefined,
@@ -154,4 +151,19 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
     client.off('error', onError);
     client.release(broken);
   }
+}
+
+/**
+ * Runs `fn` in one transaction on a client of its own, committing if it returns and rolling back if it throws.
+ *
+ * @example
+ * await withTransaction(pool, async (client) => client.query('select 1'));
+ */
+export function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, async (client) => {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  });
 }

@@ -1,7 +1,8 @@
 import pg from 'pg';
 
 /**
- * Channel on which a settled command is announced (payload: `clientId id`), committed with the outcome by
+ * Channel on which settled commands are announced (payload: `clientId id`, or several such keys one per
+ * line when a batch records its outcomes), committed with the outcome by
  * the statements that record outcomes (src/db/commands-sql.ts). Declared here so db never imports the processor.
  */
 export const SETTLED_CHANNEL = 'oncely_command_settled';
@@ -46,8 +47,11 @@ export function createSettledListener(options: { connectionString: string; onErr
     next.on('error', drop);
     next.on('end', () => drop());
     next.on('notification', (message) => {
-      const set = message.payload ? waiters.get(message.payload) : undefined;
-      if (set) for (const wake of set) wake();
+      if (!message.payload || waiters.size === 0) return;
+      for (const key of message.payload.split('\n')) {
+        const set = waiters.get(key);
+        if (set) for (const wake of set) wake();
+      }
     });
     try {
       client = next;

@@ -72,6 +72,11 @@ const EFFECT = 'oncely_effect';
  * @example
  * const settlement = await applyDelivery(sql, registry, { clientId: 'anonymous', id: 'c1', attempt: 1, lastAttempt: false });
  */
+/** The command a stored row holds, with its payload as its definition parsed it. */
+export function commandOf(row: CommandRow, payload: unknown): Command {
+  return { clientId: row.client_id, id: row.id, type: row.type, entityId: row.entity_id, expectedVersion: row.expected_version ?? undefined, payload };
+}
+
 export async function applyDelivery(sql: Sql, registry: Registry, delivery: Delivery, options: ApplyOptions): Promise<Settlement> {
   // Everything for this command happens under its own savepoint, so in a batch one command's failure
   // (a lock timeout, a deadlock, a bug) rolls back that command alone.
@@ -88,14 +93,7 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     const payload: unknown = definition.payload.parse(row.payload);
     await sql.query(`SAVEPOINT ${EFFECT}`);
     const drafts: EventDraft[] = [];
-    const command: Command = {
-      clientId: row.client_id,
-      id: row.id,
-      type: row.type,
-      entityId: row.entity_id,
-      expectedVersion: row.expected_version ?? undefined,
-      payload,
-    };
+    const command = commandOf(row, payload);
     const outcome = await definition.handle({
       sql,
       command,

@@ -16,7 +16,8 @@ import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
 import type { EntityTable, Lookup, RowKey } from '../core/table.ts';
 import type { ApplyOptions, Delivery, Settlement } from './apply.ts';
-import { applyDelivery, recordFailure } from './apply.ts';
+import { applyDelivery, commandOf, recordFailure } from './apply.ts';
+import { keyOf } from './command-key.ts';
 import { isConnectionLost } from './errors.ts';
 import { commandsSql, type CommandRow } from '../db/commands-sql.ts';
 import { outboxSql } from '../db/outbox-sql.ts';
@@ -34,6 +35,7 @@ interface Job {
   row: CommandRow;
   definition: PlannedDefinition;
   command: Command;
+  plan: ReturnType<PlannedDefinition['plan']>;
   keys: RowKey[];
   attempt: number;
 }
@@ -56,7 +58,7 @@ async function applySetBased(
   const jobs: Job[] = [];
   const seen = new Set<string>();
   for (const [index, delivery] of deliveries.entries()) {
-    const key = keyOf(delivery);
+    const key = keyOf(delivery.clientId, delivery.id);
     const row = byKey.get(key);
     // Two jobs for one command in one batch: the first applies it, the second finds it ended.
     if (!row || isTerminal(row.status) || seen.has(key)) {
@@ -66,15 +68,10 @@ async function applySetBased(
     seen.add(key);
     const definition = registry.get(row.type);
     if (!definition || !isPlanned(definition)) throw new Error(`command type ${row.type} has no planned definition`);
-    const command: Command = {
-      clientId: row.client_id,
-      id: row.id,
-      type: row.type,
-      entityId: row.entity_id,
-      expectedVersion: row.expected_version ?? undefined,
-      payload: definition.payload.parse(row.payload),
-    };
-    jobs.push({ delivery, index, row, definition, command, keys: [], attempt: Math.max(delivery.attempt, row.attempts + 1) });
+    const command = commandOf(row, definition.payload.parse(row.payload));
+    // The user's plan runs once per command per pass: locking and lookups both read it.
+    const plan = definition.plan(command);
+    jobs.push({ delivery, index, row, definition, command, plan, keys: [], attempt: Math.max(delivery.attempt, row.attempts + 1) });
   }
 
   const state = new State();
@@ -134,7 +131,7 @@ async function lockInOrder(sql: Sql, state: State, jobs: Job[]): Promise<void> {
   };
   const waiting: { job: Job; after: number; then: NonNullable<ReturnType<PlannedDefinition['plan']>['then']> }[] = [];
   for (const job of jobs) {
-    const plan = job.definition.plan(job.command);
+    const { plan } = job;
     job.keys.push(...plan.lock);
     plan.lock.forEach(add);
     if (plan.then) waiting.push({ job, after: Math.max(...plan.lock.map((key) => key.table.lockOrder)), then: plan.then });
@@ -169,7 +166,7 @@ async function lockInOrder(sql: Sql, state: State, jobs: Job[]): Promise<void> {
 async function readLookups(sql: Sql, state: State, jobs: readonly Job[]): Promise<void> {
   const groups = new Map<string, { lookup: Lookup; values: Set<string> }>();
   for (const job of jobs) {
-    for (const lookup of job.definition.plan(job.command).lookups ?? []) {
+    for (const lookup of job.plan.lookups ?? []) {
       const key = `${lookup.table.name}.${lookup.column}`;
       const group = groups.get(key) ?? { lookup, values: new Set<string>() };
       group.values.add(lookup.value);
@@ -209,7 +206,7 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
   const planned: { delivery: Delivery; index: number }[] = [];
   const imperative: { delivery: Delivery; index: number }[] = [];
   for (const [index, delivery] of deliveries.entries()) {
-    const row = byKey.get(keyOf(delivery));
+    const row = byKey.get(keyOf(delivery.clientId, delivery.id));
     // A redelivery of an ended command (or a job whose command is gone) is settled with nothing to do.
     if (!row || isTerminal(row.status)) {
       settlements[index] = { kind: 'complete', outcome: row ? 'already-terminal' : 'missing' };
@@ -222,14 +219,7 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
 
   if (planned.length > 0) {
     try {
-      const results = await applySetBased(
-        sql,
-        registry,
-        planned.map((p) => p.delivery),
-        byKey,
-        options,
-      );
-      for (const [i, p] of planned.entries()) settlements[p.index] = results[i]!;
+      await applyPlanned(sql, registry, planned, byKey, settlements, options);
     } catch (err) {
       if (isConnectionLost(err)) throw err;
       await sql.query(`ROLLBACK TO SAVEPOINT ${BATCH_SAVEPOINT}`);
@@ -253,13 +243,30 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
   }
   // From the rows locked above (type and submission time never change), for the worker's metrics.
   for (const [index, delivery] of deliveries.entries()) {
-    const row = byKey.get(keyOf(delivery));
+    const row = byKey.get(keyOf(delivery.clientId, delivery.id));
     if (row) settlements[index] = { ...settlements[index]!, command: { type: row.type, submittedAt: row.submitted_at } };
   }
   return settlements;
 }
 
-const keyOf = (delivery: { clientId: string; id: string }) => `${delivery.clientId}\u0000${delivery.id}`;
+/** One set pass over `planned`, each settlement written at its delivery's index. */
+async function applyPlanned(
+  sql: Sql,
+  registry: Registry,
+  planned: readonly { delivery: Delivery; index: number }[],
+  byKey: ReadonlyMap<string, CommandRow>,
+  settlements: Settlement[],
+  options: ApplyOptions,
+): Promise<void> {
+  const results = await applySetBased(
+    sql,
+    registry,
+    planned.map((p) => p.delivery),
+    byKey,
+    options,
+  );
+  for (const [i, p] of planned.entries()) settlements[p.index] = results[i]!;
+}
 
 /** Locks every command row of the batch in one statement, in (client_id, id) order: the first locks of the global order. */
 async function lockCommands(sql: Sql, schema: string, deliveries: readonly Delivery[]): Promise<Map<string, CommandRow>> {
@@ -268,7 +275,7 @@ async function lockCommands(sql: Sql, schema: string, deliveries: readonly Deliv
     deliveries.map((d) => d.clientId),
     deliveries.map((d) => d.id),
   );
-  return new Map(rows.map((row) => [keyOf({ clientId: row.client_id, id: row.id }), row]));
+  return new Map(rows.map((row) => [keyOf(row.client_id, row.id), row]));
 }
 
 /**
@@ -303,14 +310,7 @@ async function fallBack(
       options.schema,
       planned.map((p) => p.delivery),
     );
-    const results = await applySetBased(
-      sql,
-      registry,
-      good.map((p) => p.delivery),
-      byKey,
-      options,
-    );
-    for (const [i, p] of good.entries()) settlements[p.index] = results[i]!;
+    await applyPlanned(sql, registry, good, byKey, settlements, options);
     for (const p of planned) if (failed.has(p.index)) settlements[p.index] = await recordFailure(sql, p.delivery, failed.get(p.index), options);
   } catch (err) {
     if (isConnectionLost(err)) throw err;

@@ -3,6 +3,8 @@ import { isTerminal, type CommandStatus } from '../core/envelope.ts';
 import { sqlOf, withTransaction } from '../db/pool.ts';
 import type { SettledListener } from '../db/settled-listener.ts';
 import { commandsSql, type CommandRow } from '../db/commands-sql.ts';
+import { keyOf } from './command-key.ts';
+import { createGroupCommit } from './group-commit.ts';
 import { toCommandStatus } from './status.ts';
 import type { Enqueue } from './ports.ts';
 import { createGroupSubmitter, type NewCommand, type Submission } from './submit.ts';
@@ -84,8 +86,24 @@ export function createCommandService(deps: {
     enqueue: deps.enqueue,
     ...(deps.maxFlushCommands === undefined ? {} : { maxFlushCommands: deps.maxFlushCommands }),
   });
+  // Reads of single commands (GET, and every Prefer: wait: one read before waiting, one when woken) share
+  // statements: a read asked for while another is in flight goes with the others in the next one. So the
+  // waiters of a batch, woken by one notification, cost one statement rather than one each.
+  const reader = createGroupCommit<{ clientId: string; id: string }, CommandRow | undefined>({
+    maxSize: 500,
+    sizeOf: () => 1,
+    async flush(keys) {
+      const rows = await statements.selectOfClients(
+        poolSql,
+        keys.map((key) => key.clientId),
+        keys.map((key) => key.id),
+      );
+      const byKey = new Map(rows.map((row) => [keyOf(row.client_id, row.id), row]));
+      return keys.map((key) => ({ status: 'fulfilled', value: byKey.get(keyOf(key.clientId, key.id)) }));
+    },
+  });
   const get = async (clientId: string, id: string) => {
-    const [row] = await statements.select(poolSql, clientId, [id]);
+    const row = await reader.submit({ clientId, id });
     return row ? toCommandStatus(row) : null;
   };
   return {

@@ -3,7 +3,8 @@ import type pg from 'pg';
 import type { Sql } from '../core/command.ts';
 import type { CommandStatus } from '../core/envelope.ts';
 import { fingerprint } from '../core/fingerprint.ts';
-import { namesStatements, sqlOf, withTransaction } from '../db/pool.ts';
+import { inTransaction, namesStatements, sqlOf, withTransaction } from '../db/pool.ts';
+import { keyOf } from './command-key.ts';
 import { isRetryable } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
 import type { Enqueue } from './ports.ts';
@@ -33,15 +34,22 @@ export interface SubmissionRequest {
   commands: readonly NewCommand[];
 }
 
-const keyOf = (clientId: string, id: string) => `${clientId}\u0000${id}`;
-
 /**
  * Stores the commands of several requests (several clients too) and queues their jobs in the caller's
  * transaction, with one statement for the commands and one for the jobs. Requests are answered as if they
  * had run one after another in the order given: the first occurrence of an id is the one stored, later ones
  * are duplicates (same fingerprint) or reused keys (another fingerprint).
  */
-export async function submitRequestsInTransaction(sql: Sql, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
+export function submitRequestsInTransaction(sql: Sql, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
+  return storeRequests(sql, sql, schema, enqueue, requests);
+}
+
+/**
+ * `submitRequestsInTransaction`, with the transaction's last write sent through `last` (a pipelined flush
+ * queues its COMMIT right behind it): the command insert that also writes the jobs when the queue can
+ * (`enqueue.inline`), else the job insert. A read after it (rows another flush was committing) goes on `sql`.
+ */
+async function storeRequests(sql: Sql, last: Sql, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
   const prints = requests.map((request) => request.commands.map((command) => fingerprint(command)));
   const records = new Map<string, CommandRecord>();
   for (const [r, { clientId, commands }] of requests.entries()) {
@@ -60,7 +68,10 @@ export async function submitRequestsInTransaction(sql: Sql, schema: string, enqu
       });
     }
   }
-  const rows = await commandsSql(schema).insertOrRead(sql, [...records.values()]);
+  const inline = enqueue.inline;
+  const rows = inline
+    ? await commandsSql(schema).insertOrReadQueuing(last, [...records.values()], inline)
+    : await commandsSql(schema).insertOrRead(sql, [...records.values()]);
   const inserted = rows.filter((row) => row.inserted);
 
   const fresh = new Map(inserted.map((row) => [keyOf(row.client_id, row.id), row]));
@@ -100,9 +111,9 @@ export async function submitRequestsInTransaction(sql: Sql, schema: string, enqu
   // share a job and are applied in the order they were given (`order.create` before `order.pay`).
   const position = new Map([...records.keys()].map((key, i) => [key, i]));
   const ordered = inserted.toSorted((a, b) => position.get(keyOf(a.client_id, a.id))! - position.get(keyOf(b.client_id, b.id))!);
-  if (ordered.length > 0)
+  if (!inline && ordered.length > 0)
     await enqueue(
-      sql,
+      last,
       ordered.map((row) => ({ clientId: row.client_id, id: row.id, entityId: row.entity_id })),
     );
   return answers;
@@ -182,52 +193,13 @@ export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sq
  * answered only once COMMIT has answered "COMMIT".
  */
 async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[], release?: () => void): Promise<Submission[][]> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const onError = (err: Error) => {
-    broken = err;
-  };
-  client.on('error', onError);
-  let begin: Promise<unknown> | undefined;
-  let commit: Promise<pg.QueryResult> | undefined;
-  try {
-    // Its first statement (the command insert) is queued right behind BEGIN, without waiting for it.
-    const submitting = inOneWrite(client, () => {
-      begin = client.query('BEGIN');
-      begin.catch(() => {});
-      return submitRequestsInTransaction(preparedSqlOf(client), schema, (_sql, jobs) => enqueue(lastStatementOf(), jobs), requests);
-    });
-    const submissions = await submitting;
-    await begin;
-    // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
-    release?.();
-    const done = await (commit ?? client.query('COMMIT'));
-    if (done.command !== 'COMMIT') throw new Error(`submission transaction ended in ${done.command}, not COMMIT`);
-    return submissions;
-  } catch (err) {
-    await begin?.catch(() => {});
-    const ended = commit
-      ? await commit.then(
-          () => undefined,
-          (e: unknown) => e,
-        )
-      : undefined;
-    if (ended instanceof Error) broken ??= ended;
-    broken ??= await client.query('ROLLBACK').then(
-      () => undefined,
-      (rollbackError: unknown) => (rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))),
-    );
-    throw err;
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
-  }
-
-  /** The queue adapter's view: its one statement goes out with the COMMIT behind it. */
-  function lastStatementOf(): Sql {
-    return {
+  return inTransaction(pool, async (client, broke) => {
+    let begin: Promise<unknown> | undefined;
+    let commit: Promise<pg.QueryResult> | undefined;
+    /** The transaction's last statement (the command insert with the jobs, or the queue adapter's one insert) goes out with the COMMIT behind it. */
+    const lastStatement: Sql = {
       query(text, values) {
-        if (commit) return Promise.reject(new Error('pipelined submission: the queue adapter sent a second statement after its COMMIT was queued'));
+        if (commit) return Promise.reject(new Error('pipelined submission: a second statement after the last one, whose COMMIT was queued'));
         return inOneWrite(client, () =>
           preparedSqlOf(client, () => {
             commit = client.query('COMMIT');
@@ -236,7 +208,33 @@ async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, request
         );
       },
     };
-  }
+    try {
+      // Its first statement is queued right behind BEGIN, without waiting for it.
+      const submitting = inOneWrite(client, () => {
+        begin = client.query('BEGIN');
+        begin.catch(() => {});
+        return storeRequests(preparedSqlOf(client), lastStatement, schema, enqueue, requests);
+      });
+      const submissions = await submitting;
+      await begin;
+      // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
+      release?.();
+      const done = await (commit ?? client.query('COMMIT'));
+      if (done.command !== 'COMMIT') throw new Error(`submission transaction ended in ${done.command}, not COMMIT`);
+      return submissions;
+    } catch (err) {
+      // Every statement queued must have answered before the ROLLBACK: a failed COMMIT means the session is gone.
+      await begin?.catch(() => {});
+      const ended = commit
+        ? await commit.then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+        : undefined;
+      if (ended instanceof Error) broke(ended);
+      throw err;
+    }
+  });
 }
 
 /** Submits commands in a transaction of their own. */

@@ -1,6 +1,7 @@
 // The set-based statements, built once per table from its descriptor: lock many rows in key order, read
 // by a column, one versioned UPDATE for many rows, one INSERT for many rows. Only descriptor names (checked
 // as plain identifiers in src/core/table.ts) are spliced into SQL; every value is a parameter.
+import { jsonOrNull } from '../db/json.ts';
 import type { Sql } from '../core/command.ts';
 import type { Domain } from '../core/domain.ts';
 import type { AppendTable, ColumnType, EntityTable, Versioned } from '../core/table.ts';
@@ -29,8 +30,7 @@ function fromDatabase(type: ColumnType, value: unknown): unknown {
 }
 
 function toDatabase(type: ColumnType, value: unknown): unknown {
-  if (value === null || value === undefined) return null;
-  return type === 'jsonb' ? JSON.stringify(value) : value;
+  return type === 'jsonb' ? jsonOrNull(value) : (value ?? null);
 }
 
 const entries = (table: EntityTable | AppendTable) => Object.entries(table.columns as Record<string, readonly [string, ColumnType]>);

@@ -1,14 +1,19 @@
 // The only module that knows pg-boss. It turns the processor's needs (enqueue inside a transaction, run
 // each delivery in one transaction, hear about jobs the queue gave up on) into pg-boss calls.
 import { PgBoss, type Db as IDatabase, type JobInsert } from 'pg-boss';
+// pg-boss's own statement texts: the submission writes its jobs with pg-boss's insert, not a copy of it.
+import { insertJobs, notifyChannelSql } from 'pg-boss/dist/plans.js';
 import type { Sql } from '../core/command.ts';
 import type { Delivery, Settlement } from '../processor/apply.ts';
-import type { Enqueue, JobRef } from '../processor/ports.ts';
+import type { Enqueue, InlineEnqueue, JobRef } from '../processor/ports.ts';
 import { DEFAULT_SCHEMA } from '../core/schema-name.ts';
 import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
 import { TRANSIENT_ATTEMPTS_FACTOR, TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
 
 export const COMMAND_QUEUE = 'oncely-commands';
+
+/** pg-boss's schema (its default, named so that the inline job insert below can name its tables). */
+const BOSS_SCHEMA = 'pgboss';
 
 /**
  * The most commands one job carries. Commands stored together (one submission flush, one batch request)
@@ -111,6 +116,7 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
   const boss = new PgBoss({
     ...poolHooks,
     connectionString: settings.connectionString,
+    schema: BOSS_SCHEMA,
     max: settings.poolSize,
     application_name: settings.applicationName,
     // The bound pg-boss would otherwise set on every transactional batch (a set_config reading pg_settings:
@@ -151,12 +157,17 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
   await ensureQueue(boss, queues.dead, { ...policy, retryLimit: 10, notify: true });
   await ensureQueue(boss, queues.commands, { ...policy, deadLetter: queues.dead, notify: true });
 
-  const enqueue: Enqueue = async (sql, refs) => {
-    if (refs.length === 0) return;
-    const jobs: JobInsert<JobData>[] = [];
-    for (const chunk of chunksByEntity(refs, COMMANDS_PER_JOB)) jobs.push({ data: jobData(chunk) });
-    await boss.insert(queues.commands, jobs, { db: toDatabase(sql) });
-  };
+  const commandQueue = await boss.getQueue(queues.commands);
+  if (!commandQueue) throw new Error(`the queue ${queues.commands} vanished after it was created`);
+  const enqueue: Enqueue = Object.assign(
+    async (sql: Sql, refs: readonly JobRef[]) => {
+      if (refs.length === 0) return;
+      const jobs: JobInsert<JobData>[] = [];
+      for (const chunk of chunksByEntity(refs, COMMANDS_PER_JOB)) jobs.push({ data: jobData(chunk) });
+      await boss.insert(queues.commands, jobs, { db: toDatabase(sql) });
+    },
+    { inline: inlineEnqueue(queues.commands, commandQueue.table) },
+  );
 
   return {
     enqueue,
@@ -226,6 +237,35 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
     async stop() {
       await boss.stop({ graceful: true, timeout: 20_000, close: true });
     },
+  };
+}
+
+/**
+ * The job insert `boss.insert(name, jobs)` sends, as CTEs over the rows of another CTE: pg-boss's own
+ * `insertJobs` text (the queue's defaults joined from its `queue` row, its partition, `ON CONFLICT DO
+ * NOTHING`), reading its job list from `source` instead of a parameter, then the one NOTIFY pg-boss sends
+ * for a notify queue when a job is runnable at once (every new command's job is). pg-boss rewrites this
+ * parameter the same way for its own flows (`insertFlowJobs`); should a pg-boss upgrade change the text, the
+ * start fails here rather than a submission later.
+ */
+function inlineEnqueue(name: string, table: string): InlineEnqueue {
+  const insert = insertJobs(BOSS_SCHEMA, { table, name, returnId: true, notify: false });
+  const parameter = '$1::text::json';
+  if (insert.split('$').length !== 2 || !insert.includes(parameter))
+    throw new Error(`pg-boss's job insert no longer reads its jobs from ${parameter}: oncely needs updating`);
+  return {
+    chunks: (refs) => chunksByEntity(refs, COMMANDS_PER_JOB).map((chunk) => chunk.map((ref) => ({ clientId: ref.clientId, id: ref.id }))),
+    ctes: (source) => `
+      boss_jobs AS (
+        ${insert.replace(
+          parameter,
+          // jobData's shape: a lone command's job carries the ref itself, a larger one { commands: [...] }.
+          () =>
+            `(SELECT coalesce(json_agg(json_build_object('data', CASE WHEN jsonb_array_length(refs) = 1 THEN refs -> 0 ELSE jsonb_build_object('commands', refs) END)), '[]'::json) FROM ${source})`,
+        )}
+      ),
+      boss_notified AS (SELECT pg_notify(${notifyChannelSql(BOSS_SCHEMA)}, '${name}') FROM boss_jobs LIMIT 1)`,
+    announced: '(SELECT count(*) FROM boss_notified) >= 0',
   };
 }
 

@@ -1,9 +1,8 @@
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Tracer } from '@opentelemetry/api';
 import type { ApplyTracer, Delivery, Settlement } from '../processor/apply.ts';
 import type { CommandRow } from '../processor/sql.ts';
+import { keyOf } from '../processor/command-key.ts';
 import { parseTraceParent } from './trace-parent.ts';
-
-const keyOf = (command: { clientId: string; id: string }) => `${command.clientId}\u0000${command.id}`;
 
 /**
  * Runs one batch inside an `oncely.batch` span (active while it runs, so its log lines carry its trace id)
@@ -25,7 +24,7 @@ export function traceBatch(tracer: Tracer, deliveries: readonly Delivery[], run:
         // The first lock of the batch names every command; fallback passes lock subsets of them again.
         if (rows.size > 0) return;
         pickedUp = Date.now();
-        rows = new Map(locked.map((row) => [keyOf({ clientId: row.client_id, id: row.id }), row]));
+        rows = new Map(locked.map((row) => [keyOf(row.client_id, row.id), row]));
         const links: Link[] = [];
         for (const row of rows.values()) {
           const submitted = parseTraceParent(row.trace_parent);
@@ -38,7 +37,7 @@ export function traceBatch(tracer: Tracer, deliveries: readonly Delivery[], run:
       const settlements = await run(observer);
       const batchLink: Link = { context: batch.spanContext() };
       for (const [i, delivery] of deliveries.entries()) {
-        const row = rows.get(keyOf(delivery));
+        const row = rows.get(keyOf(delivery.clientId, delivery.id));
         const settlement = settlements[i];
         if (!row || !settlement) continue;
         const submitted = parseTraceParent(row.trace_parent);
