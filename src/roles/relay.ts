@@ -1,6 +1,6 @@
 // The relay role: publishes the outbox's stored events to RELAY_BROKER (docs/outbox.md). Off unless
 // RELAY_BROKER is set.
-import { relayUrl } from '../config.ts';
+import { publisherSettingsOf } from '../brokers/registry.ts';
 import { outboxSql } from '../db/outbox-sql.ts';
 import { createRelayMetrics } from '../outbox/metrics.ts';
 import { startRelay, type RelayHooks } from '../outbox/relay.ts';
@@ -15,21 +15,13 @@ import type { Base, Stoppable } from './base.ts';
  */
 export async function startRelayRole(base: Base, hooks?: RelayHooks): Promise<Stoppable | undefined> {
   const { config, log, pool, schema } = base;
-  const url = relayUrl(config);
-  if (!config.RELAY_BROKER || !url) return undefined;
+  const target = publisherSettingsOf(config);
+  if (!target) return undefined;
   const { createPublisher } = await import('../outbox/publishers.ts');
   const relay = startRelay({
     pool,
     schema,
-    publisher: await createPublisher({
-      broker: config.RELAY_BROKER,
-      url,
-      exchange: config.RELAY_EXCHANGE,
-      ...(config.RELAY_QUEUE ? { queue: config.RELAY_QUEUE } : {}),
-      subjectPrefix: config.RELAY_SUBJECT_PREFIX,
-      natsStream: config.RELAY_NATS_STREAM,
-      stream: config.RELAY_STREAM,
-    }),
+    publisher: await createPublisher(target),
     batchSize: config.RELAY_BATCH_SIZE,
     pollIntervalMs: config.RELAY_POLL_INTERVAL_MS,
     typeMap: config.RELAY_TYPE_MAP,
@@ -38,6 +30,6 @@ export async function startRelayRole(base: Base, hooks?: RelayHooks): Promise<St
     metrics: createRelayMetrics(base.metrics.registry, () => outboxSql(schema).oldestUnsentAge(pool)),
     ...(hooks ? { hooks } : {}),
   });
-  log.info({ broker: config.RELAY_BROKER }, 'outbox relay started');
+  log.info({ broker: target.broker }, 'outbox relay started');
   return relay;
 }

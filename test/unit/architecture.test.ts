@@ -41,7 +41,7 @@ const LAYERS = {
   // in client/reference.ts only, the reference domains' schemas.ts; pinned below) and takes core's Domain types.
   client: ['core', 'domains', 'http'],
   // The roles (api, worker, inbox, relay, retention, reconciler), each a starter over the base they share: the adapters' users.
-  roles: ['config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
+  roles: ['brokers', 'config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'queue', 'tracing'],
   // The composition root: the one place that knows every role and the order they start in.
   // It serves the domains it is given and knows none of them (the engine imports no domain).
   system: ['config', 'core', 'db', 'http', 'inbox', 'log', 'metrics', 'outbox', 'processor', 'roles', 'tracing'],
