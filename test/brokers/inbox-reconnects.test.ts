@@ -99,17 +99,14 @@ describe('broker reconnects leave no listener behind', () => {
     });
     reset();
     source.start(async (delivery) => delivery.ack());
-    const consumerExists = () =>
-      nats.pending().then(
-        () => true,
-        () => false,
-      );
+    // A session counts once it is consuming (a pull request waiting), not as soon as its consumer exists: a
+    // consumer deleted between its creation and the first pull may go unnoticed until the idle heartbeat.
     try {
       for (let session = 0; session < SESSIONS; session++) {
-        await waitUntil(consumerExists, Boolean, 30_000, `session ${session + 1}'s consumer`);
+        await waitUntil(() => nats.pulling(), Boolean, 30_000, `session ${session + 1}'s consumer`);
         await nats.deleteConsumer();
       }
-      await waitUntil(consumerExists, Boolean, 30_000, 'the last session');
+      await waitUntil(() => nats.pulling(), Boolean, 30_000, 'the last session');
       expect(most).toBeLessThan(5);
     } finally {
       await source.stop();

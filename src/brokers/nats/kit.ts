@@ -16,7 +16,7 @@ const URL = nats.defaultUrl;
  * const kit = await inboxKit({ label: 'test', proxied: true });
  * await kit.cutConnections();
  */
-export async function inboxKit(options: InboxKitOptions): Promise<InboxKit & { deleteConsumer(): Promise<void> }> {
+export async function inboxKit(options: InboxKitOptions): Promise<InboxKit & { deleteConsumer(): Promise<void>; pulling(): Promise<boolean> }> {
   const suffix = randomBytes(4).toString('hex');
   const stream = `ONCELY_${options.label.toUpperCase()}_${suffix}`;
   const subject = `oncely.${options.label}.${suffix}`;
@@ -64,6 +64,11 @@ export async function inboxKit(options: InboxKitOptions): Promise<InboxKit & { d
     cutConnections: () => Promise.resolve(proxy?.cut() ?? 0),
     async deleteConsumer() {
       await jsm.consumers.delete(stream, consumer);
+    },
+    /** Whether the inbox's consumer exists and has a pull request waiting: a session that is consuming. */
+    async pulling() {
+      const info = await jsm.consumers.info(stream, consumer).catch(() => undefined);
+      return (info?.num_waiting ?? 0) > 0;
     },
     async cleanup() {
       await jsm.streams.delete(stream).catch(() => {});
