@@ -49,15 +49,9 @@ export interface JobsInStatement {
 /** The keyset position after which a dead-letter page starts: (completed_at, client_id, id). */
 export type DeadLetterAfter = readonly [completedAt: Date | string, clientId: string, id: string];
 
-const statements = perSchema((schema) => {
-  const commandsTable = qualified(schema, 'commands');
-  return {
-    // Dedupe at submission, for many clients at once, in one round trip. The primary key (client_id, id) admits
-    // one row per idempotency key; rows go in key order so two concurrent flushes lock keys in the same order
-    // and cannot deadlock. The second half reads the rows that already existed when the statement began (a
-    // data-modifying CTE's rows are invisible to its siblings, so the halves never overlap). A concurrent
-    // duplicate still being committed by another transaction is in neither half: it is read afterwards.
-    insertOrRead: `
+// The first two steps of a submission, shared by insertOrRead and the queuing statement: the input records,
+// and those of them that were new, inserted in key order.
+const inputAndInserted = (commandsTable: string) => `
       WITH input AS MATERIALIZED (
         SELECT * FROM jsonb_to_recordset($1::jsonb)
           AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text, trace_parent text)
@@ -67,7 +61,17 @@ const statements = perSchema((schema) => {
         ORDER BY client_id, id
         ON CONFLICT (client_id, id) DO NOTHING
         RETURNING ${COMMAND_COLUMNS}
-      )
+      )`;
+
+const statements = perSchema((schema) => {
+  const commandsTable = qualified(schema, 'commands');
+  return {
+    // Dedupe at submission, for many clients at once, in one round trip. The primary key (client_id, id) admits
+    // one row per idempotency key; rows go in key order so two concurrent flushes lock keys in the same order
+    // and cannot deadlock. The second half reads the rows that already existed when the statement began (a
+    // data-modifying CTE's rows are invisible to its siblings, so the halves never overlap). A concurrent
+    // duplicate still being committed by another transaction is in neither half: it is read afterwards.
+    insertOrRead: `${inputAndInserted(commandsTable)}
       SELECT true AS inserted, ${COMMAND_COLUMNS} FROM inserted
       UNION ALL
       -- One primary-key probe per input row (LIMIT 1 keeps the planner from flattening it). A plain join lets the planner, which guesses 100 input rows, hash
@@ -292,17 +296,7 @@ const statements = perSchema((schema) => {
 // that already existed keeps the job it has, and never gets a second one from here.
 const queuingStatement = (schema: string, jobCtes: string, announced: string) => {
   const commandsTable = qualified(schema, 'commands');
-  return `
-      WITH input AS MATERIALIZED (
-        SELECT * FROM jsonb_to_recordset($1::jsonb)
-          AS c(client_id text, id text, type text, entity_id text, expected_version integer, payload jsonb, fingerprint text, trace_parent text)
-      ), inserted AS (
-        INSERT INTO ${commandsTable} (client_id, id, type, entity_id, expected_version, payload, fingerprint, status, trace_parent)
-        SELECT client_id, id, type, entity_id, expected_version, payload, fingerprint, 'queued', trace_parent FROM input
-        ORDER BY client_id, id
-        ON CONFLICT (client_id, id) DO NOTHING
-        RETURNING ${COMMAND_COLUMNS}
-      ), new_jobs AS (
+  return `${inputAndInserted(commandsTable)}, new_jobs AS (
         SELECT jsonb_agg(r.ref ORDER BY r.position) AS refs
         FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS job(refs, n)
         CROSS JOIN LATERAL jsonb_array_elements(job.refs) WITH ORDINALITY AS r(ref, position)
