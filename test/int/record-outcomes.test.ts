@@ -74,8 +74,11 @@ describe('recordOutcomes', () => {
       await expect
         .poll(
           async () =>
-            (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'oncely-listener' AND query ILIKE 'LISTEN%'`))
-              .rows[0]?.n,
+            (
+              await db.pool.query<{ n: number }>(
+                `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'oncely-listener' AND query ILIKE 'LISTEN%'`,
+              )
+            ).rows[0]?.n,
           { timeout: 5000 },
         )
         .toBe(1);
