@@ -104,7 +104,8 @@ export function submitBodySchema(registry: Registry): z.ZodType {
 const countParam = (max: number, fallback: number) =>
   z
     .string()
-    .regex(/^[1-9]\d{0,5}$/, `must be a whole number from 1 to ${max}`)
+    // abort: a value that is not a number at all is one error, not also "too big".
+    .regex(/^[1-9]\d{0,5}$/, { message: `must be a whole number from 1 to ${max}`, abort: true })
     .refine((text) => Number(text) <= max, `must be a whole number from 1 to ${max}`)
     .optional()
     .describe(`1 to ${max}, default ${fallback}.`);
