@@ -8,9 +8,18 @@
 // must have succeeded and every balance must equal the sum of its credits.
 //
 //   npm run soak -- [--commands 1000000] [--posts 200000] [--producers 8] [--accounts 1000]
+//                   [--node-flags '--max-semi-space-size=8 ...'] [--probe] [--snapshot-at 300000,1000000]
+//
+// Besides the sample at each tenth, the median of the samples taken within each tenth is reported: one
+// sample can be a GC's low or a heap's high. To tell a leak from V8's heap sizing: `--node-flags` passes
+// flags to both children; `--probe` loads scripts/memory-probe.ts into them (with --expose-gc), which logs
+// their heap every second and their heap right after a full GC every 10 s, reported per tenth as well;
+// `--snapshot-at` writes a heap snapshot of both children (SIGUSR2) once that many commands are applied,
+// into the log directory (compare two with scripts/heap-diff.ts).
 //
 // Uses DATABASE_URL when set (a scratch database is created and dropped there), else a throwaway embedded
 // PostgreSQL. On a shared machine: flock /tmp/oncely-heavy.lock npm run soak
+import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,9 +29,9 @@ import { freePort } from '../src/db/embedded.ts';
 import { batchSubmit, closedLoop, httpClient, type Command } from './bench/http.ts';
 import { observerPool, one, sleep } from './bench/measure.ts';
 import { createDatabase, dropScratchDatabases, openServer } from './bench/postgres.ts';
-import { killAllChildrenNow, startApi, startWorker, type Child } from './bench/processes.ts';
+import { killAllChildrenNow, ROOT, runChildrenWith, startApi, startWorker, type Child } from './bench/processes.ts';
 
-const USAGE = 'usage: npm run soak -- [--commands N] [--posts N] [--producers N] [--accounts N]';
+const USAGE = "usage: npm run soak -- [--commands N] [--posts N] [--producers N] [--accounts N] [--node-flags '--flag ...'] [--probe] [--snapshot-at N,N]";
 const BACKLOG = 20_000;
 
 function count(name: string, text: string, min: number, max: number): number {
@@ -43,6 +52,9 @@ function settings() {
         posts: { type: 'string', default: '200000' },
         producers: { type: 'string', default: '8' },
         accounts: { type: 'string', default: '1000' },
+        'node-flags': { type: 'string', default: '' },
+        probe: { type: 'boolean', default: false },
+        'snapshot-at': { type: 'string', default: '' },
       },
     }).values;
   } catch (err) {
@@ -55,6 +67,13 @@ function settings() {
     posts: count('posts', values.posts, 0, commands),
     producers: count('producers', values.producers, 1, 256),
     accounts: count('accounts', values.accounts, 1, 100_000),
+    nodeFlags: values['node-flags'].split(/\s+/).filter((flag) => flag !== ''),
+    probe: values.probe,
+    snapshotAt: values['snapshot-at']
+      .split(',')
+      .filter((n) => n !== '')
+      .map((n) => count('snapshot-at', n, 1, commands))
+      .sort((a, b) => a - b),
   };
 }
 
@@ -67,11 +86,56 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
+/** utime + stime of a process from /proc/<pid>/stat, in seconds (NaN when it is gone). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+  } catch {
+    return NaN;
+  }
+}
+
+let ticks: number | undefined;
+/** USER_HZ, the unit of /proc's CPU times. */
+function clockTicks(): number {
+  try {
+    ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    ticks = 100;
+  }
+  return ticks;
+}
+
 interface Sample {
+  t: number;
   done: number;
   api: number;
   worker: number;
 }
+
+/** The lines scripts/memory-probe.ts wrote for one child (missing file: none). */
+function probeLines(file: string): { t: number; heapUsed: number; heapAfterGc?: number; rss: number }[] {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as { t: number; heapUsed: number; heapAfterGc?: number; rss: number });
+  } catch {
+    return [];
+  }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const mb = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(0));
+const pct = (from: number, to: number) => `${to >= from ? '+' : ''}${(((to - from) / from) * 100).toFixed(1)} %`;
 
 async function main(): Promise<number> {
   const options = settings();
@@ -79,6 +143,16 @@ async function main(): Promise<number> {
   const server = await openServer(process.env['DATABASE_URL'], say);
   const logDir = await mkdtemp(path.join(os.tmpdir(), 'oncely-soak-'));
   say(`soak: ${options.commands} commands (${options.posts} single POSTs, the rest in batches), PostgreSQL ${server.version}; logs in ${logDir}`);
+  const probeFile = (name: string) => path.join(logDir, `${name}.memory.jsonl`);
+  runChildrenWith(
+    [
+      ...options.nodeFlags,
+      ...(options.probe ? ['--expose-gc', '--import', path.join(ROOT, 'scripts/memory-probe.ts')] : []),
+      ...(options.snapshotAt.length > 0 ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${logDir}`] : []),
+    ],
+    (name): Record<string, string> => (options.probe ? { ONCELY_MEMORY_PROBE: probeFile(name) } : {}),
+  );
+  if (options.nodeFlags.length > 0) say(`soak: node flags of the api and the worker: ${options.nodeFlags.join(' ')}`);
   const children: Child[] = [];
   try {
     const url = await createDatabase(server, `soak_${process.pid}`);
@@ -113,12 +187,19 @@ async function main(): Promise<number> {
 
     let submitted = 0;
     const samples: Sample[] = [];
+    const snapshotsDue = [...options.snapshotAt];
     const started = performance.now();
+    const cpuAtStart = { api: cpuSeconds(api.pid), worker: cpuSeconds(worker.pid) };
     const sampler = setInterval(() => {
       void inFlight().then(
         (open) => {
-          samples.push({ done: Math.max(0, submitted - open), api: rssMb(api.pid), worker: rssMb(worker.pid) });
+          samples.push({ t: Date.now(), done: Math.max(0, submitted - open), api: rssMb(api.pid), worker: rssMb(worker.pid) });
           const last = samples.at(-1)!;
+          if (snapshotsDue.length > 0 && last.done >= snapshotsDue[0]!) {
+            snapshotsDue.shift();
+            say(`\nsoak: heap snapshots of the api and the worker at ${last.done} applied`);
+            for (const child of children) if (child.pid !== undefined) process.kill(child.pid, 'SIGUSR2');
+          }
           process.stderr.write(
             `\rsoak: ${last.done} applied, api ${last.api.toFixed(0)} MB, worker ${last.worker.toFixed(0)} MB (${((performance.now() - started) / 1000).toFixed(0)} s)   `,
           );
@@ -147,8 +228,15 @@ async function main(): Promise<number> {
       clearInterval(sampler);
       process.stderr.write('\n');
     }
-    samples.push({ done: submitted, api: rssMb(api.pid), worker: rssMb(worker.pid) });
+    if (snapshotsDue.length > 0) {
+      say(`soak: heap snapshots of the api and the worker at the end (${submitted} applied)`);
+      for (const child of children) if (child.pid !== undefined) process.kill(child.pid, 'SIGUSR2');
+      // Writing a snapshot of a heap of some 100 MB takes a few seconds; the children stop only after.
+      await sleep(15_000);
+    }
+    samples.push({ t: Date.now(), done: submitted, api: rssMb(api.pid), worker: rssMb(worker.pid) });
     const seconds = (performance.now() - started) / 1000;
+    const cpuMs = (role: 'api' | 'worker') => (((role === 'api' ? cpuSeconds(api.pid) : cpuSeconds(worker.pid)) - cpuAtStart[role]) * 1000) / submitted;
 
     // Every command applied once: all succeeded, and each balance is the sum of its credits.
     const failed = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status <> 'succeeded'`)).n);
@@ -157,19 +245,52 @@ async function main(): Promise<number> {
     const { rows } = await pool.query<{ id: string; balance: string }>(`/* oncely-bench observer */ SELECT id, balance::text FROM accounts`);
     const wrong = rows.filter((row) => Number(row.balance) !== (expected.get(row.id) ?? 0)).length;
 
-    say(`soak: ${submitted} commands in ${seconds.toFixed(0)} s (${(submitted / seconds).toFixed(0)}/s)`);
-    say('applied      api RSS MB   worker RSS MB');
-    const at = (share: number) => samples.find((s) => s.done >= share * options.commands) ?? samples.at(-1)!;
-    for (let tenth = 1; tenth <= 10; tenth++) {
-      const s = at(tenth / 10);
-      say(`${String(s.done).padStart(9)}   ${s.api.toFixed(0).padStart(10)}   ${s.worker.toFixed(0).padStart(13)}`);
-    }
-    const warm = at(0.1);
-    const end = samples.at(-1)!;
-    const peak = (role: 'api' | 'worker') => Math.max(...samples.filter((s) => s.done >= warm.done).map((s) => s[role]));
-    for (const role of ['api', 'worker'] as const) {
+    say(
+      `soak: ${submitted} commands in ${seconds.toFixed(0)} s (${(submitted / seconds).toFixed(0)}/s); CPU per command (utime + stime): api ${cpuMs('api').toFixed(3)} ms, worker ${cpuMs('worker').toFixed(3)} ms` +
+        (options.snapshotAt.length > 0 ? ' (heap snapshots included)' : ''),
+    );
+    // Per tenth of the commands: RSS sampled when the tenth was reached, and the median of the samples
+    // taken within the tenth; with --probe, the median heap after a full GC within the tenth.
+    const tenthOf = (s: Sample) => Math.min(10, Math.max(1, Math.ceil((s.done / options.commands) * 10)));
+    const within = (tenth: number) => samples.filter((s) => s.done > 0 && tenthOf(s) === tenth);
+    const probes = { api: probeLines(probeFile(api.name)), worker: probeLines(probeFile(worker.name)) };
+    const heapAfterGc = (role: 'api' | 'worker', tenth: number) => {
+      const inTenth = within(tenth);
+      if (inTenth.length === 0) return NaN;
+      const from = inTenth[0]!.t - 1000;
+      const to = inTenth.at(-1)!.t;
+      return median(probes[role].filter((line) => line.heapAfterGc !== undefined && line.t >= from && line.t <= to).map((line) => line.heapAfterGc! / 2 ** 20));
+    };
+    const rows10 = Array.from({ length: 10 }, (_, i) => {
+      const tenth = i + 1;
+      const s = samples.find((sample) => sample.done >= (tenth / 10) * options.commands) ?? samples.at(-1)!;
+      const inTenth = within(tenth);
+      return {
+        tenth,
+        at: s,
+        api: median(inTenth.map((x) => x.api)),
+        worker: median(inTenth.map((x) => x.worker)),
+        apiHeap: heapAfterGc('api', tenth),
+        workerHeap: heapAfterGc('worker', tenth),
+      };
+    });
+    say(`  applied   api RSS MB (median of tenth)   worker RSS MB (median of tenth)${options.probe ? '   heap after GC MB: api  worker' : ''}`);
+    for (const row of rows10) {
       say(
-        `${role}: ${warm[role].toFixed(0)} MB after the first tenth, ${end[role].toFixed(0)} MB at the end (${(((end[role] - warm[role]) / warm[role]) * 100).toFixed(1)} %), highest ${peak(role).toFixed(0)} MB`,
+        `${String(row.at.done).padStart(9)}   ${mb(row.at.api).padStart(10)} (${mb(row.api).padStart(4)})          ${mb(row.at.worker).padStart(13)} (${mb(row.worker).padStart(4)})` +
+          (options.probe ? `        ${mb(row.apiHeap).padStart(4)}  ${mb(row.workerHeap).padStart(6)}` : ''),
+      );
+    }
+    const first = rows10[0]!;
+    const last = rows10[9]!;
+    const end = samples.at(-1)!;
+    const peak = (role: 'api' | 'worker') => Math.max(...samples.filter((s) => s.done >= first.at.done).map((s) => s[role]));
+    for (const role of ['api', 'worker'] as const) {
+      const heap = role === 'api' ? ([first.apiHeap, last.apiHeap] as const) : ([first.workerHeap, last.workerHeap] as const);
+      say(
+        `${role}: RSS ${mb(first.at[role])} MB after the first tenth, ${mb(end[role])} MB at the end (${pct(first.at[role], end[role])}), highest ${mb(peak(role))} MB; ` +
+          `median of the first tenth ${mb(first[role])} MB, of the last ${mb(last[role])} MB (${pct(first[role], last[role])})` +
+          (options.probe ? `; heap after GC ${mb(heap[0])} -> ${mb(heap[1])} MB (${pct(heap[0], heap[1])})` : ''),
       );
     }
     say(`check: commands not succeeded ${failed}, accounts whose balance is not the sum of their credits ${wrong} of ${rows.length}`);

@@ -19,6 +19,18 @@ export function profileChildrenInto(dir: string): void {
   profileDir = dir;
 }
 
+let childFlags: readonly string[] = [];
+let childEnv: (name: string) => Record<string, string> = () => ({});
+/**
+ * Node flags (`--expose-gc`, `--heapsnapshot-signal=SIGUSR2`, `--max-semi-space-size=8`, `--import ./probe.ts`)
+ * and environment variables, by the child's name, that every child started from now on gets besides its own
+ * (`npm run soak -- --node-flags`, `--probe`).
+ */
+export function runChildrenWith(flags: readonly string[], env: (name: string) => Record<string, string> = () => ({})): void {
+  childFlags = flags;
+  childEnv = env;
+}
+
 /** Last resort, synchronous: SIGKILL every child still running (used from process.on('exit')). */
 export function killAllChildrenNow(): void {
   for (const child of live) {
@@ -63,9 +75,9 @@ export interface SpawnOptions {
 export async function startChild(options: SpawnOptions): Promise<Child> {
   const log: WriteStream = createWriteStream(path.join(options.logDir, `${options.name}.log`), { flags: 'a' });
   const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, path.basename(options.logDir), options.name)}`];
-  const proc = spawn(process.execPath, [...profile, options.script], {
+  const proc = spawn(process.execPath, [...profile, ...childFlags, options.script], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', ...options.env },
+    env: { PATH: process.env['PATH'] ?? '', ...childEnv(options.name), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(proc);

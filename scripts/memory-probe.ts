@@ -1,0 +1,37 @@
+// A preload for `npm run soak -- --probe`: loaded into the api and the worker with `--import`, it appends one
+// JSON line a second to $ONCELY_MEMORY_PROBE: the process's memory as Node sees it (rss, V8's heap, external
+// and array buffers), and, every `ONCELY_MEMORY_PROBE_GC_EVERY` seconds (default 10) when the process runs
+// with --expose-gc, the heap used right after a full collection: the figure that grows when something leaks,
+// whatever V8's heap sizing does to RSS. It touches nothing else in the process.
+import { appendFileSync } from 'node:fs';
+import v8 from 'node:v8';
+
+const file = process.env['ONCELY_MEMORY_PROBE'];
+const gcEvery = Number(process.env['ONCELY_MEMORY_PROBE_GC_EVERY'] ?? '10');
+const gc = (globalThis as { gc?: () => void }).gc;
+
+if (file) {
+  let tick = 0;
+  const timer = setInterval(() => {
+    tick++;
+    const line: Record<string, number> = { t: Date.now() };
+    if (gc && gcEvery > 0 && tick % gcEvery === 0) {
+      gc();
+      line['heapAfterGc'] = process.memoryUsage().heapUsed;
+    }
+    const usage = process.memoryUsage();
+    const heap = v8.getHeapStatistics();
+    Object.assign(line, {
+      rss: usage.rss,
+      heapTotal: usage.heapTotal,
+      heapUsed: usage.heapUsed,
+      external: usage.external,
+      arrayBuffers: usage.arrayBuffers,
+      mallocedMemory: heap.malloced_memory,
+      peakMallocedMemory: heap.peak_malloced_memory,
+    });
+    for (const space of v8.getHeapSpaceStatistics()) line[`space:${space.space_name}`] = space.space_size;
+    appendFileSync(file, `${JSON.stringify(line)}\n`);
+  }, 1000);
+  timer.unref();
+}
