@@ -8,11 +8,11 @@
 // must have succeeded and every balance must equal the sum of its credits.
 //
 //   npm run soak -- [--commands 1000000] [--posts 200000] [--producers 8] [--accounts 1000]
-//                   [--node-flags '--max-semi-space-size=8 ...'] [--probe] [--snapshot-at 300000,1000000]
+//                   [--node-flags '--max-semi-space-size=8 ...'] [--child-env 'K=V ...'] [--probe] [--snapshot-at 300000,1000000]
 //
 // Besides the sample at each tenth, the median of the samples taken within each tenth is reported: one
 // sample can be a GC's low or a heap's high. To tell a leak from V8's heap sizing: `--node-flags` passes
-// flags to both children; `--probe` loads scripts/memory-probe.ts into them (with --expose-gc), which logs
+// flags to both children, `--child-env` environment variables; `--probe` loads scripts/memory-probe.ts into them (with --expose-gc), which logs
 // their heap every second and their heap right after a full GC every 10 s, reported per tenth as well;
 // `--snapshot-at` writes a heap snapshot of both children (SIGUSR2) once that many commands are applied,
 // into the log directory (compare two with scripts/heap-diff.ts).
@@ -31,7 +31,8 @@ import { observerPool, one, sleep } from './bench/measure.ts';
 import { createDatabase, dropScratchDatabases, openServer } from './bench/postgres.ts';
 import { killAllChildrenNow, ROOT, runChildrenWith, startApi, startWorker, type Child } from './bench/processes.ts';
 
-const USAGE = "usage: npm run soak -- [--commands N] [--posts N] [--producers N] [--accounts N] [--node-flags '--flag ...'] [--probe] [--snapshot-at N,N]";
+const USAGE =
+  "usage: npm run soak -- [--commands N] [--posts N] [--producers N] [--accounts N] [--node-flags '--flag ...'] [--child-env 'K=V ...'] [--probe] [--snapshot-at N,N]";
 const BACKLOG = 20_000;
 
 function count(name: string, text: string, min: number, max: number): number {
@@ -53,6 +54,7 @@ function settings() {
         producers: { type: 'string', default: '8' },
         accounts: { type: 'string', default: '1000' },
         'node-flags': { type: 'string', default: '' },
+        'child-env': { type: 'string', default: '' },
         probe: { type: 'boolean', default: false },
         'snapshot-at': { type: 'string', default: '' },
       },
@@ -68,6 +70,12 @@ function settings() {
     producers: count('producers', values.producers, 1, 256),
     accounts: count('accounts', values.accounts, 1, 100_000),
     nodeFlags: values['node-flags'].split(/\s+/).filter((flag) => flag !== ''),
+    childEnv: Object.fromEntries(
+      values['child-env']
+        .split(/\s+/)
+        .filter((pair) => pair.includes('='))
+        .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+    ),
     probe: values.probe,
     snapshotAt: values['snapshot-at']
       .split(',')
@@ -150,8 +158,9 @@ async function main(): Promise<number> {
       ...(options.probe ? ['--expose-gc', '--import', path.join(ROOT, 'scripts/memory-probe.ts')] : []),
       ...(options.snapshotAt.length > 0 ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${logDir}`] : []),
     ],
-    (name): Record<string, string> => (options.probe ? { ONCELY_MEMORY_PROBE: probeFile(name) } : {}),
+    (name): Record<string, string> => ({ ...options.childEnv, ...(options.probe ? { ONCELY_MEMORY_PROBE: probeFile(name) } : {}) }),
   );
+  if (Object.keys(options.childEnv).length > 0) say(`soak: environment of the api and the worker: ${JSON.stringify(options.childEnv)}`);
   if (options.nodeFlags.length > 0) say(`soak: node flags of the api and the worker: ${options.nodeFlags.join(' ')}`);
   const children: Child[] = [];
   try {
@@ -190,6 +199,8 @@ async function main(): Promise<number> {
     const snapshotsDue = [...options.snapshotAt];
     const started = performance.now();
     const cpuAtStart = { api: cpuSeconds(api.pid), worker: cpuSeconds(worker.pid) };
+    // The api's and the worker's CPU once the single POSTs are submitted (some of them are applied after).
+    const cpuAfterPosts = { ...cpuAtStart };
     const sampler = setInterval(() => {
       void inFlight().then(
         (open) => {
@@ -210,6 +221,8 @@ async function main(): Promise<number> {
     try {
       const signal = AbortSignal.timeout(3 * 60 * 60 * 1000);
       await closedLoop(client, credits.slice(0, options.posts), options.producers, { signal, onAccepted: () => void submitted++ });
+      cpuAfterPosts.api = cpuSeconds(api.pid);
+      cpuAfterPosts.worker = cpuSeconds(worker.pid);
       for (let i = options.posts; i < credits.length; i += 1000) {
         alive();
         // Bounded: the worker drains thousands a second; a backlog that never shrinks ends the run below.
@@ -237,6 +250,7 @@ async function main(): Promise<number> {
     samples.push({ t: Date.now(), done: submitted, api: rssMb(api.pid), worker: rssMb(worker.pid) });
     const seconds = (performance.now() - started) / 1000;
     const cpuMs = (role: 'api' | 'worker') => (((role === 'api' ? cpuSeconds(api.pid) : cpuSeconds(worker.pid)) - cpuAtStart[role]) * 1000) / submitted;
+    const postsCpuMs = (role: 'api' | 'worker') => ((cpuAfterPosts[role] - cpuAtStart[role]) * 1000) / options.posts;
 
     // Every command applied once: all succeeded, and each balance is the sum of its credits.
     const failed = Number((await one<{ n: string }>(pool, `SELECT count(*)::text AS n FROM oncely.commands WHERE status <> 'succeeded'`)).n);
@@ -247,19 +261,21 @@ async function main(): Promise<number> {
 
     say(
       `soak: ${submitted} commands in ${seconds.toFixed(0)} s (${(submitted / seconds).toFixed(0)}/s); CPU per command (utime + stime): api ${cpuMs('api').toFixed(3)} ms, worker ${cpuMs('worker').toFixed(3)} ms` +
+        (options.posts > 0
+          ? ` (while the single POSTs were submitted: api ${postsCpuMs('api').toFixed(3)} ms, worker ${postsCpuMs('worker').toFixed(3)} ms a POST)`
+          : '') +
         (options.snapshotAt.length > 0 ? ' (heap snapshots included)' : ''),
     );
     // Per tenth of the commands: RSS sampled when the tenth was reached, and the median of the samples
-    // taken within the tenth; with --probe, the median heap after a full GC within the tenth.
+    // taken within the tenth; with --probe, the heap after the last full GC by the end of the tenth.
     const tenthOf = (s: Sample) => Math.min(10, Math.max(1, Math.ceil((s.done / options.commands) * 10)));
     const within = (tenth: number) => samples.filter((s) => s.done > 0 && tenthOf(s) === tenth);
     const probes = { api: probeLines(probeFile(api.name)), worker: probeLines(probeFile(worker.name)) };
+    // The last reading of the heap after a full GC taken by the end of the tenth.
     const heapAfterGc = (role: 'api' | 'worker', tenth: number) => {
-      const inTenth = within(tenth);
-      if (inTenth.length === 0) return NaN;
-      const from = inTenth[0]!.t - 1000;
-      const to = inTenth.at(-1)!.t;
-      return median(probes[role].filter((line) => line.heapAfterGc !== undefined && line.t >= from && line.t <= to).map((line) => line.heapAfterGc! / 2 ** 20));
+      const to = within(tenth).at(-1)?.t ?? 0;
+      const reading = probes[role].filter((line) => line.heapAfterGc !== undefined && line.t <= to).at(-1);
+      return reading ? reading.heapAfterGc! / 2 ** 20 : NaN;
     };
     const rows10 = Array.from({ length: 10 }, (_, i) => {
       const tenth = i + 1;
