@@ -1,21 +1,24 @@
 // npm run soak: the resident memory of the api and the worker while they take a million commands.
 //
-// The real `api` and `worker` processes (default settings, LOG_LEVEL=warn, as in `npm run bench`) take
-// `--posts` credits as single `POST /v1/commands` from `--producers` closed-loop clients, then the rest of
-// `--commands` through `POST /v1/commands/batch` (1,000 a request, the backlog kept under 20,000). VmRSS of
-// both processes (/proc/<pid>/status) is sampled every second; the report gives it at every tenth of the
-// commands, and the growth from the first tenth (the processes warmed up) to the end. Then every command
-// must have succeeded and every balance must equal the sum of its credits.
+// The real `api` and `worker` processes, started as `npm run api` / `npm run worker` start them (their
+// environment and node flags read from package.json; otherwise default settings, LOG_LEVEL=warn, as in
+// `npm run bench`) take `--posts` credits as single `POST /v1/commands` from `--producers` closed-loop
+// clients, then the rest of `--commands` through `POST /v1/commands/batch` (1,000 a request, the backlog
+// kept under 20,000). VmRSS of both processes (/proc/<pid>/status) is sampled every second; the report gives
+// it at every tenth of the commands, the median of the samples within each tenth (one sample can be a GC's
+// low or a heap's high), and the growth of both from the first tenth (the processes warmed up) to the end.
+// Then every command must have succeeded and every balance must equal the sum of its credits.
 //
 //   npm run soak -- [--commands 1000000] [--posts 200000] [--producers 8] [--accounts 1000]
-//                   [--node-flags '--max-semi-space-size=8 ...'] [--child-env 'K=V ...'] [--probe] [--snapshot-at 300000,1000000]
+//                   [--node-flags='--max-semi-space-size=8 ...'] [--child-env 'K=V ...'] [--probe]
+//                   [--snapshot-at 300000,1000000]
 //
-// Besides the sample at each tenth, the median of the samples taken within each tenth is reported: one
-// sample can be a GC's low or a heap's high. To tell a leak from V8's heap sizing: `--node-flags` passes
-// flags to both children, `--child-env` environment variables; `--probe` loads scripts/memory-probe.ts into them (with --expose-gc), which logs
-// their heap every second and their heap right after a full GC every 10 s, reported per tenth as well;
-// `--snapshot-at` writes a heap snapshot of both children (SIGUSR2) once that many commands are applied,
-// into the log directory (compare two with scripts/heap-diff.ts).
+// To tell a leak from V8's heap sizing (docs/performance.md, "Memory over a million commands"):
+// `--node-flags` adds node flags to both children and `--child-env` environment variables (over the
+// package.json ones); `--probe` loads scripts/memory-probe.ts into them (with --expose-gc), which logs their
+// heap every second and their heap right after a full GC every 5 s, reported per tenth as well;
+// `--snapshot-at` writes a heap snapshot of both children (SIGUSR2) once that many commands are applied (one
+// not reached while sampling: at the end), into the log directory (compare two with scripts/heap-diff.ts).
 //
 // Uses DATABASE_URL when set (a scratch database is created and dropped there), else a throwaway embedded
 // PostgreSQL. On a shared machine: flock /tmp/oncely-heavy.lock npm run soak
