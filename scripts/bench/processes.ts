@@ -2,7 +2,7 @@
 // worker. Every child is spawned with process.execPath, remembered by pid, and killed by that pid when the
 // benchmark ends (normally, on an error or on SIGINT). Nothing is ever signalled by name.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +17,18 @@ let profileDir: string | undefined;
  */
 export function profileChildrenInto(dir: string): void {
   profileDir = dir;
+}
+
+let childFlags: readonly string[] = [];
+let childEnv: (name: string) => Record<string, string> = () => ({});
+/**
+ * Node flags (`--expose-gc`, `--heapsnapshot-signal=SIGUSR2`, `--max-semi-space-size=8`, `--import ./probe.ts`)
+ * and environment variables, by the child's name, that every child started from now on gets besides (and over) its own
+ * (`npm run soak -- --node-flags`, `--probe`).
+ */
+export function runChildrenWith(flags: readonly string[], env: (name: string) => Record<string, string> = () => ({})): void {
+  childFlags = flags;
+  childEnv = env;
 }
 
 /** Last resort, synchronous: SIGKILL every child still running (used from process.on('exit')). */
@@ -47,6 +59,8 @@ export interface SpawnOptions {
   /** Script path relative to the repository root. */
   script: string;
   env: Record<string, string>;
+  /** Node flags before the script (the ones `npm run <script>` passes: see launchOf). */
+  nodeFlags?: readonly string[];
   /** Resolves start() when this text appears on stdout or stderr; without it, start() resolves once spawned. */
   readyText?: string;
   logDir: string;
@@ -63,9 +77,9 @@ export interface SpawnOptions {
 export async function startChild(options: SpawnOptions): Promise<Child> {
   const log: WriteStream = createWriteStream(path.join(options.logDir, `${options.name}.log`), { flags: 'a' });
   const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, path.basename(options.logDir), options.name)}`];
-  const proc = spawn(process.execPath, [...profile, options.script], {
+  const proc = spawn(process.execPath, [...profile, ...(options.nodeFlags ?? []), ...childFlags, options.script], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', ...options.env },
+    env: { PATH: process.env['PATH'] ?? '', ...options.env, ...childEnv(options.name) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(proc);
@@ -136,8 +150,35 @@ export function oncelyEnv(databaseUrl: string, port: number): Record<string, str
   return { DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn' };
 }
 
+/**
+ * How `npm run <script>` starts an entry point, read from package.json so that the bench runs the processes
+ * a user gets: the environment assignments before `exec node`, and the node flags before the script path
+ * (`"api": "MALLOC_ARENA_MAX=2 exec node --max-semi-space-size=16 src/main/api.ts"`). A script of any other
+ * shape is refused rather than run differently.
+ *
+ * @example
+ * launchOf('worker') // { env: { MALLOC_ARENA_MAX: '2' }, nodeFlags: ['--max-semi-space-size=16'], script: 'src/main/worker.ts' }
+ */
+export function launchOf(name: 'api' | 'worker'): { env: Record<string, string>; nodeFlags: string[]; script: string } {
+  const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const words = (scripts[name] ?? '').trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  while (/^[A-Z_][A-Z0-9_]*=\S*$/.test(words[0] ?? '')) {
+    const word = words.shift()!;
+    env[word.slice(0, word.indexOf('='))] = word.slice(word.indexOf('=') + 1);
+  }
+  if (words[0] === 'exec') words.shift();
+  const script = words.at(-1) ?? '';
+  const nodeFlags = words.slice(1, -1);
+  if (words[0] !== 'node' || !script.endsWith('.ts') || nodeFlags.some((flag) => !flag.startsWith('--'))) {
+    throw new Error(`package.json's "${name}" script is not "[VAR=value ...] exec node [--flag ...] <entry>.ts": ${scripts[name]}`);
+  }
+  return { env, nodeFlags, script };
+}
+
 export function startApi(databaseUrl: string, port: number, logDir: string): Promise<Child> {
-  return startChild({ name: 'api', script: 'src/main/api.ts', env: oncelyEnv(databaseUrl, port), readyText: 'oncely listening on', logDir });
+  const { env, nodeFlags, script } = launchOf('api');
+  return startChild({ name: 'api', script, nodeFlags, env: { ...env, ...oncelyEnv(databaseUrl, port) }, readyText: 'oncely listening on', logDir });
 }
 
 /**
@@ -145,5 +186,6 @@ export function startApi(databaseUrl: string, port: number, logDir: string): Pro
  * caller knows it works when commands become terminal (every scenario applies its setup commands first).
  */
 export function startWorker(databaseUrl: string, port: number, logDir: string, index: number): Promise<Child> {
-  return startChild({ name: `worker-${index}`, script: 'src/main/worker.ts', env: oncelyEnv(databaseUrl, port), logDir });
+  const { env, nodeFlags, script } = launchOf('worker');
+  return startChild({ name: `worker-${index}`, script, nodeFlags, env: { ...env, ...oncelyEnv(databaseUrl, port) }, logDir });
 }
