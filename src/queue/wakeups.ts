@@ -60,9 +60,12 @@ export function createWakeups(options: { loops: number; notify: (loop: number) =
       }
       // Nothing running: the first loop fetches (a loop woken while it fetches fetches again afterwards).
       if (oldest === undefined) return notify(0);
+      const idle = idleLoop();
+      // Every batch running has run long already: an idle loop takes the job now.
+      if (idle !== undefined && now() - busySince[oldest]! >= helpAfterMs) return notify(idle);
       // A loop told while it applies a batch fetches again once that batch commits, taking what came meanwhile.
       notify(oldest);
-      if (loops > 1) helpTimer ??= setTimeout(help, helpAfterMs);
+      if (idle !== undefined) helpTimer ??= setTimeout(help, helpAfterMs);
     },
     all() {
       if (stopped) return;
