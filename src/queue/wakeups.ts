@@ -3,7 +3,7 @@
 // it and the others found nothing (0.46 fetches per command in scenario 1 of docs/performance.md), and each
 // batch carried the few commands of one flush. Here one NOTIFY wakes one loop, and a loop already applying a
 // batch is preferred: it fetches again as soon as its batch commits, and takes everything that arrived
-// meanwhile, so batches grow with the load instead of the number of transactions. Another loop joins when
+// meanwhile: more load makes larger batches, not more transactions. Another loop joins when
 // that batch came back full (more is waiting) or when it has been running for a while (a slow handler must
 // not hold back the commands behind it).
 
