@@ -8,6 +8,7 @@
 //
 //   npm run bench -- [--scenarios credits,hot,transfers,wait,open,drain,history] [--scale 1] [--workers 1]
 //                    [--producers 8] [--json out.json] [--timeout 900] [--stall 60] [--keep] [--cpu-prof DIR]
+//                    [--oncely-env NAME=VALUE,...]
 //
 // Uses DATABASE_URL when set (scratch databases are created and dropped there), else a throwaway embedded
 // PostgreSQL. Wrap heavy runs so that they never overlap others: flock /tmp/oncely-heavy.lock npm run bench
@@ -20,7 +21,7 @@ import { runBaseline } from './bench/baseline.ts';
 import { progressLine } from './bench/measure.ts';
 import { runOncely } from './bench/oncely.ts';
 import { dropScratchDatabases, openServer, type Server } from './bench/postgres.ts';
-import { killAllChildrenNow, profileChildrenInto, ROOT } from './bench/processes.ts';
+import { killAllChildrenNow, profileChildrenInto, ROOT, setExtraOncelyEnv } from './bench/processes.ts';
 import { buildRows, renderScenario, type ScenarioReport } from './bench/report.ts';
 import type { RunContext } from './bench/result.ts';
 import { buildScenario, DEFAULT_SCENARIOS, parseScenarioList, SCENARIO_KEYS } from './bench/scenarios.ts';
@@ -38,6 +39,8 @@ const USAGE = `usage: npm run bench -- [options]
   --keep             keep the scratch databases (DATABASE_URL only makes sense)
   --cpu-prof DIR     every api, worker and baseline worker writes a V8 CPU profile into DIR/<scenario>-<system>/<process>/
                      (read them with: node scripts/bench/profile-summary.ts DIR/...)
+  --oncely-env LIST  comma-separated NAME=VALUE settings for every oncely process (e.g. WORKER_CONCURRENCY=2);
+                     default none: oncely runs with its default settings
 DATABASE_URL         a PostgreSQL server to use instead of an embedded one (scratch databases are created there)`;
 
 function fail(message: string): never {
@@ -59,6 +62,7 @@ function options() {
         stall: { type: 'string', default: '60' },
         keep: { type: 'boolean', default: false },
         'cpu-prof': { type: 'string' },
+        'oncely-env': { type: 'string', default: '' },
         help: { type: 'boolean', default: false },
       },
     }).values;
@@ -90,7 +94,19 @@ function options() {
     stallMs: positive('stall', values.stall, false) * 1000,
     keep: values.keep,
     cpuProf: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
+    oncelyEnv: settingsList(values['oncely-env']),
   };
+}
+
+/** `A=1,B=2` as { A: '1', B: '2' }. */
+function settingsList(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const item of text.split(',').filter((s) => s !== '')) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) fail(`--oncely-env takes NAME=VALUE items, got "${item}"`);
+    env[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return env;
 }
 
 function gitCommit(): string | null {
@@ -156,11 +172,17 @@ try {
   };
   say(
     `oncely bench: PostgreSQL ${server.version} (${server.kind}), scale ${opts.scale}, ${opts.workers} worker process(es), ${opts.producers} producers; ` +
-      `statements per command: ${server.statementsAvailable ? 'pg_stat_statements' : `n/a (${server.statementsNote})`}; process logs in ${logDir}`,
+      `statements per command: ${server.statementsAvailable ? 'pg_stat_statements' : `n/a (${server.statementsNote})`}; process logs in ${logDir}` +
+      (Object.keys(opts.oncelyEnv).length > 0
+        ? `; oncely settings ${Object.entries(opts.oncelyEnv)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`
+        : ''),
   );
   say('ratio = oncely / pg-boss: above 1 is better for rates, below 1 is better for latencies and statements.\n');
 
   if (opts.cpuProf) profileChildrenInto(opts.cpuProf);
+  setExtraOncelyEnv(opts.oncelyEnv);
   const reports: ScenarioReport[] = [];
   for (const key of opts.scenarios) {
     const workload = buildScenario(key, { scale: opts.scale, producers: opts.producers });
@@ -226,6 +248,7 @@ try {
         scenarios: opts.scenarios,
         timeoutSeconds: opts.timeoutMs / 1000,
         stallSeconds: opts.stallMs / 1000,
+        oncelyEnv: opts.oncelyEnv,
       },
       scenarios: reports,
     };

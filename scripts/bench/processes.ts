@@ -145,9 +145,17 @@ export async function startChild(options: SpawnOptions): Promise<Child> {
   };
 }
 
-/** The environment of an oncely process: the four variables the brief names, everything else default. */
+/** Settings given with --oncely-env, for every oncely process of the run (none by default). */
+let extraOncelyEnv: Record<string, string> = {};
+
+/** Sets the variables every oncely process gets on top of oncelyEnv's (the bench's --oncely-env). */
+export function setExtraOncelyEnv(env: Record<string, string>): void {
+  extraOncelyEnv = { ...env };
+}
+
+/** The environment of an oncely process: the four variables the brief names, everything else default (or --oncely-env). */
 export function oncelyEnv(databaseUrl: string, port: number): Record<string, string> {
-  return { DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn' };
+  return { ...extraOncelyEnv, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn' };
 }
 
 /**

@@ -1,6 +1,6 @@
 // The only module that knows pg-boss. It turns the processor's needs (enqueue inside a transaction, run
 // each delivery in one transaction, hear about jobs the queue gave up on) into pg-boss calls.
-import { PgBoss, type Db as IDatabase, type JobInsert } from 'pg-boss';
+import { PgBoss, type Db as IDatabase, type JobInsert, type JobWithMetadata } from 'pg-boss';
 // pg-boss's own statement texts: the submission writes its jobs with pg-boss's insert, not a copy of it.
 import { insertJobs, notifyChannelSql } from 'pg-boss/dist/plans.js';
 import type { Sql } from '../core/command.ts';
@@ -9,6 +9,7 @@ import type { Enqueue, InlineEnqueue, JobRef } from '../processor/ports.ts';
 import { DEFAULT_SCHEMA } from '../core/schema-name.ts';
 import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
 import { TRANSIENT_ATTEMPTS_FACTOR, TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
+import { createWakeups } from './wakeups.ts';
 
 export const COMMAND_QUEUE = 'oncely-commands';
 
@@ -82,6 +83,9 @@ export interface CommandQueue {
   stop(): Promise<void>;
 }
 
+/** What pg-boss's listen() returns. */
+type ListenHandle = Awaited<ReturnType<NonNullable<IDatabase['listen']>>>;
+
 function toDatabase(sql: Sql): IDatabase {
   return { executeSql: (text: string, values?: unknown[]) => sql.query(text, values) };
 }
@@ -124,7 +128,9 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
     // docs/performance.md), set once per session: a handler's transaction left idle longer than its job's
     // expiry plus pg-boss's 5 s rollback margin is ended by the server (a later -c wins over SESSION_OPTIONS').
     options: `${SESSION_OPTIONS} -c idle_in_transaction_session_timeout=${(settings.expireSeconds + 5) * 1000}`,
-    useListenNotify: true,
+    // pg-boss's own listener wakes every loop of a queue on each job; a worker listens itself instead and
+    // wakes one (see work() and wakeups.ts). Other processes only enqueue: they need no listener.
+    useListenNotify: false,
     supervise: settings.supervise,
     superviseIntervalSeconds: settings.superviseIntervalSeconds,
     // Expired jobs (a crashed worker's) are only swept on a monitor pass: keep the two together, so a
@@ -169,15 +175,21 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
     { inline: inlineEnqueue(queues.commands, commandQueue.table) },
   );
 
+  let stopWakeups = () => {};
+  let listening: Promise<ListenHandle | undefined> = Promise.resolve(undefined);
   return {
     enqueue,
     async work({ concurrency, batchSize, pollIntervalSeconds, apply, onDead, onSettled }) {
+      // One pg-boss loop per batch in flight, each woken on its own (wakeups.ts) rather than all by one NOTIFY.
+      const loops: string[] = [];
+      const wakeups = createWakeups({ loops: concurrency, notify: (loop) => boss.notifyWorker(loops[loop]!) });
+      stopWakeups = () => wakeups.stop();
       const options = {
         transactional: true,
         // Bounded by the session's idle_in_transaction_session_timeout (above) and statement_timeout instead.
         transactionTimeoutSeconds: 0,
         includeMetadata: true,
-        localConcurrency: concurrency,
+        localConcurrency: 1,
         batchSize,
         // A full batch means more is waiting: fetch again at once instead of waiting for a poll.
         burstWhenBatchFull: true,
@@ -187,7 +199,8 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         pollingIntervalSeconds: pollIntervalSeconds,
         notifyPollingIntervalSeconds: pollIntervalSeconds,
       } as const;
-      await boss.work<JobData, unknown, typeof options>(queues.commands, options, async (jobs, tx) => {
+      const handler = (loop: number) => (jobs: JobWithMetadata<JobData>[], tx: IDatabase) => wakeups.batch(loop, jobs.length >= batchSize, () => applyJobs(jobs, tx));
+      const applyJobs = async (jobs: JobWithMetadata<JobData>[], tx: IDatabase) => {
         const deliveries: Delivery[] = jobs.flatMap((job) =>
           commandsOf(job.data).map((ref) => ({
             clientId: ref.clientId,
@@ -217,7 +230,8 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         if (dead.length > 0) await boss.insert(queues.dead, dead, { db: tx });
         if (onSettled) for (const [i, delivery] of deliveries.entries()) onSettled(delivery, settlements[i]!);
         return null;
-      });
+      };
+      for (let loop = 0; loop < concurrency; loop++) loops.push(await boss.work<JobData, unknown, typeof options>(queues.commands, options, handler(loop)));
       const deadOptions = {
         transactional: true,
         transactionTimeoutSeconds: 0,
@@ -227,14 +241,33 @@ export async function startQueue(settings: QueueSettings): Promise<CommandQueue>
         pollingIntervalSeconds: pollIntervalSeconds,
         notifyPollingIntervalSeconds: pollIntervalSeconds,
       } as const;
-      await boss.work<JobData, unknown, typeof deadOptions>(queues.dead, deadOptions, async (jobs, tx) => {
+      const deadLoop = await boss.work<JobData, unknown, typeof deadOptions>(queues.dead, deadOptions, async (jobs, tx) => {
         // A job the queue gave up on (its retries used up without the processor settling it) names every
         // command it carried; each ends dead unless an attempt ended it already.
         for (const job of jobs) for (const ref of commandsOf(job.data)) await onDead(toSql(tx), ref, job.createdOn);
         return null;
       });
+      listening = listen(
+        boss,
+        (payload) => {
+          if (payload === queues.commands) wakeups.announced();
+          else if (payload === queues.dead) boss.notifyWorker(deadLoop);
+        },
+        () => {
+          // Reconnected: whatever was announced meanwhile is unheard of, so every loop looks once.
+          wakeups.all();
+          boss.notifyWorker(deadLoop);
+        },
+      ).catch((err: unknown) => {
+        // Like pg-boss's own listener: without LISTEN (a pooler in front, say) the loops still poll.
+        settings.onError(new Error('the worker could not LISTEN for new jobs: it polls every POLL_INTERVAL_SECONDS instead', { cause: err }));
+        return undefined;
+      });
+      await listening;
     },
     async stop() {
+      stopWakeups();
+      await (await listening)?.close();
       await boss.stop({ graceful: true, timeout: 20_000, close: true });
     },
   };
@@ -267,6 +300,19 @@ function inlineEnqueue(name: string, table: string): InlineEnqueue {
       boss_notified AS (SELECT pg_notify(${notifyChannelSql(BOSS_SCHEMA)}, '${name}') FROM boss_jobs LIMIT 1)`,
     announced: '(SELECT count(*) FROM boss_notified) >= 0',
   };
+}
+
+/**
+ * LISTENs on pg-boss's channel (one connection of its own, reconnecting with backoff; `onReconnect` after a
+ * reconnection): each payload names the queue a job was announced on.
+ */
+async function listen(boss: PgBoss, onJob: (queue: string) => void, onReconnect: () => void): Promise<ListenHandle> {
+  const db = boss.getDb();
+  if (!db.listen) throw new Error("pg-boss's database has no LISTEN");
+  const { rows } = await db.executeSql(`SELECT ${notifyChannelSql(BOSS_SCHEMA)} AS channel`);
+  const channel: unknown = (rows as { channel?: unknown }[])[0]?.channel;
+  if (typeof channel !== 'string') throw new Error("pg-boss's notification channel could not be read");
+  return db.listen(channel, onJob, onReconnect);
 }
 
 async function ensureQueue(boss: PgBoss, name: string, options: Parameters<PgBoss['createQueue']>[1] & object): Promise<void> {
