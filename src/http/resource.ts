@@ -57,8 +57,8 @@ export function serve(app: OpenAPIHono<AppEnv>, route: RouteConfig, handler: Han
 /**
  * Serves a declared route whose headers and body the handler checks itself, once: the declaration goes into
  * the document as it is, but @hono/zod-openapi does not check the request against it beforehand. For the
- * submission routes, whose intake (src/processor/intake.ts) accepts exactly what the declaration accepts and
- * names the most specific reason when it does not: checking both parsed every body twice
+ * submission routes, whose intake (src/processor/intake.ts) accepts nothing the declaration refuses and names
+ * the most specific reason for each refusal: checking both parsed every body twice
  * (test/unit/submit-declaration.test.ts keeps the two in step). Path and query parameters are still validated.
  *
  * @example

@@ -36,7 +36,7 @@ const batchShape = batchRequestSchema(z.unknown());
  *
  * The submission body is declared per command type (the registry's envelope union) for the document, and
  * checked once, by the intake (src/processor/intake.ts, shared with the inboxes and `submit()`): it accepts
- * what the declaration accepts, and also settles the id against `Idempotency-Key`, `If-Match` against
+ * nothing the declaration refuses, and also settles the id against `Idempotency-Key`, `If-Match` against
  * `expectedVersion`, the nesting depth and the text PostgreSQL can store, naming each refusal's reason in the
  * order of the contract's table, so every refusal is the most specific one.
  *
