@@ -53,3 +53,20 @@ export function createResource(notFound: string): OpenAPIHono<AppEnv> {
 export function serve(app: OpenAPIHono<AppEnv>, route: RouteConfig, handler: Handler<AppEnv, string, ValidatedInput>, hook?: RouteHook): void {
   app.openapi(route, handler as never, hook as never);
 }
+
+/**
+ * Serves a declared route whose headers and body the handler checks itself, once: the declaration goes into
+ * the document as it is, but @hono/zod-openapi does not check the request against it beforehand. For the
+ * submission routes, whose intake (src/processor/intake.ts) accepts nothing the declaration refuses and names
+ * the most specific reason for each refusal: checking both parsed every body twice
+ * (test/unit/submit-declaration.test.ts keeps the two in step). Path and query parameters are still validated.
+ *
+ * @example
+ * serveChecked(app, { ...routes.submitCommand, middleware: [needs('submit'), ...jsonBody()] }, (c) => submit(c, bodyOf(c)));
+ */
+export function serveChecked(app: OpenAPIHono<AppEnv>, route: RouteConfig, handler: Handler<AppEnv, string, ValidatedInput>): void {
+  const { middleware: _middleware, ...declared } = route;
+  const { headers: _headers, body: _body, ...request } = route.request ?? {};
+  app.openAPIRegistry.registerPath(declared);
+  app.openapi({ ...route, request, hide: true }, handler as never);
+}

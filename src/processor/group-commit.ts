@@ -1,18 +1,16 @@
 /**
  * Coalesces concurrent requests into shared flushes (group commit). A request that arrives while no flush is
  * open is flushed at once, alone: no timer, no added latency when idle. Requests that arrive while a flush is
- * open wait for it and then go together in the next one, up to `maxSize` (a request larger than that goes
- * alone). So under load N concurrent requests cost one flush, and the flush size follows the load.
+ * open wait for it to end and then go together in the next one, up to `maxSize` (a request larger than that
+ * goes alone). So under load N concurrent requests cost one flush, and the flush size follows the load.
  *
- * A flush may `release` the coalescer before it has ended (for a transaction: when all that is left is its
- * COMMIT), so the next flush runs its statements while this one waits for its commit to be durable.
+ * One flush at a time, to its end (for a transaction: its commit included). Letting the next flush start
+ * while the open one waited for its commit made flushes smaller, so more of them: on a CPU-bound machine
+ * that cost more per command than it saved in latency (docs/performance.md, "Third round: the api").
  */
 export interface GroupCommitOptions<I, O> {
-  /**
-   * Runs one flush: a settled result per item, in order. Throwing fails every item of the flush with that
-   * error. Calling `release` lets the next flush start; it is called for the flush when it ends anyway.
-   */
-  flush(items: readonly I[], release: () => void): Promise<PromiseSettledResult<O>[]>;
+  /** Runs one flush: a settled result per item, in order. Throwing fails every item of the flush with that error. */
+  flush(items: readonly I[]): Promise<PromiseSettledResult<O>[]>;
   /** The weight of an item against `maxSize` (for submissions: its number of commands). */
   sizeOf(item: I): number;
   maxSize: number;
@@ -66,30 +64,24 @@ export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): Grou
     const group = take();
     open = true;
     flushes++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
+    const end = () => {
       open = false;
       pump();
     };
     let flushing: Promise<PromiseSettledResult<O>[]>;
     try {
-      flushing = options.flush(
-        group.map((entry) => entry.item),
-        release,
-      );
+      flushing = options.flush(group.map((entry) => entry.item));
     } catch (err) {
       flushing = Promise.reject(err);
     }
     flushing.then(
       (results) => {
         settle(group, results);
-        release();
+        end();
       },
       (err: unknown) => {
         for (const entry of group) entry.reject(err);
-        release();
+        end();
       },
     );
   }

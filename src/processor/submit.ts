@@ -192,7 +192,7 @@ export function preparedSqlOf(client: pg.PoolClient, afterEach?: () => void): Sq
  * refused), and if that insert fails the transaction is aborted and its COMMIT rolls back. A request is
  * answered only once COMMIT has answered "COMMIT".
  */
-async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[], release?: () => void): Promise<Submission[][]> {
+async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, requests: readonly SubmissionRequest[]): Promise<Submission[][]> {
   return inTransaction(pool, async (client, broke) => {
     let begin: Promise<unknown> | undefined;
     let commit: Promise<pg.QueryResult> | undefined;
@@ -217,8 +217,6 @@ async function runFlush(pool: pg.Pool, schema: string, enqueue: Enqueue, request
       });
       const submissions = await submitting;
       await begin;
-      // Only the COMMIT is left: the next flush may run its statements while this one's commit is made durable.
-      release?.();
       const done = await (commit ?? client.query('COMMIT'));
       if (done.command !== 'COMMIT') throw new Error(`submission transaction ended in ${done.command}, not COMMIT`);
       return submissions;
@@ -264,16 +262,16 @@ export const MAX_FLUSH_COMMANDS = 500;
  */
 export function createGroupSubmitter(deps: { pool: pg.Pool; schema: string; enqueue: Enqueue; maxFlushCommands?: number }): GroupSubmitter {
   let transactions = 0;
-  const run = (requests: readonly SubmissionRequest[], release?: () => void) => {
+  const run = (requests: readonly SubmissionRequest[]) => {
     transactions++;
-    return runFlush(deps.pool, deps.schema, deps.enqueue, requests, release);
+    return runFlush(deps.pool, deps.schema, deps.enqueue, requests);
   };
   const group = createGroupCommit<SubmissionRequest, Submission[]>({
     maxSize: deps.maxFlushCommands ?? MAX_FLUSH_COMMANDS,
     sizeOf: (request) => request.commands.length,
-    async flush(requests, release) {
+    async flush(requests) {
       try {
-        return (await run(requests, release)).map((value) => ({ status: 'fulfilled', value }));
+        return (await run(requests)).map((value) => ({ status: 'fulfilled', value }));
       } catch (err) {
         if (requests.length === 1 || isRetryable(err)) throw err;
         // One after another, in arrival order, so the first occurrence of a shared id is still the one stored.

@@ -9,7 +9,7 @@ import type { AppEnv } from '../deps.ts';
 import { needs } from '../middleware/authenticate.ts';
 import { bodyOf, jsonBody } from '../middleware/json-body.ts';
 import { fieldErrors, problem, sendProblem } from '../problem.ts';
-import { createResource, serve, type RouteHook } from '../resource.ts';
+import { createResource, serve, serveChecked } from '../resource.ts';
 import type { Routes } from '../routes.ts';
 import { batchRequestSchema } from '../schemas.ts';
 import { checkEnvelope } from '../validate.ts';
@@ -34,11 +34,11 @@ const batchShape = batchRequestSchema(z.unknown());
 /**
  * `/v1/commands`: submit one, submit a batch, read one (with `Prefer: wait`), replay a dead one.
  *
- * The submission body is declared per command type (the registry's envelope union) and validated against
- * that declaration. The intake (src/processor/intake.ts, shared with the inboxes and `submit()`) then
- * settles the id against `Idempotency-Key`, `If-Match` against `expectedVersion`, the nesting depth and
- * the text PostgreSQL can store; when the declaration refuses a request, the intake names the reason, in
- * the order of the contract's table, so every refusal is the most specific one.
+ * The submission body is declared per command type (the registry's envelope union) for the document, and
+ * checked once, by the intake (src/processor/intake.ts, shared with the inboxes and `submit()`): it accepts
+ * nothing the declaration refuses, and also settles the id against `Idempotency-Key`, `If-Match` against
+ * `expectedVersion`, the nesting depth and the text PostgreSQL can store, naming each refusal's reason in the
+ * order of the contract's table, so every refusal is the most specific one.
  *
  * @example
  * app.route('/', commandsResource({ routes, registry, commands, metrics, withWait }));
@@ -49,37 +49,23 @@ export function commandsResource(options: CommandsOptions): OpenAPIHono<AppEnv> 
 
   const envelopeOf = (c: Context<AppEnv>) => checkEnvelope(bodyOf(c), registry, { idempotencyKey: c.req.header('idempotency-key'), ifMatch: c.req.header('if-match') });
 
-  /** A header or body the declaration refused: the intake's reason, counted as a refused submission. */
-  const refuseSubmission: RouteHook = (result, c) => {
-    if (result.success) return undefined;
+  serveChecked(app, { ...routes.submitCommand, middleware: [needs('submit'), ...jsonBody(() => metrics.submitted(undefined, 'rejected'))] }, async (c) => {
     const checked = envelopeOf(c);
-    metrics.submitted(typeOf(bodyOf(c)), 'rejected');
-    if (!checked.ok) return sendProblem(c, checked.problem);
-    return sendProblem(c, problem('invalid_request', 'the command envelope is not valid', { errors: fieldErrors(result.error.issues) }));
-  };
-
-  serve(
-    app,
-    { ...routes.submitCommand, middleware: [needs('submit'), ...jsonBody(() => metrics.submitted(undefined, 'rejected'))] },
-    async (c) => {
-      const checked = envelopeOf(c);
-      if (!checked.ok) {
-        metrics.submitted(typeOf(bodyOf(c)), 'rejected');
-        return sendProblem(c, checked.problem);
-      }
-      const [submission] = await commands.submit(c.get('clientId'), [checked.command]);
-      if (!submission) throw new Error('submission returned nothing');
-      if (submission.outcome === 'reused') {
-        return sendProblem(c, problem('idempotency_key_reused', `command ${checked.command.id} was already submitted with a different request`));
-      }
-      const { status, waited } = await withWait(c, checked.command.id, submission.status);
-      const headers: Record<string, string> = { location: location(status.id) };
-      if (waited !== undefined) headers['preference-applied'] = `wait=${waited}`;
-      if (submission.outcome === 'duplicate') headers['idempotent-replayed'] = 'true';
-      return c.json(status, isTerminal(status.status) ? 200 : 202, headers);
-    },
-    refuseSubmission,
-  );
+    if (!checked.ok) {
+      metrics.submitted(typeOf(bodyOf(c)), 'rejected');
+      return sendProblem(c, checked.problem);
+    }
+    const [submission] = await commands.submit(c.get('clientId'), [checked.command]);
+    if (!submission) throw new Error('submission returned nothing');
+    if (submission.outcome === 'reused') {
+      return sendProblem(c, problem('idempotency_key_reused', `command ${checked.command.id} was already submitted with a different request`));
+    }
+    const { status, waited } = await withWait(c, checked.command.id, submission.status);
+    const headers: Record<string, string> = { location: location(status.id) };
+    if (waited !== undefined) headers['preference-applied'] = `wait=${waited}`;
+    if (submission.outcome === 'duplicate') headers['idempotent-replayed'] = 'true';
+    return c.json(status, isTerminal(status.status) ? 200 : 202, headers);
+  });
 
   /** Each envelope is checked on its own: one bad envelope rejects only itself. */
   async function submitBatch(c: Context<AppEnv>, list: unknown[]): Promise<Response> {
@@ -105,20 +91,12 @@ export function commandsResource(options: CommandsOptions): OpenAPIHono<AppEnv> 
     return c.json({ results }, 200);
   }
 
-  /** The declaration refused the batch: a bad shape is refused whole, bad items each on their own. */
-  const refuseBatch: RouteHook = (result, c) => {
-    if (result.success) return undefined;
+  /** A bad shape is refused whole, bad items each on their own. */
+  serveChecked(app, { ...routes.submitBatch, middleware: [needs('submit'), ...jsonBody()] }, (c) => {
     const shape = batchShape.safeParse(bodyOf(c));
     if (shape.success) return submitBatch(c, shape.data.commands);
     return sendProblem(c, problem('invalid_request', 'the body must be { "commands": [...] } with 1 to 1000 envelopes', { errors: fieldErrors(shape.error.issues) }));
-  };
-
-  serve(
-    app,
-    { ...routes.submitBatch, middleware: [needs('submit'), ...jsonBody()] },
-    (c) => submitBatch(c, (bodyOf(c) as { commands: unknown[] }).commands),
-    refuseBatch,
-  );
+  });
 
   serve(app, { ...routes.getCommand, middleware: [needs('read')] }, async (c) => {
     const id = c.req.param('id') ?? '';
