@@ -178,7 +178,7 @@ export const ConfigSchema = z.object({
   /** A listener of its own for /metrics and /health/* (on HOST): how a worker is scraped. Unset: none (the API port serves /metrics). */
   METRICS_PORT: integer(0, 65535).optional(),
   WORKER_CONCURRENCY: integer(1, 256).default(4),
-  /** Jobs a worker applies together in one transaction (one commit); each job carries up to 50 commands stored together. */
+  /** Jobs a worker applies together in one transaction (one commit); each job carries up to 12 commands stored together. */
   WORKER_BATCH_SIZE: integer(1, 500).default(20),
   RETRY_LIMIT: integer(1, 100).default(5),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -8,7 +8,7 @@ export const SNAPSHOT_STATEMENT_TIMEOUT_MS = 2000;
 
 /**
  * Reads the queue gauges (depth, oldest queued, dead letters) under a short statement timeout, from the
- * commands table, not pg-boss's jobs: a job may carry up to 50 commands, and a command is what an operator
+ * commands table, not pg-boss's jobs: a job may carry up to 12 commands, and a command is what an operator
  * asks about.
  *
  * @example

@@ -30,7 +30,7 @@ export const UNKNOWN_TYPE = 'unknown';
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 /** Seconds; wide enough to show a `Prefer: wait` held for its whole 30 seconds. */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-/** Commands per applied batch: up to WORKER_BATCH_SIZE jobs of up to 50 commands each. */
+/** Commands per applied batch: up to WORKER_BATCH_SIZE jobs of up to 12 commands each. */
 const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
 
 /** What the queue gauges show, read from the database at scrape time. */

@@ -19,9 +19,13 @@ const BOSS_SCHEMA = 'pgboss';
 /**
  * The most commands one job carries. Commands stored together (one submission flush, one batch request)
  * share jobs, so the queue's own cost (insert, fetch, complete: a few row writes per job) is paid once per
- * up to this many commands instead of once per command.
+ * up to this many commands instead of once per command. Small enough that a worker batch (WORKER_BATCH_SIZE
+ * jobs) of a large submission holds a slice of its entities, not all of them: a batch request's consecutive
+ * jobs are entity-disjoint (chunksByEntity), so the loops draining it take disjoint slices side by side
+ * instead of queueing on each other's row locks (50 a job made every batch of a 1,000-command request lock
+ * every one of its entities: docs/performance.md, "Fourth round").
  */
-export const COMMANDS_PER_JOB = 50;
+export const COMMANDS_PER_JOB = 12;
 
 /** A job's data: one command (the shape every job had before, and still the shape of a lone command's job), or several. */
 export type JobData = JobRef | { commands: JobRef[] };
