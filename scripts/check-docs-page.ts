@@ -28,7 +28,7 @@ if (!base) {
   const unused = () => Promise.reject(new Error('not needed for /docs'));
   const app = createApp({
     registry: createDefaultRegistry(),
-    commands: { submit: unused, get: unused, waitFor: unused, deadLetters: unused, replay: unused },
+    commands: { submit: unused, get: unused, waitFor: unused, watch: () => ({ until: unused, close: () => {} }), deadLetters: unused, replay: unused },
     domains: referenceDomains,
     readContext: { db: undefined as never, sql: { query: unused } },
     ready: () => Promise.resolve(true),

@@ -31,7 +31,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const routes = createRoutes(deps.registry);
   const metrics = deps.metrics ?? createMetrics({ commandTypes: deps.registry.types });
   const clients = new Set(deps.apiKeys.map(clientIdOfEntry)).size;
-  const withWait = createWaits({ commands: deps.commands, metrics, maxWaiters: deps.maxWaiters ?? 1000, clients, stopping: deps.stopping });
+  const beginWait = createWaits({ commands: deps.commands, metrics, maxWaiters: deps.maxWaiters ?? 1000, clients, stopping: deps.stopping });
   let document: Record<string, unknown> | undefined;
 
   app.onError(problemOnError(deps.onError));
@@ -41,7 +41,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('*', authenticate(deps.apiKeys));
 
   // Mounted in the order the OpenAPI document lists them.
-  app.route('/', commandsResource({ routes, registry: deps.registry, commands: deps.commands, metrics, withWait }));
+  app.route('/', commandsResource({ routes, registry: deps.registry, commands: deps.commands, metrics, beginWait }));
   app.route('/', deadLettersResource(routes, deps.commands));
   for (const reads of entityResources(
     deps.domains.flatMap((domain) => domain.reads),

@@ -15,10 +15,22 @@ export interface CommandService {
   get(clientId: string, id: string): Promise<CommandStatus | null>;
   /** Reads the command, waiting up to `seconds` for it to become terminal. */
   waitFor(clientId: string, id: string, seconds: number, signal?: AbortSignal): Promise<CommandStatus | null>;
+  /**
+   * Starts listening for the command's settlement now, before the caller submits or reads it: a status the
+   * caller obtains afterwards (its submission's answer) is then as good as a read, and `until` reads again
+   * only once woken. Close it when done.
+   */
+  watch(clientId: string, id: string): Watch;
   /** Dead commands oldest first; null when the cursor is not one this service handed out. */
   deadLetters(clientId: string, page: { limit: number; cursor: string | undefined }): Promise<DeadLetterPage | null>;
   /** Puts a dead command back on the queue under the same id, in one transaction with its new job. */
   replay(clientId: string, id: string): Promise<Replay>;
+}
+
+export interface Watch {
+  /** Waits up to `seconds` from `status` (obtained after watch() began) until the command is terminal; the latest status. */
+  until(status: CommandStatus, seconds: number, signal?: AbortSignal): Promise<CommandStatus>;
+  close(): void;
 }
 
 export interface DeadLetterPage {
@@ -106,6 +118,26 @@ export function createCommandService(deps: {
     const row = await reader.submit({ clientId, id });
     return row ? toCommandStatus(row) : null;
   };
+  const watch = (clientId: string, id: string): Watch => {
+    // Woken by the process's one LISTEN connection (its notification, or its reconnect): no re-reads on a timer.
+    // Subscribed before the status the caller holds was read, so a settlement after that read is never missed.
+    const subscription = deps.listener?.subscribe(clientId, id);
+    return {
+      async until(status, seconds, signal) {
+        const deadline = Date.now() + seconds * 1000;
+        let latest = status;
+        for (;;) {
+          const remaining = deadline - Date.now();
+          // Aborted: the client went away, or the process is stopping and answers with the status as it is now.
+          if (isTerminal(latest.status) || remaining <= 0 || signal?.aborted) return latest;
+          if (subscription) await subscription.next(remaining, signal);
+          else await sleep(Math.min(remaining, 200), signal);
+          latest = (await get(clientId, id)) ?? latest;
+        }
+      },
+      close: () => subscription?.close(),
+    };
+  };
   return {
     async submit(clientId, commands) {
       const submissions = await submitter.submit(clientId, commands);
@@ -114,22 +146,15 @@ export function createCommandService(deps: {
     },
     get,
     async waitFor(clientId, id, seconds, signal) {
-      const deadline = Date.now() + seconds * 1000;
-      // Woken by the process's one LISTEN connection (its notification, or its reconnect): no re-reads on a timer.
-      const subscription = deps.listener?.subscribe(clientId, id);
+      const watching = watch(clientId, id);
       try {
-        for (;;) {
-          const status = await get(clientId, id);
-          const remaining = deadline - Date.now();
-          // Aborted: the client went away, or the process is stopping and answers with the status as it is now.
-          if (!status || isTerminal(status.status) || remaining <= 0 || signal?.aborted) return status;
-          if (subscription) await subscription.next(remaining, signal);
-          else await sleep(Math.min(remaining, 200), signal);
-        }
+        const status = await get(clientId, id);
+        return status && (await watching.until(status, seconds, signal));
       } finally {
-        subscription?.close();
+        watching.close();
       }
     },
+    watch,
     async deadLetters(clientId, { limit, cursor }) {
       const decoded = cursor === undefined ? undefined : decodeCursor(cursor);
       if (decoded === null) return null;

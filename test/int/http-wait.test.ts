@@ -46,6 +46,51 @@ describe('Prefer: wait', () => {
     }
   });
 
+  it('hears a settlement that happens before the POST starts waiting: the wait begins before the submission', async () => {
+    // The submission's answer reaches the handler only once a worker has applied the command and its
+    // notification has gone out: a wait that began listening after the submission would hear nothing and
+    // hold the request for its whole 10 s.
+    const app = createApp({
+      registry: createDefaultRegistry(),
+      commands: {
+        ...api.commands,
+        async submit(clientId, commands) {
+          const submissions = await api.commands.submit(clientId, commands);
+          for (const command of commands) {
+            await waitUntil(
+              async () => (await db.pool.query<{ status: string }>(`SELECT status FROM oncely.commands WHERE id = $1`, [command.id])).rows[0]?.status,
+              (status) => status === 'succeeded',
+              20_000,
+              `${command.id} applied`,
+            );
+          }
+          return submissions;
+        },
+      },
+      ...stubReads(),
+      ready: () => Promise.resolve(true),
+      apiKeys: [],
+    });
+    const worker = await startTestSystem(db.url, { roles: { api: false, worker: true } });
+    try {
+      const started = Date.now();
+      const answers = await Promise.all(
+        ['open-early-1', 'open-early-2', 'open-early-3'].map(async (id) => {
+          const res = await submit(app, { id, type: 'account.open', entityId: id.slice(5) }, { prefer: 'wait=10' });
+          return { res, body: (await res.json()) as CommandStatus };
+        }),
+      );
+      for (const { res, body } of answers) {
+        expect(res.status).toBe(200);
+        expect(res.headers.get('preference-applied')).toBe('wait=10');
+        expect(body.status).toBe('succeeded');
+      }
+      expect(Date.now() - started).toBeLessThan(8000);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('gives up after N seconds: POST answers 202 and GET 200, both with the command still queued', async () => {
     const started = Date.now();
     const post = await submit(api.app, { id: 'open-w6', type: 'account.open', entityId: 'w6' }, { prefer: 'wait=1' });

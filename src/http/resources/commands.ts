@@ -13,14 +13,14 @@ import { createResource, serve, serveChecked } from '../resource.ts';
 import type { Routes } from '../routes.ts';
 import { batchRequestSchema } from '../schemas.ts';
 import { checkEnvelope } from '../validate.ts';
-import type { WithWait } from '../waits.ts';
+import type { BeginWait } from '../waits.ts';
 
 export interface CommandsOptions {
   routes: Routes;
   registry: Registry;
   commands: CommandService;
   metrics: Metrics;
-  withWait: WithWait;
+  beginWait: BeginWait;
 }
 
 const location = (id: string) => `/v1/commands/${encodeURIComponent(id)}`;
@@ -41,10 +41,10 @@ const batchShape = batchRequestSchema(z.unknown());
  * order of the contract's table, so every refusal is the most specific one.
  *
  * @example
- * app.route('/', commandsResource({ routes, registry, commands, metrics, withWait }));
+ * app.route('/', commandsResource({ routes, registry, commands, metrics, beginWait }));
  */
 export function commandsResource(options: CommandsOptions): OpenAPIHono<AppEnv> {
-  const { routes, registry, commands, metrics, withWait } = options;
+  const { routes, registry, commands, metrics, beginWait } = options;
   const app = createResource('no command with this id');
 
   const envelopeOf = (c: Context<AppEnv>) => checkEnvelope(bodyOf(c), registry, { idempotencyKey: c.req.header('idempotency-key'), ifMatch: c.req.header('if-match') });
@@ -55,12 +55,18 @@ export function commandsResource(options: CommandsOptions): OpenAPIHono<AppEnv> 
       metrics.submitted(typeOf(bodyOf(c)), 'rejected');
       return sendProblem(c, checked.problem);
     }
-    const [submission] = await commands.submit(c.get('clientId'), [checked.command]);
+    // Begun before the submission, so the status it answers with needs no second read before waiting.
+    const wait = beginWait(c, checked.command.id);
+    const [submission] = await commands.submit(c.get('clientId'), [checked.command]).catch((err: unknown) => {
+      wait.release();
+      throw err;
+    });
+    if (submission?.outcome !== 'accepted' && submission?.outcome !== 'duplicate') wait.release();
     if (!submission) throw new Error('submission returned nothing');
     if (submission.outcome === 'reused') {
       return sendProblem(c, problem('idempotency_key_reused', `command ${checked.command.id} was already submitted with a different request`));
     }
-    const { status, waited } = await withWait(c, checked.command.id, submission.status);
+    const { status, waited } = await wait.settle(submission.status);
     const headers: Record<string, string> = { location: location(status.id) };
     if (waited !== undefined) headers['preference-applied'] = `wait=${waited}`;
     if (submission.outcome === 'duplicate') headers['idempotent-replayed'] = 'true';
@@ -100,9 +106,16 @@ export function commandsResource(options: CommandsOptions): OpenAPIHono<AppEnv> 
 
   serve(app, { ...routes.getCommand, middleware: [needs('read')] }, async (c) => {
     const id = c.req.param('id') ?? '';
-    const status = await commands.get(c.get('clientId'), id);
-    if (!status) return sendProblem(c, problem('not_found', 'no command with this id'));
-    const waited = await withWait(c, id, status);
+    const wait = beginWait(c, id);
+    const status = await commands.get(c.get('clientId'), id).catch((err: unknown) => {
+      wait.release();
+      throw err;
+    });
+    if (!status) {
+      wait.release();
+      return sendProblem(c, problem('not_found', 'no command with this id'));
+    }
+    const waited = await wait.settle(status);
     const headers: Record<string, string> = {};
     if (waited.waited !== undefined) headers['preference-applied'] = `wait=${waited.waited}`;
     return c.json(waited.status, 200, headers);
