@@ -152,6 +152,8 @@ interface Submitted {
   startedAt: number;
   endedAt: number;
   latencies: number[];
+  /** The same without each client's first request (perClient loops only). */
+  laterLatencies?: number[];
 }
 
 /** Closed loop over `producers` clients calling boss.send; `waitFor` (the wait scenario) holds each client until its job's transaction committed. */
@@ -163,8 +165,9 @@ async function sendClosedLoop(
 ): Promise<Submitted> {
   const startedAt = performance.now();
   const latencies: number[] = [];
+  const laterLatencies: number[] = [];
   let next = 0;
-  const one = async (command: Command) => {
+  const one = async (command: Command, later = false) => {
     options.signal.throwIfAborted();
     const t = performance.now();
     const done = options.waitFor?.(command.id);
@@ -172,16 +175,17 @@ async function sendClosedLoop(
     options.onSent();
     if (done) await done;
     latencies.push(performance.now() - t);
+    if (later) laterLatencies.push(performance.now() - t);
   };
   const producer = async (index: number) => {
     if (options.perClient) {
-      for (let i = index; i < commands.length; i += producers) await one(commands[i]!);
+      for (let i = index; i < commands.length; i += producers) await one(commands[i]!, i !== index);
       return;
     }
     while (next < commands.length) await one(commands[next++]!);
   };
   await Promise.all(Array.from({ length: producers }, (_, i) => producer(i)));
-  return { startedAt, endedAt: performance.now(), latencies };
+  return { startedAt, endedAt: performance.now(), latencies, laterLatencies };
 }
 
 async function sendOpenLoop(boss: PgBoss, commands: readonly Command[], rate: number, signal: AbortSignal, onSent: () => void): Promise<Submitted> {
@@ -324,6 +328,7 @@ export async function runBaseline(workload: Workload, ctx: RunContext): Promise<
     if (mode.kind === 'wait') {
       result.requestP50Ms = percentile(sent.latencies, 0.5);
       result.requestP99Ms = percentile(sent.latencies, 0.99);
+      result.requestP99AfterFirstMs = percentile(sent.laterLatencies ?? [], 0.99);
     }
     if (mode.kind === 'drain') {
       ctx.progress(`${label} backlog of ${workload.commands.length} stored; starting ${ctx.workers} worker(s)`);

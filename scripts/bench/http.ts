@@ -68,19 +68,28 @@ export interface SubmitStats {
   endedAt: number;
   /** Request latencies of the accepted answers, ms. */
   latencies: number[];
+  /** The same without each client's first request (perClient loops only). */
+  laterLatencies: number[];
   /** 200 answers (terminal within Prefer: wait) versus 202. */
   answered200: number;
 }
 
 function newStats(): SubmitStats {
-  return { accepted: 0, errors: 0, firstError: undefined, startedAt: performance.now(), endedAt: 0, latencies: [], answered200: 0 };
+  return { accepted: 0, errors: 0, firstError: undefined, startedAt: performance.now(), endedAt: 0, latencies: [], laterLatencies: [], answered200: 0 };
 }
 
 /**
  * Posts one command until it is accepted. A failed attempt (5xx, a dropped connection) is counted and
  * repeated with the same id: the contract makes that safe. Gives up after `attempts`.
  */
-async function postUntilAccepted(client: HttpClient, command: Command, headers: Record<string, string>, stats: SubmitStats, signal: AbortSignal): Promise<void> {
+async function postUntilAccepted(
+  client: HttpClient,
+  command: Command,
+  headers: Record<string, string>,
+  stats: SubmitStats,
+  signal: AbortSignal,
+  later = false,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
     let problem: string;
@@ -89,6 +98,7 @@ async function postUntilAccepted(client: HttpClient, command: Command, headers: 
       if (answer.status === 200 || answer.status === 202) {
         stats.accepted++;
         stats.latencies.push(answer.ms);
+        if (later) stats.laterLatencies.push(answer.ms);
         if (answer.status === 200) stats.answered200++;
         return;
       }
@@ -123,7 +133,7 @@ export async function closedLoop(
   const producer = async (index: number) => {
     if (options.perClient) {
       for (let i = index; i < commands.length; i += clients) {
-        await postUntilAccepted(client, commands[i]!, options.headers ?? {}, stats, signal);
+        await postUntilAccepted(client, commands[i]!, options.headers ?? {}, stats, signal, i !== index);
         options.onAccepted?.();
       }
       return;

@@ -143,7 +143,16 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
         const startedAt = performance.now();
         publishStartedAt = Date.now();
         await broker.publishAll(workload.commands, onAccepted);
-        stats = { accepted: workload.commands.length, errors: 0, firstError: undefined, startedAt, endedAt: performance.now(), latencies: [], answered200: 0 };
+        stats = {
+          accepted: workload.commands.length,
+          errors: 0,
+          firstError: undefined,
+          startedAt,
+          endedAt: performance.now(),
+          latencies: [],
+          laterLatencies: [],
+          answered200: 0,
+        };
       } else {
         stats = await submit(client, workload, signal, onAccepted);
       }
@@ -155,6 +164,7 @@ export async function runOncely(workload: Workload, ctx: RunContext): Promise<Ru
     if (workload.mode.kind === 'wait') {
       result.requestP50Ms = percentile(stats.latencies, 0.5);
       result.requestP99Ms = percentile(stats.latencies, 0.99);
+      result.requestP99AfterFirstMs = percentile(stats.laterLatencies, 0.99);
       result.answeredWithOutcome = stats.answered200;
     }
     if (workload.mode.kind === 'drain') {

@@ -41,6 +41,7 @@ export function buildRows(workload: Workload, oncely: RunResult, baseline: RunRe
   if (workload.mode.kind === 'wait') {
     rows.push(numericRow('p50 request (waits for outcome), ms', oncely.requestP50Ms, baseline.requestP50Ms));
     rows.push(numericRow('p99 request (waits for outcome), ms', oncely.requestP99Ms, baseline.requestP99Ms));
+    rows.push(numericRow("  p99 request without each client's first, ms", oncely.requestP99AfterFirstMs, baseline.requestP99AfterFirstMs));
     rows.push({
       metric: 'answered with the outcome (200, not 202)',
       oncely: oncely.answeredWithOutcome === null ? null : `${oncely.answeredWithOutcome}/${oncely.commands}`,

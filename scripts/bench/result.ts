@@ -42,6 +42,8 @@ export interface RunResult {
   /** Request latency seen by the client, ms (the wait scenario: POST with Prefer: wait=30). */
   requestP50Ms: number | null;
   requestP99Ms: number | null;
+  /** The same p99 without each client's first request (those arrive together, on new connections: the start-up wave). */
+  requestP99AfterFirstMs: number | null;
   /** Requests answered with the outcome (200) rather than 202, the wait scenario only. */
   answeredWithOutcome: number | null;
   /** The drain scenario: commands applied per second from the first to the last completion. */
@@ -74,6 +76,7 @@ export function emptyResult(system: RunResult['system'], commands: number): RunR
     latencyP99Ms: null,
     requestP50Ms: null,
     requestP99Ms: null,
+    requestP99AfterFirstMs: null,
     answeredWithOutcome: null,
     workerAppliedPerSec: null,
     deadlocks: null,
