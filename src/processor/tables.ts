@@ -1,23 +1,13 @@
 // The set-based statements, built once per table from its descriptor: lock many rows in key order, read
 // by a column, one versioned UPDATE for many rows, one INSERT for many rows. Only descriptor names (checked
 // as plain identifiers in src/core/table.ts) are spliced into SQL; every value is a parameter.
-import { jsonOrNull } from '../db/json.ts';
+import { arrayLiteral } from '../db/json.ts';
 import type { Sql } from '../core/command.ts';
 import type { Domain } from '../core/domain.ts';
 import type { AppendTable, ColumnType, EntityTable, Versioned } from '../core/table.ts';
 import { GuardViolation } from './sql.ts';
 
 type AnyRow = Record<string, unknown>;
-
-const ARRAY_TYPE: Record<ColumnType, string> = {
-  text: 'text[]',
-  bigint: 'bigint[]',
-  integer: 'integer[]',
-  jsonb: 'jsonb[]',
-  boolean: 'boolean[]',
-  uuid: 'uuid[]',
-  timestamptz: 'timestamptz[]',
-};
 
 function fromDatabase(type: ColumnType, value: unknown): unknown {
   if (value === null || value === undefined) return null;
@@ -29,9 +19,12 @@ function fromDatabase(type: ColumnType, value: unknown): unknown {
   return value;
 }
 
-function toDatabase(type: ColumnType, value: unknown): unknown {
-  return type === 'jsonb' ? jsonOrNull(value) : (value ?? null);
-}
+/**
+ * A value as an element of the rows' JSON: as it is (a jsonb column's value nests as JSON; undefined drops
+ * the key, which reads as NULL), except a number JSON cannot hold (NaN, Infinity), which goes as its text so
+ * the column's type refuses it as it refused the array element before, instead of reading JSON null.
+ */
+const toJson = (type: ColumnType, value: unknown): unknown => (type !== 'jsonb' && typeof value === 'number' && !Number.isFinite(value) ? String(value) : value);
 
 const entries = (table: EntityTable | AppendTable) => Object.entries(table.columns as Record<string, readonly [string, ColumnType]>);
 
@@ -53,40 +46,63 @@ const selectList = (table: EntityTable) =>
  * inserts elsewhere (FOR KEY SHARE) never wait on it.
  */
 export async function lockRows<R extends Versioned>(sql: Sql, table: EntityTable<R>, ids: readonly string[]): Promise<R[]> {
-  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [ids]);
+  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [
+    arrayLiteral(ids),
+  ]);
   return rows.map((row) => readRow<R>(table, row));
 }
 
 /** Reads (does not lock) the rows whose `column` is one of `values`. */
 export async function readRowsBy<R extends Versioned>(sql: Sql, table: EntityTable<R>, column: string, values: readonly string[]): Promise<R[]> {
   if (!/^[a-z_][a-z0-9_]*$/.test(column)) throw new Error(`bad column name ${column}`);
-  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE ${column} = ANY($1::text[])`, [values]);
+  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE ${column} = ANY($1::text[])`, [arrayLiteral(values)]);
   return rows.map((row) => readRow<R>(table, row));
 }
 
 /**
- * The optimistic version check for many rows at once: `UPDATE t SET ... FROM unnest(...) u WHERE t.id = u.id
- * AND t.version = u.expected`. Every row must match; a miss means a row moved under its lock (a bug), and
- * the statement's batch is abandoned.
+ * The statements' texts, built once per table. The rows go as one jsonb parameter (one JSON.stringify),
+ * read back by jsonb_to_recordset with each column's own type: bigint money stays exact (a JSON number is
+ * read by the column type's input, as an array element's text was), a jsonb value nests as JSON.
+ */
+const texts = new WeakMap<EntityTable | AppendTable, { insert: string; update: string }>();
+
+function textsOf(table: EntityTable | AppendTable): { insert: string; update: string } {
+  let found = texts.get(table);
+  if (found) return found;
+  const columns = entries(table);
+  const names = columns.map(([, [column]]) => column);
+  const typed = columns.map(([, [column, type]]) => `${column} ${type}`);
+  const changed = columns.filter(([property]) => property !== 'id' && property !== 'version');
+  const assignments = [
+    ...changed.map(([, [column]]) => `${column} = u.${column}`),
+    'version = u.next_version',
+    ...(table.kind === 'entity' ? table.stamped.map((column) => `${column} = now()`) : []),
+  ];
+  found = {
+    insert: `INSERT INTO ${table.name} (${names.join(', ')})
+     SELECT ${names.join(', ')} FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (${typed.join(', ')})) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
+    update: `UPDATE ${table.name} AS t SET ${assignments.join(', ')}
+     FROM jsonb_to_recordset($1::jsonb) AS u(id text, expected integer, next_version integer${changed.map(([, [column, type]]) => `, ${column} ${type}`).join('')})
+     WHERE t.id = u.id AND t.version = u.expected`,
+  };
+  texts.set(table, found);
+  return found;
+}
+
+/**
+ * The optimistic version check for many rows at once: `UPDATE t SET ... FROM jsonb_to_recordset(...) u WHERE
+ * t.id = u.id AND t.version = u.expected`. Every row must match; a miss means a row moved under its lock (a
+ * bug), and the statement's batch is abandoned.
  */
 export async function updateRows<R extends Versioned>(sql: Sql, table: EntityTable<R>, changes: readonly { row: R; expectedVersion: number }[]): Promise<void> {
   if (changes.length === 0) return;
   const columns = entries(table).filter(([property]) => property !== 'id' && property !== 'version');
-  const values: unknown[] = [
-    changes.map((change) => change.row.id),
-    changes.map((change) => change.expectedVersion),
-    changes.map((change) => change.row.version),
-    ...columns.map(([property, [, type]]) => changes.map((change) => toDatabase(type, (change.row as unknown as AnyRow)[property]))),
-  ];
-  const arrays = ['$1::text[]', '$2::integer[]', '$3::integer[]', ...columns.map(([, [, type]], i) => `$${i + 4}::${ARRAY_TYPE[type]}`)];
-  const aliases = ['id', 'expected', 'next_version', ...columns.map(([, [column]]) => column)];
-  const assignments = [...columns.map(([, [column]]) => `${column} = u.${column}`), 'version = u.next_version', ...table.stamped.map((column) => `${column} = now()`)];
-  const { rowCount } = await sql.query(
-    `UPDATE ${table.name} AS t SET ${assignments.join(', ')}
-     FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})
-     WHERE t.id = u.id AND t.version = u.expected`,
-    values,
-  );
+  const records = changes.map(({ row, expectedVersion }) => {
+    const record: AnyRow = { id: row.id, expected: toJson('integer', expectedVersion), next_version: toJson('integer', row.version) };
+    for (const [property, [column, type]] of columns) record[column] = toJson(type, (row as unknown as AnyRow)[property]);
+    return record;
+  });
+  const { rowCount } = await sql.query(textsOf(table).update, [JSON.stringify(records)]);
   if (rowCount !== changes.length) throw new GuardViolation(`${table.name}: ${changes.length - (rowCount ?? 0)} row(s) moved under their lock`);
 }
 
@@ -94,14 +110,12 @@ export async function updateRows<R extends Versioned>(sql: Sql, table: EntityTab
 export async function insertRows<R>(sql: Sql, table: EntityTable | AppendTable, rows: readonly R[]): Promise<void> {
   if (rows.length === 0) return;
   const columns = entries(table);
-  const values = columns.map(([property, [, type]]) => rows.map((row) => toDatabase(type, (row as AnyRow)[property])));
-  const arrays = columns.map(([, [, type]], i) => `$${i + 1}::${ARRAY_TYPE[type]}`);
-  const names = columns.map(([, [column]]) => column);
-  await sql.query(
-    `INSERT INTO ${table.name} (${names.join(', ')})
-     SELECT ${names.join(', ')} FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
-    values,
-  );
+  const records = rows.map((row) => {
+    const record: AnyRow = {};
+    for (const [property, [column, type]] of columns) record[column] = toJson(type, (row as AnyRow)[property]);
+    return record;
+  });
+  await sql.query(textsOf(table).insert, [JSON.stringify(records)]);
 }
 
 /** The PostgreSQL types (pg_type.typname) each descriptor type reads and writes. */
