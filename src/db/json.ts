@@ -10,12 +10,13 @@ export const jsonOrNull = (value: unknown): string | null => (value === null || 
  * Strings or numbers as an array parameter (`$1::text[]`, `$1::integer[]`): the array pg would send, built by
  * one native JSON.stringify instead of pg's escaping in JavaScript element by element (a batch sends
  * thousands). When the JSON has no backslash, no element needed escaping, and `["a",1,null]` is the array
- * literal `{"a",1,null}`; otherwise (or for any other element, or a number JSON cannot hold) pg builds it.
+ * literal `{"a",1,null}`; otherwise (or for any other element: a boolean, a Date, undefined, a number JSON
+ * cannot hold) pg builds it.
  *
  * @example
  * await sql.query('select * from t where id = any($1::text[])', [arrayLiteral(ids)]);
  */
-export function arrayLiteral<T extends string | number | null>(values: readonly T[]): string | readonly T[] {
+export function arrayLiteral<T>(values: readonly T[]): string | readonly T[] {
   for (const value of values) {
     if (typeof value === 'number' ? !Number.isFinite(value) : typeof value !== 'string' && value !== null) return values;
   }

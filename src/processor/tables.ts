@@ -1,7 +1,7 @@
 // The set-based statements, built once per table from its descriptor: lock many rows in key order, read
 // by a column, one versioned UPDATE for many rows, one INSERT for many rows. Only descriptor names (checked
 // as plain identifiers in src/core/table.ts) are spliced into SQL; every value is a parameter.
-import { arrayLiteral } from '../db/json.ts';
+import { arrayLiteral, jsonArrayLiteral } from '../db/json.ts';
 import type { Sql } from '../core/command.ts';
 import type { Domain } from '../core/domain.ts';
 import type { AppendTable, ColumnType, EntityTable, Versioned } from '../core/table.ts';
@@ -59,11 +59,20 @@ export async function readRowsBy<R extends Versioned>(sql: Sql, table: EntityTab
   return rows.map((row) => readRow<R>(table, row));
 }
 
-/**
- * The statements' texts, built once per table. The rows go as one jsonb parameter (one JSON.stringify),
- * read back by jsonb_to_recordset with each column's own type: bigint money stays exact (a JSON number is
- * read by the column type's input, as an array element's text was), a jsonb value nests as JSON.
- */
+const ARRAY_TYPE: Record<ColumnType, string> = {
+  text: 'text[]',
+  bigint: 'bigint[]',
+  integer: 'integer[]',
+  jsonb: 'jsonb[]',
+  boolean: 'boolean[]',
+  uuid: 'uuid[]',
+  timestamptz: 'timestamptz[]',
+};
+
+/** One column's values as an array parameter, its literal built natively where it can be (src/db/json.ts). */
+const arrayOf = (type: ColumnType, values: unknown[]): unknown => (type === 'jsonb' ? jsonArrayLiteral(values) : arrayLiteral(values.map((value) => value ?? null)));
+
+/** The statements' texts, built once per table. */
 const texts = new WeakMap<EntityTable | AppendTable, { insert: string; update: string }>();
 
 function textsOf(table: EntityTable | AppendTable): { insert: string; update: string } {
@@ -73,16 +82,22 @@ function textsOf(table: EntityTable | AppendTable): { insert: string; update: st
   const names = columns.map(([, [column]]) => column);
   const typed = columns.map(([, [column, type]]) => `${column} ${type}`);
   const changed = columns.filter(([property]) => property !== 'id' && property !== 'version');
+  const arrays = ['$1::text[]', '$2::integer[]', '$3::integer[]', ...changed.map(([, [, type]], i) => `$${i + 4}::${ARRAY_TYPE[type]}`)];
+  const aliases = ['id', 'expected', 'next_version', ...changed.map(([, [column]]) => column)];
   const assignments = [
     ...changed.map(([, [column]]) => `${column} = u.${column}`),
     'version = u.next_version',
     ...(table.kind === 'entity' ? table.stamped.map((column) => `${column} = now()`) : []),
   ];
   found = {
+    // The rows as one jsonb parameter (one JSON.stringify), read back with each column's own type: bigint money
+    // stays exact (a JSON number is read by the column type's input, as an array element's text was), a jsonb
+    // value nests as JSON. Nothing is joined, so the function's guess of 100 rows plans nothing.
     insert: `INSERT INTO ${table.name} (${names.join(', ')})
      SELECT ${names.join(', ')} FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (${typed.join(', ')})) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
+    // Arrays, not JSON: the planner knows an array's length, and joins a few rows by the primary key.
     update: `UPDATE ${table.name} AS t SET ${assignments.join(', ')}
-     FROM jsonb_to_recordset($1::jsonb) AS u(id text, expected integer, next_version integer${changed.map(([, [column, type]]) => `, ${column} ${type}`).join('')})
+     FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})
      WHERE t.id = u.id AND t.version = u.expected`,
   };
   texts.set(table, found);
@@ -90,19 +105,25 @@ function textsOf(table: EntityTable | AppendTable): { insert: string; update: st
 }
 
 /**
- * The optimistic version check for many rows at once: `UPDATE t SET ... FROM jsonb_to_recordset(...) u WHERE
- * t.id = u.id AND t.version = u.expected`. Every row must match; a miss means a row moved under its lock (a
- * bug), and the statement's batch is abandoned.
+ * The optimistic version check for many rows at once: `UPDATE t SET ... FROM unnest(...) u WHERE t.id = u.id
+ * AND t.version = u.expected`. Every row must match; a miss means a row moved under its lock (a bug), and
+ * the statement's batch is abandoned.
  */
 export async function updateRows<R extends Versioned>(sql: Sql, table: EntityTable<R>, changes: readonly { row: R; expectedVersion: number }[]): Promise<void> {
   if (changes.length === 0) return;
   const columns = entries(table).filter(([property]) => property !== 'id' && property !== 'version');
-  const records = changes.map(({ row, expectedVersion }) => {
-    const record: AnyRow = { id: row.id, expected: toJson('integer', expectedVersion), next_version: toJson('integer', row.version) };
-    for (const [property, [column, type]] of columns) record[column] = toJson(type, (row as unknown as AnyRow)[property]);
-    return record;
-  });
-  const { rowCount } = await sql.query(textsOf(table).update, [JSON.stringify(records)]);
+  const values: unknown[] = [
+    arrayLiteral(changes.map((change) => change.row.id)),
+    arrayLiteral(changes.map((change) => change.expectedVersion)),
+    arrayLiteral(changes.map((change) => change.row.version)),
+    ...columns.map(([property, [, type]]) =>
+      arrayOf(
+        type,
+        changes.map((change) => (change.row as unknown as AnyRow)[property]),
+      ),
+    ),
+  ];
+  const { rowCount } = await sql.query(textsOf(table).update, values);
   if (rowCount !== changes.length) throw new GuardViolation(`${table.name}: ${changes.length - (rowCount ?? 0)} row(s) moved under their lock`);
 }
 
