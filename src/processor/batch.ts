@@ -49,23 +49,24 @@ async function applySetBased(
   sql: Sql,
   registry: Registry,
   deliveries: readonly Delivery[],
-  byKey: ReadonlyMap<string, CommandRow>,
+  /** The locked row of each delivery, at its index (undefined: no such command). */
+  rows: readonly (CommandRow | undefined)[],
   options: ApplyOptions,
   /** False for a probe that will be rolled back: no settlement hooks. */
   settle = true,
 ): Promise<(Settlement | undefined)[]> {
   const settlements: (Settlement | undefined)[] = new Array<Settlement | undefined>(deliveries.length);
   const jobs: Job[] = [];
-  const seen = new Set<string>();
+  // Two deliveries of one command share its locked row (the map of one lock statement holds one per key).
+  const seen = new Set<CommandRow>();
   for (const [index, delivery] of deliveries.entries()) {
-    const key = keyOf(delivery.clientId, delivery.id);
-    const row = byKey.get(key);
+    const row = rows[index];
     // Two jobs for one command in one batch: the first applies it, the second finds it ended.
-    if (!row || isTerminal(row.status) || seen.has(key)) {
+    if (!row || isTerminal(row.status) || seen.has(row)) {
       settlements[index] = { kind: 'complete', outcome: row ? 'already-terminal' : 'missing' };
       continue;
     }
-    seen.add(key);
+    seen.add(row);
     const definition = registry.get(row.type);
     if (!definition || !isPlanned(definition)) throw new Error(`command type ${row.type} has no planned definition`);
     const command = commandOf(row, definition.payload.parse(row.payload));
@@ -203,10 +204,12 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
   await sql.query(`SAVEPOINT ${BATCH_SAVEPOINT}`);
   const byKey = await lockCommands(sql, options.schema, deliveries);
   options.tracer?.locked([...byKey.values()]);
+  // Each delivery's row, looked up once: a key is a string built and hashed per lookup.
+  const rows = rowsOf(byKey, deliveries);
   const planned: { delivery: Delivery; index: number }[] = [];
   const imperative: { delivery: Delivery; index: number }[] = [];
   for (const [index, delivery] of deliveries.entries()) {
-    const row = byKey.get(keyOf(delivery.clientId, delivery.id));
+    const row = rows[index];
     // A redelivery of an ended command (or a job whose command is gone) is settled with nothing to do.
     if (!row || isTerminal(row.status)) {
       settlements[index] = { kind: 'complete', outcome: row ? 'already-terminal' : 'missing' };
@@ -219,7 +222,7 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
 
   if (planned.length > 0) {
     try {
-      await applyPlanned(sql, registry, planned, byKey, settlements, options);
+      await applyPlanned(sql, registry, planned, rows, settlements, options);
     } catch (err) {
       if (isConnectionLost(err)) throw err;
       await sql.query(`ROLLBACK TO SAVEPOINT ${BATCH_SAVEPOINT}`);
@@ -242,19 +245,18 @@ export async function applyBatch(sql: Sql, registry: Registry, deliveries: reado
     settlements[index] = await applyDelivery(sql, registry, delivery, options);
   }
   // From the rows locked above (type and submission time never change), for the worker's metrics.
-  for (const [index, delivery] of deliveries.entries()) {
-    const row = byKey.get(keyOf(delivery.clientId, delivery.id));
+  for (const [index, row] of rows.entries()) {
     if (row) settlements[index] = { ...settlements[index]!, command: { type: row.type, submittedAt: row.submitted_at } };
   }
   return settlements;
 }
 
-/** One set pass over `planned`, each settlement written at its delivery's index. */
+/** One set pass over `planned`, each settlement written at its delivery's index (`rows`: the locked row of each index of the batch). */
 async function applyPlanned(
   sql: Sql,
   registry: Registry,
   planned: readonly { delivery: Delivery; index: number }[],
-  byKey: ReadonlyMap<string, CommandRow>,
+  rows: readonly (CommandRow | undefined)[],
   settlements: Settlement[],
   options: ApplyOptions,
 ): Promise<void> {
@@ -262,7 +264,7 @@ async function applyPlanned(
     sql,
     registry,
     planned.map((p) => p.delivery),
-    byKey,
+    planned.map((p) => rows[p.index]),
     options,
   );
   for (const [i, p] of planned.entries()) settlements[p.index] = results[i]!;
@@ -276,6 +278,11 @@ async function lockCommands(sql: Sql, schema: string, deliveries: readonly Deliv
     deliveries.map((d) => d.id),
   );
   return new Map(rows.map((row) => [keyOf(row.client_id, row.id), row]));
+}
+
+/** The locked row of each delivery, at its index. */
+function rowsOf(byKey: ReadonlyMap<string, CommandRow>, deliveries: readonly Delivery[]): (CommandRow | undefined)[] {
+  return deliveries.map((delivery) => byKey.get(keyOf(delivery.clientId, delivery.id)));
 }
 
 /**
@@ -295,7 +302,7 @@ async function fallBack(
   for (const p of planned) {
     await sql.query(`SAVEPOINT ${ONE_SAVEPOINT}`);
     try {
-      await applySetBased(sql, registry, [p.delivery], await lockCommands(sql, options.schema, [p.delivery]), options, false);
+      await applySetBased(sql, registry, [p.delivery], rowsOf(await lockCommands(sql, options.schema, [p.delivery]), [p.delivery]), options, false);
     } catch (err) {
       if (isConnectionLost(err)) throw err;
       failed.set(p.index, err);
@@ -310,7 +317,10 @@ async function fallBack(
       options.schema,
       planned.map((p) => p.delivery),
     );
-    await applyPlanned(sql, registry, good, byKey, settlements, options);
+    // Indexed like the batch: `good` names its deliveries by their index in it.
+    const relocked: (CommandRow | undefined)[] = [];
+    for (const p of planned) relocked[p.index] = byKey.get(keyOf(p.delivery.clientId, p.delivery.id));
+    await applyPlanned(sql, registry, good, relocked, settlements, options);
     for (const p of planned) if (failed.has(p.index)) settlements[p.index] = await recordFailure(sql, p.delivery, failed.get(p.index), options);
   } catch (err) {
     if (isConnectionLost(err)) throw err;
@@ -323,7 +333,7 @@ async function fallBack(
 async function applyAlone(sql: Sql, registry: Registry, delivery: Delivery, options: ApplyOptions): Promise<Settlement> {
   await sql.query(`SAVEPOINT ${ONE_SAVEPOINT}`);
   try {
-    const [settlement] = await applySetBased(sql, registry, [delivery], await lockCommands(sql, options.schema, [delivery]), options);
+    const [settlement] = await applySetBased(sql, registry, [delivery], rowsOf(await lockCommands(sql, options.schema, [delivery]), [delivery]), options);
     await sql.query(`RELEASE SAVEPOINT ${ONE_SAVEPOINT}`);
     return settlement!;
   } catch (err) {

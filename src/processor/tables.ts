@@ -26,7 +26,17 @@ function fromDatabase(type: ColumnType, value: unknown): unknown {
  */
 const toJson = (type: ColumnType, value: unknown): unknown => (type !== 'jsonb' && typeof value === 'number' && !Number.isFinite(value) ? String(value) : value);
 
-const entries = (table: EntityTable | AppendTable) => Object.entries(table.columns as Record<string, readonly [string, ColumnType]>);
+/** A descriptor's [property, [column, type]] pairs, listed once per table (readRow runs for every row a batch reads). */
+const columnLists = new WeakMap<EntityTable | AppendTable, readonly (readonly [string, readonly [string, ColumnType]])[]>();
+
+function entries(table: EntityTable | AppendTable): readonly (readonly [string, readonly [string, ColumnType]])[] {
+  let list = columnLists.get(table);
+  if (!list) {
+    list = Object.entries(table.columns as Record<string, readonly [string, ColumnType]>);
+    columnLists.set(table, list);
+  }
+  return list;
+}
 
 /** A database row as the descriptor's object. */
 function readRow<R>(table: EntityTable | AppendTable, row: AnyRow): R {
