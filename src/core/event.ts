@@ -52,44 +52,50 @@ export function storedEvents(command: { clientId: string; id: string }, drafts: 
   }));
 }
 
-/** Below this depth a payload is copied by hand; deeper (or cyclic) values are left to structuredClone. */
+/** Below this depth a payload is copied by hand; a deeper (or cyclic) one is structuredClone's. */
 const COPY_DEPTH = 32;
+
+/** What `copy` returns for a value it leaves to structuredClone. */
+const NOT_PLAIN = Symbol('not plain');
 
 /**
  * A copy of an emitted payload, so a decision that reuses its object after emitting cannot change what is
- * stored: structuredClone's copy, made by hand for plain objects and arrays (structuredClone costs about
- * 2 µs even for a small payload, per event of a batch); any other object (a Date, a Map, a class instance,
- * a sparse array, a cycle) is handed to structuredClone, which copies it or throws as it always did.
+ * stored: structuredClone's copy, made by hand when the payload is plain JSON-like data (objects, arrays,
+ * primitives), since structuredClone costs about 2 µs even for a small payload, per event of a batch. A
+ * payload holding anything else (a Date, a Map, a class instance, a function, a sparse array, a cycle) is
+ * structuredClone's whole, copied or refused as it always was.
  *
  * @example
  * drafts.push({ type: event.type, entityId: event.entityId, payload: copyPayload(event.payload) });
  */
 export function copyPayload<T>(payload: T): T {
-  return copy(payload, 0) as T;
+  const copied = copy(payload, 0);
+  return (copied === NOT_PLAIN ? structuredClone(payload) : copied) as T;
 }
 
 function copy(value: unknown, depth: number): unknown {
-  if (typeof value !== 'object' || value === null) {
-    // structuredClone refuses these (DataCloneError): so does the copy.
-    return typeof value === 'function' || typeof value === 'symbol' ? structuredClone(value) : value;
-  }
-  if (depth >= COPY_DEPTH) return structuredClone(value);
+  if (typeof value !== 'object' || value === null) return typeof value === 'function' || typeof value === 'symbol' ? NOT_PLAIN : value;
+  if (depth >= COPY_DEPTH) return NOT_PLAIN;
   const prototype: unknown = Object.getPrototypeOf(value);
   if (prototype === Array.prototype) {
     const array = value as unknown[];
     const out: unknown[] = [];
     for (let i = 0; i < array.length; i++) {
-      if (!(i in array)) return structuredClone(value);
-      out.push(copy(array[i], depth + 1));
+      if (!(i in array)) return NOT_PLAIN;
+      const element = copy(array[i], depth + 1);
+      if (element === NOT_PLAIN) return NOT_PLAIN;
+      out.push(element);
     }
     return out;
   }
-  if (prototype !== Object.prototype) return structuredClone(value);
+  if (prototype !== Object.prototype) return NOT_PLAIN;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     // Assigning `__proto__` would set the copy's prototype, not a property of that name.
-    if (key === '__proto__') return structuredClone(value);
-    out[key] = copy((value as Record<string, unknown>)[key], depth + 1);
+    if (key === '__proto__') return NOT_PLAIN;
+    const property = copy((value as Record<string, unknown>)[key], depth + 1);
+    if (property === NOT_PLAIN) return NOT_PLAIN;
+    out[key] = property;
   }
   return out;
 }

@@ -412,8 +412,8 @@ export const commandsSql = perSchema((schema) => {
         arrayLiteral(outcomes.map((o) => o.id)),
         arrayLiteral(outcomes.map((o) => o.status)),
         arrayLiteral(outcomes.map((o) => o.attempts)),
-        jsonArrayLiteral(outcomes.map((o) => o.result)),
-        jsonArrayLiteral(outcomes.map((o) => o.error)),
+        jsonArrayLiteral(outcomes.map((o) => jsonOrNull(o.result))),
+        jsonArrayLiteral(outcomes.map((o) => jsonOrNull(o.error))),
       ]);
       return Number(rows[0]?.settled ?? 0);
     },

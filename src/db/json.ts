@@ -25,14 +25,14 @@ export function arrayLiteral<T>(values: readonly T[]): string | readonly T[] {
 }
 
 /**
- * Values as a `jsonb[]` parameter, each its JSON text or SQL NULL as jsonOrNull makes it, the array literal
- * built by one JSON.stringify of the texts. A JSON text holds no control character and no lone surrogate
- * (JSON.stringify escapes them), so the only characters JSON escapes in it are `"` and `\`, each with a
- * backslash, exactly as an array literal escapes them.
+ * JSON texts (as JSON.stringify or jsonOrNull made them; null and undefined are SQL NULL) as a `jsonb[]`
+ * parameter, the array literal built by one JSON.stringify of the texts. A text JSON.stringify made holds no
+ * control character and no lone surrogate (it escapes them), so the only characters JSON escapes in it are
+ * `"` and `\`, each with a backslash, exactly as an array literal escapes them.
  *
  * @example
- * await sql.query('select * from unnest($1::jsonb[])', [jsonArrayLiteral(results)]);
+ * await sql.query('select * from unnest($1::jsonb[])', [jsonArrayLiteral(results.map(jsonOrNull))]);
  */
-export function jsonArrayLiteral(values: readonly unknown[]): string {
-  return `{${JSON.stringify(values.map(jsonOrNull)).slice(1, -1)}}`;
+export function jsonArrayLiteral(texts: readonly (string | null | undefined)[]): string {
+  return `{${JSON.stringify(texts).slice(1, -1)}}`;
 }

@@ -11,6 +11,7 @@
 import type { Sql } from '../core/command.ts';
 import type { StoredEvent } from '../core/event.ts';
 import { perSchema, qualified } from './engine-schema.ts';
+import { arrayLiteral, jsonArrayLiteral } from './json.ts';
 import type { OutboxEventRow } from './schema.ts';
 
 /** An event row as the relay reads it. */
@@ -23,9 +24,8 @@ const statements = perSchema((schema) => {
     // so one entity's events from one batch keep the order its commands were decided in.
     insert: `
       INSERT INTO ${events} (id, client_id, command_id, position, type, entity_id, payload)
-      SELECT id, client_id, command_id, position, type, entity_id, payload -> 0
-      FROM ROWS FROM (jsonb_to_recordset($1::jsonb)
-          AS (id text, client_id text, command_id text, position integer, type text, entity_id text, payload jsonb))
+      SELECT id, client_id, command_id, position, type, entity_id, payload
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::jsonb[])
         WITH ORDINALITY AS e(id, client_id, command_id, position, type, entity_id, payload, n)
       ORDER BY n`,
 
@@ -86,19 +86,17 @@ export const outboxSql = perSchema((schema) => {
      */
     async insert(sql: Sql, events: readonly StoredEvent[]): Promise<void> {
       if (events.length === 0) return;
-      // One JSON text for all of them, the payloads nested in it: one native stringify, not one per payload and
-      // then pg's escaping of every array element in JavaScript. A payload goes wrapped in an array, read back
-      // as `payload -> 0`, so a null payload is still stored as JSON null (a bare JSON null would read as SQL NULL).
-      const records = events.map((e) => ({
-        id: e.id,
-        client_id: e.clientId,
-        command_id: e.commandId,
-        position: e.position,
-        type: e.type,
-        entity_id: e.entityId,
-        payload: e.payload === undefined ? undefined : [e.payload],
-      }));
-      await sql.query(text.insert, [JSON.stringify(records)]);
+      // Each array's literal built by one JSON.stringify (src/db/json.ts), not by pg escaping every element.
+      await sql.query(text.insert, [
+        arrayLiteral(events.map((e) => e.id)),
+        arrayLiteral(events.map((e) => e.clientId)),
+        arrayLiteral(events.map((e) => e.commandId)),
+        arrayLiteral(events.map((e) => e.position)),
+        arrayLiteral(events.map((e) => e.type)),
+        arrayLiteral(events.map((e) => e.entityId)),
+        // JSON.stringify, not jsonOrNull: a null payload is stored as JSON null, as it always was.
+        jsonArrayLiteral(events.map((e) => JSON.stringify(e.payload))),
+      ]);
     },
     /**
      * Locks up to `limit` events that are heads of their entity (plus the events behind them) in the caller's

@@ -1,7 +1,7 @@
 // The set-based statements, built once per table from its descriptor: lock many rows in key order, read
 // by a column, one versioned UPDATE for many rows, one INSERT for many rows. Only descriptor names (checked
 // as plain identifiers in src/core/table.ts) are spliced into SQL; every value is a parameter.
-import { arrayLiteral, jsonArrayLiteral } from '../db/json.ts';
+import { arrayLiteral, jsonArrayLiteral, jsonOrNull } from '../db/json.ts';
 import type { Sql } from '../core/command.ts';
 import type { Domain } from '../core/domain.ts';
 import type { AppendTable, ColumnType, EntityTable, Versioned } from '../core/table.ts';
@@ -18,13 +18,6 @@ function fromDatabase(type: ColumnType, value: unknown): unknown {
   }
   return value;
 }
-
-/**
- * A value as an element of the rows' JSON: as it is (a jsonb column's value nests as JSON; undefined drops
- * the key, which reads as NULL), except a number JSON cannot hold (NaN, Infinity), which goes as its text so
- * the column's type refuses it as it refused the array element before, instead of reading JSON null.
- */
-const toJson = (type: ColumnType, value: unknown): unknown => (type !== 'jsonb' && typeof value === 'number' && !Number.isFinite(value) ? String(value) : value);
 
 /** A descriptor's [property, [column, type]] pairs, listed once per table (readRow runs for every row a batch reads). */
 const columnLists = new WeakMap<EntityTable | AppendTable, readonly (readonly [string, readonly [string, ColumnType]])[]>();
@@ -80,7 +73,8 @@ const ARRAY_TYPE: Record<ColumnType, string> = {
 };
 
 /** One column's values as an array parameter, its literal built natively where it can be (src/db/json.ts). */
-const arrayOf = (type: ColumnType, values: unknown[]): unknown => (type === 'jsonb' ? jsonArrayLiteral(values) : arrayLiteral(values.map((value) => value ?? null)));
+const arrayOf = (type: ColumnType, values: unknown[]): unknown =>
+  type === 'jsonb' ? jsonArrayLiteral(values.map(jsonOrNull)) : arrayLiteral(values.map((value) => value ?? null));
 
 /** The statements' texts, built once per table. */
 const texts = new WeakMap<EntityTable | AppendTable, { insert: string; update: string }>();
@@ -90,7 +84,6 @@ function textsOf(table: EntityTable | AppendTable): { insert: string; update: st
   if (found) return found;
   const columns = entries(table);
   const names = columns.map(([, [column]]) => column);
-  const typed = columns.map(([, [column, type]]) => `${column} ${type}`);
   const changed = columns.filter(([property]) => property !== 'id' && property !== 'version');
   const arrays = ['$1::text[]', '$2::integer[]', '$3::integer[]', ...changed.map(([, [, type]], i) => `$${i + 4}::${ARRAY_TYPE[type]}`)];
   const aliases = ['id', 'expected', 'next_version', ...changed.map(([, [column]]) => column)];
@@ -100,12 +93,8 @@ function textsOf(table: EntityTable | AppendTable): { insert: string; update: st
     ...(table.kind === 'entity' ? table.stamped.map((column) => `${column} = now()`) : []),
   ];
   found = {
-    // The rows as one jsonb parameter (one JSON.stringify), read back with each column's own type: bigint money
-    // stays exact (a JSON number is read by the column type's input, as an array element's text was), a jsonb
-    // value nests as JSON. Nothing is joined, so the function's guess of 100 rows plans nothing.
     insert: `INSERT INTO ${table.name} (${names.join(', ')})
-     SELECT ${names.join(', ')} FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (${typed.join(', ')})) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
-    // Arrays, not JSON: the planner knows an array's length, and joins a few rows by the primary key.
+     SELECT ${names.join(', ')} FROM unnest(${columns.map(([, [, type]], i) => `$${i + 1}::${ARRAY_TYPE[type]}`).join(', ')}) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
     update: `UPDATE ${table.name} AS t SET ${assignments.join(', ')}
      FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})
      WHERE t.id = u.id AND t.version = u.expected`,
@@ -140,13 +129,15 @@ export async function updateRows<R extends Versioned>(sql: Sql, table: EntityTab
 /** Inserts many rows in one statement, in the order given (key order for entities, queue order for a ledger). */
 export async function insertRows<R>(sql: Sql, table: EntityTable | AppendTable, rows: readonly R[]): Promise<void> {
   if (rows.length === 0) return;
-  const columns = entries(table);
-  const records = rows.map((row) => {
-    const record: AnyRow = {};
-    for (const [property, [column, type]] of columns) record[column] = toJson(type, (row as AnyRow)[property]);
-    return record;
-  });
-  await sql.query(textsOf(table).insert, [JSON.stringify(records)]);
+  await sql.query(
+    textsOf(table).insert,
+    entries(table).map(([property, [, type]]) =>
+      arrayOf(
+        type,
+        rows.map((row) => (row as AnyRow)[property]),
+      ),
+    ),
+  );
 }
 
 /** The PostgreSQL types (pg_type.typname) each descriptor type reads and writes. */
