@@ -11,6 +11,7 @@
 import type { Sql } from '../core/command.ts';
 import type { StoredEvent } from '../core/event.ts';
 import { perSchema, qualified } from './engine-schema.ts';
+import { arrayLiteral, jsonArrayLiteral } from './json.ts';
 import type { OutboxEventRow } from './schema.ts';
 
 /** An event row as the relay reads it. */
@@ -85,14 +86,16 @@ export const outboxSql = perSchema((schema) => {
      */
     async insert(sql: Sql, events: readonly StoredEvent[]): Promise<void> {
       if (events.length === 0) return;
+      // Each array's literal built by one JSON.stringify (src/db/json.ts), not by pg escaping every element.
       await sql.query(text.insert, [
-        events.map((e) => e.id),
-        events.map((e) => e.clientId),
-        events.map((e) => e.commandId),
-        events.map((e) => e.position),
-        events.map((e) => e.type),
-        events.map((e) => e.entityId),
-        events.map((e) => JSON.stringify(e.payload)),
+        arrayLiteral(events.map((e) => e.id)),
+        arrayLiteral(events.map((e) => e.clientId)),
+        arrayLiteral(events.map((e) => e.commandId)),
+        arrayLiteral(events.map((e) => e.position)),
+        arrayLiteral(events.map((e) => e.type)),
+        arrayLiteral(events.map((e) => e.entityId)),
+        // JSON.stringify, not jsonOrNull: a null payload is stored as JSON null, as it always was.
+        jsonArrayLiteral(events.map((e) => JSON.stringify(e.payload))),
       ]);
     },
     /**

@@ -2,7 +2,7 @@ import { isPlanned, type Sql } from '../core/command.ts';
 import { isTerminal, type Command, type CommandError } from '../core/envelope.ts';
 import type { Outcome } from '../core/outcome.ts';
 import type { Registry } from '../core/registry.ts';
-import { storedEvents, type EventDraft } from '../core/event.ts';
+import { copyPayload, storedEvents, type EventDraft } from '../core/event.ts';
 import { describeFailure, isConnectionLost, isRetryable } from './errors.ts';
 import { commandsSql, type CommandRow } from '../db/commands-sql.ts';
 import { outboxSql } from '../db/outbox-sql.ts';
@@ -97,7 +97,7 @@ export async function applyDelivery(sql: Sql, registry: Registry, delivery: Deli
     const outcome = await definition.handle({
       sql,
       command,
-      emit: (event) => void drafts.push({ type: event.type, entityId: event.entityId, payload: structuredClone(event.payload) }),
+      emit: (event) => void drafts.push({ type: event.type, entityId: event.entityId, payload: copyPayload(event.payload) }),
     });
     // Events go in with the effect, under the same savepoint; a refusal must leave nothing behind, whatever
     // the handler wrote or emitted before it decided to refuse.

@@ -3,7 +3,7 @@
 // without a database reads and writes exactly as it does in a batch.
 import type { BatchState } from '../core/command.ts';
 import type { Command } from '../core/envelope.ts';
-import { storedEvents, type EventDraft, type StoredEvent } from '../core/event.ts';
+import { copyPayload, storedEvents, type EventDraft, type StoredEvent } from '../core/event.ts';
 import type { AppendTable, EntityTable, Versioned } from '../core/table.ts';
 
 /** A decision read or wrote a row no plan of its batch named: a plan bug, or a row created in the same batch. */
@@ -63,7 +63,7 @@ export class State implements BatchState {
 
   emit(event: EventDraft): void {
     // A copy: a decision that reuses its object after emitting cannot change what is stored.
-    this.drafts.push({ type: event.type, entityId: event.entityId, payload: structuredClone(event.payload) });
+    this.drafts.push({ type: event.type, entityId: event.entityId, payload: copyPayload(event.payload) });
   }
 
   get<R extends Versioned>(table: EntityTable<R>, id: string): R | undefined {

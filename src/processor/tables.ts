@@ -1,23 +1,13 @@
 // The set-based statements, built once per table from its descriptor: lock many rows in key order, read
 // by a column, one versioned UPDATE for many rows, one INSERT for many rows. Only descriptor names (checked
 // as plain identifiers in src/core/table.ts) are spliced into SQL; every value is a parameter.
-import { jsonOrNull } from '../db/json.ts';
+import { arrayLiteral, jsonArrayLiteral, jsonOrNull } from '../db/json.ts';
 import type { Sql } from '../core/command.ts';
 import type { Domain } from '../core/domain.ts';
 import type { AppendTable, ColumnType, EntityTable, Versioned } from '../core/table.ts';
 import { GuardViolation } from './sql.ts';
 
 type AnyRow = Record<string, unknown>;
-
-const ARRAY_TYPE: Record<ColumnType, string> = {
-  text: 'text[]',
-  bigint: 'bigint[]',
-  integer: 'integer[]',
-  jsonb: 'jsonb[]',
-  boolean: 'boolean[]',
-  uuid: 'uuid[]',
-  timestamptz: 'timestamptz[]',
-};
 
 function fromDatabase(type: ColumnType, value: unknown): unknown {
   if (value === null || value === undefined) return null;
@@ -29,11 +19,17 @@ function fromDatabase(type: ColumnType, value: unknown): unknown {
   return value;
 }
 
-function toDatabase(type: ColumnType, value: unknown): unknown {
-  return type === 'jsonb' ? jsonOrNull(value) : (value ?? null);
-}
+/** A descriptor's [property, [column, type]] pairs, listed once per table (readRow runs for every row a batch reads). */
+const columnLists = new WeakMap<EntityTable | AppendTable, readonly (readonly [string, readonly [string, ColumnType]])[]>();
 
-const entries = (table: EntityTable | AppendTable) => Object.entries(table.columns as Record<string, readonly [string, ColumnType]>);
+function entries(table: EntityTable | AppendTable): readonly (readonly [string, readonly [string, ColumnType]])[] {
+  let list = columnLists.get(table);
+  if (!list) {
+    list = Object.entries(table.columns as Record<string, readonly [string, ColumnType]>);
+    columnLists.set(table, list);
+  }
+  return list;
+}
 
 /** A database row as the descriptor's object. */
 function readRow<R>(table: EntityTable | AppendTable, row: AnyRow): R {
@@ -53,15 +49,58 @@ const selectList = (table: EntityTable) =>
  * inserts elsewhere (FOR KEY SHARE) never wait on it.
  */
 export async function lockRows<R extends Versioned>(sql: Sql, table: EntityTable<R>, ids: readonly string[]): Promise<R[]> {
-  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [ids]);
+  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [
+    arrayLiteral(ids),
+  ]);
   return rows.map((row) => readRow<R>(table, row));
 }
 
 /** Reads (does not lock) the rows whose `column` is one of `values`. */
 export async function readRowsBy<R extends Versioned>(sql: Sql, table: EntityTable<R>, column: string, values: readonly string[]): Promise<R[]> {
   if (!/^[a-z_][a-z0-9_]*$/.test(column)) throw new Error(`bad column name ${column}`);
-  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE ${column} = ANY($1::text[])`, [values]);
+  const { rows } = await sql.query<AnyRow>(`SELECT ${selectList(table)} FROM ${table.name} WHERE ${column} = ANY($1::text[])`, [arrayLiteral(values)]);
   return rows.map((row) => readRow<R>(table, row));
+}
+
+const ARRAY_TYPE: Record<ColumnType, string> = {
+  text: 'text[]',
+  bigint: 'bigint[]',
+  integer: 'integer[]',
+  jsonb: 'jsonb[]',
+  boolean: 'boolean[]',
+  uuid: 'uuid[]',
+  timestamptz: 'timestamptz[]',
+};
+
+/** One column's values as an array parameter, its literal built natively where it can be (src/db/json.ts). */
+const arrayOf = (type: ColumnType, values: unknown[]): unknown =>
+  type === 'jsonb' ? jsonArrayLiteral(values.map(jsonOrNull)) : arrayLiteral(values.map((value) => value ?? null));
+
+/** The statements' texts, built once per table. */
+const texts = new WeakMap<EntityTable | AppendTable, { insert: string; update: string }>();
+
+function textsOf(table: EntityTable | AppendTable): { insert: string; update: string } {
+  let found = texts.get(table);
+  if (found) return found;
+  const columns = entries(table);
+  const names = columns.map(([, [column]]) => column);
+  const changed = columns.filter(([property]) => property !== 'id' && property !== 'version');
+  const arrays = ['$1::text[]', '$2::integer[]', '$3::integer[]', ...changed.map(([, [, type]], i) => `$${i + 4}::${ARRAY_TYPE[type]}`)];
+  const aliases = ['id', 'expected', 'next_version', ...changed.map(([, [column]]) => column)];
+  const assignments = [
+    ...changed.map(([, [column]]) => `${column} = u.${column}`),
+    'version = u.next_version',
+    ...(table.kind === 'entity' ? table.stamped.map((column) => `${column} = now()`) : []),
+  ];
+  found = {
+    insert: `INSERT INTO ${table.name} (${names.join(', ')})
+     SELECT ${names.join(', ')} FROM unnest(${columns.map(([, [, type]], i) => `$${i + 1}::${ARRAY_TYPE[type]}`).join(', ')}) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
+    update: `UPDATE ${table.name} AS t SET ${assignments.join(', ')}
+     FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})
+     WHERE t.id = u.id AND t.version = u.expected`,
+  };
+  texts.set(table, found);
+  return found;
 }
 
 /**
@@ -73,34 +112,31 @@ export async function updateRows<R extends Versioned>(sql: Sql, table: EntityTab
   if (changes.length === 0) return;
   const columns = entries(table).filter(([property]) => property !== 'id' && property !== 'version');
   const values: unknown[] = [
-    changes.map((change) => change.row.id),
-    changes.map((change) => change.expectedVersion),
-    changes.map((change) => change.row.version),
-    ...columns.map(([property, [, type]]) => changes.map((change) => toDatabase(type, (change.row as unknown as AnyRow)[property]))),
+    arrayLiteral(changes.map((change) => change.row.id)),
+    arrayLiteral(changes.map((change) => change.expectedVersion)),
+    arrayLiteral(changes.map((change) => change.row.version)),
+    ...columns.map(([property, [, type]]) =>
+      arrayOf(
+        type,
+        changes.map((change) => (change.row as unknown as AnyRow)[property]),
+      ),
+    ),
   ];
-  const arrays = ['$1::text[]', '$2::integer[]', '$3::integer[]', ...columns.map(([, [, type]], i) => `$${i + 4}::${ARRAY_TYPE[type]}`)];
-  const aliases = ['id', 'expected', 'next_version', ...columns.map(([, [column]]) => column)];
-  const assignments = [...columns.map(([, [column]]) => `${column} = u.${column}`), 'version = u.next_version', ...table.stamped.map((column) => `${column} = now()`)];
-  const { rowCount } = await sql.query(
-    `UPDATE ${table.name} AS t SET ${assignments.join(', ')}
-     FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})
-     WHERE t.id = u.id AND t.version = u.expected`,
-    values,
-  );
+  const { rowCount } = await sql.query(textsOf(table).update, values);
   if (rowCount !== changes.length) throw new GuardViolation(`${table.name}: ${changes.length - (rowCount ?? 0)} row(s) moved under their lock`);
 }
 
 /** Inserts many rows in one statement, in the order given (key order for entities, queue order for a ledger). */
 export async function insertRows<R>(sql: Sql, table: EntityTable | AppendTable, rows: readonly R[]): Promise<void> {
   if (rows.length === 0) return;
-  const columns = entries(table);
-  const values = columns.map(([property, [, type]]) => rows.map((row) => toDatabase(type, (row as AnyRow)[property])));
-  const arrays = columns.map(([, [, type]], i) => `$${i + 1}::${ARRAY_TYPE[type]}`);
-  const names = columns.map(([, [column]]) => column);
   await sql.query(
-    `INSERT INTO ${table.name} (${names.join(', ')})
-     SELECT ${names.join(', ')} FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${names.join(', ')}, ord) ORDER BY ord`,
-    values,
+    textsOf(table).insert,
+    entries(table).map(([property, [, type]]) =>
+      arrayOf(
+        type,
+        rows.map((row) => (row as AnyRow)[property]),
+      ),
+    ),
   );
 }
 
