@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import * as schema from './schema.ts';
@@ -56,6 +57,21 @@ const pooledClients = new WeakSet<pg.ClientBase>();
  * Whether statements on this client may be named prepared statements (kept by its server session): not on
  * a client of a transaction-pooling pooler.
  */
+const statementNames = new Map<string, string>();
+
+/**
+ * A prepared statement's name for `text`: its hash, computed once per text (the submission statements are a
+ * few kilobytes). Named, a statement is parsed and analysed once per connection instead of at every call.
+ */
+export function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `oncely_${createHash('sha1').update(text).digest('base64url')}`;
+    if (statementNames.size < 1000) statementNames.set(text, name);
+  }
+  return name;
+}
+
 export function namesStatements(client: pg.ClientBase): boolean {
   return !pooledClients.has(client);
 }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Sql } from '../core/command.ts';
 import type { CommandStatus } from '../core/envelope.ts';
 import { fingerprint } from '../core/fingerprint.ts';
-import { inTransaction, namesStatements, sqlOf, withTransaction } from '../db/pool.ts';
+import { inTransaction, namesStatements, sqlOf, statementName, withTransaction } from '../db/pool.ts';
 import { keyOf } from './command-key.ts';
 import { isRetryable } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
@@ -134,17 +133,6 @@ export async function submitInTransaction(sql: Sql, schema: string, enqueue: Enq
   const [submissions] = await submitRequestsInTransaction(sql, schema, enqueue, [{ clientId, commands }]);
   return submissions ?? [];
 }
-
-const statementNames = new Map<string, string>();
-/** Named after the text's hash, computed once per text (the submission statements are a few kilobytes). */
-const statementName = (text: string) => {
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    name = `oncely_${createHash('sha1').update(text).digest('base64url')}`;
-    if (statementNames.size < 1000) statementNames.set(text, name);
-  }
-  return name;
-};
 
 /**
  * Holds a connection's writes until `fn` has queued its statements, so that statements queued together

@@ -7,7 +7,7 @@ import type { Sql } from '../core/command.ts';
 import type { Delivery, Settlement } from '../processor/apply.ts';
 import type { Enqueue, InlineEnqueue, JobRef } from '../processor/ports.ts';
 import { DEFAULT_SCHEMA } from '../core/schema-name.ts';
-import { SESSION_OPTIONS, keepClientErrorsHandled } from '../db/pool.ts';
+import { SESSION_OPTIONS, keepClientErrorsHandled, statementName } from '../db/pool.ts';
 import { TRANSIENT_ATTEMPTS_FACTOR, TRANSIENT_RETRY_MAX_SECONDS } from '../processor/apply.ts';
 import { createWakeups } from './wakeups.ts';
 
@@ -104,7 +104,9 @@ function toSql(db: IDatabase, signal?: AbortSignal): Sql {
   return {
     async query(text, values) {
       if (signal?.aborted) throw new Error('the job was abandoned (expired or shutting down): its transaction is being rolled back');
-      const result = (await db.executeSql(text, values as unknown[] | undefined)) as { rows: never[]; rowCount?: number | null };
+      // A named statement: parsed and analysed once per connection (pg-boss hands the config to pg as it is).
+      const statement = values === undefined ? text : ({ name: statementName(text), text } as unknown as string);
+      const result = (await db.executeSql(statement, values as unknown[] | undefined)) as { rows: never[]; rowCount?: number | null };
       return { rows: result.rows, rowCount: result.rowCount ?? null };
     },
   };
