@@ -59,15 +59,20 @@ const pooledClients = new WeakSet<pg.ClientBase>();
  */
 const statementNames = new Map<string, string>();
 
+/** The most statement texts a process names: each named text is prepared once on every connection that runs it. */
+const MAX_NAMED_STATEMENTS = 500;
+
 /**
- * A prepared statement's name for `text`: its hash, computed once per text (the submission statements are a
- * few kilobytes). Named, a statement is parsed and analysed once per connection instead of at every call.
+ * A prepared statement's name for `text` (its hash, computed once per text: the submission statements are a
+ * few kilobytes), or undefined once MAX_NAMED_STATEMENTS texts have names: a handler that builds its SQL
+ * text per call must not leave an unbounded number of prepared statements on every connection. Named, a
+ * statement is parsed and analysed once per connection instead of at every call.
  */
-export function statementName(text: string): string {
+export function statementName(text: string): string | undefined {
   let name = statementNames.get(text);
-  if (name === undefined) {
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) {
     name = `oncely_${createHash('sha1').update(text).digest('base64url')}`;
-    if (statementNames.size < 1000) statementNames.set(text, name);
+    statementNames.set(text, name);
   }
   return name;
 }

@@ -105,7 +105,8 @@ function toSql(db: IDatabase, signal?: AbortSignal): Sql {
     async query(text, values) {
       if (signal?.aborted) throw new Error('the job was abandoned (expired or shutting down): its transaction is being rolled back');
       // A named statement: parsed and analysed once per connection (pg-boss hands the config to pg as it is).
-      const statement = values === undefined ? text : ({ name: statementName(text), text } as unknown as string);
+      const name = values === undefined ? undefined : statementName(text);
+      const statement = name === undefined ? text : ({ name, text } as unknown as string);
       const result = (await db.executeSql(statement, values as unknown[] | undefined)) as { rows: never[]; rowCount?: number | null };
       return { rows: result.rows, rowCount: result.rowCount ?? null };
     },
